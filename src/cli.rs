@@ -1,0 +1,122 @@
+//! The command line: every command and flag, with `--help` text.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "winback",
+    version,
+    about = "Find customers who are drifting away, and win them back.",
+    long_about = "winback runs a pipeline of DataFusion SQL stages over purchase data in a local \
+folder or object storage (S3, GCS, Azure): cleaned purchases, RFM segments, 80/20 grades, \
+lapse alerts. Outputs are hive-partitioned Parquet tables under <output>/<table>/as_of=<date>/."
+)]
+pub struct Cli {
+    /// Log format on stderr: text or json.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline for one as_of date.
+    Run(RunArgs),
+    /// Check the pipeline file, sources and every stage's plan without running anything.
+    Validate(ValidateArgs),
+    /// Generate synthetic shop data into ./demo-data and run the default pipeline on it.
+    Demo(DemoArgs),
+    /// Show a stage's resolved SQL, its inputs and its plan.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PipelineArgs {
+    /// The pipeline file.
+    #[arg(long, default_value = "pipelines/reactivation.toml")]
+    pub pipeline: PathBuf,
+    /// Override a source's location: NAME=URL (a path, file://, s3://, gs://, az://, memory://).
+    #[arg(long = "input", value_name = "NAME=URL", value_parser = parse_key_value)]
+    pub inputs: Vec<(String, String)>,
+    /// Override any pipeline-file key by dotted path, e.g. variables.lapse_factor=2.0.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub set: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The day the run is for; purchases on or after it are outside the run. Default: today
+    /// in the pipeline's timezone.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// Where outputs go (path or URL). Default: the pipeline's output.url, else ./out.
+    #[arg(long, value_name = "URL")]
+    pub output: Option<String>,
+    /// Run only these stages and the stages they read.
+    #[arg(long, value_name = "STAGE")]
+    pub select: Vec<String>,
+    /// Memory limit in MiB for query operators (they spill to disk above it).
+    #[arg(long, value_name = "MIB")]
+    pub memory_limit_mib: Option<usize>,
+    /// Threads for query execution (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// About how many purchase rows to generate (about 8 per customer).
+    #[arg(long, default_value_t = 200_000)]
+    pub rows: u64,
+    /// Random seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Folder to write the demo data into.
+    #[arg(long, default_value = "demo-data")]
+    pub dir: PathBuf,
+    /// Only generate the data; do not run the pipeline.
+    #[arg(long)]
+    pub no_run: bool,
+    /// The run's as_of; the data ends the day before. Default: today.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// The pipeline to run on the data.
+    #[arg(long, default_value = "pipelines/reactivation.toml")]
+    pub pipeline: PathBuf,
+    /// Where outputs go.
+    #[arg(long, default_value = "out")]
+    pub output: String,
+    /// Threads for query execution (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExplainArgs {
+    /// The stage (or source) to explain.
+    pub stage: String,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// as_of bound to `$as_of` (default: today).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got '{s}'")),
+    }
+}

@@ -1,0 +1,7 @@
+//! What each command does; `cli.rs` says what it accepts.
+
+pub mod demo;
+pub mod explain;
+pub mod run;
+pub mod summary;
+pub mod validate;

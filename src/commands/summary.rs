@@ -1,0 +1,61 @@
+//! The summary printed at the end of a run.
+
+use crate::manifest::Manifest;
+
+fn human_bytes(b: u64) -> String {
+    let mib = b as f64 / (1024.0 * 1024.0);
+    if mib >= 1024.0 {
+        format!("{:.2} GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.0} MiB")
+    }
+}
+
+pub fn print(m: &Manifest) {
+    println!();
+    println!(
+        "pipeline {}  as_of {}  run {}",
+        m.pipeline, m.as_of, m.run_id
+    );
+    println!("{:<28} {:>12} {:>9}", "stage", "rows", "seconds");
+    for s in &m.stages {
+        println!("{:<28} {:>12} {:>9.2}", s.name, s.rows, s.seconds);
+    }
+    for src in &m.sources {
+        println!(
+            "source {:<21} {:>12} rows from {} file(s)",
+            src.name,
+            src.rows_read,
+            src.files.len()
+        );
+    }
+    let quarantined: u64 = m.quarantine.values().sum();
+    if quarantined > 0 {
+        println!("quarantined {quarantined} row(s):");
+        for (k, n) in &m.quarantine {
+            println!("  {k:<40} {n:>10}");
+        }
+    } else {
+        println!("quarantined 0 rows");
+    }
+    for (k, v) in &m.metrics {
+        let shown = match v.as_f64() {
+            Some(f) if f.fract() != 0.0 => format!("{f:.4}"),
+            _ => v.to_string(),
+        };
+        println!("{k:<40} {shown}");
+    }
+    let out = m.outputs.first().map(|o| o.path.as_str()).unwrap_or("");
+    println!(
+        "{} rows in {:.2}s ({:.0} rows/s), peak memory {}",
+        m.rows_read,
+        m.seconds,
+        m.rows_per_second,
+        m.peak_memory_bytes.map_or("unknown".into(), human_bytes)
+    );
+    if !m.outputs.is_empty() {
+        let root = out.split("/as_of=").next().unwrap_or(out);
+        let root = root.rsplit_once('/').map_or(root, |(r, _)| r);
+        println!("{} tables written under {root}/", m.outputs.len());
+    }
+}

@@ -1,0 +1,67 @@
+//! `winback validate`: every problem of a pipeline at once, without running a stage.
+
+use crate::cli::ValidateArgs;
+use crate::config;
+use crate::engine::{self, EngineOptions, Params};
+use crate::error::{ConfigError, EXIT_CONFIG, EXIT_OK, PipelineError};
+use crate::run::today;
+use crate::source;
+use crate::stage::{self, graph::Graph, plan};
+
+/// Check a pipeline; returns the list of problems (empty when valid).
+pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError> {
+    let opts = super::run::load_options(&args.pipeline, None);
+    let pipeline = match config::load(&args.pipeline.pipeline, &opts) {
+        Ok(p) => p,
+        Err(ConfigError::Many(p)) => return Ok(p),
+        Err(e) => return Ok(vec![e.to_string()]),
+    };
+    let ctx = engine::new_session(&EngineOptions::default())?;
+    let params = Params::for_run(&pipeline, today(&pipeline));
+    let (stages, mut problems) = stage::load_all(&ctx, &pipeline.sql_dir);
+    let mut external: std::collections::BTreeSet<String> =
+        pipeline.sources.iter().map(|s| s.name.clone()).collect();
+    external.insert("quarantine".into());
+    let (graph, mut graph_problems) = Graph::build_partial(stages, &external);
+    problems.append(&mut graph_problems);
+    let sources_ok = match source::register_all(&ctx, &pipeline, &params).await {
+        Ok(_) => true,
+        Err(PipelineError::Config(ConfigError::Many(mut p))) => {
+            problems.append(&mut p);
+            false
+        }
+        Err(e) => {
+            problems.push(e.to_string());
+            false
+        }
+    };
+    if sources_ok {
+        problems.append(&mut plan::plan_all(&ctx, &graph, &pipeline.stages, &params).await);
+    }
+    for (name, sql) in &pipeline.metrics {
+        if sources_ok {
+            if let Err(e) = engine::sql_frame(&ctx, sql, &params).await {
+                problems.push(format!("metrics.{name}: {}", e.strip_backtrace()));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+pub async fn validate(args: ValidateArgs) -> anyhow::Result<i32> {
+    let found = problems(&args).await?;
+    if found.is_empty() {
+        println!("{}: valid", args.pipeline.pipeline.display());
+        Ok(EXIT_OK)
+    } else {
+        eprintln!(
+            "{}: {} problem(s):",
+            args.pipeline.pipeline.display(),
+            found.len()
+        );
+        for p in &found {
+            eprintln!("  - {}", p.replace('\n', "\n    "));
+        }
+        Ok(EXIT_CONFIG)
+    }
+}

@@ -1,0 +1,12 @@
+//! Pipeline configuration: the raw file, `--set` overrides, and the validated pipeline.
+
+pub mod overrides;
+pub mod raw;
+mod resolve;
+pub mod variables;
+
+pub use resolve::{
+    ColumnKind, ColumnSpec, FileFormat, LoadOptions, OutputSpec, Pipeline, Source, StageSpec,
+    is_identifier as resolve_is_identifier, load,
+};
+pub use variables::Variable;

@@ -1,0 +1,92 @@
+//! The pipeline file exactly as written: serde types that reject unknown keys.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// IANA timezone whose calendar days the pipeline counts in.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Folder holding the SQL stages, relative to the pipeline file.
+    #[serde(default)]
+    pub sql_dir: Option<String>,
+    #[serde(default)]
+    pub sources: BTreeMap<String, RawSource>,
+    #[serde(default)]
+    pub variables: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub stages: BTreeMap<String, RawStage>,
+    #[serde(default)]
+    pub models: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub output: RawOutput,
+    /// Named figures for the run summary: name -> a SQL query returning one value.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub url: String,
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Canonical column name -> declared type ("id", "text", "timestamp", "number",
+    /// "integer", "boolean"); a trailing `?` marks the column optional.
+    pub columns: BTreeMap<String, String>,
+    /// Canonical column name -> name in the files.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Column whose rows at or after `as_of` fall outside the run.
+    #[serde(default)]
+    pub time_column: Option<String>,
+    /// Columns that identify a row: exact repeats of them are quarantined as duplicates.
+    #[serde(default)]
+    pub duplicate_key: Vec<String>,
+    /// A missing or empty location gives an empty table instead of an error.
+    #[serde(default)]
+    pub optional: bool,
+    /// CSV only: field delimiter (default ",").
+    #[serde(default)]
+    pub delimiter: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    /// The documented output columns, in order; `validate` compares them with the plan.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Columns that together identify a row (the grain).
+    #[serde(default)]
+    pub unique: Vec<String>,
+    #[serde(default)]
+    pub not_null: Vec<String>,
+    #[serde(default)]
+    pub accepted_values: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    /// Where outputs go (a path or URL); `--output` overrides it. Default "./out".
+    #[serde(default)]
+    pub url: Option<String>,
+    /// parquet (default), csv or jsonl.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Tables to write; default: every stage plus `quarantine`.
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
+    /// Per-table format overrides.
+    #[serde(default)]
+    pub formats: BTreeMap<String, String>,
+}

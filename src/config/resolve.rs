@@ -1,0 +1,364 @@
+//! Validation of the raw pipeline file into the resolved types the engine runs from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+
+use super::raw::{RawPipeline, RawSource};
+use super::{overrides, variables::Variable};
+use crate::error::ConfigError;
+
+/// What the command line changes about a pipeline file.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--set KEY=VALUE`, by dotted path.
+    pub set: Vec<(String, String)>,
+    /// `--input NAME=URL`: replaces a source's URL.
+    pub inputs: Vec<(String, String)>,
+    /// `--output URL`.
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    pub description: Option<String>,
+    pub file: PathBuf,
+    pub timezone: Tz,
+    pub sql_dir: PathBuf,
+    pub sources: Vec<Source>,
+    pub variables: BTreeMap<String, Variable>,
+    pub stages: BTreeMap<String, StageSpec>,
+    /// Model stage settings, read by the model stages themselves.
+    pub models: BTreeMap<String, toml::Value>,
+    pub output: OutputSpec,
+    /// name -> SQL returning one value, reported in the summary and manifest.
+    pub metrics: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    Parquet,
+    Csv,
+    Jsonl,
+}
+
+impl FileFormat {
+    fn parse(s: &str, allow_jsonl: bool) -> Result<Self, String> {
+        match s {
+            "parquet" => Ok(FileFormat::Parquet),
+            "csv" => Ok(FileFormat::Csv),
+            "jsonl" if allow_jsonl => Ok(FileFormat::Jsonl),
+            other => Err(format!(
+                "unknown format '{other}' (expected parquet, csv{})",
+                if allow_jsonl { " or jsonl" } else { "" }
+            )),
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+            FileFormat::Jsonl => "jsonl",
+        }
+    }
+}
+
+/// How a source column is typed and checked row by row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnKind {
+    /// An identifier: strings or integers, read as text; null or empty is a row problem.
+    Id,
+    Text,
+    /// A timestamp or date, or text that parses as one.
+    Timestamp,
+    /// Any numeric type, or text that parses as a number, read as a 64-bit float.
+    Number,
+    Integer,
+    Boolean,
+}
+
+impl ColumnKind {
+    fn parse(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "id" => ColumnKind::Id,
+            "text" => ColumnKind::Text,
+            "timestamp" => ColumnKind::Timestamp,
+            "number" => ColumnKind::Number,
+            "integer" => ColumnKind::Integer,
+            "boolean" => ColumnKind::Boolean,
+            other => {
+                return Err(format!(
+                    "unknown column type '{other}' (expected id, text, timestamp, number, integer or boolean)"
+                ));
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnSpec {
+    /// The canonical name SQL stages use.
+    pub name: String,
+    /// The name in the files.
+    pub file_name: String,
+    pub kind: ColumnKind,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub url: String,
+    pub format: FileFormat,
+    pub columns: Vec<ColumnSpec>,
+    pub time_column: Option<String>,
+    pub duplicate_key: Vec<String>,
+    pub optional: bool,
+    pub delimiter: u8,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StageSpec {
+    pub columns: Vec<String>,
+    pub description: Option<String>,
+    pub unique: Vec<String>,
+    pub not_null: Vec<String>,
+    pub accepted_values: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputSpec {
+    pub url: String,
+    pub format: FileFormat,
+    pub tables: Option<Vec<String>>,
+    pub formats: BTreeMap<String, FileFormat>,
+}
+
+/// Read, override and validate a pipeline file, reporting every problem at once.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Pipeline, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let parse_err = |message: String| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut tree: toml::Value = toml::from_str(&text).map_err(|e| parse_err(e.to_string()))?;
+    for (key, value) in &opts.set {
+        overrides::apply(&mut tree, key, value)?;
+    }
+    let raw: RawPipeline = tree
+        .try_into()
+        .map_err(|e: toml::de::Error| parse_err(e.to_string()))?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    resolve(raw, path, &base, opts)
+}
+
+fn resolve(
+    raw: RawPipeline,
+    path: &Path,
+    base: &Path,
+    opts: &LoadOptions,
+) -> Result<Pipeline, ConfigError> {
+    let mut problems = Vec::new();
+    let timezone = match raw.timezone.as_deref().unwrap_or("UTC").parse::<Tz>() {
+        Ok(tz) => tz,
+        Err(_) => {
+            problems.push(format!(
+                "timezone '{}' is not an IANA timezone name such as Europe/Berlin",
+                raw.timezone.as_deref().unwrap_or_default()
+            ));
+            Tz::UTC
+        }
+    };
+    let mut sources = Vec::new();
+    for (name, src) in &raw.sources {
+        match resolve_source(name, src, base) {
+            Ok(s) => sources.push(s),
+            Err(mut e) => problems.append(&mut e),
+        }
+    }
+    for (name, url) in &opts.inputs {
+        match sources.iter_mut().find(|s| &s.name == name) {
+            Some(s) => s.url = url.clone(),
+            None => problems.push(format!(
+                "--input {name}: no source named '{name}' (sources: {})",
+                raw.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+    let mut variables = BTreeMap::new();
+    for (name, value) in &raw.variables {
+        if name == "as_of" {
+            problems.push("variables.as_of is reserved: use --as-of".into());
+            continue;
+        }
+        match Variable::from_toml(value) {
+            Ok(v) => {
+                variables.insert(name.clone(), v);
+            }
+            Err(e) => problems.push(format!("variables.{name}: {e}")),
+        }
+    }
+    let stages = raw
+        .stages
+        .iter()
+        .map(|(name, s)| {
+            let spec = StageSpec {
+                columns: s.columns.clone(),
+                description: s.description.clone(),
+                unique: s.unique.clone(),
+                not_null: s.not_null.clone(),
+                accepted_values: s.accepted_values.clone(),
+            };
+            (name.clone(), spec)
+        })
+        .collect();
+    let mut output_format = FileFormat::Parquet;
+    if let Some(f) = &raw.output.format {
+        match FileFormat::parse(f, true) {
+            Ok(f) => output_format = f,
+            Err(e) => problems.push(format!("output.format: {e}")),
+        }
+    }
+    let mut formats = BTreeMap::new();
+    for (table, f) in &raw.output.formats {
+        match FileFormat::parse(f, true) {
+            Ok(f) => {
+                formats.insert(table.clone(), f);
+            }
+            Err(e) => problems.push(format!("output.formats.{table}: {e}")),
+        }
+    }
+    let output_url = match (&opts.output, &raw.output.url) {
+        (Some(cli), _) => cli.clone(),
+        (None, Some(url)) => relative_to(base, url),
+        (None, None) => "out".to_string(),
+    };
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "{} problem(s):\n  - {}",
+                problems.len(),
+                problems.join("\n  - ")
+            ),
+        });
+    }
+    Ok(Pipeline {
+        name: raw.name,
+        description: raw.description,
+        file: path.to_path_buf(),
+        timezone,
+        sql_dir: PathBuf::from(relative_to(
+            base,
+            raw.sql_dir.as_deref().unwrap_or("../sql"),
+        )),
+        sources,
+        variables,
+        stages,
+        models: raw.models,
+        output: OutputSpec {
+            url: output_url,
+            format: output_format,
+            tables: raw.output.tables,
+            formats,
+        },
+        metrics: raw.metrics,
+    })
+}
+
+fn resolve_source(name: &str, src: &RawSource, base: &Path) -> Result<Source, Vec<String>> {
+    let mut problems = Vec::new();
+    let at = |m: String| format!("sources.{name}: {m}");
+    if !is_identifier(name) {
+        problems.push(at(
+            "source names must be lowercase identifiers (a-z, 0-9, _)".into(),
+        ));
+    }
+    let format = match src.format.as_deref() {
+        None => FileFormat::Parquet,
+        Some(f) => FileFormat::parse(f, false).unwrap_or_else(|e| {
+            problems.push(at(e));
+            FileFormat::Parquet
+        }),
+    };
+    let mut columns = Vec::new();
+    for (col, decl) in &src.columns {
+        let (kind, required) = match decl.strip_suffix('?') {
+            Some(k) => (k, false),
+            None => (decl.as_str(), true),
+        };
+        match ColumnKind::parse(kind) {
+            Ok(kind) => columns.push(ColumnSpec {
+                name: col.clone(),
+                file_name: src.rename.get(col).cloned().unwrap_or_else(|| col.clone()),
+                kind,
+                required,
+            }),
+            Err(e) => problems.push(at(format!("columns.{col}: {e}"))),
+        }
+    }
+    for col in src.rename.keys() {
+        if !src.columns.contains_key(col) {
+            problems.push(at(format!("rename.{col}: no such column in columns")));
+        }
+    }
+    if let Some(tc) = &src.time_column {
+        match columns.iter().find(|c| &c.name == tc) {
+            Some(c) if c.kind == ColumnKind::Timestamp => {}
+            Some(_) => problems.push(at(format!("time_column '{tc}' must have type timestamp"))),
+            None => problems.push(at(format!("time_column '{tc}' is not a declared column"))),
+        }
+    }
+    for key in &src.duplicate_key {
+        if !src.columns.contains_key(key) {
+            problems.push(at(format!(
+                "duplicate_key '{key}' is not a declared column"
+            )));
+        }
+    }
+    let delimiter = match src.delimiter.as_deref() {
+        None => b',',
+        Some(d) if d.len() == 1 => d.as_bytes()[0],
+        Some(d) => {
+            problems.push(at(format!("delimiter '{d}' must be one character")));
+            b','
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Source {
+        name: name.to_string(),
+        url: relative_to(base, &src.url),
+        format,
+        columns,
+        time_column: src.time_column.clone(),
+        duplicate_key: src.duplicate_key.clone(),
+        optional: src.optional,
+        delimiter,
+    })
+}
+
+/// A URL stays as written; a relative path is taken relative to the pipeline file.
+fn relative_to(base: &Path, url: &str) -> String {
+    if url.contains("://") || Path::new(url).is_absolute() {
+        url.to_string()
+    } else {
+        base.join(url).to_string_lossy().into_owned()
+    }
+}
+
+/// Lowercase SQL identifier, usable unquoted.
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}

@@ -1,0 +1,6 @@
+//! `winback demo`: realistic synthetic shop data, so the product can be tried with no
+//! account and no network.
+
+pub mod generate;
+
+pub use generate::{DemoOptions, DemoReport, generate};

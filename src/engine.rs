@@ -1,0 +1,118 @@
+//! The one place a DataFusion session is created, plus the helpers every stage uses to
+//! plan SQL with bound parameters and to keep a result for later stages.
+//!
+//! Keeping session creation here makes the engine a configuration choice: a Ballista
+//! `SessionContext::remote` can replace it without touching the stages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use datafusion::catalog::MemTable;
+use datafusion::common::ParamValues;
+use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+
+use crate::config::{Pipeline, variables::days_since_epoch};
+use crate::error::PipelineError;
+
+/// Named values bound to `$name` placeholders in every statement.
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub HashMap<String, ScalarValue>);
+
+impl Params {
+    /// `$as_of` (a date), `$as_of_ts` (midnight starting `as_of`, local time) and every
+    /// pipeline variable.
+    pub fn for_run(pipeline: &Pipeline, as_of: NaiveDate) -> Self {
+        let mut map: HashMap<String, ScalarValue> = pipeline
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_scalar()))
+            .collect();
+        map.insert(
+            "as_of".into(),
+            ScalarValue::Date32(Some(days_since_epoch(as_of))),
+        );
+        let midnight = as_of.and_hms_opt(0, 0, 0).expect("midnight exists");
+        map.insert(
+            "as_of_ts".into(),
+            ScalarValue::TimestampNanosecond(midnight.and_utc().timestamp_nanos_opt(), None),
+        );
+        Params(map)
+    }
+}
+
+/// Tuning for one machine: all cores, a memory limit above which operators spill.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    pub target_partitions: Option<usize>,
+    pub memory_limit_bytes: Option<usize>,
+}
+
+/// Create the session every table of a run is registered in.
+pub fn new_session(opts: &EngineOptions) -> Result<SessionContext, PipelineError> {
+    let partitions = opts
+        .target_partitions
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let mut config = SessionConfig::new()
+        .with_target_partitions(partitions)
+        .with_information_schema(true)
+        .with_batch_size(8192);
+    // Stages name their columns in lowercase; keep quoted identifiers exact.
+    config.options_mut().sql_parser.enable_ident_normalization = true;
+    config.options_mut().execution.parquet.pushdown_filters = false;
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = opts.memory_limit_bytes {
+        runtime = runtime.with_memory_limit(limit, 1.0);
+    }
+    let runtime = runtime
+        .build_arc()
+        .map_err(|e| PipelineError::Internal(e.to_string()))?;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// Plan `sql` with the run's parameters bound (never pasted into the text).
+pub async fn sql_frame(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &Params,
+) -> Result<DataFrame, DataFusionError> {
+    let df = ctx.sql(sql).await?;
+    df.with_param_values(ParamValues::Map(
+        params
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect(),
+    ))
+}
+
+/// Run `df` once and register its result as `name`, for tables read more than once.
+pub async fn materialize(
+    ctx: &SessionContext,
+    name: &str,
+    df: DataFrame,
+) -> Result<u64, DataFusionError> {
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let partitions = df.collect_partitioned().await?;
+    let rows = partitions
+        .iter()
+        .flatten()
+        .map(|b| b.num_rows() as u64)
+        .sum();
+    let table = MemTable::try_new(schema, partitions)?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(table))?;
+    Ok(rows)
+}
+
+/// Wrap a DataFusion error with the table or stage it happened in.
+pub fn df_err(name: &str) -> impl Fn(DataFusionError) -> PipelineError + '_ {
+    move |e| PipelineError::Stage {
+        stage: name.to_string(),
+        file: String::new(),
+        message: e.strip_backtrace().to_string(),
+    }
+}

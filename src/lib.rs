@@ -1,0 +1,14 @@
+//! winback: a scheduled batch pipeline that finds lapsing customers and wins them back.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod manifest;
+pub mod progress;
+pub mod run;
+pub mod source;
+pub mod stage;
+pub mod storage;

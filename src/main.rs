@@ -1,0 +1,54 @@
+//! The `winback` binary: parse the command line, set up logging, run, map errors to exit codes.
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use winback::cli::{Cli, Command};
+use winback::commands;
+use winback::error::{EXIT_FAILED, PipelineError};
+
+fn init_logging(format: &str) {
+    // On a terminal the progress display shows the stages; logs say only what matters.
+    let default = if std::io::stderr().is_terminal() {
+        "warn"
+    } else {
+        "info"
+    };
+    let filter = EnvFilter::try_from_env("WINBACK_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("winback={default},warn")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => commands::run::run(args).await,
+            Command::Validate(args) => commands::validate::validate(args).await,
+            Command::Demo(args) => commands::demo::demo(args).await,
+            Command::Explain(args) => commands::explain::explain(args).await,
+        }
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            e.downcast_ref::<PipelineError>()
+                .map_or(EXIT_FAILED, PipelineError::exit_code)
+        }
+    };
+    std::process::exit(code);
+}

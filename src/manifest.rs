@@ -1,0 +1,71 @@
+//! The run manifest: what a run read, computed and wrote, saved beside the outputs as
+//! `<output>/_runs/as_of=<YYYY-MM-DD>/manifest.json`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::source::SourceReport;
+use crate::stage::output::WrittenTable;
+use crate::stage::runner::StageRun;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub pipeline: String,
+    pub pipeline_file: String,
+    /// SHA-256 over the pipeline file and every SQL stage file.
+    pub pipeline_hash: String,
+    pub run_id: String,
+    pub as_of: String,
+    pub started_at: String,
+    pub ended_at: String,
+    pub seconds: f64,
+    pub status: RunStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub sources: Vec<SourceReport>,
+    pub stages: Vec<StageRun>,
+    /// Rejected input rows by `source/reason`.
+    pub quarantine: BTreeMap<String, u64>,
+    pub outputs: Vec<WrittenTable>,
+    /// Named figures declared under `[metrics]` in the pipeline file.
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    /// Model fit diagnostics, by model name.
+    pub models: BTreeMap<String, serde_json::Value>,
+    pub rows_read: u64,
+    pub rows_per_second: f64,
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// Hash the pipeline file and the SQL files so a manifest says exactly what ran.
+pub fn hash_files(pipeline_file: &Path, sql_files: &[&Path]) -> String {
+    let mut h = Sha256::new();
+    let mut all: Vec<&Path> = vec![pipeline_file];
+    let mut sql: Vec<&Path> = sql_files.to_vec();
+    sql.sort();
+    all.extend(sql);
+    for p in all {
+        h.update(p.to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update(std::fs::read(p).unwrap_or_default());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), when the platform tells.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

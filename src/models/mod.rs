@@ -1,0 +1,161 @@
+//! Customer-lifetime-value math (BG/NBD, Gamma-Gamma, discounted CLV) as pure functions over plain data.
+//!
+//! Everything here works in DAYS on per-customer summaries:
+//! `x` = repeat purchase days (distinct purchase days - 1), `t_x` = days from the
+//! first to the last purchase day, `t` (the papers' `T`) = days from the first
+//! purchase to the end of observation, with `T >= t_x >= 0` and `t_x = 0` when `x = 0`.
+//!
+//! No I/O happens in this module: no files, no printing, no logging. Every
+//! per-customer output is checked to be finite; anything that cannot be computed
+//! is reported as a [`ModelError`] with a message saying what was wrong and what
+//! to do about it.
+
+pub mod bgnbd;
+pub mod clv;
+pub mod gamma_gamma;
+pub mod hyp2f1;
+pub mod optimize;
+pub mod simulate;
+
+pub use bgnbd::{BgNbdParams, fit_bgnbd};
+pub use clv::{ClvOptions, Scores, discounted_clv, score_all, sltv};
+pub use gamma_gamma::{GammaGammaParams, fit_gamma_gamma, frequency_spend_correlation};
+
+/// One customer's purchase summary, all in days (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observation {
+    /// Repeat purchase days: distinct purchase days minus one (a whole number >= 0).
+    pub x: f64,
+    /// Days between the first and the last purchase day (0 when `x = 0`).
+    pub t_x: f64,
+    /// Days between the first purchase and the end of observation (the papers' `T`).
+    pub t: f64,
+}
+
+/// Settings shared by the maximum-likelihood fits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitOptions {
+    /// Optimiser iteration cap; a fit that reaches it returns `converged = false`.
+    pub max_iterations: usize,
+    /// Convergence threshold on the largest gradient component of the mean
+    /// negative log-likelihood with respect to the log-parameters.
+    pub gradient_tolerance: f64,
+    /// L2 penalty `penalizer * sum(ln(theta)^2)` added to the mean negative
+    /// log-likelihood: a stabiliser in the spirit of lifetimes' `penalizer_coef`
+    /// (0 = plain maximum likelihood). Note that it pulls `alpha` (in days) and
+    /// `v` (in currency) towards 1, so it depends on the units.
+    pub penalizer: f64,
+    /// Fewest usable customers a fit accepts (BG/NBD: customers; Gamma-Gamma:
+    /// repeat buyers with positive spend). Below it the fit returns
+    /// [`ModelError::TooFewCustomers`].
+    pub min_customers: usize,
+    /// Worker threads for likelihood sums and scoring; 0 = all available cores.
+    pub threads: usize,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self {
+            max_iterations: 500,
+            gradient_tolerance: 1e-7,
+            penalizer: 0.0,
+            min_customers: 10,
+            threads: 0,
+        }
+    }
+}
+
+/// What a fit found, with enough context to judge it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitReport<P> {
+    /// Fitted parameters (meaningful even when `converged` is false: the best point found).
+    pub params: P,
+    /// Total log-likelihood over all customers used (without the penalty).
+    pub log_likelihood: f64,
+    /// Optimiser iterations performed.
+    pub iterations: usize,
+    /// True when the gradient tolerance was met before the iteration cap.
+    pub converged: bool,
+    /// Customers that entered the likelihood.
+    pub n_customers: usize,
+    /// Largest gradient component of the penalised mean negative log-likelihood
+    /// (in log-parameters) at the returned point.
+    pub gradient_norm: f64,
+}
+
+/// Everything that can go wrong in the models; each message says what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// No data at all.
+    #[error("{context}: no customers were given; pass at least one customer summary")]
+    Empty { context: &'static str },
+    /// Too little data for a meaningful fit.
+    #[error(
+        "{context}: only {found} usable customers, at least {required} are needed; \
+         collect a longer history or lower FitOptions::min_customers"
+    )]
+    TooFewCustomers { context: &'static str, found: usize, required: usize },
+    /// Columns of different lengths.
+    #[error("{context}: column `{column}` has {found} rows but {expected} were expected; pass equally long columns")]
+    LengthMismatch { context: &'static str, column: &'static str, expected: usize, found: usize },
+    /// One customer's summary is not valid.
+    #[error(
+        "{}: {field} = {value} {problem}; fix the customer summary upstream \
+         (x = distinct purchase days - 1, t_x and T in days with 0 <= t_x <= T)",
+        row.map_or_else(|| "customer".to_string(), |r| format!("customer row {r}"))
+    )]
+    InvalidObservation { row: Option<usize>, field: &'static str, value: f64, problem: &'static str },
+    /// BG/NBD needs repeat purchases to learn anything about dropout.
+    #[error(
+        "BG/NBD fit: none of the {n_customers} customers made a repeat purchase, so purchase \
+         rates and dropout cannot be estimated; use a longer observation window"
+    )]
+    NoRepeatBuyers { n_customers: usize },
+    /// Gamma-Gamma needs repeat buyers with positive spend.
+    #[error(
+        "Gamma-Gamma fit: none of the {n_customers} customers has x > 0 and a positive mean \
+         repeat spend; check that spend is joined correctly (all zero or missing?)"
+    )]
+    NoPositiveSpend { n_customers: usize },
+    /// A model parameter or option is outside its domain.
+    #[error("{name} = {value} {problem}")]
+    InvalidParameter { name: &'static str, value: f64, problem: &'static str },
+    /// The Gamma-Gamma population mean spend `p*v/(q-1)` does not exist.
+    #[error(
+        "Gamma-Gamma: q = {q} <= 1 means the fitted spend distribution has no finite mean; \
+         use the empirical mean spend of repeat buyers instead (score_all does this) or refit \
+         with a penalizer"
+    )]
+    InfiniteMeanSpend { q: f64 },
+    /// A statistic is undefined because its inputs do not vary.
+    #[error("{context}: frequency or spend is constant among repeat buyers, so the statistic is undefined")]
+    ZeroVariance { context: &'static str },
+    /// A computation produced a non-finite value although inputs were valid.
+    #[error(
+        "{context}: the result is not a finite number ({detail}); the fitted parameters are \
+         probably extreme: inspect the FitReport and consider FitOptions::penalizer"
+    )]
+    NotFinite { context: &'static str, detail: String },
+    /// The likelihood could not be evaluated at the starting point.
+    #[error("{context}: {detail}")]
+    FitFailed { context: &'static str, detail: String },
+}
+
+/// Number of worker threads to use for `n` work items (`requested` 0 = all cores).
+pub(crate) fn worker_count(requested: usize, n: usize, min_per_thread: usize) -> usize {
+    let cores = if requested == 0 {
+        std::thread::available_parallelism().map_or(1, |c| c.get())
+    } else {
+        requested
+    };
+    cores.min(n / min_per_thread.max(1)).max(1)
+}
+
+/// Fails unless `value` is finite; `context` names the quantity for the message.
+pub(crate) fn finite(value: f64, context: &'static str, detail: impl FnOnce() -> String) -> Result<f64, ModelError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(ModelError::NotFinite { context, detail: detail() })
+    }
+}

@@ -1,0 +1,210 @@
+//! Numerical plumbing for the fits: a small L-BFGS minimiser and a threaded sum over work items.
+//!
+//! Why not `argmin`: the fits have 3-4 parameters with exact analytic gradients,
+//! so a 100-line L-BFGS with a backtracking line search is all that is needed,
+//! and owning it lets us treat non-finite objective values as "step too far"
+//! instead of errors. `argmin` + `argmin-math` would add a sizeable dependency
+//! tree (and compile time on 2 cores) for no gain here.
+
+/// Result of [`lbfgs`].
+#[derive(Debug, Clone)]
+pub struct Minimum {
+    /// Best point found.
+    pub x: Vec<f64>,
+    /// Objective value at `x`.
+    pub f: f64,
+    /// Largest absolute gradient component at `x`.
+    pub grad_norm: f64,
+    /// Iterations (accepted steps) performed.
+    pub iterations: usize,
+    /// True when `grad_norm <= gtol` was reached.
+    pub converged: bool,
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn max_abs(a: &[f64]) -> f64 {
+    a.iter().fold(0.0, |m, v| m.max(v.abs()))
+}
+
+/// Minimises `f` (which returns the value and writes the gradient) from `x0` with
+/// L-BFGS (memory 8) and an Armijo backtracking line search.
+///
+/// A non-finite value is treated as +infinity (the step is shortened). Returns
+/// `None` only when `f` is not finite at `x0`. Stops with `converged = true` once
+/// the largest gradient component is at most `gtol`; with `converged = false`
+/// when `max_iter` is reached or no step can decrease `f` any more (the
+/// returned point is then the best one found).
+pub fn lbfgs<F>(x0: &[f64], max_iter: usize, gtol: f64, mut f: F) -> Option<Minimum>
+where
+    F: FnMut(&[f64], &mut [f64]) -> f64,
+{
+    const MEMORY: usize = 8;
+    const MAX_STEP: f64 = 3.0; // largest move of one (log-)parameter per iteration
+    let n = x0.len();
+    let mut x = x0.to_vec();
+    let mut g = vec![0.0; n];
+    let mut fx = f(&x, &mut g);
+    if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mut hist: Vec<(Vec<f64>, Vec<f64>, f64)> = Vec::with_capacity(MEMORY);
+    let (mut x_new, mut g_new) = (vec![0.0; n], vec![0.0; n]);
+    let mut iterations = 0;
+    while iterations < max_iter {
+        if max_abs(&g) <= gtol {
+            break;
+        }
+        // Two-loop recursion: d = -H g.
+        let mut d: Vec<f64> = g.iter().map(|v| -v).collect();
+        let mut alphas = Vec::with_capacity(hist.len());
+        for (s, y, rho) in hist.iter().rev() {
+            let al = rho * dot(s, &d);
+            d.iter_mut().zip(y).for_each(|(di, yi)| *di -= al * yi);
+            alphas.push(al);
+        }
+        let gamma = hist.last().map_or(1.0 / max_abs(&g).max(1.0), |(s, y, _)| dot(s, y) / dot(y, y));
+        d.iter_mut().for_each(|v| *v *= gamma);
+        for ((s, y, rho), al) in hist.iter().zip(alphas.iter().rev()) {
+            let be = rho * dot(y, &d);
+            d.iter_mut().zip(s).for_each(|(di, si)| *di += (al - be) * si);
+        }
+        let mut slope = dot(&g, &d);
+        if slope >= 0.0 || !slope.is_finite() {
+            // Not a descent direction: restart from steepest descent.
+            hist.clear();
+            d = g.iter().map(|v| -v / max_abs(&g).max(1.0)).collect();
+            slope = dot(&g, &d);
+        }
+        let biggest = max_abs(&d);
+        if biggest > MAX_STEP {
+            d.iter_mut().for_each(|v| *v *= MAX_STEP / biggest);
+            slope *= MAX_STEP / biggest;
+        }
+        let mut step = 1.0;
+        let mut accepted = false;
+        for _ in 0..60 {
+            x_new.iter_mut().zip(&x).zip(&d).for_each(|((xn, xi), di)| *xn = xi + step * di);
+            let f_new = f(&x_new, &mut g_new);
+            if f_new.is_finite() && g_new.iter().all(|v| v.is_finite()) && f_new <= fx + 1e-4 * step * slope {
+                accepted = true;
+                let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
+                let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
+                let sy = dot(&s, &y);
+                if sy > 1e-12 * dot(&s, &s).sqrt() * dot(&y, &y).sqrt() && sy > 0.0 {
+                    if hist.len() == MEMORY {
+                        hist.remove(0);
+                    }
+                    hist.push((s, y, 1.0 / sy));
+                }
+                std::mem::swap(&mut x, &mut x_new);
+                std::mem::swap(&mut g, &mut g_new);
+                fx = f_new;
+                break;
+            }
+            step *= 0.5;
+        }
+        if !accepted {
+            if hist.is_empty() {
+                break; // even a tiny steepest-descent step cannot decrease f
+            }
+            hist.clear();
+            continue;
+        }
+        iterations += 1;
+    }
+    let grad_norm = max_abs(&g);
+    Some(Minimum { x, f: fx, grad_norm, iterations, converged: grad_norm <= gtol })
+}
+
+/// Splits `0..n` into `threads` contiguous ranges, runs `work` on each (in
+/// parallel when `threads > 1`) and adds up the returned arrays.
+pub fn parallel_sum<const K: usize, W>(n: usize, threads: usize, work: W) -> [f64; K]
+where
+    W: Fn(std::ops::Range<usize>) -> [f64; K] + Sync,
+{
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return work(0..n);
+    }
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let range = (i * chunk).min(n)..((i + 1) * chunk).min(n);
+                let work = &work;
+                scope.spawn(move || work(range))
+            })
+            .collect();
+        let mut total = [0.0; K];
+        for h in handles {
+            let part = h.join().expect("likelihood worker panicked");
+            total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+        }
+        total
+    })
+}
+
+/// Runs `work(start_row, out_chunk)` over `threads` disjoint chunks of `out`.
+pub fn parallel_fill<T: Send, W>(out: &mut [T], threads: usize, work: W)
+where
+    W: Fn(usize, &mut [T]) + Sync,
+{
+    let threads = threads.clamp(1, out.len().max(1));
+    if threads == 1 {
+        work(0, out);
+        return;
+    }
+    let chunk = out.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (i, part) in out.chunks_mut(chunk).enumerate() {
+            let work = &work;
+            scope.spawn(move || work(i * chunk, part));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lbfgs_minimises_rosenbrock() {
+        let m = lbfgs(&[-1.2, 1.0], 500, 1e-9, |x, g| {
+            let (a, b) = (1.0 - x[0], x[1] - x[0] * x[0]);
+            g[0] = -2.0 * a - 400.0 * x[0] * b;
+            g[1] = 200.0 * b;
+            a * a + 100.0 * b * b
+        })
+        .unwrap();
+        assert!(m.converged, "{m:?}");
+        assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
+    }
+
+    #[test]
+    fn lbfgs_reports_iteration_cap_and_bad_start() {
+        let m = lbfgs(&[-1.2, 1.0], 3, 1e-12, |x, g| {
+            g[0] = 2.0 * x[0];
+            g[1] = 20.0 * x[1];
+            x[0] * x[0] + 10.0 * x[1] * x[1]
+        })
+        .unwrap();
+        assert!(!m.converged && m.iterations == 3);
+        assert!(lbfgs(&[0.0], 10, 1e-9, |_, g| {
+            g[0] = 0.0;
+            f64::NAN
+        })
+        .is_none());
+    }
+
+    #[test]
+    fn parallel_helpers_cover_every_item() {
+        let s = parallel_sum::<2, _>(1001, 3, |r| [r.len() as f64, r.map(|i| i as f64).sum()]);
+        assert_eq!(s, [1001.0, 500_500.0]);
+        let mut out = vec![0usize; 10];
+        parallel_fill(&mut out, 4, |start, part| part.iter_mut().enumerate().for_each(|(i, v)| *v = start + i));
+        assert_eq!(out, (0..10).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,185 @@
+//! Scheduling: running pipelines at cron fire times (`winback serve`), catching up after downtime, retrying, backfilling date ranges, and the interface to the code that actually runs a pipeline.
+//!
+//! Entry points for the binary:
+//! * [`load_schedules`] reads `schedules/*.toml`; [`Schedule::describe`] prints one
+//!   with its next fire times (for `validate`);
+//! * [`serve`] runs the schedules until a cancellation token fires;
+//! * [`backfill`] runs one pipeline for a range of as_of dates (a manual run of one
+//!   date is a backfill with `from == to`);
+//! * run history and locks live in [`crate::state::State`].
+
+pub mod backfill;
+pub mod catch_up;
+pub mod clock;
+pub mod config;
+pub mod execute;
+pub mod fire_times;
+pub mod scheduler;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::StateError;
+
+pub use backfill::{BackfillFailure, BackfillReport, BackfillRequest, backfill};
+pub use catch_up::{CatchUp, CatchUpPlan, missed_fires};
+pub use clock::{Clock, FakeClock, SystemClock};
+pub use config::{AsOfRule, ConfigError, Schedule, load_schedules};
+pub use execute::{JobResult, RunOptions};
+pub use fire_times::CronSpec;
+pub use scheduler::{ServeOptions, serve};
+pub use status::{STATUS_FILE, StatusFile, read_status};
+
+/// One run of a pipeline, handed to the [`PipelineRunner`].
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The schedule that fired it; `None` for backfills and manual runs.
+    pub schedule: Option<String>,
+    pub pipeline: PathBuf,
+    pub as_of: NaiveDate,
+    /// `--set` overrides, in order.
+    pub set: Vec<(String, String)>,
+    /// The cron fire time this run is for; `None` for backfills and manual runs.
+    pub fire_time: Option<DateTime<Utc>>,
+    /// 1 for the first attempt, 2 for the first retry, ...
+    pub attempt: u32,
+    /// Triggered when the run must stop: shutdown, `max_run_secs` exceeded, or the
+    /// run's lock was lost. The runner should stop at the next safe point (finish
+    /// the current batch) and return: `Ok` only if the run is complete, `Err`
+    /// otherwise. It gets a grace period ([`RunOptions::grace`]) before its future
+    /// is dropped and the run recorded as interrupted (or failed, for a timeout).
+    pub cancel: CancellationToken,
+}
+
+/// What a successful run reports, recorded in the run history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub rows_written: u64,
+    pub messages_sent: u64,
+}
+
+/// Runs a pipeline; implemented by the binary with the real engine.
+pub trait PipelineRunner: Send + Sync {
+    /// Runs `req` to completion. The error string is recorded in the run history.
+    fn run(&self, req: RunRequest) -> BoxFuture<'_, Result<RunOutcome, String>>;
+}
+
+/// A failure of scheduling itself (not of a pipeline run: those are recorded
+/// in the run history and reported in results).
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The pipeline's name in run history and lock keys: its path as written.
+pub fn pipeline_key(pipeline: &Path) -> String {
+    pipeline.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A state database on a fake clock, and a scripted runner.
+
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use futures::future::BoxFuture;
+
+    use super::clock::{Clock, FakeClock};
+    use super::{PipelineRunner, RunOutcome, RunRequest};
+    use crate::state::State;
+
+    pub fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    pub fn fake_state(start: &str) -> (tempfile::TempDir, FakeClock, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FakeClock::new(utc(start));
+        let state = State::open_with_clock(dir.path(), Arc::new(clock.clone())).unwrap();
+        (dir, clock, state)
+    }
+
+    /// What one call of the scripted runner does.
+    #[derive(Debug, Clone)]
+    pub enum Step {
+        /// Succeed after this long.
+        Ok(Duration),
+        /// Fail with this message after this long.
+        Fail(Duration, String),
+        /// Run this long ignoring cancellation.
+        Hang(Duration),
+        /// Run this long, or stop with `Err` when cancelled.
+        Cooperative(Duration),
+    }
+
+    /// A runner that plays `steps` in order (then succeeds at once) and logs calls.
+    pub struct ScriptedRunner {
+        clock: FakeClock,
+        steps: Mutex<VecDeque<Step>>,
+        pub calls: Mutex<Vec<(RunRequest, DateTime<Utc>)>>,
+    }
+
+    impl ScriptedRunner {
+        pub fn new(clock: &FakeClock, steps: Vec<Step>) -> Arc<Self> {
+            Arc::new(ScriptedRunner {
+                clock: clock.clone(),
+                steps: Mutex::new(steps.into()),
+                calls: Mutex::new(Vec::new()),
+            })
+        }
+
+        pub fn calls(&self) -> Vec<(RunRequest, DateTime<Utc>)> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl PipelineRunner for ScriptedRunner {
+        fn run(&self, req: RunRequest) -> BoxFuture<'_, Result<RunOutcome, String>> {
+            let step = self.steps.lock().unwrap().pop_front();
+            self.calls.lock().unwrap().push((req.clone(), self.clock.now()));
+            let done = RunOutcome {
+                rows_written: 7,
+                messages_sent: 3,
+            };
+            Box::pin(async move {
+                match step.unwrap_or(Step::Ok(Duration::ZERO)) {
+                    Step::Ok(d) => {
+                        self.clock.sleep(d).await;
+                        Ok(done)
+                    }
+                    Step::Fail(d, msg) => {
+                        self.clock.sleep(d).await;
+                        Err(msg)
+                    }
+                    Step::Hang(d) => {
+                        self.clock.sleep(d).await;
+                        Ok(done)
+                    }
+                    Step::Cooperative(d) => {
+                        tokio::select! {
+                            _ = self.clock.sleep(d) => Ok(done),
+                            _ = req.cancel.cancelled() => Err("cancelled mid-batch".to_string()),
+                        }
+                    }
+                }
+            })
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Sources: find a source's files, check every file's columns before anything runs, and
+//! register typed rows (`<name>`) and rejected rows (`_rejects_<name>`) for SQL to read.
+
+pub mod schema_check;
+pub mod views;
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::MemTable;
+use datafusion::datasource::file_format::FileFormat as DfFileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+
+use crate::config::{FileFormat, Pipeline, Source};
+use crate::engine::{Params, df_err, materialize, sql_frame};
+use crate::error::{ConfigError, PipelineError};
+use crate::storage;
+
+/// What the run read from one source, for the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub name: String,
+    pub url: String,
+    pub files: Vec<InputFile>,
+    pub rows_read: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    pub path: String,
+    pub bytes: u64,
+}
+
+/// The SQL of a source's checked view, for `explain`.
+pub struct RegisteredSource {
+    pub report: SourceReport,
+    pub checked_sql: String,
+}
+
+/// Register every source; all schema problems of all files are reported together.
+pub async fn register_all(
+    ctx: &SessionContext,
+    pipeline: &Pipeline,
+    params: &Params,
+) -> Result<Vec<RegisteredSource>, PipelineError> {
+    let mut problems = Vec::new();
+    let mut found = Vec::new();
+    for source in &pipeline.sources {
+        match discover(ctx, source).await {
+            Ok(d) => found.push(d),
+            Err(PipelineError::Config(ConfigError::Many(mut p))) => problems.append(&mut p),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Many(problems).into());
+    }
+    let mut out = Vec::new();
+    let mut rejects = Vec::new();
+    for d in found {
+        rejects.push(format!(
+            "select * from {}",
+            views::ident(&format!("_rejects_{}", d.source.name))
+        ));
+        out.push(register_one(ctx, pipeline, params, d).await?);
+    }
+    let quarantine = if rejects.is_empty() {
+        "select cast(null as varchar) as source, cast(null as varchar) as reason, cast(null as varchar) as record where false".to_string()
+    } else {
+        rejects.join("\nunion all\n")
+    };
+    let df = sql_frame(ctx, &quarantine, params)
+        .await
+        .map_err(df_err("quarantine"))?;
+    ctx.register_table("quarantine", df.into_view())
+        .map_err(df_err("quarantine"))?;
+    Ok(out)
+}
+
+struct Discovered<'a> {
+    source: &'a Source,
+    url: String,
+    files: Vec<(ListingTableUrl, InputFile)>,
+    schema: SchemaRef,
+}
+
+fn file_format(source: &Source) -> Arc<dyn DfFileFormat> {
+    match source.format {
+        FileFormat::Csv => Arc::new(
+            CsvFormat::default()
+                .with_has_header(true)
+                .with_delimiter(source.delimiter)
+                .with_schema_infer_max_rec(0),
+        ),
+        _ => Arc::new(ParquetFormat::default()),
+    }
+}
+
+/// List the files, check each one's schema, and work out the table schema.
+async fn discover<'a>(
+    ctx: &SessionContext,
+    source: &'a Source,
+) -> Result<Discovered<'a>, PipelineError> {
+    let loc = storage::register(ctx, &source.url)?;
+    let ext = format!(".{}", source.format.extension());
+    let mut metas: Vec<_> = loc
+        .list()
+        .await?
+        .into_iter()
+        .filter(|m| {
+            let rel = m
+                .location
+                .as_ref()
+                .strip_prefix(loc.prefix.as_ref())
+                .unwrap_or(m.location.as_ref());
+            m.location.as_ref().ends_with(&ext)
+                && !rel
+                    .split('/')
+                    .any(|part| part.starts_with('_') || part.starts_with('.'))
+        })
+        .collect();
+    metas.sort_by(|a, b| a.location.cmp(&b.location));
+    let format = file_format(source);
+    let state = ctx.state();
+    let mut problems = Vec::new();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut files = Vec::new();
+    for meta in &metas {
+        let file_url = format!(
+            "{}://{}/{}",
+            loc.url.scheme(),
+            loc.url.authority(),
+            meta.location
+        );
+        let schema = format
+            .infer_schema(&state, &loc.store, std::slice::from_ref(meta))
+            .await
+            .map_err(|e| PipelineError::Source {
+                source_name: source.name.clone(),
+                message: format!("cannot read {file_url}: {e}"),
+            })?;
+        let schema = match source.format {
+            // CSV is read as text and parsed row by row, so bad values are quarantined.
+            FileFormat::Csv => Schema::new(
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| Field::new(f.name(), DataType::Utf8, true))
+                    .collect::<Vec<_>>(),
+            ),
+            _ => schema.as_ref().clone(),
+        };
+        for m in schema_check::check(&source.columns, &schema) {
+            problems.push(
+                PipelineError::Schema {
+                    source_name: source.name.clone(),
+                    file: file_url.clone(),
+                    column: m.column,
+                    problem: m.problem,
+                }
+                .to_string(),
+            );
+        }
+        for f in schema.fields() {
+            let wanted = source.format == FileFormat::Csv
+                || source.columns.iter().any(|c| &c.file_name == f.name());
+            if wanted && !fields.iter().any(|g| g.name() == f.name()) {
+                fields.push(f.as_ref().clone().with_nullable(true));
+            }
+        }
+        let url = ListingTableUrl::parse(&file_url).map_err(df_err(&source.name))?;
+        files.push((
+            url,
+            InputFile {
+                path: file_url,
+                bytes: meta.size,
+            },
+        ));
+    }
+    if files.is_empty() && !source.optional {
+        problems.push(format!(
+            "source '{}': no {} files found at {} (set optional = true if the source may be absent)",
+            source.name,
+            ext,
+            loc.url
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Many(problems).into());
+    }
+    Ok(Discovered {
+        source,
+        url: loc.url.to_string(),
+        files,
+        schema: Arc::new(Schema::new(fields)),
+    })
+}
+
+async fn register_one(
+    ctx: &SessionContext,
+    pipeline: &Pipeline,
+    params: &Params,
+    d: Discovered<'_>,
+) -> Result<RegisteredSource, PipelineError> {
+    let name = &d.source.name;
+    let err = df_err(name);
+    let raw_name = format!("_raw_{name}");
+    let schema = if d.files.is_empty() {
+        // An absent optional source: an empty table with the declared columns.
+        let declared: Vec<Field> = d
+            .source
+            .columns
+            .iter()
+            .map(|c| Field::new(&c.file_name, DataType::Utf8, true))
+            .collect();
+        let schema = Arc::new(Schema::new(declared));
+        ctx.register_table(
+            &raw_name,
+            Arc::new(MemTable::try_new(schema.clone(), vec![vec![]]).map_err(&err)?),
+        )
+        .map_err(&err)?;
+        schema
+    } else {
+        let urls = d.files.iter().map(|(u, _)| u.clone()).collect();
+        let options = ListingOptions::new(file_format(d.source))
+            .with_file_extension(d.source.format.extension());
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(d.schema.clone());
+        let table = ListingTable::try_new(config).map_err(&err)?;
+        ctx.register_table(&raw_name, Arc::new(table))
+            .map_err(&err)?;
+        d.schema.clone()
+    };
+    let rows_read = count(ctx, &raw_name, params).await?;
+    if rows_read == 0 && !d.source.optional {
+        return Err(PipelineError::Source {
+            source_name: name.clone(),
+            message: format!(
+                "the {} file(s) at {} hold no rows: there is nothing to compute",
+                d.files.len(),
+                d.url
+            ),
+        });
+    }
+    let tz = pipeline.timezone.name();
+    let checked_name = format!("_checked_{name}");
+    let checked_sql = views::checked_sql(d.source, &raw_name, &schema, tz);
+    let checked = sql_frame(ctx, &checked_sql, params).await.map_err(&err)?;
+    ctx.register_table(&checked_name, checked.into_view())
+        .map_err(&err)?;
+    let valid_name = format!("_valid_{name}");
+    let valid = sql_frame(ctx, &views::valid_sql(d.source, &checked_name), params)
+        .await
+        .map_err(&err)?;
+    if d.source.duplicate_key.is_empty() {
+        ctx.register_table(&valid_name, valid.into_view())
+            .map_err(&err)?;
+    } else {
+        // Read twice (clean rows and duplicates): computed once.
+        materialize(ctx, &valid_name, valid).await.map_err(&err)?;
+    }
+    let columns: Vec<String> = d
+        .source
+        .columns
+        .iter()
+        .map(|c| views::ident(&c.name))
+        .collect();
+    let typed = sql_frame(
+        ctx,
+        &format!(
+            "select {} from {}",
+            columns.join(", "),
+            views::ident(&valid_name)
+        ),
+        params,
+    )
+    .await
+    .map_err(&err)?;
+    ctx.register_table(name.as_str(), typed.into_view())
+        .map_err(&err)?;
+    let rejects = sql_frame(
+        ctx,
+        &views::rejects_sql(d.source, &checked_name, &valid_name),
+        params,
+    )
+    .await
+    .map_err(&err)?;
+    ctx.register_table(format!("_rejects_{name}"), rejects.into_view())
+        .map_err(&err)?;
+    Ok(RegisteredSource {
+        report: SourceReport {
+            name: name.clone(),
+            url: d.url,
+            files: d.files.into_iter().map(|(_, f)| f).collect(),
+            rows_read,
+        },
+        checked_sql,
+    })
+}
+
+async fn count(ctx: &SessionContext, table: &str, params: &Params) -> Result<u64, PipelineError> {
+    let df = sql_frame(
+        ctx,
+        &format!("select count(*) as n from {}", views::ident(table)),
+        params,
+    )
+    .await
+    .map_err(df_err(table))?;
+    let batches = df.collect().await.map_err(df_err(table))?;
+    let n = batches
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0);
+    Ok(n as u64)
+}

@@ -1,0 +1,220 @@
+//! The only place that turns locations (paths and URLs) into object stores and registers them.
+//!
+//! A plain path or `file://` is the local filesystem (the default); `s3://`, `gs://` and
+//! `az://` read their endpoint, region and credentials from the usual environment variables
+//! (`AWS_*`, `GOOGLE_*`, `AZURE_*`); `memory://` is one in-process store shared by the run.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use object_store::memory::InMemory;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use url::Url;
+
+use crate::error::PipelineError;
+
+/// A directory-like location in some object store.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// Always ends with '/'.
+    pub url: Url,
+    pub store: Arc<dyn ObjectStore>,
+    /// The path inside the store.
+    pub prefix: StorePath,
+}
+
+impl Location {
+    /// True for the local filesystem, where directories can be renamed atomically.
+    pub fn local_dir(&self) -> Option<std::path::PathBuf> {
+        (self.url.scheme() == "file")
+            .then(|| self.url.to_file_path().ok())
+            .flatten()
+    }
+
+    /// A child location `self/name/`.
+    pub fn child(&self, name: &str) -> Location {
+        let url = self
+            .url
+            .join(&format!("{name}/"))
+            .expect("joining a plain name onto a URL");
+        Location {
+            prefix: self.prefix.clone().join(name),
+            url,
+            store: self.store.clone(),
+        }
+    }
+
+    /// Every object below this location.
+    pub async fn list(&self) -> Result<Vec<ObjectMeta>, PipelineError> {
+        self.store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| storage_err(&self.url, e))
+    }
+
+    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), PipelineError> {
+        self.store
+            .put(&self.prefix.clone().join(name), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| storage_err(&self.url, e))
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, PipelineError> {
+        match self.store.get(&self.prefix.clone().join(name)).await {
+            Ok(r) => Ok(Some(
+                r.bytes()
+                    .await
+                    .map_err(|e| storage_err(&self.url, e))?
+                    .to_vec(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage_err(&self.url, e)),
+        }
+    }
+
+    /// Delete every object below this location.
+    pub async fn delete_all(&self) -> Result<(), PipelineError> {
+        for meta in self.list().await? {
+            match self.store.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(storage_err(&self.url, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turn a path or URL into a directory location, building its store.
+pub fn locate(location: &str) -> Result<Location, PipelineError> {
+    let url = to_dir_url(location)?;
+    let store = store_for(&url)?;
+    let prefix = StorePath::from_url_path(url.path()).map_err(|e| storage_err(&url, e))?;
+    Ok(Location { url, store, prefix })
+}
+
+/// Build the store for `location` and register it with the session so SQL can read it.
+pub fn register(ctx: &SessionContext, location: &str) -> Result<Location, PipelineError> {
+    let loc = locate(location)?;
+    let base = Url::parse(&format!("{}://{}", loc.url.scheme(), loc.url.authority()))
+        .map_err(|e| storage_err(&loc.url, e))?;
+    ctx.register_object_store(&base, loc.store.clone());
+    Ok(loc)
+}
+
+fn to_dir_url(location: &str) -> Result<Url, PipelineError> {
+    let mut url = if location.contains("://") {
+        Url::parse(location).map_err(|e| PipelineError::Storage {
+            url: location.to_string(),
+            message: format!("not a valid URL: {e}"),
+        })?
+    } else {
+        let path = std::path::absolute(location).map_err(|e| PipelineError::Storage {
+            url: location.to_string(),
+            message: e.to_string(),
+        })?;
+        Url::from_directory_path(&path).map_err(|_| PipelineError::Storage {
+            url: location.to_string(),
+            message: "not a usable local path".into(),
+        })?
+    };
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    Ok(url)
+}
+
+fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>, PipelineError> {
+    let err = |e: object_store::Error| storage_err(url, e);
+    Ok(match url.scheme() {
+        "file" => Arc::new(object_store::local::LocalFileSystem::new()),
+        "memory" => memory_store(url.authority()),
+        "s3" | "s3a" => {
+            let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
+            if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://")) {
+                builder = builder.with_allow_http(true);
+            }
+            if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err()
+            {
+                builder = builder.with_region("us-east-1");
+            }
+            Arc::new(builder.build().map_err(err)?)
+        }
+        "gs" => Arc::new(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url.as_str())
+                .build()
+                .map_err(err)?,
+        ),
+        "az" | "abfs" | "abfss" | "azure" => Arc::new(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url.as_str())
+                .build()
+                .map_err(err)?,
+        ),
+        other => {
+            return Err(PipelineError::Storage {
+                url: url.to_string(),
+                message: format!(
+                    "unsupported scheme '{other}' (use a path, file://, s3://, gs://, az:// or memory://)"
+                ),
+            });
+        }
+    })
+}
+
+/// `memory://NAME` stores live as long as the process, so a run can write what a later
+/// step of the same process reads.
+fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
+    let mut stores = STORES
+        .get_or_init(Default::default)
+        .lock()
+        .expect("memory store registry lock");
+    stores
+        .entry(name.to_string())
+        .or_insert_with(|| Arc::new(InMemory::new()))
+        .clone()
+}
+
+/// Storage errors carry the URL without query strings (which can hold SAS tokens).
+pub fn storage_err(url: &Url, e: impl std::fmt::Display) -> PipelineError {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    let _ = shown.set_password(None);
+    PipelineError::Storage {
+        url: shown.to_string(),
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_become_file_directory_urls() {
+        let loc = locate("some/dir").unwrap();
+        assert_eq!(loc.url.scheme(), "file");
+        assert!(loc.url.path().ends_with("/some/dir/"));
+        assert!(loc.local_dir().is_some());
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused_with_the_alternatives() {
+        let e = locate("ftp://host/x").unwrap_err().to_string();
+        assert!(e.contains("unsupported scheme 'ftp'"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn memory_locations_share_one_store_per_name() {
+        let a = locate("memory://shared/x").unwrap();
+        a.put("f.txt", b"hi".to_vec()).await.unwrap();
+        let b = locate("memory://shared/x").unwrap();
+        assert_eq!(b.get("f.txt").await.unwrap().unwrap(), b"hi");
+    }
+}
