@@ -95,8 +95,11 @@ pub async fn materialize(
     name: &str,
     df: DataFrame,
 ) -> Result<u64, DataFusionError> {
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let partitions = df.collect_partitioned().await?;
+    let task_ctx = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    // The physical schema is what the batches carry (the logical one can differ in nullability).
+    let schema = plan.schema();
+    let partitions = datafusion::physical_plan::collect_partitioned(plan, task_ctx).await?;
     let rows = partitions
         .iter()
         .flatten()

@@ -15,7 +15,7 @@ use crate::error::{ConfigError, PipelineError};
 use crate::manifest::{self, Manifest, RunStatus};
 use crate::progress::Progress;
 use crate::source;
-use crate::stage::{self, graph::Graph, output::OutputWriter};
+use crate::stage::{self, graph::Graph, output::OutputWriter, runner::StageRun};
 use crate::storage;
 
 /// Everything that chooses what one run does.
@@ -270,4 +270,19 @@ fn scalar_json(col: &dyn Array) -> serde_json::Value {
         Ok(v) if v.is_finite() => serde_json::json!(v),
         _ => serde_json::Value::String(text),
     }
+}
+
+/// Prepare and run every stage, keeping the results in the session only: no outputs, no
+/// manifest. For tests and for tools that read the tables directly.
+pub async fn run_in_session(opts: &RunOptions) -> Result<(Prepared, Vec<StageRun>), PipelineError> {
+    let prepared = prepare(opts).await?;
+    let runs = stage::runner::run_all(
+        &prepared.ctx,
+        &prepared.graph,
+        &prepared.pipeline.stages,
+        &prepared.params,
+        &opts.progress,
+    )
+    .await?;
+    Ok((prepared, runs))
 }

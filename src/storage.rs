@@ -113,10 +113,10 @@ fn to_dir_url(location: &str) -> Result<Url, PipelineError> {
             message: format!("not a valid URL: {e}"),
         })?
     } else {
-        let path = std::path::absolute(location).map_err(|e| PipelineError::Storage {
+        let path = normalize(&std::path::absolute(location).map_err(|e| PipelineError::Storage {
             url: location.to_string(),
             message: e.to_string(),
-        })?;
+        })?);
         Url::from_directory_path(&path).map_err(|_| PipelineError::Storage {
             url: location.to_string(),
             message: "not a usable local path".into(),
@@ -126,6 +126,22 @@ fn to_dir_url(location: &str) -> Result<Url, PipelineError> {
         url.set_path(&format!("{}/", url.path()));
     }
     Ok(url)
+}
+
+/// Resolve `.` and `..` without touching the filesystem (the folder may not exist yet).
+fn normalize(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>, PipelineError> {
@@ -202,6 +218,8 @@ mod tests {
         assert_eq!(loc.url.scheme(), "file");
         assert!(loc.url.path().ends_with("/some/dir/"));
         assert!(loc.local_dir().is_some());
+        let up = locate("pipelines/../demo-data").unwrap();
+        assert!(up.url.path().ends_with("/demo-data/"), "{}", up.url);
     }
 
     #[test]

@@ -1,1 +1,11 @@
+//! winback's integration tests: one binary (each test binary links DataFusion).
 
+mod support;
+
+mod bad_inputs;
+mod cli;
+mod engine;
+mod golden;
+mod lapse;
+mod s3;
+mod validate;

@@ -185,9 +185,9 @@ fn write_chunk(
         let churn = churn_dist.sample(&mut rng);
         let gap_shape = Gamma::new(4.0, gap / 4.0).expect("valid gamma");
         let amount_dist = Gamma::new(3.0, spend / 3.0).expect("valid gamma");
-        // A school of fish: a quarter of app customers stop together four weeks ago.
+        // A school of fish: a quarter of app customers stop together ten weeks ago.
         let stops_with_group = channel == "app" && rng.random_bool(0.25);
-        let group_stop = end_ts - Duration::days(28);
+        let group_stop = end_ts - Duration::days(70);
         let mut t = end_ts - Duration::minutes(rng.random_range(60..3 * 365 * 24 * 60));
         let mut last = t;
         loop {

@@ -435,10 +435,84 @@ mod tests {
             let fit = fit_bgnbd(&obs, &FitOptions::default()).unwrap();
             let p = fit.params;
             assert!(fit.converged && fit.n_customers == 20_000 && fit.log_likelihood < 0.0, "{fit:?}");
-            assert!((p.r - 0.25).abs() < 0.03 && (p.alpha - 30.0).abs() < 4.0, "{resolution:?}: {fit:?}");
-            assert!((p.a - 0.8).abs() < 0.2 && (p.b - 2.5).abs() < 0.8, "{resolution:?}: {fit:?}");
+            // Seeds 1-3 land within r ±0.004, alpha ±2, a ±0.025, b ±0.14 (whole days
+            // bias alpha up ~5%); these bounds are 3-5 standard errors wide.
+            assert!((p.r - 0.25).abs() < 0.02 && (p.alpha - 30.0).abs() < 3.5, "{resolution:?}: {fit:?}");
+            assert!((p.a - 0.8).abs() < 0.1 && (p.b - 2.5).abs() < 0.4, "{resolution:?}: {fit:?}");
             let refit = fit_bgnbd(&obs, &FitOptions { threads: 1, ..FitOptions::default() }).unwrap();
             assert!(rel(refit.params.r, p.r) < 1e-6 && rel(refit.log_likelihood, fit.log_likelihood) < 1e-12);
         }
+    }
+
+    fn assert_usable(p: &BgNbdParams, obs: &[Observation]) {
+        for o in obs {
+            let pa = p.p_alive(o.x, o.t_x, o.t).unwrap();
+            let e = p.conditional_expected_purchases(365.0, o.x, o.t_x, o.t).unwrap();
+            assert!((0.0..=1.0).contains(&pa) && e.is_finite() && e >= 0.0, "{p:?} {o:?}: {pa} {e}");
+        }
+    }
+
+    #[test]
+    fn degenerate_inputs_give_specific_errors() {
+        let opts = FitOptions::default();
+        let obs = |x, t_x, t| Observation { x, t_x, t };
+        assert!(matches!(fit_bgnbd(&[], &opts), Err(ModelError::Empty { .. })));
+        let one = [obs(2.0, 10.0, 30.0)];
+        assert!(matches!(fit_bgnbd(&one, &opts), Err(ModelError::TooFewCustomers { found: 1, .. })));
+        let tiny = [obs(2.0, 10.0, 30.0), obs(0.0, 0.0, 40.0), obs(1.0, 5.0, 50.0)];
+        assert!(matches!(fit_bgnbd(&tiny, &opts), Err(ModelError::TooFewCustomers { found: 3, required: 10, .. })));
+        // With the floor lowered, three customers fit to something finite (or fail cleanly).
+        match fit_bgnbd(&tiny, &FitOptions { min_customers: 1, ..opts.clone() }) {
+            Ok(fit) => assert_usable(&fit.params, &tiny),
+            Err(e) => assert!(matches!(e, ModelError::NotFinite { .. } | ModelError::InvalidParameter { .. }), "{e}"),
+        }
+        let none: Vec<_> = (0..50).map(|i| obs(0.0, 0.0, 10.0 + f64::from(i))).collect();
+        assert!(matches!(fit_bgnbd(&none, &opts), Err(ModelError::NoRepeatBuyers { n_customers: 50 })));
+        let cases = [
+            (obs(f64::NAN, 0.0, 10.0), "x"),
+            (obs(-1.0, 0.0, 10.0), "x"),
+            (obs(1.5, 3.0, 10.0), "x"),
+            (obs(1.0, 3.0, f64::INFINITY), "T"),
+            (obs(0.0, 0.0, -2.0), "T"),
+            (obs(2.0, 12.0, 10.0), "t_x"),
+            (obs(0.0, 4.0, 10.0), "t_x"),
+        ];
+        for (bad, field) in cases {
+            let mut data = vec![obs(1.0, 5.0, 20.0); 20];
+            data[7] = bad;
+            let err = fit_bgnbd(&data, &opts).unwrap_err();
+            assert!(matches!(err, ModelError::InvalidObservation { row: Some(7), field: f, .. } if f == field), "{err}");
+            assert!(err.to_string().contains("customer row 7"), "{err}");
+        }
+        let bad_params = BgNbdParams { r: 0.0, alpha: 1.0, a: 1.0, b: 1.0 };
+        assert!(matches!(bad_params.p_alive(1.0, 1.0, 2.0), Err(ModelError::InvalidParameter { .. })));
+        let p = BgNbdParams { r: 0.3, alpha: 10.0, a: 0.5, b: 2.0 };
+        assert!(p.conditional_expected_purchases(f64::NAN, 1.0, 1.0, 2.0).is_err());
+        assert!(fit_bgnbd(&tiny, &FitOptions { penalizer: -1.0, ..opts }).is_err());
+    }
+
+    #[test]
+    fn hard_but_valid_data_still_converges() {
+        let t = observation_lengths(4_000, 30, 400, 9);
+        // 95% one-time buyers: 9,500 single purchases plus 500 repeat buyers.
+        let heavy = BgNbdParams { r: 0.8, alpha: 40.0, a: 1.0, b: 4.0 };
+        let mut obs: Vec<Observation> =
+            (0..9_500).map(|i| Observation { x: 0.0, t_x: 0.0, t: 30.0 + f64::from(i % 300) }).collect();
+        let sim = simulate_bgnbd(&heavy, &t, TimeResolution::WholeDays, 4).unwrap();
+        obs.extend(sim.into_iter().filter(|o| o.x > 0.0).take(500));
+        let fit = fit_bgnbd(&obs, &FitOptions::default()).unwrap();
+        assert!(fit.converged, "{fit:?}");
+        assert_usable(&fit.params, &obs[9_400..]);
+        // Skewed: near-zero rates for most, a few extreme buyers, everyone still alive.
+        let skew = BgNbdParams { r: 0.05, alpha: 2.0, a: 0.2, b: 0.3 };
+        let mut obs = simulate_bgnbd(&skew, &t, TimeResolution::WholeDays, 5).unwrap();
+        obs.extend((0..20).map(|i| Observation { x: 300.0 + f64::from(i), t_x: 399.0, t: 400.0 }));
+        let fit = fit_bgnbd(&obs, &FitOptions::default()).unwrap();
+        assert!(fit.converged, "{fit:?}");
+        assert_usable(&fit.params, &obs);
+        // The iteration cap gives converged = false, not an error.
+        let capped = fit_bgnbd(&obs, &FitOptions { max_iterations: 2, ..FitOptions::default() }).unwrap();
+        assert!(!capped.converged && capped.iterations == 2);
+        assert_usable(&capped.params, &obs[..50]);
     }
 }

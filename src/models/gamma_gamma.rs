@@ -159,11 +159,11 @@ pub fn fit_gamma_gamma(freq: &[f64], mean_spend: &[f64], opts: &FitOptions) -> R
             let mut s = [0.0; 4]; // sum ln(v+xm), sum x ln(v+xm), sum 1/(v+xm), sum x/(v+xm)
             for (&xv, &mv) in x[range.clone()].iter().zip(&m[range]) {
                 let d = v + xv * mv;
-                let l = d.ln();
+                let (l, inv) = (d.ln(), 1.0 / d);
                 s[0] += l;
                 s[1] += xv * l;
-                s[2] += 1.0 / d;
-                s[3] += xv / d;
+                s[2] += inv;
+                s[3] += xv * inv;
             }
             s
         });
@@ -198,4 +198,81 @@ pub fn fit_gamma_gamma(freq: &[f64], mean_spend: &[f64], opts: &FitOptions) -> R
         n_customers: x.len(),
         gradient_norm: res.grad_norm,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::simulate::simulate_gamma_gamma;
+
+    // Printed by scripts/reference/clv_reference.py (scipy.special.gammaln, the note's
+    // formulas): p, q, v, x, m, log-likelihood, E[M | x, m].
+    const GG_REFERENCE: [[f64; 7]; 6] = [
+        [6.0, 4.0, 15.0, 1.0, 20.0, -3.520042174643976e+00, 2.333333333333333e+01],
+        [6.0, 4.0, 15.0, 5.0, 35.5, -4.205814270169469e+00, 3.500000000000000e+01],
+        [6.0, 4.0, 15.0, 30.0, 12.25, -3.648012723267811e+00, 1.254098360655738e+01],
+        [0.5, 1.5, 200.0, 1.0, 20.0, -4.789227884949120e+00, 1.100000000000000e+02],
+        [0.5, 1.5, 200.0, 5.0, 35.5, -4.781053562736577e+00, 6.291666666666666e+01],
+        [0.5, 1.5, 200.0, 30.0, 12.25, -6.380356901804646e+00, 1.830645161290322e+01],
+    ];
+
+    #[test]
+    fn per_customer_values_match_the_scipy_reference() {
+        for [p, q, v, x, m, ll, ev] in GG_REFERENCE {
+            let params = GammaGammaParams { p, q, v };
+            assert!((params.log_likelihood(x, m).unwrap() - ll).abs() < 1e-11 * ll.abs(), "{params:?} {x}");
+            assert!((params.conditional_expected_average_value(x, m).unwrap() - ev).abs() < 1e-12 * ev, "{x}");
+        }
+        let params = GammaGammaParams { p: 6.0, q: 4.0, v: 15.0 };
+        assert_eq!(params.conditional_expected_average_value(0.0, f64::NAN).unwrap(), 30.0);
+    }
+
+    #[test]
+    fn fit_recovers_simulated_parameters() {
+        let truth = GammaGammaParams { p: 6.0, q: 4.0, v: 15.0 };
+        let mut freq: Vec<f64> = (0..20_000).map(|i| f64::from(i % 8)).collect();
+        let m = simulate_gamma_gamma(&truth, &freq, 99).unwrap();
+        let fit = fit_gamma_gamma(&freq, &m, &FitOptions::default()).unwrap();
+        let p = fit.params;
+        assert!(fit.converged && fit.n_customers == 17_500, "{fit:?}");
+        // Seeds 1-3 land within p ±0.6, q ±0.12, v ±1.8; the mean spend is much sharper.
+        assert!((p.p - 6.0).abs() < 1.0 && (p.q - 4.0).abs() < 0.4 && (p.v - 15.0).abs() < 3.0, "{fit:?}");
+        assert!((p.population_mean_spend().unwrap() - 30.0).abs() < 1.0, "{fit:?}");
+        assert!(frequency_spend_correlation(&freq, &m).unwrap().abs() < 0.05);
+        // A perfectly spend-driven frequency is flagged.
+        let spend: Vec<f64> = freq.iter().map(|x| 10.0 + 5.0 * x).collect();
+        assert!((frequency_spend_correlation(&freq, &spend).unwrap() - 1.0).abs() < 1e-12);
+        freq.iter_mut().for_each(|x| *x = x.min(1.0));
+        let err = frequency_spend_correlation(&freq, &spend).unwrap_err();
+        assert!(matches!(err, ModelError::ZeroVariance { .. }), "{err}");
+    }
+
+    #[test]
+    fn degenerate_spend_data_gives_specific_errors() {
+        let opts = FitOptions::default();
+        let freq = vec![0.0, 1.0, 2.0, 3.0, 0.0, 5.0, 1.0, 2.0, 4.0, 3.0, 2.0, 1.0];
+        let zero = vec![0.0; freq.len()];
+        assert!(matches!(fit_gamma_gamma(&freq, &zero, &opts), Err(ModelError::NoPositiveSpend { n_customers: 12 })));
+        let spend: Vec<f64> = (0..12).map(|i| 10.0 + f64::from(i)).collect();
+        assert!(matches!(fit_gamma_gamma(&[0.0; 12], &spend, &opts), Err(ModelError::NoPositiveSpend { .. })));
+        assert!(matches!(fit_gamma_gamma(&[], &[], &opts), Err(ModelError::Empty { .. })));
+        assert!(matches!(fit_gamma_gamma(&freq[..3], &spend[..3], &opts), Err(ModelError::TooFewCustomers { found: 2, .. })));
+        assert!(matches!(fit_gamma_gamma(&freq, &spend[..5], &opts), Err(ModelError::LengthMismatch { .. })));
+        let mut bad = spend.clone();
+        bad[3] = -4.0;
+        let err = fit_gamma_gamma(&freq, &bad, &opts).unwrap_err();
+        assert!(matches!(err, ModelError::InvalidObservation { row: Some(3), .. }), "{err}");
+        bad[3] = f64::NAN;
+        assert!(fit_gamma_gamma(&freq, &bad, &opts).is_err());
+        // Missing spend of one-time buyers (x = 0) is ignored; tiny data still fits or says why.
+        bad[3] = 7.0;
+        bad[0] = f64::NAN;
+        match fit_gamma_gamma(&freq, &bad, &FitOptions { min_customers: 1, ..opts }) {
+            Ok(fit) => assert!(fit.params.validate().is_ok() && fit.n_customers == 10),
+            Err(e) => panic!("{e}"),
+        }
+        let heavy = GammaGammaParams { p: 2.0, q: 0.8, v: 10.0 };
+        assert!(matches!(heavy.population_mean_spend(), Err(ModelError::InfiniteMeanSpend { .. })));
+        assert!(heavy.conditional_expected_average_value(3.0, 12.0).unwrap().is_finite());
+    }
 }

@@ -244,90 +244,112 @@ fn series(a: f64, b: f64, c: f64, z: f64) -> Result<Scaled, ModelError> {
 ///
 /// `G = C * expm1((1-a) ln(1+u))/(1-a) - (1+u)^(1-a) * sum_{n>=1} (a+b-1-r)_n (a)_(n-1) / ((a+b+x)_(n-1) n!) z^n`.
 ///
-/// For `z > 0.9` that series converges slowly, so `G` is computed instead from
-/// its integral form `G = ∫ p^(a-2) (1-p)^(b+x-1) [1 - (1+p u)^-(r+x)] dp / B(a, b+x)`
-/// (all terms positive, no cancellation) with tanh-sinh quadrature in log space.
+/// That series is used when `z <= 0.9` and it provably keeps >= 11 digits
+/// (its largest term is checked against the result). Otherwise (z near 1, or
+/// extreme `r`, `a`, `b` from a degenerate fit) `G` comes from its integral form
+/// `G = ∫ p^(a-2) (1-p)^(b+x-1) [1 - (1+p u)^-(r+x)] dp / B(a, b+x)`, all terms
+/// positive, by tanh-sinh quadrature in log space, split at the mode of the
+/// Beta weight so that sharp peaks sit at an end point.
 pub fn bgnbd_kernel(r: f64, a: f64, b: f64, x: f64, u: f64) -> Result<f64, ModelError> {
     if u <= 0.0 {
         return Ok(0.0);
     }
     let z = u / (1.0 + u);
-    let g = if z <= 0.9 { kernel_series(r, a, b, x, u, z) } else { kernel_quadrature(r, a, b, x, u) };
-    let g = super::finite(g?, "BG/NBD expected purchases", || format!("r={r}, a={a}, b={b}, x={x}, u={u}"))?;
+    let series = if z <= 0.9 { kernel_series(r, a, b, x, u, z) } else { None };
+    let g = series.map_or_else(|| kernel_quadrature(r, a, b, x, u), Ok)?;
+    let g = super::finite(g, "BG/NBD expected purchases", || format!("r={r}, a={a}, b={b}, x={x}, u={u}"))?;
     Ok(g.max(0.0))
 }
 
-fn kernel_series(r: f64, a: f64, b: f64, x: f64, u: f64, z: f64) -> Result<f64, ModelError> {
+/// The Euler-transformed series, or `None` if it would lose more than 5 digits
+/// to cancellation or need more than 3000 terms.
+fn kernel_series(r: f64, a: f64, b: f64, x: f64, u: f64, z: f64) -> Option<f64> {
     let ell = u.ln_1p();
     let big_c = a + b + x - 1.0;
     let c0 = a + b - 1.0 - r;
     let h = if a == 1.0 { ell } else { ((1.0 - a) * ell).exp_m1() / (1.0 - a) };
     let (mut term, mut sum) = (c0 * z, c0 * z);
+    let mut biggest = term.abs();
     let mut n = 1.0;
     while term != 0.0 {
         let ratio = (c0 + n) * (a + n - 1.0) / ((big_c + n) * (n + 1.0)) * z;
         term *= ratio;
         sum += term;
+        biggest = biggest.max(term.abs());
         n += 1.0;
         if term.abs() <= 1e-17 * sum.abs() && ratio.abs() < 1.0 {
             break;
         }
-        if n > 100_000.0 {
-            return Err(ModelError::NotFinite {
-                context: "BG/NBD expected purchases",
-                detail: format!("series did not converge for r={r}, a={a}, b={b}, x={x}, u={u}"),
-            });
+        if n > 3000.0 {
+            return None;
         }
     }
-    Ok(big_c * h - ((1.0 - a) * ell).exp() * sum)
+    let scale = ((1.0 - a) * ell).exp();
+    let g = big_c * h - scale * sum;
+    let worst = (big_c * h).abs().max(scale * biggest);
+    (g.is_finite() && worst.is_finite() && worst <= 1e5 * g.abs()).then_some(g)
+}
+
+/// `ln σ(y) = -ln(1 + e^-y)`, exact in both tails.
+fn ln_sigmoid(y: f64) -> f64 {
+    if y >= 0.0 { -(-y).exp().ln_1p() } else { y - y.exp().ln_1p() }
 }
 
 fn kernel_quadrature(r: f64, a: f64, b: f64, x: f64, u: f64) -> Result<f64, ModelError> {
     let big_a = r + x;
     let bx = b + x;
     let ln_beta = ln_gamma(a) + ln_gamma(bx) - ln_gamma(a + bx);
-    // Integrand in the tanh-sinh variable t, p = 1/(1+exp(-pi sinh t)).
-    let f = |t: f64| -> f64 {
-        let q = std::f64::consts::FRAC_PI_2 * t.sinh();
-        let (ln_p, ln_q) = if q >= 0.0 {
-            let l = (-2.0 * q).exp().ln_1p();
-            (-l, -2.0 * q - l)
-        } else {
-            let l = (2.0 * q).exp().ln_1p();
-            (2.0 * q - l, -l)
+    // Rounding in the exponent (a ln p, ln B, ...) sets a noise floor on huge parameters.
+    let tol = 1e-11 + 1e-14 * (a + bx + ln_beta.abs());
+    // Integral over p in [lo, hi] with p = lo + w σ(π sinh t), keeping ln p and ln(1-p) exact near 0 and 1.
+    let piece = |lo: f64, hi: f64| -> Result<f64, ModelError> {
+        let w = hi - lo;
+        let ln_w = w.ln();
+        let f = |t: f64| -> f64 {
+            let y = PI * t.sinh();
+            let (ls_pos, ls_neg) = (ln_sigmoid(y), ln_sigmoid(-y));
+            let ln_p = if lo == 0.0 { ln_w + ls_pos } else { (lo + w * ls_pos.exp()).ln() };
+            let ln_q = if hi == 1.0 { ln_w + ls_neg } else { ((1.0 - hi) + w * ls_neg.exp()).ln() };
+            let p = ln_p.exp();
+            let pu = p * u;
+            // g = [1 - (1+pu)^-A] / p, with its small-p limit.
+            let g = if pu < 1e-8 { big_a * u * (1.0 - 0.5 * (big_a + 1.0) * pu) } else { -(-big_a * pu.ln_1p()).exp_m1() / p };
+            let ln_weight = ln_w + (PI * t.cosh()).ln() + ls_pos + ls_neg;
+            ((a - 1.0) * ln_p + (bx - 1.0) * ln_q + ln_weight - ln_beta).exp() * g
         };
-        let p = ln_p.exp();
-        let pu = p * u;
-        // g = [1 - (1+pu)^-A] / p, with its small-p limit.
-        let g = if pu < 1e-8 { big_a * u * (1.0 - 0.5 * (big_a + 1.0) * pu) } else { -(-big_a * pu.ln_1p()).exp_m1() / p };
-        (a * ln_p + bx * ln_q + (PI * t.cosh()).ln() - ln_beta).exp() * g
-    };
-    // Sum f over t = dir*k*h for k = start, start+step, ..., walking out until terms vanish.
-    let side_sum = |h: f64, step: f64, dir: f64| -> f64 {
-        let (mut s, mut k) = (0.0, 1.0);
-        while k * h <= 9.0 {
-            let v = f(dir * k * h);
-            s += v;
-            if k * h > 3.0 && v <= 1e-18 * s.abs() {
-                break;
+        // Sum f over t = dir*k*h for k = 1, 1+step, ..., walking out until terms vanish.
+        let side_sum = |h: f64, step: f64, dir: f64| -> f64 {
+            let (mut s, mut k) = (0.0, 1.0);
+            while k * h <= 9.0 {
+                let v = f(dir * k * h);
+                s += v;
+                if k * h > 3.0 && v <= 1e-18 * s.abs() {
+                    break;
+                }
+                k += step;
             }
-            k += step;
+            s
+        };
+        let mut h = 0.5;
+        let mut sum = f(0.0) + side_sum(h, 1.0, 1.0) + side_sum(h, 1.0, -1.0);
+        let mut estimate = h * sum;
+        for _ in 0..9 {
+            h /= 2.0;
+            sum += side_sum(h, 2.0, 1.0) + side_sum(h, 2.0, -1.0);
+            let next = h * sum;
+            if (next - estimate).abs() <= tol * next.abs() {
+                return Ok(next);
+            }
+            estimate = next;
         }
-        s
+        Err(ModelError::NotFinite {
+            context: "BG/NBD expected purchases",
+            detail: format!("quadrature did not converge for r={r}, a={a}, b={b}, x={x}, u={u}"),
+        })
     };
-    let mut h = 0.5;
-    let mut sum = f(0.0) + side_sum(h, 1.0, 1.0) + side_sum(h, 1.0, -1.0);
-    let mut estimate = h * sum;
-    for _ in 0..8 {
-        h /= 2.0;
-        sum += side_sum(h, 2.0, 1.0) + side_sum(h, 2.0, -1.0);
-        let next = h * sum;
-        if (next - estimate).abs() <= 1e-10 * next.abs() {
-            return Ok(next);
-        }
-        estimate = next;
-    }
-    Ok(estimate)
+    // Split at the mode of p^(a-1) (1-p)^(b+x-1) when it is inside (0, 1).
+    let mode = (a - 1.0) / (a + bx - 2.0);
+    if a > 1.0 && bx > 1.0 && mode > 1e-3 && mode < 1.0 - 1e-3 { Ok(piece(0.0, mode)? + piece(mode, 1.0)?) } else { piece(0.0, 1.0) }
 }
 
 #[cfg(test)]

@@ -107,7 +107,9 @@ impl Schedule {
             return Err(err(
                 file,
                 Some("name"),
-                format!("{name:?} is not a valid schedule name (use letters, digits, '-', '_', '.')"),
+                format!(
+                    "{name:?} is not a valid schedule name (use letters, digits, '-', '_', '.')"
+                ),
             ));
         }
         if raw.pipeline.as_os_str().is_empty() {
@@ -118,12 +120,18 @@ impl Schedule {
             err(
                 file,
                 Some("timezone"),
-                format!("{tz_name:?} is not an IANA timezone name (like \"Europe/Berlin\" or \"UTC\")"),
+                format!(
+                    "{tz_name:?} is not an IANA timezone name (like \"Europe/Berlin\" or \"UTC\")"
+                ),
             )
         })?;
         let cron = CronSpec::parse(&raw.cron, tz).map_err(|m| err(file, Some("cron"), m))?;
         if cron.next_after(Utc::now()).is_none() {
-            return Err(err(file, Some("cron"), format!("{:?} never fires again", raw.cron)));
+            return Err(err(
+                file,
+                Some("cron"),
+                format!("{:?} never fires again", raw.cron),
+            ));
         }
         let max_catch_up = raw.max_catch_up.unwrap_or(DEFAULT_MAX_CATCH_UP);
         if max_catch_up == 0 {
@@ -136,11 +144,19 @@ impl Schedule {
         };
         let retries = raw.retries.unwrap_or(0);
         if retries > MAX_RETRIES {
-            return Err(err(file, Some("retries"), format!("must be at most {MAX_RETRIES}")));
+            return Err(err(
+                file,
+                Some("retries"),
+                format!("must be at most {MAX_RETRIES}"),
+            ));
         }
         let backoff = raw.retry_backoff_secs.unwrap_or(DEFAULT_RETRY_BACKOFF_SECS);
         if backoff > 86_400 {
-            return Err(err(file, Some("retry_backoff_secs"), "must be at most 86400 (a day)"));
+            return Err(err(
+                file,
+                Some("retry_backoff_secs"),
+                "must be at most 86400 (a day)",
+            ));
         }
         let max_run = raw.max_run_secs.unwrap_or(DEFAULT_MAX_RUN_SECS);
         if max_run == 0 {
@@ -224,7 +240,10 @@ impl Schedule {
         for fire in fires {
             let local = self.cron.local_display(fire);
             let utc = fire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            out.push_str(&format!("\n  {local} ({utc}) as_of {}", self.as_of_for(fire)));
+            out.push_str(&format!(
+                "\n  {local} ({utc}) as_of {}",
+                self.as_of_for(fire)
+            ));
         }
         out
     }
@@ -260,7 +279,11 @@ pub fn load_schedules(dir: &Path) -> Result<Vec<Schedule>, ScheduleError> {
             return Err(err(
                 &file,
                 Some("name"),
-                format!("schedule name {:?} is already used by {}", schedule.name, first.file.display()),
+                format!(
+                    "schedule name {:?} is already used by {}",
+                    schedule.name,
+                    first.file.display()
+                ),
             )
             .into());
         }
@@ -309,8 +332,13 @@ max_run_secs = 7200
             ]
         );
         // 02:30 in Shanghai on May 2nd is 18:30 UTC on May 1st; previous_day -> May 1st.
-        let fire = DateTime::parse_from_rfc3339("2025-05-01T18:30:00Z").unwrap().to_utc();
-        assert_eq!(s.as_of_for(fire), NaiveDate::from_ymd_opt(2025, 5, 1).unwrap());
+        let fire = DateTime::parse_from_rfc3339("2025-05-01T18:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            s.as_of_for(fire),
+            NaiveDate::from_ymd_opt(2025, 5, 1).unwrap()
+        );
         assert_eq!(s.run_policy().retry_backoff, Duration::from_secs(60));
         assert!(s.describe(fire, 3).lines().count() == 4);
     }
@@ -320,21 +348,47 @@ max_run_secs = 7200
         let s = parse("pipeline = \"p.toml\"\ncron = \"0 0 3 * * *\"").unwrap();
         assert_eq!(s.name, "x");
         assert_eq!(s.cron.timezone(), chrono_tz::UTC);
-        assert_eq!((s.as_of, s.catch_up, s.retries), (AsOfRule::FireDate, CatchUp::Latest, 0));
-        let fire = DateTime::parse_from_rfc3339("2025-05-01T18:30:00Z").unwrap().to_utc();
-        assert_eq!(s.as_of_for(fire), NaiveDate::from_ymd_opt(2025, 5, 1).unwrap());
+        assert_eq!(
+            (s.as_of, s.catch_up, s.retries),
+            (AsOfRule::FireDate, CatchUp::Latest, 0)
+        );
+        let fire = DateTime::parse_from_rfc3339("2025-05-01T18:30:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            s.as_of_for(fire),
+            NaiveDate::from_ymd_opt(2025, 5, 1).unwrap()
+        );
     }
 
     #[test]
     fn errors_name_the_file_and_key() {
         let cases = [
             ("pipeline = \"p\"\ncron = \"* * *\"", "key `cron`"),
-            ("pipeline = \"p\"\ncron = \"0 1 * * *\"\ntimezone = \"Mars/Base\"", "key `timezone`"),
-            ("pipeline = \"p\"\ncron = \"0 1 * * *\"\nmax_run_secs = 0", "key `max_run_secs`"),
-            ("pipeline = \"p\"\ncron = \"0 1 * * *\"\nname = \"a b\"", "key `name`"),
-            ("pipeline = \"p\"\ncron = \"0 1 * * *\"\n[set]\nx = [1]", "key `set.\"x\"`"),
-            ("pipeline = \"p\"\ncron = \"0 1 * * *\"\ncatchup = \"all\"", "unknown field `catchup`"),
-            ("pipeline = \"p\"\ncron = \"0 1 * * *\"\ncatch_up = \"some\"", "catch_up"),
+            (
+                "pipeline = \"p\"\ncron = \"0 1 * * *\"\ntimezone = \"Mars/Base\"",
+                "key `timezone`",
+            ),
+            (
+                "pipeline = \"p\"\ncron = \"0 1 * * *\"\nmax_run_secs = 0",
+                "key `max_run_secs`",
+            ),
+            (
+                "pipeline = \"p\"\ncron = \"0 1 * * *\"\nname = \"a b\"",
+                "key `name`",
+            ),
+            (
+                "pipeline = \"p\"\ncron = \"0 1 * * *\"\n[set]\nx = [1]",
+                "key `set.\"x\"`",
+            ),
+            (
+                "pipeline = \"p\"\ncron = \"0 1 * * *\"\ncatchup = \"all\"",
+                "unknown field `catchup`",
+            ),
+            (
+                "pipeline = \"p\"\ncron = \"0 1 * * *\"\ncatch_up = \"some\"",
+                "catch_up",
+            ),
             ("pipeline = \"p\"", "missing field `cron`"),
         ];
         for (text, expected) in cases {
@@ -352,8 +406,14 @@ max_run_secs = 7200
         write("a.toml", "pipeline = \"p1\"\ncron = \"0 3 * * *\"");
         write("notes.txt", "ignored");
         let all = load_schedules(dir.path()).unwrap();
-        assert_eq!(all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        write("c.toml", "name = \"a\"\npipeline = \"p3\"\ncron = \"0 5 * * *\"");
+        assert_eq!(
+            all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        write(
+            "c.toml",
+            "name = \"a\"\npipeline = \"p3\"\ncron = \"0 5 * * *\"",
+        );
         let e = load_schedules(dir.path()).unwrap_err().to_string();
         assert!(e.contains("c.toml") && e.contains("already used"), "{e}");
         assert!(load_schedules(&dir.path().join("missing")).is_err());

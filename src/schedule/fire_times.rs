@@ -149,7 +149,9 @@ impl CronSpec {
                 let mut probe = (1..=48 * 60)
                     .map(|m| minute + TimeDelta::minutes(m))
                     .find(exists)?;
-                while probe - TimeDelta::seconds(1) > wall && exists(&(probe - TimeDelta::seconds(1))) {
+                while probe - TimeDelta::seconds(1) > wall
+                    && exists(&(probe - TimeDelta::seconds(1)))
+                {
                     probe -= TimeDelta::seconds(1);
                 }
                 self.tz
@@ -164,18 +166,16 @@ impl CronSpec {
     pub fn after(&self, t: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
         let start = Utc.from_utc_datetime(&self.wall(t));
         let mut last: Option<DateTime<Utc>> = None;
-        self.schedule
-            .after_owned(start)
-            .filter_map(move |w| {
-                let fire = self.resolve(w.naive_utc())?;
-                // Wall times of a repeated hour map to its first pass, which may be
-                // before `t`; collapsed gap times map to one instant.
-                if fire <= t || last.is_some_and(|l| fire <= l) {
-                    return None;
-                }
-                last = Some(fire);
-                Some(fire)
-            })
+        self.schedule.after_owned(start).filter_map(move |w| {
+            let fire = self.resolve(w.naive_utc())?;
+            // Wall times of a repeated hour map to its first pass, which may be
+            // before `t`; collapsed gap times map to one instant.
+            if fire <= t || last.is_some_and(|l| fire <= l) {
+                return None;
+            }
+            last = Some(fire);
+            Some(fire)
+        })
     }
 
     /// The first fire time strictly after `t`.
@@ -211,7 +211,9 @@ impl CronSpec {
 
     /// `t` as local time in this zone, for people: `2025-03-30 03:00:00 CEST`.
     pub fn local_display(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.tz).format("%Y-%m-%d %H:%M:%S %Z").to_string()
+        t.with_timezone(&self.tz)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
     }
 }
 
@@ -230,7 +232,10 @@ mod tests {
     #[test]
     fn five_field_expressions_use_standard_weekdays() {
         assert_eq!(normalize("30 2 * * *").unwrap(), "0 30 2 * * *");
-        assert_eq!(normalize("0 9 * * 1-5").unwrap(), "0 0 9 * * MON,TUE,WED,THU,FRI");
+        assert_eq!(
+            normalize("0 9 * * 1-5").unwrap(),
+            "0 0 9 * * MON,TUE,WED,THU,FRI"
+        );
         assert_eq!(normalize("0 9 * * 0,7").unwrap(), "0 0 9 * * SUN");
         assert_eq!(normalize("0 9 * * 5-7").unwrap(), "0 0 9 * * FRI,SAT,SUN");
         assert_eq!(normalize("0 9 * * 1/2").unwrap(), "0 0 9 * * MON,WED,FRI");
@@ -259,7 +264,10 @@ mod tests {
         assert_eq!(s.local_display(next[0]), "2025-05-02 02:30:00 CST");
         // Strictly after: a fire time itself is not returned again.
         assert_eq!(s.next_after(next[0]), Some(next[1]));
-        assert_eq!(s.next_after(next[0] - TimeDelta::milliseconds(1)), Some(next[0]));
+        assert_eq!(
+            s.next_after(next[0] - TimeDelta::milliseconds(1)),
+            Some(next[0])
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!   date is a backfill with `from == to`);
 //! * run history and locks live in [`crate::state::State`].
 
+pub mod attempt;
 pub mod backfill;
 pub mod catch_up;
 pub mod clock;
@@ -29,7 +30,7 @@ pub use backfill::{BackfillFailure, BackfillReport, BackfillRequest, backfill};
 pub use catch_up::{CatchUp, CatchUpPlan, missed_fires};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use config::{AsOfRule, ConfigError, Schedule, load_schedules};
-pub use execute::{JobResult, RunOptions};
+pub use execute::{JobResult, RunOptions, RunPolicy};
 pub use fire_times::CronSpec;
 pub use scheduler::{ServeOptions, serve};
 pub use status::{STATUS_FILE, StatusFile, read_status};
@@ -101,9 +102,59 @@ pub(crate) mod test_support {
     use chrono::{DateTime, Utc};
     use futures::future::BoxFuture;
 
+    use std::path::Path;
+
+    use chrono::NaiveDate;
+    use tokio_util::sync::CancellationToken;
+
     use super::clock::{Clock, FakeClock};
+    use super::execute::{Exec, Job, JobResult, RunOptions, RunPolicy, execute};
     use super::{PipelineRunner, RunOutcome, RunRequest};
     use crate::state::State;
+
+    /// A run of `pipelines/p.toml` for 2025-05-01 by schedule "nightly".
+    pub fn test_job(policy: RunPolicy) -> Job<'static> {
+        Job {
+            schedule: Some("nightly"),
+            pipeline: Path::new("pipelines/p.toml"),
+            as_of: NaiveDate::from_ymd_opt(2025, 5, 1).unwrap(),
+            fire_time: None,
+            set: &[],
+            policy,
+            force: false,
+        }
+    }
+
+    /// `retries` retries with a minute of backoff; runs time out after an hour.
+    pub fn policy(retries: u32) -> RunPolicy {
+        RunPolicy {
+            retries,
+            retry_backoff: Duration::from_secs(60),
+            max_run: Some(Duration::from_secs(3600)),
+        }
+    }
+
+    /// Executes `job` as holder "me" (lease 60 s, grace 30 s).
+    pub async fn run_job(
+        state: &State,
+        runner: &ScriptedRunner,
+        shutdown: &CancellationToken,
+        job: &Job<'_>,
+    ) -> JobResult {
+        let opts = RunOptions {
+            holder: "me".into(),
+            ..RunOptions::default()
+        };
+        let on_change = || {};
+        let ex = Exec {
+            state,
+            runner,
+            opts: &opts,
+            shutdown,
+            on_change: &on_change,
+        };
+        execute(&ex, job).await.unwrap()
+    }
 
     pub fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -153,7 +204,10 @@ pub(crate) mod test_support {
     impl PipelineRunner for ScriptedRunner {
         fn run(&self, req: RunRequest) -> BoxFuture<'_, Result<RunOutcome, String>> {
             let step = self.steps.lock().unwrap().pop_front();
-            self.calls.lock().unwrap().push((req.clone(), self.clock.now()));
+            self.calls
+                .lock()
+                .unwrap()
+                .push((req.clone(), self.clock.now()));
             let done = RunOutcome {
                 rows_written: 7,
                 messages_sent: 3,

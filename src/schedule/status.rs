@@ -81,7 +81,10 @@ pub fn read_status(state_dir: &Path) -> std::io::Result<StatusFile> {
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory,
 /// flushed to disk, then renamed over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
@@ -199,7 +202,9 @@ mod tests {
                 lock_key: "k",
             })
             .unwrap();
-        state.finish_run(id, RunStatus::Succeeded, None, 1, 1).unwrap();
+        state
+            .finish_run(id, RunStatus::Succeeded, None, 1, 1)
+            .unwrap();
 
         let writer = StatusWriter::new(&state, "h");
         writer.set_next_fire("nightly", Some(utc("2025-05-02T02:30:00Z")));
@@ -210,7 +215,10 @@ mod tests {
         assert_eq!(status.heartbeat, utc("2025-05-01T03:00:00Z"));
         let s = &status.schedules[0];
         assert_eq!(s.next_fire, Some(utc("2025-05-02T02:30:00Z")));
-        assert_eq!(s.next_fire_local.as_deref(), Some("2025-05-02 02:30:00 UTC"));
+        assert_eq!(
+            s.next_fire_local.as_deref(),
+            Some("2025-05-02 02:30:00 UTC")
+        );
         let last = s.last_run.as_ref().unwrap();
         assert_eq!((last.as_of, last.status), (as_of, RunStatus::Succeeded));
         assert!(last.ended_at.is_some());

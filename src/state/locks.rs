@@ -27,7 +27,11 @@ pub fn holder_id() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".to_string());
-    format!("{host}/{}/{:08x}", std::process::id(), rand::random::<u32>())
+    format!(
+        "{host}/{}/{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// A row of `locks`.
@@ -43,7 +47,12 @@ impl State {
     /// Takes the lock `key` for `holder` for `lease`, if nobody holds a live
     /// lease on it. A lock whose lease has expired is taken over, and the
     /// previous holder's `running` runs under it are marked `interrupted`.
-    pub fn try_acquire(&self, key: &str, holder: &str, lease: Duration) -> Result<bool, StateError> {
+    pub fn try_acquire(
+        &self,
+        key: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, StateError> {
         let now = self.now();
         let (now_s, until) = (fmt_ts(now), fmt_ts(add_std(now, lease)));
         let mut conn = self.conn();
@@ -176,7 +185,10 @@ mod tests {
         clock.advance(Duration::from_secs(40));
         // Renewed 40 s ago for 60 s: still live.
         assert!(!state.try_acquire(&key, "other", LEASE).unwrap());
-        assert_eq!(state.get_run(run).unwrap().unwrap().status, RunStatus::Running);
+        assert_eq!(
+            state.get_run(run).unwrap().unwrap().status,
+            RunStatus::Running
+        );
 
         // "killed" stops renewing (SIGKILL): after the lease another holder gets it.
         clock.advance(Duration::from_secs(21));
@@ -213,7 +225,8 @@ mod tests {
             let barrier = Arc::new(std::sync::Barrier::new(4));
             let winners: usize = (0..4)
                 .map(|i| {
-                    let (path, key, barrier) = (dir.path().to_path_buf(), key.clone(), barrier.clone());
+                    let (path, key, barrier) =
+                        (dir.path().to_path_buf(), key.clone(), barrier.clone());
                     std::thread::spawn(move || {
                         let state = State::open(&path).unwrap();
                         barrier.wait();

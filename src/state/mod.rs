@@ -247,13 +247,20 @@ mod tests {
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
         let err = State::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StateError::SchemaTooNew { found: 99, .. }), "{err}");
+        assert!(
+            matches!(err, StateError::SchemaTooNew { found: 99, .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn timestamps_round_trip_and_sort() {
-        let a = DateTime::parse_from_rfc3339("2025-03-09T07:30:00.5Z").unwrap().to_utc();
-        let b = DateTime::parse_from_rfc3339("2025-03-10T01:00:00Z").unwrap().to_utc();
+        let a = DateTime::parse_from_rfc3339("2025-03-09T07:30:00.5Z")
+            .unwrap()
+            .to_utc();
+        let b = DateTime::parse_from_rfc3339("2025-03-10T01:00:00Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(fmt_ts(a), "2025-03-09T07:30:00.500Z");
         assert_eq!(parse_ts("t", &fmt_ts(a)).unwrap(), a);
         assert!(fmt_ts(a) < fmt_ts(b));

@@ -152,11 +152,23 @@ impl RawRun {
             id: RunId(self.id),
             schedule: self.schedule,
             pipeline: self.pipeline,
-            as_of: self.as_of.parse().map_err(|_| invalid("as_of", &self.as_of))?,
-            fire_time: self.fire_time.map(|t| parse_ts("fire_time", &t)).transpose()?,
+            as_of: self
+                .as_of
+                .parse()
+                .map_err(|_| invalid("as_of", &self.as_of))?,
+            fire_time: self
+                .fire_time
+                .map(|t| parse_ts("fire_time", &t))
+                .transpose()?,
             started_at: parse_ts("started_at", &self.started_at)?,
-            ended_at: self.ended_at.map(|t| parse_ts("ended_at", &t)).transpose()?,
-            status: self.status.parse().map_err(|_| invalid("status", &self.status))?,
+            ended_at: self
+                .ended_at
+                .map(|t| parse_ts("ended_at", &t))
+                .transpose()?,
+            status: self
+                .status
+                .parse()
+                .map_err(|_| invalid("status", &self.status))?,
             attempt: u32::try_from(self.attempt).unwrap_or(0),
             error: self.error,
             rows_written: u64::try_from(self.rows_written).unwrap_or(0),
@@ -232,12 +244,23 @@ impl State {
         conn.execute(
             "INSERT INTO runs (schedule, pipeline, as_of, fire_time, started_at, ended_at, status, \
              attempt, error) VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'skipped', 0, ?6)",
-            params![schedule, pipeline, as_of.to_string(), fire_time.map(fmt_ts), now, reason],
+            params![
+                schedule,
+                pipeline,
+                as_of.to_string(),
+                fire_time.map(fmt_ts),
+                now,
+                reason
+            ],
         )?;
         Ok(RunId(conn.last_insert_rowid()))
     }
 
-    fn query_runs(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<RunRecord>, StateError> {
+    fn query_runs(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<RunRecord>, StateError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt.query_map(args, from_row)?;
@@ -265,20 +288,19 @@ impl State {
 
     /// The latest row recorded for a schedule, if any.
     pub fn last_run_of_schedule(&self, schedule: &str) -> Result<Option<RunRecord>, StateError> {
-        let sql = format!("SELECT {COLUMNS} FROM runs WHERE schedule = ?1 ORDER BY id DESC LIMIT 1");
+        let sql =
+            format!("SELECT {COLUMNS} FROM runs WHERE schedule = ?1 ORDER BY id DESC LIMIT 1");
         Ok(self.query_runs(&sql, [schedule])?.pop())
     }
 
     /// Whether `pipeline` has a succeeded run for `as_of`.
     pub fn succeeded(&self, pipeline: &str, as_of: NaiveDate) -> Result<bool, StateError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM runs WHERE pipeline = ?1 AND as_of = ?2 \
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE pipeline = ?1 AND as_of = ?2 \
                  AND status = 'succeeded')",
-                params![pipeline, as_of.to_string()],
-                |r| r.get(0),
-            )?)
+            params![pipeline, as_of.to_string()],
+            |r| r.get(0),
+        )?)
     }
 
     /// The latest fire time of `schedule` that was dealt with: its last row
@@ -362,10 +384,16 @@ mod tests {
     fn records_and_lists_runs() {
         let (_dir, state) = state();
         let fire = Utc.with_ymd_and_hms(2025, 5, 1, 2, 30, 0).unwrap();
-        let a = state.start_run(&new_run(Some("nightly"), Some(fire))).unwrap();
-        state.finish_run(a, RunStatus::Failed, Some("boom"), 0, 0).unwrap();
+        let a = state
+            .start_run(&new_run(Some("nightly"), Some(fire)))
+            .unwrap();
+        state
+            .finish_run(a, RunStatus::Failed, Some("boom"), 0, 0)
+            .unwrap();
         let b = state.start_run(&new_run(None, None)).unwrap();
-        state.finish_run(b, RunStatus::Succeeded, None, 10, 3).unwrap();
+        state
+            .finish_run(b, RunStatus::Succeeded, None, 10, 3)
+            .unwrap();
 
         let last = state.last_runs(1).unwrap();
         assert_eq!(last.len(), 1);
@@ -379,7 +407,11 @@ mod tests {
         assert!(!state.succeeded("other", all[0].as_of).unwrap());
         assert_eq!(state.last_fire_time("nightly").unwrap(), Some(fire));
         assert_eq!(state.last_fire_time("none").unwrap(), None);
-        assert!(state.finish_run(RunId(999), RunStatus::Failed, None, 0, 0).is_err());
+        assert!(
+            state
+                .finish_run(RunId(999), RunStatus::Failed, None, 0, 0)
+                .is_err()
+        );
     }
 
     #[test]
@@ -388,11 +420,17 @@ mod tests {
         let day1 = Utc.with_ymd_and_hms(2025, 4, 30, 2, 30, 0).unwrap();
         let day2 = Utc.with_ymd_and_hms(2025, 5, 1, 2, 30, 0).unwrap();
         let a = state.start_run(&new_run(Some("s"), Some(day1))).unwrap();
-        state.finish_run(a, RunStatus::Succeeded, None, 0, 0).unwrap();
+        state
+            .finish_run(a, RunStatus::Succeeded, None, 0, 0)
+            .unwrap();
         let b = state.start_run(&new_run(Some("s"), Some(day2))).unwrap();
-        state.finish_run(b, RunStatus::Failed, Some("x"), 0, 0).unwrap();
+        state
+            .finish_run(b, RunStatus::Failed, Some("x"), 0, 0)
+            .unwrap();
         let c = state.start_run(&new_run(Some("s"), Some(day2))).unwrap();
-        state.finish_run(c, RunStatus::Interrupted, Some("stop"), 0, 0).unwrap();
+        state
+            .finish_run(c, RunStatus::Interrupted, Some("stop"), 0, 0)
+            .unwrap();
         assert_eq!(state.last_fire_time("s").unwrap(), Some(day1));
     }
 

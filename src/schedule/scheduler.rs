@@ -1,0 +1,411 @@
+//! The serve loop (`winback serve`): applies catch-up at start-up, waits for each schedule's fire times, dispatches runs without overlap, keeps the status file fresh, and shuts down within a bounded time when cancelled.
+//!
+//! Each schedule has its own task. A fire runs in a job task that holds an
+//! in-process claim on the pipeline; a fire of a pipeline that is still running
+//! (for any as_of, from any schedule of this process) is recorded as `skipped`,
+//! not queued. Catch-up fires found at start-up are one job that runs them
+//! oldest first. Across processes, the run lock (pipeline + as_of) keeps two
+//! runs of the same pipeline and as_of apart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::catch_up::missed_fires;
+use super::config::Schedule;
+use super::execute::{Exec, Job, RunOptions, execute};
+use super::status::StatusWriter;
+use super::{PipelineRunner, ScheduleError, pipeline_key};
+use crate::state::State;
+
+/// Settings of [`serve`].
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub run: RunOptions,
+    /// How often the status file is refreshed (and dead runs of other processes
+    /// are marked interrupted) when nothing else happens.
+    pub heartbeat: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            run: RunOptions::default(),
+            heartbeat: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Ctx {
+    schedules: Vec<Schedule>,
+    state: State,
+    runner: Arc<dyn PipelineRunner>,
+    opts: RunOptions,
+    shutdown: CancellationToken,
+    /// Pipelines with a job in this process -> the schedule running it.
+    busy: Mutex<HashMap<String, String>>,
+    status: StatusWriter,
+}
+
+impl Ctx {
+    fn write_status(&self) {
+        self.status.write(&self.state, &self.schedules);
+    }
+}
+
+/// An in-process claim on a pipeline, released when dropped.
+struct Claim {
+    ctx: Arc<Ctx>,
+    pipeline: String,
+}
+
+impl Claim {
+    /// Claims `pipeline` for schedule `by`, or returns the schedule holding it.
+    fn take(ctx: &Arc<Ctx>, pipeline: &str, by: &str) -> Result<Claim, String> {
+        let mut busy = ctx.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(holder) = busy.get(pipeline) {
+            return Err(holder.clone());
+        }
+        busy.insert(pipeline.to_string(), by.to_string());
+        Ok(Claim {
+            ctx: ctx.clone(),
+            pipeline: pipeline.to_string(),
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut busy = self.ctx.busy.lock().unwrap_or_else(|e| e.into_inner());
+        busy.remove(&self.pipeline);
+    }
+}
+
+/// The job task of a schedule; aborted if the schedule task is dropped.
+#[derive(Default)]
+struct JobSlot(Option<JoinHandle<()>>);
+
+impl JobSlot {
+    async fn join(&mut self) {
+        if let Some(handle) = self.0.take() {
+            if let Err(e) = handle.await {
+                tracing::error!(error = %e, "run task panicked");
+            }
+        }
+    }
+}
+
+impl Drop for JobSlot {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// Runs `schedules` until `cancel` is triggered, then stops starting runs, gives
+/// the running ones [`RunOptions::grace`] to stop (their `cancel` token is
+/// triggered), records those that did not finish as `interrupted`, and returns
+/// within about `grace + 15 s`. Time comes from the clock `state` was opened with.
+pub async fn serve(
+    schedules: Vec<Schedule>,
+    state: State,
+    runner: Arc<dyn PipelineRunner>,
+    cancel: CancellationToken,
+    opts: ServeOptions,
+) -> Result<(), ScheduleError> {
+    if schedules.is_empty() {
+        return Err(ScheduleError::Invalid("no schedules to serve".into()));
+    }
+    for (i, s) in schedules.iter().enumerate() {
+        if schedules[..i].iter().any(|o| o.name == s.name) {
+            return Err(ScheduleError::Invalid(format!(
+                "schedule name {:?} is used twice",
+                s.name
+            )));
+        }
+    }
+    let clock = state.clock().clone();
+    let start = clock.now();
+    let recovered = state.recover_interrupted()?;
+    if recovered > 0 {
+        tracing::warn!(
+            runs = recovered,
+            "marked runs of dead processes as interrupted"
+        );
+    }
+    let mut plans = Vec::with_capacity(schedules.len());
+    for s in &schedules {
+        tracing::info!(holder = %opts.run.holder, "{}", s.describe(start, 3));
+        let last = state.last_fire_time(&s.name)?;
+        let plan = missed_fires(&s.cron, s.catch_up, last, start);
+        if !plan.fires.is_empty() || plan.dropped > 0 {
+            tracing::info!(schedule = %s.name, policy = %s.catch_up, last_fire = ?last,
+                catching_up = plan.fires.len(), not_run = plan.dropped, "missed fire times");
+        }
+        plans.push(plan.fires);
+    }
+    let status = StatusWriter::new(&state, &opts.run.holder);
+    let ctx = Arc::new(Ctx {
+        schedules,
+        state: state.clone(),
+        runner,
+        opts: opts.run.clone(),
+        shutdown: cancel.clone(),
+        busy: Mutex::new(HashMap::new()),
+        status,
+    });
+    ctx.write_status();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (idx, plan) in plans.into_iter().enumerate() {
+        tasks.spawn(schedule_loop(ctx.clone(), idx, plan, start));
+    }
+
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = clock.sleep(opts.heartbeat) => {
+                if let Err(e) = state.recover_interrupted() {
+                    tracing::warn!(error = %e, "cannot check for dead runs");
+                }
+                ctx.write_status();
+            }
+        }
+    }
+
+    tracing::info!(
+        grace_secs = opts.run.grace.as_secs(),
+        "shutting down: no new runs"
+    );
+    ctx.status.set_state("stopping");
+    ctx.write_status();
+    let bound = opts.run.grace + Duration::from_secs(15);
+    let drained = tokio::select! {
+        _ = async { while tasks.join_next().await.is_some() {} } => true,
+        _ = clock.sleep(bound) => false,
+    };
+    if !drained {
+        tracing::error!("runs did not stop in time; abandoning them");
+        tasks.abort_all();
+    }
+    drop(tasks);
+    let holder = &opts.run.holder;
+    let left = state.interrupt_runs_of(holder, "stopped by shutdown before it could finish")?;
+    if left > 0 {
+        tracing::warn!(runs = left, "recorded unfinished runs as interrupted");
+    }
+    state.release_all(holder)?;
+    ctx.status.set_state("stopped");
+    ctx.write_status();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn schedule_loop(
+    ctx: Arc<Ctx>,
+    idx: usize,
+    catch_up: Vec<DateTime<Utc>>,
+    start: DateTime<Utc>,
+) {
+    let s = &ctx.schedules[idx];
+    let clock = ctx.state.clock().clone();
+    let mut job = JobSlot::default();
+    dispatch(&ctx, idx, catch_up, &mut job);
+    let mut after = start;
+    loop {
+        let next = s.cron.next_after(after);
+        ctx.status.set_next_fire(&s.name, next);
+        ctx.write_status();
+        let Some(next) = next else {
+            tracing::info!(schedule = %s.name, "no more fire times");
+            break;
+        };
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            _ = clock.sleep_until(next) => {}
+        }
+        let now = clock.now();
+        // Normally just `next`; more if the process slept through several fires.
+        let due = missed_fires(&s.cron, s.catch_up.when_late(), Some(after), now);
+        if due.dropped > 0 {
+            tracing::warn!(schedule = %s.name, not_run = due.dropped, "woke up late; missed fire times skipped");
+        }
+        after = now.max(next);
+        dispatch(&ctx, idx, due.fires, &mut job);
+    }
+    job.join().await;
+}
+
+/// Starts a job for `fires` (oldest first), or records them as skipped if the
+/// pipeline is still running.
+fn dispatch(ctx: &Arc<Ctx>, idx: usize, fires: Vec<DateTime<Utc>>, job: &mut JobSlot) {
+    if fires.is_empty() || ctx.shutdown.is_cancelled() {
+        return;
+    }
+    let s = &ctx.schedules[idx];
+    let pipeline = pipeline_key(&s.pipeline);
+    match Claim::take(ctx, &pipeline, &s.name) {
+        Ok(claim) => {
+            // A previous job of this schedule has finished (it released the claim).
+            job.0 = Some(tokio::spawn(run_fires(ctx.clone(), idx, fires, claim)));
+        }
+        Err(running) => {
+            for fire in fires {
+                let reason = format!(
+                    "a run of {pipeline} (schedule {running}) was still going at this fire time; \
+                     overlapping fires are skipped"
+                );
+                tracing::warn!(schedule = %s.name, %fire, %reason, "fire skipped");
+                let as_of = s.as_of_for(fire);
+                if let Err(e) =
+                    ctx.state
+                        .record_skipped(Some(&s.name), &pipeline, as_of, Some(fire), &reason)
+                {
+                    tracing::error!(schedule = %s.name, error = %e, "cannot record skipped fire");
+                }
+            }
+            ctx.write_status();
+        }
+    }
+}
+
+async fn run_fires(ctx: Arc<Ctx>, idx: usize, fires: Vec<DateTime<Utc>>, _claim: Claim) {
+    let s = &ctx.schedules[idx];
+    let on_change = || ctx.write_status();
+    for fire in fires {
+        if ctx.shutdown.is_cancelled() {
+            break;
+        }
+        let job = Job {
+            schedule: Some(&s.name),
+            pipeline: &s.pipeline,
+            as_of: s.as_of_for(fire),
+            fire_time: Some(fire),
+            set: &s.set,
+            policy: s.run_policy(),
+            force: false,
+        };
+        let ex = Exec {
+            state: &ctx.state,
+            runner: ctx.runner.as_ref(),
+            opts: &ctx.opts,
+            shutdown: &ctx.shutdown,
+            on_change: &on_change,
+        };
+        if let Err(e) = execute(&ex, &job).await {
+            tracing::error!(schedule = %s.name, %fire, error = %e, "state database error during run");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::test_support::{ScriptedRunner, Step, fake_state, utc};
+    use crate::schedule::{Clock, FakeClock, read_status};
+    use crate::state::{NewRun, RunStatus};
+    use std::path::Path;
+
+    fn schedule(extra: &str) -> Schedule {
+        let text = format!("pipeline = \"pipelines/p.toml\"\n{extra}");
+        Schedule::from_toml_str(&text, Path::new("schedules/s.toml")).unwrap()
+    }
+
+    /// Serves until the fake clock reads `stop_at`, then cancels and waits.
+    async fn serve_until(s: Schedule, state: &State, clock: &FakeClock, runner: Arc<ScriptedRunner>, stop_at: &str) {
+        let cancel = CancellationToken::new();
+        let (stopper, c, at) = (cancel.clone(), clock.clone(), utc(stop_at));
+        tokio::spawn(async move {
+            c.sleep_until(at).await;
+            stopper.cancel();
+        });
+        let run = RunOptions { holder: "me".into(), ..RunOptions::default() };
+        let opts = ServeOptions { run, heartbeat: Duration::from_secs(3600) };
+        serve(vec![s], state.clone(), runner, cancel, opts).await.unwrap();
+    }
+
+    fn rows(state: &State) -> Vec<(String, RunStatus)> {
+        let runs = state.all_runs().unwrap().into_iter();
+        runs.map(|r| (r.fire_time.unwrap().format("%d %H:%M").to_string(), r.status)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn catch_up_policies_after_downtime() {
+        let expected: [(&str, &[&str]); 3] = [
+            ("skip", &[]),
+            ("latest", &["05"]),
+            ("all", &["02", "03", "04", "05"]),
+        ];
+        for (policy, caught_up) in expected {
+            // Last fired May 1st 02:30; winback comes back on May 5th at 10:00.
+            let (_dir, clock, state) = fake_state("2025-05-05T10:00:00Z");
+            let last = NewRun {
+                schedule: Some("s"),
+                pipeline: "pipelines/p.toml",
+                as_of: chrono::NaiveDate::from_ymd_opt(2025, 5, 1).unwrap(),
+                fire_time: Some(utc("2025-05-01T02:30:00Z")),
+                attempt: 1,
+                holder: "old",
+                lock_key: "k",
+            };
+            let id = state.start_run(&last).unwrap();
+            state.finish_run(id, RunStatus::Succeeded, None, 0, 0).unwrap();
+            let runner = ScriptedRunner::new(&clock, vec![]);
+            let cron = format!("cron = \"30 2 * * *\"\ncatch_up = \"{policy}\"");
+            serve_until(schedule(&cron), &state, &clock, runner.clone(), "2025-05-06T03:00:00Z").await;
+            let days: Vec<String> = runner.calls().iter().map(|(r, _)| r.as_of.format("%d").to_string()).collect();
+            let mut want: Vec<String> = caught_up.iter().map(|d| d.to_string()).collect();
+            want.push("06".into()); // then the regular fire
+            assert_eq!(days, want, "catch_up = {policy}");
+            assert!(runner.calls().iter().all(|(r, _)| r.fire_time.is_some()));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_overlap_when_a_run_outlasts_the_interval() {
+        let (_dir, clock, state) = fake_state("2025-05-01T00:05:00Z");
+        let runner = ScriptedRunner::new(&clock, vec![Step::Ok(Duration::from_secs(25 * 60)); 5]);
+        let s = schedule("cron = \"*/10 * * * *\"");
+        serve_until(s, &state, &clock, runner.clone(), "2025-05-01T00:58:00Z").await;
+        let starts: Vec<_> = runner.calls().iter().map(|(_, at)| at.format("%H:%M").to_string()).collect();
+        assert_eq!(starts, ["00:10", "00:40"]);
+        use RunStatus::*;
+        let want = [("01 00:10", Succeeded), ("01 00:20", Skipped), ("01 00:30", Skipped), ("01 00:40", Interrupted), ("01 00:50", Skipped)];
+        let want: Vec<_> = want.iter().map(|(f, s)| (f.to_string(), *s)).collect();
+        assert_eq!(rows(&state), want);
+        let skipped = &state.all_runs().unwrap()[1];
+        assert!(skipped.error.as_deref().unwrap().contains("still going"), "{skipped:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancellation_records_interrupted_and_restart_catches_up() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        let (dir, clock, state) = fake_state("2025-05-01T02:00:00Z");
+        let runner = ScriptedRunner::new(&clock, vec![Step::Hang(Duration::from_secs(10 * 3600))]);
+        let s = schedule("cron = \"30 2 * * *\"");
+        serve_until(s.clone(), &state, &clock, runner.clone(), "2025-05-01T02:45:00Z").await;
+        // Returned within the 30 s grace period.
+        assert!(clock.now() <= utc("2025-05-01T02:45:31Z"), "{}", clock.now());
+        let run = &state.all_runs().unwrap()[0];
+        assert_eq!(run.status, RunStatus::Interrupted);
+        assert!(run.error.as_deref().unwrap().contains("grace period"), "{run:?}");
+        assert!(state.lock_info("pipelines/p.toml@2025-05-01").unwrap().is_none());
+        let status = read_status(dir.path()).unwrap();
+        assert_eq!(status.state, "stopped");
+        let last = status.schedules[0].last_run.as_ref().unwrap();
+        assert_eq!(last.status, RunStatus::Interrupted);
+
+        // The interrupted fire counts as missed: the next start runs it again.
+        clock.set(utc("2025-05-01T08:00:00Z"));
+        let runner = ScriptedRunner::new(&clock, vec![]);
+        serve_until(s, &state, &clock, runner.clone(), "2025-05-01T09:00:00Z").await;
+        assert_eq!(runner.calls()[0].0.fire_time, Some(utc("2025-05-01T02:30:00Z")));
+        let status = read_status(dir.path()).unwrap();
+        assert_eq!(status.schedules[0].next_fire, Some(utc("2025-05-02T02:30:00Z")));
+        assert_eq!(status.schedules[0].last_run.as_ref().unwrap().status, RunStatus::Succeeded);
+    }
+}

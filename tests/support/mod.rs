@@ -1,0 +1,134 @@
+//! Helpers shared by the integration tests: temp projects, runs, and reading tables back.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use winback::config::LoadOptions;
+use winback::engine::EngineOptions;
+use winback::progress::Progress;
+use winback::run::RunOptions;
+
+/// The repository root (where Cargo.toml is).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test dates are valid")
+}
+
+/// Options for running the repository's default pipeline with overrides.
+pub fn run_options(as_of: &str, inputs: &[(&str, &Path)], output: &Path, set: &[(&str, &str)]) -> RunOptions {
+    RunOptions {
+        pipeline_file: repo().join("pipelines/reactivation.toml"),
+        as_of: Some(date(as_of)),
+        load: LoadOptions {
+            set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            inputs: inputs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned()))
+                .collect(),
+            output: Some(output.to_string_lossy().into_owned()),
+        },
+        select: vec![],
+        engine: EngineOptions {
+            target_partitions: Some(2),
+            memory_limit_bytes: None,
+        },
+        progress: Progress::hidden(),
+    }
+}
+
+/// Write CSV text as `<dir>/<name>/data.csv` and return the source folder.
+pub fn csv_source(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("data.csv"), text).unwrap();
+    folder
+}
+
+/// An empty folder, for optional sources a test does not use.
+pub fn empty_source(dir: &Path, name: &str) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    folder
+}
+
+/// `--set` pairs that make the given sources CSV.
+pub fn csv_formats(names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .map(|n| (format!("sources.{n}.format"), "csv".to_string()))
+        .collect()
+}
+
+/// Format one cell for comparisons: floats rounded to 6 decimals, nulls empty.
+pub fn cell(col: &dyn Array, row: usize) -> String {
+    if col.is_null(row) {
+        return String::new();
+    }
+    if let DataType::Float64 = col.data_type() {
+        let v = col
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Float64Array>()
+            .unwrap()
+            .value(row);
+        let s = format!("{v:.6}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        return if s == "-0" { "0".into() } else { s.to_string() };
+    }
+    ArrayFormatter::try_new(col, &FormatOptions::default())
+        .unwrap()
+        .value(row)
+        .to_string()
+}
+
+/// Rows as comma-joined cells, sorted; the header first.
+pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut header = None;
+    for b in batches {
+        header.get_or_insert_with(|| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = b.columns().iter().map(|c| cell(c.as_ref(), r)).collect();
+            out.push(cells.join(","));
+        }
+    }
+    out.sort();
+    if let Some(h) = header {
+        out.insert(0, h);
+    }
+    out
+}
+
+/// Read an output table folder (`<out>/<table>/as_of=D/`) with DataFusion.
+pub async fn read_output(out: &Path, table: &str, as_of: &str) -> Vec<String> {
+    let ctx = SessionContext::new();
+    let dir = out.join(table).join(format!("as_of={as_of}"));
+    let df = ctx
+        .read_parquet(
+            format!("{}/", dir.display()),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+    rows(&df.collect().await.unwrap())
+}
+
+/// Query a table of a finished session.
+pub async fn query(ctx: &SessionContext, sql: &str) -> Vec<String> {
+    rows(&ctx.sql(sql).await.unwrap().collect().await.unwrap())
+}
