@@ -1,1 +1,149 @@
-// placeholder
+//! Bad input never disappears silently: schema problems stop the run before any stage,
+//! row problems go to the quarantine table with a reason.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{BooleanArray, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::support::*;
+use winback::error::EXIT_CONFIG;
+
+const AS_OF: &str = "2026-03-01";
+
+async fn run_csv_purchases(dir: &Path, csv: &str, set: &[(&str, &str)]) -> Result<winback::manifest::Manifest, winback::error::PipelineError> {
+    let purchases = csv_source(dir, "purchases", csv);
+    let customers = empty_source(dir, "customers");
+    let complaints = empty_source(dir, "complaints");
+    let mut set: Vec<(&str, &str)> = set.to_vec();
+    set.push(("sources.purchases.format", "csv"));
+    let opts = run_options(
+        AS_OF,
+        &[("purchases", &purchases), ("customers", &customers), ("complaints", &complaints)],
+        &dir.join("out"),
+        &set,
+    );
+    winback::run::run(&opts).await
+}
+
+#[tokio::test]
+async fn row_problems_go_to_quarantine_with_a_reason_and_refunds_net() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = "\
+order_id,customer_id,order_ts,amount
+o1,c1,2026-01-05 10:00:00,10.50
+o2,,2026-01-06 10:00:00,5
+o3,   ,2026-01-06 10:00:00,5
+o4,c2,not-a-date,5
+o5,c2,,5
+o6,c2,2026-01-07 09:00:00,abc
+o1,c1,2026-01-05 10:00:00,10.50
+o7,c3,2026-01-08 12:00:00,20
+o7,c3,2026-01-10 12:00:00,-5
+o8,c3,2026-03-01 00:00:00,99
+";
+    let m = run_csv_purchases(tmp.path(), csv, &[]).await.unwrap();
+    let q = &m.quarantine;
+    assert_eq!(q.get("purchases/missing_customer_id"), Some(&2), "{q:?}");
+    assert_eq!(q.get("purchases/bad_order_ts"), Some(&1), "{q:?}");
+    assert_eq!(q.get("purchases/missing_order_ts"), Some(&1), "{q:?}");
+    assert_eq!(q.get("purchases/bad_amount"), Some(&1), "{q:?}");
+    assert_eq!(q.get("purchases/duplicate_order_id"), Some(&1), "{q:?}");
+    assert_eq!(q.values().sum::<u64>(), 6);
+
+    let out = tmp.path().join("out");
+    let quarantine = read_output(&out, "quarantine", AS_OF).await;
+    assert!(
+        quarantine.contains(&"purchases,bad_amount,order_id=o6, customer_id=c2, order_ts=2026-01-07 09:00:00, amount=abc".to_string()),
+        "the raw values are kept: {quarantine:#?}"
+    );
+    let clean = read_output(&out, "purchases_clean", AS_OF).await;
+    assert_eq!(
+        clean,
+        [
+            "order_id,customer_id,order_ts,order_date,gross_amount,refund_amount,net_amount,quantity,channel,line_rows",
+            "o1,c1,2026-01-05T10:00:00,2026-01-05,10.5,0,10.5,,,1",
+            "o7,c3,2026-01-08T12:00:00,2026-01-08,20,5,15,,,2",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_missing_column_fails_before_any_stage_naming_source_file_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = run_csv_purchases(tmp.path(), "order_id,customer_id,order_ts\no1,c1,2026-01-05\n", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), EXIT_CONFIG);
+    let msg = err.to_string();
+    assert!(msg.contains("source 'purchases'"), "{msg}");
+    assert!(msg.contains("purchases/data.csv"), "{msg}");
+    assert!(msg.contains("column 'amount' is missing"), "{msg}");
+    assert!(msg.contains("found columns: order_id, customer_id, order_ts"), "{msg}");
+    assert!(!tmp.path().join("out/purchases_clean").exists(), "no stage ran");
+}
+
+#[tokio::test]
+async fn a_column_of_the_wrong_type_names_expected_and_found_types() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("purchases");
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, true),
+        Field::new("order_ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new("amount", DataType::Boolean, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(vec!["c1"])),
+            Arc::new(TimestampMicrosecondArray::from(vec![1_767_607_200_000_000])),
+            Arc::new(BooleanArray::from(vec![true])),
+        ],
+    )
+    .unwrap();
+    winback::demo::generate::write_parquet(&dir.join("p.parquet"), batch).unwrap();
+    let customers = empty_source(tmp.path(), "customers");
+    let complaints = empty_source(tmp.path(), "complaints");
+    let opts = run_options(
+        AS_OF,
+        &[("purchases", &dir), ("customers", &customers), ("complaints", &complaints)],
+        &tmp.path().join("out"),
+        &[],
+    );
+    let err = winback::run::run(&opts).await.unwrap_err();
+    assert_eq!(err.exit_code(), EXIT_CONFIG);
+    let msg = err.to_string();
+    assert!(msg.contains("p.parquet"), "{msg}");
+    assert!(msg.contains("column 'amount' has type Boolean, expected a number"), "{msg}");
+}
+
+#[tokio::test]
+async fn an_empty_input_is_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = run_csv_purchases(tmp.path(), "order_id,customer_id,order_ts,amount\n", &[])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hold no rows: there is nothing to compute"), "{err}");
+
+    let none = tmp.path().join("nothing");
+    std::fs::create_dir_all(&none).unwrap();
+    let opts = run_options(AS_OF, &[("purchases", &none)], &tmp.path().join("out2"), &[]);
+    let err = winback::run::run(&opts).await.unwrap_err();
+    assert!(err.to_string().contains("no .parquet files found"), "{err}");
+}
+
+#[tokio::test]
+async fn renamed_columns_are_mapped_to_their_canonical_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = "cust_no,order_ts,amount\nc1,2026-01-05,10\nc1,2026-02-05,30\n";
+    let m = run_csv_purchases(tmp.path(), csv, &[("sources.purchases.rename.customer_id", "cust_no")])
+        .await
+        .unwrap();
+    assert_eq!(m.quarantine.values().sum::<u64>(), 0);
+    let summary = read_output(&tmp.path().join("out"), "customer_summary", AS_OF).await;
+    assert_eq!(summary.len(), 2);
+    assert!(summary[1].starts_with("c1,2026-01-05,2026-02-05,2,2,1,24,55,31,40,20,30,31,0"), "{}", summary[1]);
+}

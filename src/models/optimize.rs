@@ -114,6 +114,7 @@ where
             continue;
         }
         iterations += 1;
+        if iterations % 1 == 0 && iterations < 60 { eprintln!("it {iterations} f {fx:.17e} g {:?} x {:?} step {step}", g, x); }
     }
     let grad_norm = max_abs(&g);
     Some(Minimum { x, f: fx, grad_norm, iterations, converged: grad_norm <= gtol })

@@ -141,7 +141,14 @@ pub async fn serve(
     let mut plans = Vec::with_capacity(schedules.len());
     for s in &schedules {
         tracing::info!(holder = %opts.run.holder, "{}", s.describe(start, 3));
-        let last = state.last_fire_time(&s.name)?;
+        // Catch up from the last fire dealt with; if no fire was ever dealt
+        // with but some were interrupted, from just before the first of those.
+        let last = match state.last_fire_time(&s.name)? {
+            Some(t) => Some(t),
+            None => state
+                .first_fire_time(&s.name)?
+                .map(|t| t - chrono::TimeDelta::milliseconds(1)),
+        };
         let plan = missed_fires(&s.cron, s.catch_up, last, start);
         if !plan.fires.is_empty() || plan.dropped > 0 {
             tracing::info!(schedule = %s.name, policy = %s.catch_up, last_fire = ?last,
@@ -287,7 +294,10 @@ async fn run_fires(ctx: Arc<Ctx>, idx: usize, fires: Vec<DateTime<Utc>>, _claim:
             fire_time: Some(fire),
             set: &s.set,
             policy: s.run_policy(),
-            force: false,
+            // A fire always runs, even if its as_of already succeeded (a schedule
+            // firing several times a day means it); the lock still keeps runs of
+            // the same pipeline and as_of from overlapping.
+            force: true,
         };
         let ex = Exec {
             state: &ctx.state,
@@ -316,21 +326,41 @@ mod tests {
     }
 
     /// Serves until the fake clock reads `stop_at`, then cancels and waits.
-    async fn serve_until(s: Schedule, state: &State, clock: &FakeClock, runner: Arc<ScriptedRunner>, stop_at: &str) {
+    async fn serve_until(
+        s: Schedule,
+        state: &State,
+        clock: &FakeClock,
+        runner: Arc<ScriptedRunner>,
+        stop_at: &str,
+    ) {
         let cancel = CancellationToken::new();
         let (stopper, c, at) = (cancel.clone(), clock.clone(), utc(stop_at));
         tokio::spawn(async move {
             c.sleep_until(at).await;
             stopper.cancel();
         });
-        let run = RunOptions { holder: "me".into(), ..RunOptions::default() };
-        let opts = ServeOptions { run, heartbeat: Duration::from_secs(3600) };
-        serve(vec![s], state.clone(), runner, cancel, opts).await.unwrap();
+        let run = RunOptions {
+            holder: "me".into(),
+            ..RunOptions::default()
+        };
+        let opts = ServeOptions {
+            run,
+            heartbeat: Duration::from_secs(3600),
+        };
+        serve(vec![s], state.clone(), runner, cancel, opts)
+            .await
+            .unwrap();
     }
 
     fn rows(state: &State) -> Vec<(String, RunStatus)> {
         let runs = state.all_runs().unwrap().into_iter();
-        runs.map(|r| (r.fire_time.unwrap().format("%d %H:%M").to_string(), r.status)).collect()
+        runs.map(|r| {
+            (
+                r.fire_time.unwrap().format("%d %H:%M").to_string(),
+                r.status,
+            )
+        })
+        .collect()
     }
 
     #[tokio::test(start_paused = true)]
@@ -353,11 +383,24 @@ mod tests {
                 lock_key: "k",
             };
             let id = state.start_run(&last).unwrap();
-            state.finish_run(id, RunStatus::Succeeded, None, 0, 0).unwrap();
+            state
+                .finish_run(id, RunStatus::Succeeded, None, 0, 0)
+                .unwrap();
             let runner = ScriptedRunner::new(&clock, vec![]);
             let cron = format!("cron = \"30 2 * * *\"\ncatch_up = \"{policy}\"");
-            serve_until(schedule(&cron), &state, &clock, runner.clone(), "2025-05-06T03:00:00Z").await;
-            let days: Vec<String> = runner.calls().iter().map(|(r, _)| r.as_of.format("%d").to_string()).collect();
+            serve_until(
+                schedule(&cron),
+                &state,
+                &clock,
+                runner.clone(),
+                "2025-05-06T03:00:00Z",
+            )
+            .await;
+            let days: Vec<String> = runner
+                .calls()
+                .iter()
+                .map(|(r, _)| r.as_of.format("%d").to_string())
+                .collect();
             let mut want: Vec<String> = caught_up.iter().map(|d| d.to_string()).collect();
             want.push("06".into()); // then the regular fire
             assert_eq!(days, want, "catch_up = {policy}");
@@ -371,29 +414,60 @@ mod tests {
         let runner = ScriptedRunner::new(&clock, vec![Step::Ok(Duration::from_secs(25 * 60)); 5]);
         let s = schedule("cron = \"*/10 * * * *\"");
         serve_until(s, &state, &clock, runner.clone(), "2025-05-01T00:58:00Z").await;
-        let starts: Vec<_> = runner.calls().iter().map(|(_, at)| at.format("%H:%M").to_string()).collect();
+        let starts: Vec<_> = runner
+            .calls()
+            .iter()
+            .map(|(_, at)| at.format("%H:%M").to_string())
+            .collect();
         assert_eq!(starts, ["00:10", "00:40"]);
         use RunStatus::*;
-        let want = [("01 00:10", Succeeded), ("01 00:20", Skipped), ("01 00:30", Skipped), ("01 00:40", Interrupted), ("01 00:50", Skipped)];
+        let want = [
+            ("01 00:10", Succeeded),
+            ("01 00:20", Skipped),
+            ("01 00:30", Skipped),
+            ("01 00:40", Interrupted),
+            ("01 00:50", Skipped),
+        ];
         let want: Vec<_> = want.iter().map(|(f, s)| (f.to_string(), *s)).collect();
         assert_eq!(rows(&state), want);
         let skipped = &state.all_runs().unwrap()[1];
-        assert!(skipped.error.as_deref().unwrap().contains("still going"), "{skipped:?}");
+        assert!(
+            skipped.error.as_deref().unwrap().contains("still going"),
+            "{skipped:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn cancellation_records_interrupted_and_restart_catches_up() {
-        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let (dir, clock, state) = fake_state("2025-05-01T02:00:00Z");
         let runner = ScriptedRunner::new(&clock, vec![Step::Hang(Duration::from_secs(10 * 3600))]);
         let s = schedule("cron = \"30 2 * * *\"");
-        serve_until(s.clone(), &state, &clock, runner.clone(), "2025-05-01T02:45:00Z").await;
+        serve_until(
+            s.clone(),
+            &state,
+            &clock,
+            runner.clone(),
+            "2025-05-01T02:45:00Z",
+        )
+        .await;
         // Returned within the 30 s grace period.
-        assert!(clock.now() <= utc("2025-05-01T02:45:31Z"), "{}", clock.now());
+        assert!(
+            clock.now() <= utc("2025-05-01T02:45:31Z"),
+            "{}",
+            clock.now()
+        );
         let run = &state.all_runs().unwrap()[0];
         assert_eq!(run.status, RunStatus::Interrupted);
-        assert!(run.error.as_deref().unwrap().contains("grace period"), "{run:?}");
-        assert!(state.lock_info("pipelines/p.toml@2025-05-01").unwrap().is_none());
+        assert!(
+            run.error.as_deref().unwrap().contains("grace period"),
+            "{run:?}"
+        );
+        assert!(
+            state
+                .lock_info("pipelines/p.toml@2025-05-01")
+                .unwrap()
+                .is_none()
+        );
         let status = read_status(dir.path()).unwrap();
         assert_eq!(status.state, "stopped");
         let last = status.schedules[0].last_run.as_ref().unwrap();
@@ -403,9 +477,18 @@ mod tests {
         clock.set(utc("2025-05-01T08:00:00Z"));
         let runner = ScriptedRunner::new(&clock, vec![]);
         serve_until(s, &state, &clock, runner.clone(), "2025-05-01T09:00:00Z").await;
-        assert_eq!(runner.calls()[0].0.fire_time, Some(utc("2025-05-01T02:30:00Z")));
+        assert_eq!(
+            runner.calls()[0].0.fire_time,
+            Some(utc("2025-05-01T02:30:00Z"))
+        );
         let status = read_status(dir.path()).unwrap();
-        assert_eq!(status.schedules[0].next_fire, Some(utc("2025-05-02T02:30:00Z")));
-        assert_eq!(status.schedules[0].last_run.as_ref().unwrap().status, RunStatus::Succeeded);
+        assert_eq!(
+            status.schedules[0].next_fire,
+            Some(utc("2025-05-02T02:30:00Z"))
+        );
+        assert_eq!(
+            status.schedules[0].last_run.as_ref().unwrap().status,
+            RunStatus::Succeeded
+        );
     }
 }

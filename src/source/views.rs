@@ -110,11 +110,16 @@ pub fn checked_sql(source: &Source, raw_table: &str, schema: &Schema, timezone: 
     } else {
         format!("case\n{}\n  end", reasons.join("\n"))
     };
-    let record = source
+    // The rejected row's values, in the file's column order.
+    let mut present: Vec<(usize, &ColumnSpec)> = source
         .columns
         .iter()
-        .filter(|c| schema.field_with_name(&c.file_name).is_ok())
-        .map(|c| {
+        .filter_map(|c| schema.index_of(&c.file_name).ok().map(|i| (i, c)))
+        .collect();
+    present.sort_by_key(|(i, _)| *i);
+    let record = present
+        .into_iter()
+        .map(|(_, c)| {
             format!(
                 "'{}=' || coalesce(cast({} as varchar), 'NULL')",
                 c.file_name.replace('\'', "''"),

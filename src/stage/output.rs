@@ -6,6 +6,11 @@ use datafusion::common::config::{CsvOptions, JsonOptions, TableParquetOptions};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
 
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
 use object_store::ObjectStoreExt;
 
 use crate::config::FileFormat;
@@ -59,6 +64,7 @@ impl OutputWriter {
     ) -> Result<WrittenTable, PipelineError> {
         let dir = self.staging.child(table);
         let df = ctx.table(table).await.map_err(|e| out_err(table, e))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
         let url = dir.url.as_str();
         let opts = DataFrameWriteOptions::new().with_single_file_output(false);
         let result = match format {
@@ -74,7 +80,14 @@ impl OutputWriter {
             FileFormat::Jsonl => df.write_json(url, opts, Some(JsonOptions::default())).await,
         };
         result.map_err(|e| out_err(table, e.strip_backtrace()))?;
-        let files = dir.list().await?.len();
+        let mut files = dir.list().await?.len();
+        if files == 0 {
+            // An empty result still gets a file, so readers see the table and its columns.
+            let name = format!("part-0.{}", format.extension());
+            dir.put(&name, empty_file(&schema, format).map_err(|e| out_err(table, e))?)
+                .await?;
+            files = 1;
+        }
         Ok(WrittenTable {
             table: table.to_string(),
             format,
@@ -130,6 +143,24 @@ impl OutputWriter {
         }
         Ok(())
     }
+}
+
+/// A file holding no rows but the table's columns (Parquet schema, CSV header).
+fn empty_file(schema: &SchemaRef, format: FileFormat) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    match format {
+        FileFormat::Parquet => {
+            let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), None).map_err(|e| e.to_string())?;
+            w.write(&RecordBatch::new_empty(schema.clone())).map_err(|e| e.to_string())?;
+            w.close().map_err(|e| e.to_string())?;
+        }
+        FileFormat::Csv => {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            buf.extend_from_slice(format!("{}\n", names.join(",")).as_bytes());
+        }
+        FileFormat::Jsonl => {}
+    }
+    Ok(buf)
 }
 
 fn swap_local(

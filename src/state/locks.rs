@@ -114,6 +114,36 @@ impl State {
             .execute("DELETE FROM locks WHERE holder = ?1", [holder])?)
     }
 
+    /// Marks as `interrupted` every `running` run whose holder no longer holds a
+    /// live lease on its lock (its process died, or hung past the lease).
+    /// Returns how many rows changed.
+    pub fn recover_interrupted(&self) -> Result<usize, StateError> {
+        let now = fmt_ts(self.now());
+        Ok(self.conn().execute(
+            "UPDATE runs SET status = 'interrupted', ended_at = ?1, error = COALESCE(error, \
+             'the process running it stopped renewing its lock lease (it crashed or was killed)') \
+             WHERE status = 'running' AND NOT EXISTS (SELECT 1 FROM locks l \
+             WHERE l.key = runs.lock_key AND l.holder = runs.holder AND l.expires_at > ?1)",
+            [now],
+        )?)
+    }
+
+    pub(crate) fn recover_quietly(&self) {
+        if let Err(e) = self.recover_interrupted() {
+            tracing::warn!(error = %e, "could not mark dead runs as interrupted");
+        }
+    }
+
+    /// Marks every `running` run of `holder` as `interrupted` with `reason`
+    /// (used by a stopping process for runs it could not finish).
+    pub fn interrupt_runs_of(&self, holder: &str, reason: &str) -> Result<usize, StateError> {
+        Ok(self.conn().execute(
+            "UPDATE runs SET status = 'interrupted', ended_at = ?2, error = ?3 \
+             WHERE status = 'running' AND holder = ?1",
+            params![holder, fmt_ts(self.now()), reason],
+        )?)
+    }
+
     /// The current row of lock `key`, live or expired.
     pub fn lock_info(&self, key: &str) -> Result<Option<LockInfo>, StateError> {
         let row: Option<(String, String, String)> = self
@@ -239,5 +269,33 @@ mod tests {
                 .sum();
             assert_eq!(winners, 1, "round {round}");
         }
+    }
+
+    #[test]
+    fn running_rows_without_a_live_lease_become_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        let as_of = NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
+        let run = |holder, lock_key| NewRun {
+            schedule: None,
+            pipeline: "p",
+            as_of,
+            fire_time: None,
+            attempt: 1,
+            holder,
+            lock_key,
+        };
+        assert!(state.try_acquire("live", "a", LEASE).unwrap());
+        let alive = state.start_run(&run("a", "live")).unwrap();
+        // Nobody holds lock "gone": the run's process died and the lock was cleaned up.
+        let dead = state.start_run(&run("b", "gone")).unwrap();
+        assert_eq!(state.recover_interrupted().unwrap(), 1);
+        let status = |id| state.get_run(id).unwrap().unwrap().status;
+        assert_eq!(
+            (status(alive), status(dead)),
+            (RunStatus::Running, RunStatus::Interrupted)
+        );
+        let runs = state.last_runs(5).unwrap();
+        assert!(runs[0].error.as_deref().unwrap().contains("lease"));
     }
 }

@@ -1,6 +1,7 @@
 //! Run history (table `runs`): one row per attempt of a pipeline run, scheduled or not, which catch-up, backfill, the status file and SQL queries read back.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::types::Type;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
@@ -104,78 +105,47 @@ pub struct RunRecord {
 const COLUMNS: &str = "id, schedule, pipeline, as_of, fire_time, started_at, ended_at, status, \
                        attempt, error, rows_written, messages_sent, holder";
 
-fn invalid(column: &'static str, value: &str) -> StateError {
-    StateError::InvalidValue {
-        column,
-        value: value.to_string(),
-    }
-}
-
-/// A row as stored, before its text columns are parsed.
-struct RawRun {
-    id: i64,
-    schedule: Option<String>,
-    pipeline: String,
-    as_of: String,
-    fire_time: Option<String>,
-    started_at: String,
-    ended_at: Option<String>,
-    status: String,
-    attempt: i64,
-    error: Option<String>,
-    rows_written: i64,
-    messages_sent: i64,
-    holder: Option<String>,
-}
-
-fn from_row(r: &Row<'_>) -> Result<RawRun, rusqlite::Error> {
-    Ok(RawRun {
-        id: r.get(0)?,
-        schedule: r.get(1)?,
-        pipeline: r.get(2)?,
-        as_of: r.get(3)?,
-        fire_time: r.get(4)?,
-        started_at: r.get(5)?,
-        ended_at: r.get(6)?,
-        status: r.get(7)?,
-        attempt: r.get(8)?,
-        error: r.get(9)?,
-        rows_written: r.get(10)?,
-        messages_sent: r.get(11)?,
-        holder: r.get(12)?,
+/// Reads text column `idx` and parses it, failing like a type mismatch would.
+fn text<T>(r: &Row<'_>, idx: usize, parse: impl FnOnce(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let s: String = r.get(idx)?;
+    parse(&s).ok_or_else(|| {
+        let msg = format!("invalid value {s:?}");
+        rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, msg.into())
     })
 }
 
-impl RawRun {
-    fn parse(self) -> Result<RunRecord, StateError> {
-        Ok(RunRecord {
-            id: RunId(self.id),
-            schedule: self.schedule,
-            pipeline: self.pipeline,
-            as_of: self
-                .as_of
-                .parse()
-                .map_err(|_| invalid("as_of", &self.as_of))?,
-            fire_time: self
-                .fire_time
-                .map(|t| parse_ts("fire_time", &t))
-                .transpose()?,
-            started_at: parse_ts("started_at", &self.started_at)?,
-            ended_at: self
-                .ended_at
-                .map(|t| parse_ts("ended_at", &t))
-                .transpose()?,
-            status: self
-                .status
-                .parse()
-                .map_err(|_| invalid("status", &self.status))?,
-            attempt: u32::try_from(self.attempt).unwrap_or(0),
-            error: self.error,
-            rows_written: u64::try_from(self.rows_written).unwrap_or(0),
-            messages_sent: u64::try_from(self.messages_sent).unwrap_or(0),
-            holder: self.holder,
-        })
+fn opt_text<T>(
+    r: &Row<'_>,
+    idx: usize,
+    parse: impl Fn(&str) -> Option<T>,
+) -> rusqlite::Result<Option<T>> {
+    match r.get::<_, Option<String>>(idx)? {
+        None => Ok(None),
+        Some(_) => text(r, idx, parse).map(Some),
     }
+}
+
+fn ts(s: &str) -> Option<DateTime<Utc>> {
+    parse_ts("", s).ok()
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    let count = |idx| r.get::<_, i64>(idx).map(|n| u64::try_from(n).unwrap_or(0));
+    Ok(RunRecord {
+        id: RunId(r.get(0)?),
+        schedule: r.get(1)?,
+        pipeline: r.get(2)?,
+        as_of: text(r, 3, |s| s.parse().ok())?,
+        fire_time: opt_text(r, 4, ts)?,
+        started_at: text(r, 5, ts)?,
+        ended_at: opt_text(r, 6, ts)?,
+        status: text(r, 7, |s| s.parse().ok())?,
+        attempt: r.get(8)?,
+        error: r.get(9)?,
+        rows_written: count(10)?,
+        messages_sent: count(11)?,
+        holder: r.get(12)?,
+    })
 }
 
 fn as_i64(n: u64) -> i64 {
@@ -264,7 +234,7 @@ impl State {
         let conn = self.conn();
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt.query_map(args, from_row)?;
-        rows.map(|r| r?.parse()).collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The `n` most recent runs, newest first (after [`State::recover_interrupted`]).
@@ -323,34 +293,14 @@ impl State {
         found.map(|t| parse_ts("fire_time", &t)).transpose()
     }
 
-    /// Marks as `interrupted` every `running` run whose holder no longer holds a
-    /// live lease on its lock (its process died, or hung past the lease).
-    /// Returns how many rows changed.
-    pub fn recover_interrupted(&self) -> Result<usize, StateError> {
-        let now = fmt_ts(self.now());
-        Ok(self.conn().execute(
-            "UPDATE runs SET status = 'interrupted', ended_at = ?1, error = COALESCE(error, \
-             'the process running it stopped renewing its lock lease (it crashed or was killed)') \
-             WHERE status = 'running' AND NOT EXISTS (SELECT 1 FROM locks l \
-             WHERE l.key = runs.lock_key AND l.holder = runs.holder AND l.expires_at > ?1)",
-            [now],
-        )?)
-    }
-
-    fn recover_quietly(&self) {
-        if let Err(e) = self.recover_interrupted() {
-            tracing::warn!(error = %e, "could not mark dead runs as interrupted");
-        }
-    }
-
-    /// Marks every `running` run of `holder` as `interrupted` with `reason`
-    /// (used by a stopping process for runs it could not finish).
-    pub fn interrupt_runs_of(&self, holder: &str, reason: &str) -> Result<usize, StateError> {
-        Ok(self.conn().execute(
-            "UPDATE runs SET status = 'interrupted', ended_at = ?2, error = ?3 \
-             WHERE status = 'running' AND holder = ?1",
-            params![holder, fmt_ts(self.now()), reason],
-        )?)
+    /// The earliest fire time recorded for `schedule`, whatever its status.
+    pub fn first_fire_time(&self, schedule: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+        let found: Option<String> = self.conn().query_row(
+            "SELECT MIN(fire_time) FROM runs WHERE schedule = ?1",
+            [schedule],
+            |r| r.get(0),
+        )?;
+        found.map(|t| parse_ts("fire_time", &t)).transpose()
     }
 }
 
@@ -432,16 +382,5 @@ mod tests {
             .finish_run(c, RunStatus::Interrupted, Some("stop"), 0, 0)
             .unwrap();
         assert_eq!(state.last_fire_time("s").unwrap(), Some(day1));
-    }
-
-    #[test]
-    fn running_rows_without_a_live_lease_become_interrupted() {
-        let (_dir, state) = state();
-        let id = state.start_run(&new_run(None, None)).unwrap();
-        // Nobody holds lock "k": the run's process is gone.
-        let runs = state.last_runs(5).unwrap();
-        assert_eq!(runs[0].id, id);
-        assert_eq!(runs[0].status, RunStatus::Interrupted);
-        assert!(runs[0].error.as_deref().unwrap().contains("lease"));
     }
 }
