@@ -1,1 +1,112 @@
-// placeholder
+//! `winback validate` reports every problem at once and exits 78.
+
+use std::path::Path;
+use std::process::Command;
+
+fn project(dir: &Path, csv_header: &str, stages: &[(&str, &str)]) -> std::path::PathBuf {
+    let data = dir.join("data/purchases");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("p.csv"), format!("{csv_header}\nc1,2026-01-01,5\n")).unwrap();
+    let sql = dir.join("sql/marts");
+    std::fs::create_dir_all(&sql).unwrap();
+    for (name, text) in stages {
+        std::fs::write(sql.join(format!("{name}.sql")), text).unwrap();
+    }
+    let pipeline = dir.join("pipelines/p.toml");
+    std::fs::create_dir_all(pipeline.parent().unwrap()).unwrap();
+    std::fs::write(
+        &pipeline,
+        r#"
+name = "p"
+sql_dir = "../sql"
+[sources.purchases]
+url = "../data/purchases"
+format = "csv"
+[sources.purchases.columns]
+customer_id = "id"
+order_ts = "timestamp"
+amount = "number"
+[stages.good]
+columns = ["customer_id", "total"]
+"#,
+    )
+    .unwrap();
+    pipeline
+}
+
+fn validate(pipeline: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_winback"))
+        .args(["validate", "--pipeline"])
+        .arg(pipeline)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.code().unwrap(), text)
+}
+
+const BROKEN: &[(&str, &str)] = &[
+    ("good", "select customer_id, sum(amount) as total from purchases group by customer_id"),
+    ("reads_unknown", "select * from no_such_table"),
+    ("cycle_a", "select * from cycle_b"),
+    ("cycle_b", "select * from cycle_a"),
+    ("syntax", "selec customer_id frm purchases"),
+    ("missing_column", "select customer_id, no_such_column from good"),
+];
+
+#[test]
+fn validate_reports_unknown_table_cycle_syntax_error_and_missing_column_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = project(tmp.path(), "customer_id,order_ts,amount", BROKEN);
+    let (code, text) = validate(&pipeline);
+    assert_eq!(code, 78, "{text}");
+    assert!(text.contains("4 problem(s)"), "{text}");
+    assert!(text.contains("syntax.sql: SQL syntax error"), "{text}");
+    assert!(text.contains("reads_unknown.sql: stage 'reads_unknown' reads unknown table 'no_such_table'"), "{text}");
+    assert!(text.contains("a cycle of stages reading each other: cycle_a"), "{text}");
+    assert!(text.contains("missing_column.sql: stage 'missing_column'") && text.contains("no_such_column"), "{text}");
+}
+
+#[test]
+fn validate_reports_source_schema_and_stage_problems_in_one_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = project(tmp.path(), "customer_id,order_ts,total", BROKEN);
+    let (code, text) = validate(&pipeline);
+    assert_eq!(code, 78, "{text}");
+    assert!(text.contains("5 problem(s)"), "{text}");
+    assert!(text.contains("column 'amount' is missing"), "{text}");
+    assert!(text.contains("p.csv"), "{text}");
+}
+
+#[test]
+fn validate_compares_planned_columns_with_documented_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stages = [("good", "select customer_id, sum(amount) as spend from purchases group by customer_id")];
+    let pipeline = project(tmp.path(), "customer_id,order_ts,amount", &stages);
+    let (code, text) = validate(&pipeline);
+    assert_eq!(code, 78, "{text}");
+    assert!(
+        text.contains("documented but not produced: [total]; produced but not documented: [spend]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_default_pipeline_is_valid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    winback::demo::generate(&winback::demo::DemoOptions {
+        dir: data.clone(),
+        rows: 2000,
+        end: crate::support::date("2026-01-01"),
+        seed: 1,
+    })
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_winback"))
+        .args(["validate", "--pipeline"])
+        .arg(crate::support::repo().join("pipelines/reactivation.toml"))
+        .arg("--input")
+        .arg(format!("purchases={}", data.join("purchases").display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -35,14 +35,14 @@ pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError>
             false
         }
     };
-    if sources_ok {
-        problems.append(&mut plan::plan_all(&ctx, &graph, &pipeline.stages, &params).await);
+    if !sources_ok {
+        // Plan against the declared columns so stage problems are reported too.
+        source::register_declared_empty(&ctx, &pipeline)?;
     }
+    problems.append(&mut plan::plan_all(&ctx, &graph, &pipeline.stages, &params).await);
     for (name, sql) in &pipeline.metrics {
-        if sources_ok {
-            if let Err(e) = engine::sql_frame(&ctx, sql, &params).await {
-                problems.push(format!("metrics.{name}: {}", e.strip_backtrace()));
-            }
+        if let Err(e) = engine::sql_frame(&ctx, sql, &params).await {
+            problems.push(format!("metrics.{name}: {}", e.strip_backtrace()));
         }
     }
     Ok(problems)

@@ -149,13 +149,17 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Pipeline, ConfigError> {
         path: path.to_path_buf(),
         message,
     };
-    let mut tree: toml::Value = toml::from_str(&text).map_err(|e| parse_err(e.to_string()))?;
-    for (key, value) in &opts.set {
-        overrides::apply(&mut tree, key, value)?;
-    }
-    let raw: RawPipeline = tree
-        .try_into()
-        .map_err(|e: toml::de::Error| parse_err(e.to_string()))?;
+    let toml_err = |e: toml::de::Error| parse_err(e.to_string().trim_end().to_string());
+    let raw: RawPipeline = if opts.set.is_empty() {
+        // Straight from the text, so errors point at the line and column.
+        toml::from_str(&text).map_err(toml_err)?
+    } else {
+        let mut tree: toml::Value = toml::from_str(&text).map_err(toml_err)?;
+        for (key, value) in &opts.set {
+            overrides::apply(&mut tree, key, value)?;
+        }
+        tree.try_into().map_err(toml_err)?
+    };
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     resolve(raw, path, &base, opts)
 }

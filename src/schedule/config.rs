@@ -92,93 +92,63 @@ impl Schedule {
     /// Parses and validates the text of schedule file `file`.
     pub fn from_toml_str(text: &str, file: &Path) -> Result<Schedule, ConfigError> {
         let raw: RawSchedule = toml::from_str(text).map_err(|e| err(file, None, e.to_string()))?;
-        let name = match raw.name {
-            Some(n) => n,
-            None => file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+        let check = |ok: bool, key: &str, msg: String| match ok {
+            true => Ok(()),
+            false => Err(err(file, Some(key), msg)),
         };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(err(
-                file,
-                Some("name"),
-                format!(
-                    "{name:?} is not a valid schedule name (use letters, digits, '-', '_', '.')"
-                ),
-            ));
-        }
-        if raw.pipeline.as_os_str().is_empty() {
-            return Err(err(file, Some("pipeline"), "must not be empty"));
-        }
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let name = raw.name.or(stem).unwrap_or_default();
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        check(
+            !name.is_empty() && name.chars().all(name_ok),
+            "name",
+            format!("{name:?} is not a valid schedule name (use letters, digits, '-', '_', '.')"),
+        )?;
+        let no_pipeline = raw.pipeline.as_os_str().is_empty();
+        check(!no_pipeline, "pipeline", "must not be empty".into())?;
         let tz_name = raw.timezone.as_deref().unwrap_or(DEFAULT_TIMEZONE);
-        let tz: Tz = tz_name.parse().map_err(|_| {
-            err(
-                file,
-                Some("timezone"),
-                format!(
-                    "{tz_name:?} is not an IANA timezone name (like \"Europe/Berlin\" or \"UTC\")"
-                ),
-            )
-        })?;
-        let cron = CronSpec::parse(&raw.cron, tz).map_err(|m| err(file, Some("cron"), m))?;
-        if cron.next_after(Utc::now()).is_none() {
-            return Err(err(
-                file,
-                Some("cron"),
-                format!("{:?} never fires again", raw.cron),
-            ));
-        }
+        let tz: Option<Tz> = tz_name.parse().ok();
+        let tz_msg = format!("{tz_name:?} is not an IANA timezone name (like \"Europe/Berlin\")");
+        check(tz.is_some(), "timezone", tz_msg)?;
+        let cron = CronSpec::parse(&raw.cron, tz.unwrap_or(chrono_tz::UTC))
+            .map_err(|m| err(file, Some("cron"), m))?;
+        let fires = cron.next_after(Utc::now()).is_some();
+        check(fires, "cron", format!("{:?} never fires again", raw.cron))?;
         let max_catch_up = raw.max_catch_up.unwrap_or(DEFAULT_MAX_CATCH_UP);
-        if max_catch_up == 0 {
-            return Err(err(file, Some("max_catch_up"), "must be at least 1"));
-        }
+        check(
+            max_catch_up > 0,
+            "max_catch_up",
+            "must be at least 1".into(),
+        )?;
         let catch_up = match raw.catch_up.unwrap_or(CatchUpMode::Latest) {
             CatchUpMode::Skip => CatchUp::Skip,
             CatchUpMode::Latest => CatchUp::Latest,
             CatchUpMode::All => CatchUp::All { max: max_catch_up },
         };
         let retries = raw.retries.unwrap_or(0);
-        if retries > MAX_RETRIES {
-            return Err(err(
-                file,
-                Some("retries"),
-                format!("must be at most {MAX_RETRIES}"),
-            ));
-        }
+        let msg = format!("must be at most {MAX_RETRIES}");
+        check(retries <= MAX_RETRIES, "retries", msg)?;
         let backoff = raw.retry_backoff_secs.unwrap_or(DEFAULT_RETRY_BACKOFF_SECS);
-        if backoff > 86_400 {
-            return Err(err(
-                file,
-                Some("retry_backoff_secs"),
-                "must be at most 86400 (a day)",
-            ));
-        }
+        let msg = "must be at most 86400 (a day)".to_string();
+        check(backoff <= 86_400, "retry_backoff_secs", msg)?;
         let max_run = raw.max_run_secs.unwrap_or(DEFAULT_MAX_RUN_SECS);
-        if max_run == 0 {
-            return Err(err(file, Some("max_run_secs"), "must be at least 1"));
-        }
+        check(max_run > 0, "max_run_secs", "must be at least 1".into())?;
         let mut set = Vec::with_capacity(raw.set.len());
         for (key, value) in raw.set {
             let at = format!("set.\"{key}\"");
-            if key.trim().is_empty() {
-                return Err(err(file, Some(&at), "override key must not be empty"));
-            }
+            check(
+                !key.trim().is_empty(),
+                &at,
+                "override key must not be empty".into(),
+            )?;
             let value = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Float(f) => f.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 other => {
-                    return Err(err(
-                        file,
-                        Some(&at),
-                        format!("expected a string, found a {}", other.type_str()),
-                    ));
+                    let msg = format!("expected a string, found a {}", other.type_str());
+                    return Err(err(file, Some(&at), msg));
                 }
             };
             set.push((key, value));

@@ -83,6 +83,43 @@ pub async fn register_all(
     Ok(out)
 }
 
+/// Register every source as an empty table of its declared columns and types, so stages
+/// can still be planned (by `validate`) when the real files have problems.
+pub fn register_declared_empty(ctx: &SessionContext, pipeline: &Pipeline) -> Result<(), PipelineError> {
+    use crate::config::ColumnKind;
+    use datafusion::arrow::datatypes::TimeUnit;
+    let mut names: Vec<&str> = vec!["quarantine"];
+    let mut tables = vec![Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, true),
+        Field::new("record", DataType::Utf8, true),
+    ]))];
+    for s in &pipeline.sources {
+        names.push(&s.name);
+        tables.push(Arc::new(Schema::new(
+            s.columns
+                .iter()
+                .map(|c| {
+                    let t = match c.kind {
+                        ColumnKind::Id | ColumnKind::Text => DataType::Utf8,
+                        ColumnKind::Timestamp => DataType::Timestamp(TimeUnit::Nanosecond, None),
+                        ColumnKind::Number => DataType::Float64,
+                        ColumnKind::Integer => DataType::Int64,
+                        ColumnKind::Boolean => DataType::Boolean,
+                    };
+                    Field::new(&c.name, t, true)
+                })
+                .collect::<Vec<_>>(),
+        )));
+    }
+    for (name, schema) in names.into_iter().zip(tables) {
+        let table = MemTable::try_new(schema, vec![vec![]]).map_err(df_err(name))?;
+        let _ = ctx.deregister_table(name);
+        ctx.register_table(name, Arc::new(table)).map_err(df_err(name))?;
+    }
+    Ok(())
+}
+
 struct Discovered<'a> {
     source: &'a Source,
     url: String,
