@@ -1,1 +1,194 @@
-// placeholder
+//! The same pipeline reading from and writing to an S3-compatible server on 127.0.0.1
+//! (moto's server, installed by `.ci/run`), compared with a local run.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::support::*;
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server is installed (pip install 'moto[server]'; .ci/run does this)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, port }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Create a bucket with a plain HTTP PUT (moto accepts it unsigned).
+    fn create_bucket(&self, bucket: &str) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            s,
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+
+    fn store(&self, bucket: &str) -> impl ObjectStore {
+        AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn upload(store: &impl ObjectStore, local: &Path, prefix: &str) {
+    for entry in std::fs::read_dir(local).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        store
+            .put(&StorePath::from(format!("{prefix}/{name}")), bytes.into())
+            .await
+            .unwrap();
+    }
+}
+
+fn winback(moto: &Moto, args: &[String]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_winback"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret-never-printed")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_run_reads_from_and_writes_to_s3_with_the_same_results_as_local() {
+    let moto = Moto::start();
+    moto.create_bucket("shop");
+    let store = moto.store("shop");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    winback::demo::generate(&winback::demo::DemoOptions {
+        dir: data.clone(),
+        rows: 6_000,
+        end: date("2026-04-01"),
+        seed: 3,
+    })
+    .unwrap();
+    for s in ["purchases", "customers", "complaints"] {
+        upload(&store, &data.join(s), &format!("raw/{s}")).await;
+    }
+    let pipeline = repo().join("pipelines/reactivation.toml");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--pipeline".into(),
+        pipeline.display().to_string(),
+        "--as-of".into(),
+        "2026-04-01".into(),
+        "--output".into(),
+        "s3://shop/marts".into(),
+    ];
+    for s in ["purchases", "customers", "complaints"] {
+        args.push("--input".into());
+        args.push(format!("{s}=s3://shop/raw/{s}"));
+    }
+    let out = winback(&moto, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!stderr.contains("test-secret-never-printed"));
+
+    let listed: Vec<String> = store
+        .list(Some(&StorePath::from("marts/rfm/as_of=2026-04-01")))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(listed.iter().any(|l| l.ends_with(".parquet")), "{listed:?}");
+    assert!(listed.iter().any(|l| l.ends_with("_SUCCESS")), "{listed:?}");
+    let manifest = store
+        .get(&StorePath::from("marts/_runs/as_of=2026-04-01/manifest.json"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["status"], "succeeded");
+    assert!(manifest["sources"][2]["files"][0]["path"].as_str().unwrap().starts_with("s3://shop/raw/purchases/"));
+
+    // Read the S3 table back and compare with a local run on the same files.
+    let ctx = SessionContext::new();
+    ctx.register_object_store(&url::Url::parse("s3://shop").unwrap(), std::sync::Arc::new(store));
+    let from_s3 = rows(
+        &ctx.read_parquet("s3://shop/marts/rfm/as_of=2026-04-01/", ParquetReadOptions::default())
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap(),
+    );
+    let local_out = tmp.path().join("local-out");
+    let inputs: Vec<(&str, std::path::PathBuf)> =
+        ["purchases", "customers", "complaints"].iter().map(|s| (*s, data.join(s))).collect();
+    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    winback::run::run(&run_options("2026-04-01", &inputs, &local_out, &[])).await.unwrap();
+    assert_eq!(from_s3, read_output(&local_out, "rfm", "2026-04-01").await);
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_a_clear_error_without_secrets() {
+    let moto = Moto::start();
+    let out = winback(
+        &moto,
+        &[
+            "run".into(),
+            "--pipeline".into(),
+            repo().join("pipelines/reactivation.toml").display().to_string(),
+            "--input".into(),
+            "purchases=s3://no-such-bucket/raw".into(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("s3://no-such-bucket/raw"), "{stderr}");
+    assert!(!stderr.contains("test-secret-never-printed"), "{stderr}");
+}

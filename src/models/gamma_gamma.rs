@@ -143,23 +143,27 @@ pub fn fit_gamma_gamma(freq: &[f64], mean_spend: &[f64], opts: &FitOptions) -> R
     xs.dedup();
     let mut count = vec![0.0; xs.len()];
     x.iter().for_each(|xi| count[xs.partition_point(|w| w < xi)] += 1.0);
+    // ln(v + x m) = ln(x m) + ln1p(v/(x m)): the data-only part is summed once, so
+    // the parameter-dependent sums stay small and the objective's rounding noise low.
+    let inv_xm: Vec<f64> = x.iter().zip(&m).map(|(a, b)| 1.0 / (a * b)).collect();
     let s_lnm: f64 = m.iter().map(|v| v.ln()).sum();
-    let s_xlnm: f64 = x.iter().zip(&m).map(|(a, b)| a * b.ln()).sum();
+    let s_lnxm: f64 = inv_xm.iter().map(|v| -v.ln()).sum();
     let threads = worker_count(opts.threads, x.len(), 50_000);
     let eval = |[p, q, v]: [f64; 3], grad: &mut [f64; 3]| -> f64 {
-        let mut ll = n * (q * v.ln() - ln_gamma(q)) + p * s_xlnm - s_lnm;
-        let mut g = [s_xlnm, n * (v.ln() - digamma(q)), n * q / v];
+        let ln_v = v.ln();
+        let mut ll = n * (q * ln_v - ln_gamma(q)) - q * s_lnxm - s_lnm;
+        let mut g = [0.0, n * (ln_v - digamma(q)) - s_lnxm, n * q / v];
         for (&xv, &c) in xs.iter().zip(&count) {
             let px = p * xv;
-            ll += c * (ln_gamma(px + q) - ln_gamma(px) + px * xv.ln());
-            g[0] += c * xv * (digamma(px + q) - digamma(px) + xv.ln());
+            ll += c * (ln_gamma(px + q) - ln_gamma(px));
+            g[0] += c * xv * (digamma(px + q) - digamma(px));
             g[1] += c * digamma(px + q);
         }
         let s = parallel_sum::<4, _>(x.len(), threads, |range| {
-            let mut s = [0.0; 4]; // sum ln(v+xm), sum x ln(v+xm), sum 1/(v+xm), sum x/(v+xm)
-            for (&xv, &mv) in x[range.clone()].iter().zip(&m[range]) {
-                let d = v + xv * mv;
-                let (l, inv) = (d.ln(), 1.0 / d);
+            let mut s = [0.0; 4]; // sum L, sum x L, sum 1/(v+xm), sum x/(v+xm), L = ln1p(v/(xm))
+            for (&xv, &ixm) in x[range.clone()].iter().zip(&inv_xm[range]) {
+                let vr = v * ixm;
+                let (l, inv) = (vr.ln_1p(), ixm / (1.0 + vr));
                 s[0] += l;
                 s[1] += xv * l;
                 s[2] += inv;

@@ -34,9 +34,11 @@ fn max_abs(a: &[f64]) -> f64 {
 ///
 /// A non-finite value is treated as +infinity (the step is shortened). Returns
 /// `None` only when `f` is not finite at `x0`. Stops with `converged = true` once
-/// the largest gradient component is at most `gtol`; with `converged = false`
-/// when `max_iter` is reached or no step can decrease `f` any more (the
-/// returned point is then the best one found).
+/// the largest gradient component is at most `gtol`. It also stops when `f` has
+/// reached its floating-point floor (no step decreases it, or 5 steps in a row
+/// gain less than 1e-15 relative): that counts as converged only if the
+/// gradient is at most `1000 * gtol` there. Reaching `max_iter` gives
+/// `converged = false`. The returned point is always the best one found.
 pub fn lbfgs<F>(x0: &[f64], max_iter: usize, gtol: f64, mut f: F) -> Option<Minimum>
 where
     F: FnMut(&[f64], &mut [f64]) -> f64,
@@ -52,7 +54,7 @@ where
     }
     let mut hist: Vec<(Vec<f64>, Vec<f64>, f64)> = Vec::with_capacity(MEMORY);
     let (mut x_new, mut g_new) = (vec![0.0; n], vec![0.0; n]);
-    let mut iterations = 0;
+    let (mut iterations, mut flat_steps, mut stalled) = (0, 0, false);
     while iterations < max_iter {
         if max_abs(&g) <= gtol {
             break;
@@ -90,6 +92,7 @@ where
             let f_new = f(&x_new, &mut g_new);
             if f_new.is_finite() && g_new.iter().all(|v| v.is_finite()) && f_new <= fx + 1e-4 * step * slope {
                 accepted = true;
+                flat_steps = if fx - f_new <= 1e-15 * fx.abs().max(1.0) { flat_steps + 1 } else { 0 };
                 let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
                 let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
                 let sy = dot(&s, &y);
@@ -108,35 +111,54 @@ where
         }
         if !accepted {
             if hist.is_empty() {
-                break; // even a tiny steepest-descent step cannot decrease f
+                stalled = true; // even a tiny steepest-descent step cannot decrease f
+                break;
             }
             hist.clear();
             continue;
         }
         iterations += 1;
-        if iterations % 1 == 0 && iterations < 60 { eprintln!("it {iterations} f {fx:.17e} g {:?} x {:?} step {step}", g, x); }
+        if flat_steps >= 5 {
+            stalled = true;
+            break;
+        }
     }
     let grad_norm = max_abs(&g);
-    Some(Minimum { x, f: fx, grad_norm, iterations, converged: grad_norm <= gtol })
+    let converged = grad_norm <= gtol || (stalled && grad_norm <= 1e3 * gtol);
+    Some(Minimum { x, f: fx, grad_norm, iterations, converged })
 }
 
 /// Splits `0..n` into `threads` contiguous ranges, runs `work` on each (in
-/// parallel when `threads > 1`) and adds up the returned arrays.
+/// parallel when `threads > 1`) and adds up the returned arrays. Each range is
+/// fed to `work` in blocks of 2048 items whose partial sums are added
+/// separately (two-level summation), which keeps rounding noise in the
+/// likelihood small enough for the line search to see real decreases.
 pub fn parallel_sum<const K: usize, W>(n: usize, threads: usize, work: W) -> [f64; K]
 where
     W: Fn(std::ops::Range<usize>) -> [f64; K] + Sync,
 {
+    const BLOCK: usize = 2048;
+    let blocked = |range: std::ops::Range<usize>| {
+        let mut total = [0.0; K];
+        let mut start = range.start;
+        while start < range.end {
+            let end = (start + BLOCK).min(range.end);
+            total.iter_mut().zip(work(start..end)).for_each(|(t, p)| *t += p);
+            start = end;
+        }
+        total
+    };
     let threads = threads.clamp(1, n.max(1));
     if threads == 1 {
-        return work(0..n);
+        return blocked(0..n);
     }
     let chunk = n.div_ceil(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
                 let range = (i * chunk).min(n)..((i + 1) * chunk).min(n);
-                let work = &work;
-                scope.spawn(move || work(range))
+                let blocked = &blocked;
+                scope.spawn(move || blocked(range))
             })
             .collect();
         let mut total = [0.0; K];

@@ -70,10 +70,10 @@ struct JobSlot(Option<JoinHandle<()>>);
 
 impl JobSlot {
     async fn join(&mut self) {
-        if let Some(handle) = self.0.take() {
-            if let Err(e) = handle.await {
-                tracing::error!(error = %e, "run task panicked");
-            }
+        if let Some(handle) = self.0.take()
+            && let Err(e) = handle.await
+        {
+            tracing::error!(error = %e, "run task panicked");
         }
     }
 }
@@ -190,7 +190,7 @@ async fn run_fires(ctx: Arc<Ctx>, idx: usize, fires: Vec<DateTime<Utc>>, _claim:
 
 #[cfg(test)]
 mod tests {
-    use crate::schedule::test_support::{ScriptedRunner, Step, fake_state, serve_until, test_schedule};
+    use crate::schedule::test_support::*;
     use crate::state::RunStatus;
     use std::time::Duration;
 
@@ -198,7 +198,7 @@ mod tests {
     async fn no_overlap_when_a_run_outlasts_the_interval() {
         let (_dir, clock, state) = fake_state("2025-05-01T00:05:00Z");
         let runner = ScriptedRunner::new(&clock, vec![Step::Ok(Duration::from_secs(25 * 60)); 5]);
-        let s = schedule("cron = \"*/10 * * * *\"");
+        let s = test_schedule("cron = \"*/10 * * * *\"");
         serve_until(s, &state, &clock, runner.clone(), "2025-05-01T00:58:00Z").await;
         let starts: Vec<_> = runner
             .calls()
@@ -215,7 +215,7 @@ mod tests {
             ("01 00:50", Skipped),
         ];
         let want: Vec<_> = want.iter().map(|(f, s)| (f.to_string(), *s)).collect();
-        assert_eq!(rows(&state), want);
+        assert_eq!(run_rows(&state), want);
         let skipped = &state.all_runs().unwrap()[1];
         assert!(
             skipped.error.as_deref().unwrap().contains("still going"),

@@ -13,6 +13,7 @@ pub mod backfill;
 pub mod catch_up;
 pub mod clock;
 pub mod config;
+pub(crate) mod dispatch;
 pub mod execute;
 pub mod fire_times;
 pub mod scheduler;
@@ -110,7 +111,7 @@ pub(crate) mod test_support {
     use super::clock::{Clock, FakeClock};
     use super::execute::{Exec, Job, JobResult, RunOptions, RunPolicy, execute};
     use super::{PipelineRunner, RunOutcome, RunRequest};
-    use crate::state::State;
+    use crate::state::{RunStatus, State};
 
     /// A run of `pipelines/p.toml` for 2025-05-01 by schedule "nightly".
     pub fn test_job(policy: RunPolicy) -> Job<'static> {
@@ -235,5 +236,49 @@ pub(crate) mod test_support {
                 }
             })
         }
+    }
+
+    /// A schedule of `pipelines/p.toml` named "s" with `extra` keys (at least `cron`).
+    pub fn test_schedule(extra: &str) -> super::Schedule {
+        let text = format!("pipeline = \"pipelines/p.toml\"\n{extra}");
+        super::Schedule::from_toml_str(&text, Path::new("schedules/s.toml")).unwrap()
+    }
+
+    /// Serves `s` as holder "me" until the fake clock reads `stop_at`, then
+    /// cancels and waits for `serve` to return.
+    pub async fn serve_until(
+        s: super::Schedule,
+        state: &State,
+        clock: &FakeClock,
+        runner: Arc<ScriptedRunner>,
+        stop_at: &str,
+    ) {
+        let cancel = CancellationToken::new();
+        let (stopper, c, at) = (cancel.clone(), clock.clone(), utc(stop_at));
+        tokio::spawn(async move {
+            c.sleep_until(at).await;
+            stopper.cancel();
+        });
+        let run = RunOptions {
+            holder: "me".into(),
+            ..RunOptions::default()
+        };
+        let heartbeat = Duration::from_secs(3600);
+        let opts = super::ServeOptions { run, heartbeat };
+        super::serve(vec![s], state.clone(), runner, cancel, opts)
+            .await
+            .unwrap();
+    }
+
+    /// Each run as (fire time "DD HH:MM", status), oldest first.
+    pub fn run_rows(state: &State) -> Vec<(String, RunStatus)> {
+        let runs = state.all_runs().unwrap().into_iter();
+        runs.map(|r| {
+            (
+                r.fire_time.unwrap().format("%d %H:%M").to_string(),
+                r.status,
+            )
+        })
+        .collect()
     }
 }

@@ -138,54 +138,10 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::schedule::test_support::{ScriptedRunner, Step, fake_state, utc};
-    use crate::schedule::{Clock, FakeClock, read_status};
+    use crate::schedule::test_support::*;
+    use crate::schedule::{Clock, read_status};
     use crate::state::{NewRun, RunStatus};
-    use std::path::Path;
-
-    fn schedule(extra: &str) -> Schedule {
-        let text = format!("pipeline = \"pipelines/p.toml\"\n{extra}");
-        Schedule::from_toml_str(&text, Path::new("schedules/s.toml")).unwrap()
-    }
-
-    /// Serves until the fake clock reads `stop_at`, then cancels and waits.
-    async fn serve_until(
-        s: Schedule,
-        state: &State,
-        clock: &FakeClock,
-        runner: Arc<ScriptedRunner>,
-        stop_at: &str,
-    ) {
-        let cancel = CancellationToken::new();
-        let (stopper, c, at) = (cancel.clone(), clock.clone(), utc(stop_at));
-        tokio::spawn(async move {
-            c.sleep_until(at).await;
-            stopper.cancel();
-        });
-        let run = RunOptions {
-            holder: "me".into(),
-            ..RunOptions::default()
-        };
-        let opts = ServeOptions {
-            run,
-            heartbeat: Duration::from_secs(3600),
-        };
-        serve(vec![s], state.clone(), runner, cancel, opts)
-            .await
-            .unwrap();
-    }
-
-    fn rows(state: &State) -> Vec<(String, RunStatus)> {
-        let runs = state.all_runs().unwrap().into_iter();
-        runs.map(|r| {
-            (
-                r.fire_time.unwrap().format("%d %H:%M").to_string(),
-                r.status,
-            )
-        })
-        .collect()
-    }
+    use std::time::Duration;
 
     #[tokio::test(start_paused = true)]
     async fn catch_up_policies_after_downtime() {
@@ -213,7 +169,7 @@ mod tests {
             let runner = ScriptedRunner::new(&clock, vec![]);
             let cron = format!("cron = \"30 2 * * *\"\ncatch_up = \"{policy}\"");
             serve_until(
-                schedule(&cron),
+                test_schedule(&cron),
                 &state,
                 &clock,
                 runner.clone(),
@@ -236,7 +192,7 @@ mod tests {
     async fn cancellation_records_interrupted_and_restart_catches_up() {
         let (dir, clock, state) = fake_state("2025-05-01T02:00:00Z");
         let runner = ScriptedRunner::new(&clock, vec![Step::Hang(Duration::from_secs(10 * 3600))]);
-        let s = schedule("cron = \"30 2 * * *\"");
+        let s = test_schedule("cron = \"30 2 * * *\"");
         serve_until(
             s.clone(),
             &state,
