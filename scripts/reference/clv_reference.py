@@ -98,7 +98,7 @@ def main():
                 for t, v in zip(HORIZONS, ce):
                     ref = float(cond_exp(t, r, al, a, b, x, tx, T, mp=True))
                     worst = max(worst, abs(v - ref) / abs(ref))
-            print(f"({r}, {al}, {a}, {b}, {x}.0, {tx}.0, {T}.0, {ll:.15e}, {pa:.15e}, {ce[0]:.15e}, {ce[1]:.15e}),")
+            print(f"({r}, {al}, {a}, {b}, {x}.0, {tx}.0, {T}.0, {float(ll)!r}, {float(pa)!r}, {float(ce[0])!r}, {float(ce[1])!r}),")
     print("# large u = t/(alpha+T) (z > 0.9: quadrature branch): r, alpha, a, b, x, t_x, T, t, E[Y(t)]")
     for (r, al, a, b) in [(0.243, 3.0, 0.793, 2.426), (2.0, 1.0, 0.3, 0.4), (0.5, 2.0, 1.001, 8.0)]:
         for (x, tx, T, t) in [(0, 0, 0, 365.0), (3, 5, 6, 365.0), (40, 20, 20, 1000.0)]:
@@ -107,15 +107,15 @@ def main():
                 ref = float(cond_exp(t, r, al, a, b, x, tx, T, mp=True))
                 worst = max(worst, abs(v - ref) / abs(ref))
                 v = ref if abs(v - ref) > 1e-9 * abs(ref) else v
-            print(f"({r}, {al}, {a}, {b}, {x}.0, {tx}.0, {T}.0, {t}, {v:.15e}),")
+            print(f"({r}, {al}, {a}, {b}, {x}.0, {tx}.0, {T}.0, {t}, {float(v)!r}),")
     print("# new customer E[X(t)]: r, alpha, a, b, t, value")
     for (r, al, a, b) in BG_PARAMS:
         for t in [1.0, 30.0, 365.0]:
-            print(f"({r}, {al}, {a}, {b}, {t}, {new_customer(t, r, al, a, b):.15e}),")
+            print(f"({r}, {al}, {a}, {b}, {t}, {float(new_customer(t, r, al, a, b))!r}),")
     print("# Gamma-Gamma: p, q, v, x, m, loglik, E[M|x,m]")
     for (p, q, v) in [(6.0, 4.0, 15.0), (0.5, 1.5, 200.0)]:
         for (x, m) in [(1, 20.0), (5, 35.5), (30, 12.25)]:
-            print(f"({p}, {q}, {v}, {x}.0, {m}, {gg_loglik(p, q, v, x, m):.15e}, {gg_cond(p, q, v, x, m):.15e}),")
+            print(f"({p}, {q}, {v}, {x}.0, {m}, {float(gg_loglik(p, q, v, x, m))!r}, {float(gg_cond(p, q, v, x, m))!r}),")
     print("# hyp2f1(a, b, c, z)")
     cases = [(0.5, 1.5, 2.5, 0.3), (1.2, 3.4, 5.6, 0.85), (0.25, 2.5, 1.5, 0.95), (0.25, 2.5, 1.5, 0.99),
              (2.0, 3.0, 7.5, 0.999), (1.5, 2.5, 4.0, 0.97), (1.5, 2.5, 4.000001, 0.97), (0.7, 1.3, 2.0, 0.995),
@@ -126,10 +126,10 @@ def main():
         if mpmath is not None:
             ref = float(mpmath.hyp2f1(a, b, c, z))
             worst = max(worst, abs(v - ref) / abs(ref))
-        print(f"({a}, {b}, {c}, {z}, {v:.15e}),")
+        print(f"({a}, {b}, {c}, {z}, {float(v)!r}),")
     print("# ln_gamma(x), digamma(x)")
     for x in [1e-3, 0.5, 1.0, 2.5, 7.3, 12.0, 150.5]:
-        print(f"({x}, {gammaln(x):.16e}, {psi(x):.16e}),")
+        print(f"({x}, {float(gammaln(x))!r}, {float(psi(x))!r}),")
     if mpmath is not None:
         print(f"# largest relative scipy-vs-mpmath difference: {worst:.2e}")
 

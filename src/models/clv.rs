@@ -34,7 +34,12 @@ pub struct ClvOptions {
 
 impl Default for ClvOptions {
     fn default() -> Self {
-        Self { horizon_days: 365.0, annual_discount_rate: 0.10, margin: 1.0, threads: 0 }
+        Self {
+            horizon_days: 365.0,
+            annual_discount_rate: 0.10,
+            margin: 1.0,
+            threads: 0,
+        }
     }
 }
 
@@ -42,12 +47,26 @@ impl ClvOptions {
     /// Fails on a negative/non-finite horizon or margin, or a rate <= -100%.
     pub fn validate(&self) -> Result<(), ModelError> {
         check_horizon(self.horizon_days)?;
-        let bad = |name, value, problem| Err(ModelError::InvalidParameter { name, value, problem });
+        let bad = |name, value, problem| {
+            Err(ModelError::InvalidParameter {
+                name,
+                value,
+                problem,
+            })
+        };
         if !(self.annual_discount_rate.is_finite() && self.annual_discount_rate > -1.0) {
-            return bad("ClvOptions::annual_discount_rate", self.annual_discount_rate, "must be a finite rate > -1 (0.10 = 10%)");
+            return bad(
+                "ClvOptions::annual_discount_rate",
+                self.annual_discount_rate,
+                "must be a finite rate > -1 (0.10 = 10%)",
+            );
         }
         if !(self.margin.is_finite() && self.margin >= 0.0) {
-            return bad("ClvOptions::margin", self.margin, "must be a finite share >= 0 (1.0 = revenue)");
+            return bad(
+                "ClvOptions::margin",
+                self.margin,
+                "must be a finite share >= 0 (1.0 = revenue)",
+            );
         }
         Ok(())
     }
@@ -65,7 +84,13 @@ impl ClvOptions {
 
 /// `sum_i (G(30i) - G(30(i-1))) / (1+rate)^i`: discounted expected purchases per
 /// unit of `P(alive)` (see `bgnbd_kernel`); depends on `x` and `T` only.
-fn discounted_kernel(bg: &BgNbdParams, x: f64, t: f64, months: usize, rate: f64) -> Result<f64, ModelError> {
+fn discounted_kernel(
+    bg: &BgNbdParams,
+    x: f64,
+    t: f64,
+    months: usize,
+    rate: f64,
+) -> Result<f64, ModelError> {
     let (mut prev, mut total, mut discount) = (0.0, 0.0, 1.0);
     for i in 1..=months {
         discount /= 1.0 + rate;
@@ -89,11 +114,17 @@ pub fn discounted_clv(
     opts.validate()?;
     if !(expected_avg_value.is_finite() && expected_avg_value >= 0.0) {
         let problem = "must be a finite amount >= 0";
-        return Err(ModelError::InvalidParameter { name: "expected_avg_value", value: expected_avg_value, problem });
+        return Err(ModelError::InvalidParameter {
+            name: "expected_avg_value",
+            value: expected_avg_value,
+            problem,
+        });
     }
     let alive = bg.p_alive(x, t_x, t)?;
     let k = discounted_kernel(bg, x, t, opts.months(), opts.monthly_rate())?;
-    finite(opts.margin * expected_avg_value * alive * k, "CLV", || format!("x={x}, t_x={t_x}, T={t}"))
+    finite(opts.margin * expected_avg_value * alive * k, "CLV", || {
+        format!("x={x}, t_x={t_x}, T={t}")
+    })
 }
 
 /// Saved lifetime value of winning a lapsed customer back: `value_if_won_back -
@@ -101,9 +132,16 @@ pub fn discounted_clv(
 /// inputs are decided upstream (e.g. the customer's CLV had they stayed active,
 /// times a win-back probability, and the campaign cost per customer).
 pub fn sltv(value_if_won_back: f64, winback_cost: f64) -> Result<f64, ModelError> {
-    for (name, value) in [("value_if_won_back", value_if_won_back), ("winback_cost", winback_cost)] {
+    for (name, value) in [
+        ("value_if_won_back", value_if_won_back),
+        ("winback_cost", winback_cost),
+    ] {
         if !(value.is_finite() && value >= 0.0) {
-            return Err(ModelError::InvalidParameter { name, value, problem: "must be a finite amount >= 0" });
+            return Err(ModelError::InvalidParameter {
+                name,
+                value,
+                problem: "must be a finite amount >= 0",
+            });
         }
     }
     Ok(value_if_won_back - winback_cost)
@@ -145,9 +183,18 @@ pub fn score_all(
     gg.validate()?;
     opts.validate()?;
     let n = x.len();
-    for (column, len) in [("t_x", t_x.len()), ("t", t.len()), ("mean_spend", mean_spend.len())] {
+    for (column, len) in [
+        ("t_x", t_x.len()),
+        ("t", t.len()),
+        ("mean_spend", mean_spend.len()),
+    ] {
         if len != n {
-            return Err(ModelError::LengthMismatch { context: "score_all", column, expected: n, found: len });
+            return Err(ModelError::LengthMismatch {
+                context: "score_all",
+                column,
+                expected: n,
+                found: len,
+            });
         }
     }
     let Indexed { xs, days, rows } = index_customers(x, t_x, t)?;
@@ -157,11 +204,19 @@ pub fn score_all(
     let (population_mean_spend, used_empirical_mean_spend) = match gg.population_mean_spend() {
         Ok(v) => (v, false),
         Err(_) => {
-            let buyers: Vec<f64> = x.iter().zip(mean_spend).filter(|(x, m)| **x > 0.0 && **m > 0.0).map(|(_, m)| *m).collect();
+            let buyers: Vec<f64> = x
+                .iter()
+                .zip(mean_spend)
+                .filter(|(x, m)| **x > 0.0 && **m > 0.0)
+                .map(|(_, m)| *m)
+                .collect();
             if buyers.is_empty() && x.contains(&0.0) {
                 return Err(ModelError::InfiniteMeanSpend { q: gg.q });
             }
-            (buyers.iter().sum::<f64>() / buyers.len().max(1) as f64, true)
+            (
+                buyers.iter().sum::<f64>() / buyers.len().max(1) as f64,
+                true,
+            )
         }
     };
     // Distinct (x, T) pairs -> kernel values at the horizon and discounted by month.
@@ -191,25 +246,40 @@ pub fn score_all(
     let kernels: Vec<[f64; 2]> = kernels.into_iter().collect::<Result<_, _>>()?;
     let ln_day: Vec<f64> = days.iter().map(|d| (bg.alpha + d).ln()).collect();
     let mut out: Vec<[f64; 4]> = vec![[0.0; 4]; n];
-    parallel_fill(&mut out, worker_count(opts.threads, n, 50_000), |start, part| {
-        for (j, o) in part.iter_mut().enumerate() {
-            let i = start + j;
-            let (r, xv, m) = (rows[i], x[i], mean_spend[i]);
-            let alive = bg.p_alive_unchecked(xv, ln_day[r[2] as usize] - ln_day[r[1] as usize]);
-            let [g, k] = kernels[pair_idx[i] as usize];
-            let ev = if xv == 0.0 {
-                population_mean_spend
-            } else {
-                let denom = gg.p * xv + gg.q - 1.0;
-                if denom > 0.0 { gg.p * (gg.v + xv * m) / denom } else { m }
-            };
-            *o = [alive, alive * g, ev, opts.margin * ev * alive * k];
-        }
-    });
-    let mut scores = Scores { population_mean_spend, used_empirical_mean_spend, ..Scores::default() };
+    parallel_fill(
+        &mut out,
+        worker_count(opts.threads, n, 50_000),
+        |start, part| {
+            for (j, o) in part.iter_mut().enumerate() {
+                let i = start + j;
+                let (r, xv, m) = (rows[i], x[i], mean_spend[i]);
+                let alive = bg.p_alive_unchecked(xv, ln_day[r[2] as usize] - ln_day[r[1] as usize]);
+                let [g, k] = kernels[pair_idx[i] as usize];
+                let ev = if xv == 0.0 {
+                    population_mean_spend
+                } else {
+                    let denom = gg.p * xv + gg.q - 1.0;
+                    if denom > 0.0 {
+                        gg.p * (gg.v + xv * m) / denom
+                    } else {
+                        m
+                    }
+                };
+                *o = [alive, alive * g, ev, opts.margin * ev * alive * k];
+            }
+        },
+    );
+    let mut scores = Scores {
+        population_mean_spend,
+        used_empirical_mean_spend,
+        ..Scores::default()
+    };
     for (i, o) in out.into_iter().enumerate() {
         if o.iter().any(|v| !v.is_finite()) {
-            return Err(ModelError::NotFinite { context: "score_all", detail: format!("row {i}: x={}, t_x={}, T={}", x[i], t_x[i], t[i]) });
+            return Err(ModelError::NotFinite {
+                context: "score_all",
+                detail: format!("row {i}: x={}, t_x={}, T={}", x[i], t_x[i], t[i]),
+            });
         }
         scores.p_alive.push(o[0]);
         scores.expected_purchases.push(o[1]);
@@ -222,72 +292,155 @@ pub fn score_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::simulate::{TimeResolution, observation_lengths, simulate_bgnbd, simulate_gamma_gamma};
+    use crate::models::simulate::{
+        TimeResolution, observation_lengths, simulate_bgnbd, simulate_gamma_gamma,
+    };
 
     /// Everyone buys at a steady 1 per 30 days and never drops out (Gamma with a
     /// huge shape = fixed rate; Beta(1e-3, 1e6) = dropout ~1e-9).
-    const STEADY: BgNbdParams = BgNbdParams { r: 1e6, alpha: 3e7, a: 1e-3, b: 1e6 };
+    const STEADY: BgNbdParams = BgNbdParams {
+        r: 1e6,
+        alpha: 3e7,
+        a: 1e-3,
+        b: 1e6,
+    };
 
     #[test]
     fn steady_buyer_clv_is_a_hand_checkable_annuity() {
-        let opts = ClvOptions { margin: 0.25, ..ClvOptions::default() };
+        let opts = ClvOptions {
+            margin: 0.25,
+            ..ClvOptions::default()
+        };
         assert_eq!(opts.months(), 12);
         let m = opts.monthly_rate();
         assert!(((1.0 + m).powi(12) - 1.1).abs() < 1e-14);
         // 12 months x 1 purchase x 80 spend x 0.25 margin, discounted monthly:
         let annuity = (1.0 - 1.0 / 1.1) / m; // sum_{i=1..12} (1+m)^-i
         let clv = discounted_clv(&STEADY, 6.0, 170.0, 180.0, 80.0, &opts).unwrap();
-        assert!((clv - 20.0 * annuity).abs() < 1e-4 * clv, "{clv} vs {}", 20.0 * annuity);
-        let undiscounted = discounted_clv(&STEADY, 6.0, 170.0, 180.0, 80.0, &ClvOptions { annual_discount_rate: 0.0, ..opts });
+        assert!(
+            (clv - 20.0 * annuity).abs() < 1e-4 * clv,
+            "{clv} vs {}",
+            20.0 * annuity
+        );
+        let undiscounted = discounted_clv(
+            &STEADY,
+            6.0,
+            170.0,
+            180.0,
+            80.0,
+            &ClvOptions {
+                annual_discount_rate: 0.0,
+                ..opts
+            },
+        );
         assert!((undiscounted.unwrap() - 240.0).abs() < 1e-3);
     }
 
     #[test]
     fn clv_grows_with_horizon_and_shrinks_with_discount_rate() {
-        let bg = BgNbdParams { r: 0.25, alpha: 30.0, a: 0.8, b: 2.5 };
+        let bg = BgNbdParams {
+            r: 0.25,
+            alpha: 30.0,
+            a: 0.8,
+            b: 2.5,
+        };
         let clv = |days, rate| {
-            let opts = ClvOptions { horizon_days: days, annual_discount_rate: rate, ..ClvOptions::default() };
+            let opts = ClvOptions {
+                horizon_days: days,
+                annual_discount_rate: rate,
+                ..ClvOptions::default()
+            };
             discounted_clv(&bg, 4.0, 200.0, 300.0, 50.0, &opts).unwrap()
         };
-        let by_horizon: Vec<f64> = [30.0, 90.0, 365.0, 730.0, 1825.0].iter().map(|d| clv(*d, 0.1)).collect();
+        let by_horizon: Vec<f64> = [30.0, 90.0, 365.0, 730.0, 1825.0]
+            .iter()
+            .map(|d| clv(*d, 0.1))
+            .collect();
         assert!(by_horizon.windows(2).all(|w| w[1] > w[0]), "{by_horizon:?}");
         assert_eq!(clv(29.0, 0.1), 0.0);
-        let by_rate: Vec<f64> = [0.0, 0.05, 0.1, 0.5, 2.0].iter().map(|r| clv(730.0, *r)).collect();
+        let by_rate: Vec<f64> = [0.0, 0.05, 0.1, 0.5, 2.0]
+            .iter()
+            .map(|r| clv(730.0, *r))
+            .collect();
         assert!(by_rate.windows(2).all(|w| w[1] < w[0]), "{by_rate:?}");
         // Undiscounted CLV telescopes to E[purchases in 360 days] x spend.
-        let e360 = bg.conditional_expected_purchases(360.0, 4.0, 200.0, 300.0).unwrap();
+        let e360 = bg
+            .conditional_expected_purchases(360.0, 4.0, 200.0, 300.0)
+            .unwrap();
         assert!((clv(365.0, 0.0) - 50.0 * e360).abs() < 1e-12 * clv(365.0, 0.0));
     }
 
     #[test]
     fn score_all_agrees_with_the_per_customer_functions() {
-        let bg = BgNbdParams { r: 0.25, alpha: 30.0, a: 0.8, b: 2.5 };
-        let gg = GammaGammaParams { p: 6.0, q: 4.0, v: 15.0 };
-        let obs = simulate_bgnbd(&bg, &observation_lengths(3_000, 0, 700, 1), TimeResolution::WholeDays, 2).unwrap();
+        let bg = BgNbdParams {
+            r: 0.25,
+            alpha: 30.0,
+            a: 0.8,
+            b: 2.5,
+        };
+        let gg = GammaGammaParams {
+            p: 6.0,
+            q: 4.0,
+            v: 15.0,
+        };
+        let obs = simulate_bgnbd(
+            &bg,
+            &observation_lengths(3_000, 0, 700, 1),
+            TimeResolution::WholeDays,
+            2,
+        )
+        .unwrap();
         let x: Vec<f64> = obs.iter().map(|o| o.x).collect();
         let (t_x, t): (Vec<f64>, Vec<f64>) = obs.iter().map(|o| (o.t_x, o.t)).unzip();
         let m = simulate_gamma_gamma(&gg, &x, 3).unwrap();
-        let opts = ClvOptions { threads: 2, margin: 0.3, ..ClvOptions::default() };
+        let opts = ClvOptions {
+            threads: 2,
+            margin: 0.3,
+            ..ClvOptions::default()
+        };
         let s = score_all(&bg, &gg, &x, &t_x, &t, &m, &opts).unwrap();
         assert!(!s.used_empirical_mean_spend && s.population_mean_spend == 30.0);
         for i in 0..x.len() {
             let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1e-300);
-            assert!(close(s.p_alive[i], bg.p_alive(x[i], t_x[i], t[i]).unwrap()), "row {i}");
-            let e = bg.conditional_expected_purchases(365.0, x[i], t_x[i], t[i]).unwrap();
+            assert!(
+                close(s.p_alive[i], bg.p_alive(x[i], t_x[i], t[i]).unwrap()),
+                "row {i}"
+            );
+            let e = bg
+                .conditional_expected_purchases(365.0, x[i], t_x[i], t[i])
+                .unwrap();
             assert!(close(s.expected_purchases[i], e), "row {i}");
             let ev = gg.conditional_expected_average_value(x[i], m[i]).unwrap();
             assert!(close(s.expected_avg_value[i], ev), "row {i}");
-            assert!(close(s.clv[i], discounted_clv(&bg, x[i], t_x[i], t[i], ev, &opts).unwrap()), "row {i}");
+            assert!(
+                close(
+                    s.clv[i],
+                    discounted_clv(&bg, x[i], t_x[i], t[i], ev, &opts).unwrap()
+                ),
+                "row {i}"
+            );
         }
         // q <= 1: one-time buyers get the repeat buyers' mean spend instead.
         let heavy = GammaGammaParams { q: 0.9, ..gg };
         let s = score_all(&bg, &heavy, &x, &t_x, &t, &m, &opts).unwrap();
         assert!(s.used_empirical_mean_spend && s.clv.iter().all(|v| v.is_finite()));
-        assert_eq!(score_all(&bg, &gg, &[], &[], &[], &[], &opts).unwrap().clv.len(), 0);
-        assert!(matches!(score_all(&bg, &gg, &x, &t_x, &t[1..], &m, &opts), Err(ModelError::LengthMismatch { .. })));
+        assert_eq!(
+            score_all(&bg, &gg, &[], &[], &[], &[], &opts)
+                .unwrap()
+                .clv
+                .len(),
+            0
+        );
+        assert!(matches!(
+            score_all(&bg, &gg, &x, &t_x, &t[1..], &m, &opts),
+            Err(ModelError::LengthMismatch { .. })
+        ));
         let mut bad = t.clone();
         bad[5] = f64::NAN;
-        assert!(matches!(score_all(&bg, &gg, &x, &t_x, &bad, &m, &opts), Err(ModelError::InvalidObservation { .. })));
+        assert!(matches!(
+            score_all(&bg, &gg, &x, &t_x, &bad, &m, &opts),
+            Err(ModelError::InvalidObservation { .. })
+        ));
     }
 
     #[test]
@@ -295,6 +448,13 @@ mod tests {
         assert_eq!(sltv(120.0, 15.0).unwrap(), 105.0);
         assert_eq!(sltv(5.0, 15.0).unwrap(), -10.0);
         assert!(sltv(f64::NAN, 1.0).is_err() && sltv(1.0, -1.0).is_err());
-        assert!(ClvOptions { annual_discount_rate: -1.0, ..ClvOptions::default() }.validate().is_err());
+        assert!(
+            ClvOptions {
+                annual_discount_rate: -1.0,
+                ..ClvOptions::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

@@ -19,7 +19,14 @@ pub struct GammaGammaParams {
 
 /// Checks one `(x, m)` pair; `m` only matters when `x > 0`.
 pub fn check_spend(row: Option<usize>, x: f64, m: f64) -> Result<(), ModelError> {
-    let bad = |field, value, problem| Err(ModelError::InvalidObservation { row, field, value, problem });
+    let bad = |field, value, problem| {
+        Err(ModelError::InvalidObservation {
+            row,
+            field,
+            value,
+            problem,
+        })
+    };
     if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
         return bad("x", x, "is not a whole number >= 0");
     }
@@ -32,10 +39,18 @@ pub fn check_spend(row: Option<usize>, x: f64, m: f64) -> Result<(), ModelError>
 impl GammaGammaParams {
     /// Fails unless all parameters are finite and positive.
     pub fn validate(&self) -> Result<(), ModelError> {
-        for (name, value) in [("Gamma-Gamma p", self.p), ("Gamma-Gamma q", self.q), ("Gamma-Gamma v", self.v)] {
+        for (name, value) in [
+            ("Gamma-Gamma p", self.p),
+            ("Gamma-Gamma q", self.q),
+            ("Gamma-Gamma v", self.v),
+        ] {
             if !(value.is_finite() && value > 0.0) {
                 let problem = "must be a finite number > 0; use the parameters of a successful fit";
-                return Err(ModelError::InvalidParameter { name, value, problem });
+                return Err(ModelError::InvalidParameter {
+                    name,
+                    value,
+                    problem,
+                });
             }
         }
         Ok(())
@@ -47,11 +62,19 @@ impl GammaGammaParams {
         check_spend(None, x, m)?;
         if x == 0.0 || m == 0.0 {
             let problem = "must be > 0 (with x > 0) to have a Gamma-Gamma likelihood";
-            return Err(ModelError::InvalidObservation { row: None, field: "mean repeat spend", value: m, problem });
+            return Err(ModelError::InvalidObservation {
+                row: None,
+                field: "mean repeat spend",
+                value: m,
+                problem,
+            });
         }
         let Self { p, q, v } = *self;
         let px = p * x;
-        let ll = ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q) + q * v.ln() + (px - 1.0) * m.ln() + px * x.ln()
+        let ll = ln_gamma(px + q) - ln_gamma(px) - ln_gamma(q)
+            + q * v.ln()
+            + (px - 1.0) * m.ln()
+            + px * x.ln()
             - (px + q) * (v + x * m).ln();
         finite(ll, "Gamma-Gamma log-likelihood", || format!("x={x}, m={m}"))
     }
@@ -63,7 +86,11 @@ impl GammaGammaParams {
         if self.q <= 1.0 {
             return Err(ModelError::InfiniteMeanSpend { q: self.q });
         }
-        finite(self.p * self.v / (self.q - 1.0), "Gamma-Gamma population mean spend", || format!("{self:?}"))
+        finite(
+            self.p * self.v / (self.q - 1.0),
+            "Gamma-Gamma population mean spend",
+            || format!("{self:?}"),
+        )
     }
 
     /// `E[spend per transaction | x, m] = p (v + x m) / (p x + q - 1)`, a weighted
@@ -79,7 +106,11 @@ impl GammaGammaParams {
         if denom <= 0.0 {
             return Err(ModelError::InfiniteMeanSpend { q: self.q });
         }
-        finite(self.p * (self.v + x * m) / denom, "Gamma-Gamma expected spend", || format!("x={x}, m={m}"))
+        finite(
+            self.p * (self.v + x * m) / denom,
+            "Gamma-Gamma expected spend",
+            || format!("x={x}, m={m}"),
+        )
     }
 }
 
@@ -89,7 +120,11 @@ impl GammaGammaParams {
 pub fn frequency_spend_correlation(freq: &[f64], mean_spend: &[f64]) -> Result<f64, ModelError> {
     let (x, m) = usable(freq, mean_spend, "frequency-spend correlation")?;
     if x.len() < 2 {
-        return Err(ModelError::TooFewCustomers { context: "frequency-spend correlation", found: x.len(), required: 2 });
+        return Err(ModelError::TooFewCustomers {
+            context: "frequency-spend correlation",
+            found: x.len(),
+            required: 2,
+        });
     }
     let n = x.len() as f64;
     let (mx, mm) = (x.iter().sum::<f64>() / n, m.iter().sum::<f64>() / n);
@@ -100,15 +135,26 @@ pub fn frequency_spend_correlation(freq: &[f64], mean_spend: &[f64]) -> Result<f
         syy += (b - mm) * (b - mm);
     }
     if sxx == 0.0 || syy == 0.0 {
-        return Err(ModelError::ZeroVariance { context: "frequency-spend correlation" });
+        return Err(ModelError::ZeroVariance {
+            context: "frequency-spend correlation",
+        });
     }
     Ok((sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0))
 }
 
 /// Validated `(x, m)` of the customers with `x > 0` and `m > 0`.
-fn usable(freq: &[f64], mean_spend: &[f64], context: &'static str) -> Result<(Vec<f64>, Vec<f64>), ModelError> {
+fn usable(
+    freq: &[f64],
+    mean_spend: &[f64],
+    context: &'static str,
+) -> Result<(Vec<f64>, Vec<f64>), ModelError> {
     if freq.len() != mean_spend.len() {
-        return Err(ModelError::LengthMismatch { context, column: "mean_spend", expected: freq.len(), found: mean_spend.len() });
+        return Err(ModelError::LengthMismatch {
+            context,
+            column: "mean_spend",
+            expected: freq.len(),
+            found: mean_spend.len(),
+        });
     }
     if freq.is_empty() {
         return Err(ModelError::Empty { context });
@@ -122,7 +168,9 @@ fn usable(freq: &[f64], mean_spend: &[f64], context: &'static str) -> Result<(Ve
         }
     }
     if out.0.is_empty() {
-        return Err(ModelError::NoPositiveSpend { n_customers: freq.len() });
+        return Err(ModelError::NoPositiveSpend {
+            n_customers: freq.len(),
+        });
     }
     Ok(out)
 }
@@ -130,11 +178,19 @@ fn usable(freq: &[f64], mean_spend: &[f64], context: &'static str) -> Result<(Ve
 /// Maximum-likelihood Gamma-Gamma fit over log-parameters (L-BFGS, exact
 /// gradient) on the customers with `x > 0` and `m > 0`, starting from
 /// `p = 1, q = 2, v = mean(m)` (population mean = sample mean).
-pub fn fit_gamma_gamma(freq: &[f64], mean_spend: &[f64], opts: &FitOptions) -> Result<FitReport<GammaGammaParams>, ModelError> {
+pub fn fit_gamma_gamma(
+    freq: &[f64],
+    mean_spend: &[f64],
+    opts: &FitOptions,
+) -> Result<FitReport<GammaGammaParams>, ModelError> {
     check_options(opts)?;
     let (x, m) = usable(freq, mean_spend, "Gamma-Gamma fit")?;
     if x.len() < opts.min_customers {
-        return Err(ModelError::TooFewCustomers { context: "Gamma-Gamma fit", found: x.len(), required: opts.min_customers });
+        return Err(ModelError::TooFewCustomers {
+            context: "Gamma-Gamma fit",
+            found: x.len(),
+            required: opts.min_customers,
+        });
     }
     let n = x.len() as f64;
     // Distinct x (whole numbers) with their counts for the x-only terms.
@@ -142,7 +198,8 @@ pub fn fit_gamma_gamma(freq: &[f64], mean_spend: &[f64], opts: &FitOptions) -> R
     xs.sort_unstable_by(f64::total_cmp);
     xs.dedup();
     let mut count = vec![0.0; xs.len()];
-    x.iter().for_each(|xi| count[xs.partition_point(|w| w < xi)] += 1.0);
+    x.iter()
+        .for_each(|xi| count[xs.partition_point(|w| w < xi)] += 1.0);
     // ln(v + x m) = ln(x m) + ln1p(v/(x m)): the data-only part is summed once, so
     // the parameter-dependent sums stay small and the objective's rounding noise low.
     let inv_xm: Vec<f64> = x.iter().zip(&m).map(|(a, b)| 1.0 / (a * b)).collect();
@@ -186,11 +243,21 @@ pub fn fit_gamma_gamma(freq: &[f64], mean_spend: &[f64], opts: &FitOptions) -> R
         -ll / n + pen * phi.iter().map(|v| v * v).sum::<f64>()
     };
     let start = [0.0, 2f64.ln(), (m.iter().sum::<f64>() / n).ln()];
-    let res = lbfgs(&start, opts.max_iterations, opts.gradient_tolerance, objective).ok_or_else(|| ModelError::FitFailed {
+    let res = lbfgs(
+        &start,
+        opts.max_iterations,
+        opts.gradient_tolerance,
+        objective,
+    )
+    .ok_or_else(|| ModelError::FitFailed {
         context: "Gamma-Gamma fit",
         detail: "the likelihood is not finite at the starting point; check the spend values".into(),
     })?;
-    let params = GammaGammaParams { p: res.x[0].exp(), q: res.x[1].exp(), v: res.x[2].exp() };
+    let params = GammaGammaParams {
+        p: res.x[0].exp(),
+        q: res.x[1].exp(),
+        v: res.x[2].exp(),
+    };
     params.validate()?;
     let log_likelihood = -(res.f - pen * res.x.iter().map(|v| v * v).sum::<f64>()) * n;
     finite(log_likelihood, "Gamma-Gamma fit", || format!("{params:?}"))?;
@@ -211,37 +278,63 @@ mod tests {
 
     // Printed by scripts/reference/clv_reference.py (scipy.special.gammaln, the note's
     // formulas): p, q, v, x, m, log-likelihood, E[M | x, m].
+    #[rustfmt::skip]
     const GG_REFERENCE: [[f64; 7]; 6] = [
-        [6.0, 4.0, 15.0, 1.0, 20.0, -3.520042174643976e+00, 2.333333333333333e+01],
-        [6.0, 4.0, 15.0, 5.0, 35.5, -4.205814270169469e+00, 3.500000000000000e+01],
-        [6.0, 4.0, 15.0, 30.0, 12.25, -3.648012723267811e+00, 1.254098360655738e+01],
-        [0.5, 1.5, 200.0, 1.0, 20.0, -4.789227884949120e+00, 1.100000000000000e+02],
-        [0.5, 1.5, 200.0, 5.0, 35.5, -4.781053562736577e+00, 6.291666666666666e+01],
-        [0.5, 1.5, 200.0, 30.0, 12.25, -6.380356901804646e+00, 1.830645161290322e+01],
+        [6.0, 4.0, 15.0, 1.0, 20.0, -3.520042174643976, 23.333333333333332],
+        [6.0, 4.0, 15.0, 5.0, 35.5, -4.205814270169469, 35.0],
+        [6.0, 4.0, 15.0, 30.0, 12.25, -3.6480127232678115, 12.540983606557376],
+        [0.5, 1.5, 200.0, 1.0, 20.0, -4.78922788494912, 110.0],
+        [0.5, 1.5, 200.0, 5.0, 35.5, -4.781053562736577, 62.916666666666664],
+        [0.5, 1.5, 200.0, 30.0, 12.25, -6.380356901804646, 18.306451612903224],
     ];
 
     #[test]
     fn per_customer_values_match_the_scipy_reference() {
         for [p, q, v, x, m, ll, ev] in GG_REFERENCE {
             let params = GammaGammaParams { p, q, v };
-            assert!((params.log_likelihood(x, m).unwrap() - ll).abs() < 1e-11 * ll.abs(), "{params:?} {x}");
-            assert!((params.conditional_expected_average_value(x, m).unwrap() - ev).abs() < 1e-12 * ev, "{x}");
+            assert!(
+                (params.log_likelihood(x, m).unwrap() - ll).abs() < 1e-11 * ll.abs(),
+                "{params:?} {x}"
+            );
+            assert!(
+                (params.conditional_expected_average_value(x, m).unwrap() - ev).abs() < 1e-12 * ev,
+                "{x}"
+            );
         }
-        let params = GammaGammaParams { p: 6.0, q: 4.0, v: 15.0 };
-        assert_eq!(params.conditional_expected_average_value(0.0, f64::NAN).unwrap(), 30.0);
+        let params = GammaGammaParams {
+            p: 6.0,
+            q: 4.0,
+            v: 15.0,
+        };
+        assert_eq!(
+            params
+                .conditional_expected_average_value(0.0, f64::NAN)
+                .unwrap(),
+            30.0
+        );
     }
 
     #[test]
     fn fit_recovers_simulated_parameters() {
-        let truth = GammaGammaParams { p: 6.0, q: 4.0, v: 15.0 };
+        let truth = GammaGammaParams {
+            p: 6.0,
+            q: 4.0,
+            v: 15.0,
+        };
         let mut freq: Vec<f64> = (0..20_000).map(|i| f64::from(i % 8)).collect();
         let m = simulate_gamma_gamma(&truth, &freq, 99).unwrap();
         let fit = fit_gamma_gamma(&freq, &m, &FitOptions::default()).unwrap();
         let p = fit.params;
         assert!(fit.converged && fit.n_customers == 17_500, "{fit:?}");
         // Seeds 1-3 land within p ±0.6, q ±0.12, v ±1.8; the mean spend is much sharper.
-        assert!((p.p - 6.0).abs() < 1.0 && (p.q - 4.0).abs() < 0.4 && (p.v - 15.0).abs() < 3.0, "{fit:?}");
-        assert!((p.population_mean_spend().unwrap() - 30.0).abs() < 1.0, "{fit:?}");
+        assert!(
+            (p.p - 6.0).abs() < 1.0 && (p.q - 4.0).abs() < 0.4 && (p.v - 15.0).abs() < 3.0,
+            "{fit:?}"
+        );
+        assert!(
+            (p.population_mean_spend().unwrap() - 30.0).abs() < 1.0,
+            "{fit:?}"
+        );
         assert!(frequency_spend_correlation(&freq, &m).unwrap().abs() < 0.05);
         // A perfectly spend-driven frequency is flagged.
         let spend: Vec<f64> = freq.iter().map(|x| 10.0 + 5.0 * x).collect();
@@ -256,27 +349,64 @@ mod tests {
         let opts = FitOptions::default();
         let freq = vec![0.0, 1.0, 2.0, 3.0, 0.0, 5.0, 1.0, 2.0, 4.0, 3.0, 2.0, 1.0];
         let zero = vec![0.0; freq.len()];
-        assert!(matches!(fit_gamma_gamma(&freq, &zero, &opts), Err(ModelError::NoPositiveSpend { n_customers: 12 })));
+        assert!(matches!(
+            fit_gamma_gamma(&freq, &zero, &opts),
+            Err(ModelError::NoPositiveSpend { n_customers: 12 })
+        ));
         let spend: Vec<f64> = (0..12).map(|i| 10.0 + f64::from(i)).collect();
-        assert!(matches!(fit_gamma_gamma(&[0.0; 12], &spend, &opts), Err(ModelError::NoPositiveSpend { .. })));
-        assert!(matches!(fit_gamma_gamma(&[], &[], &opts), Err(ModelError::Empty { .. })));
-        assert!(matches!(fit_gamma_gamma(&freq[..3], &spend[..3], &opts), Err(ModelError::TooFewCustomers { found: 2, .. })));
-        assert!(matches!(fit_gamma_gamma(&freq, &spend[..5], &opts), Err(ModelError::LengthMismatch { .. })));
+        assert!(matches!(
+            fit_gamma_gamma(&[0.0; 12], &spend, &opts),
+            Err(ModelError::NoPositiveSpend { .. })
+        ));
+        assert!(matches!(
+            fit_gamma_gamma(&[], &[], &opts),
+            Err(ModelError::Empty { .. })
+        ));
+        assert!(matches!(
+            fit_gamma_gamma(&freq[..3], &spend[..3], &opts),
+            Err(ModelError::TooFewCustomers { found: 2, .. })
+        ));
+        assert!(matches!(
+            fit_gamma_gamma(&freq, &spend[..5], &opts),
+            Err(ModelError::LengthMismatch { .. })
+        ));
         let mut bad = spend.clone();
         bad[3] = -4.0;
         let err = fit_gamma_gamma(&freq, &bad, &opts).unwrap_err();
-        assert!(matches!(err, ModelError::InvalidObservation { row: Some(3), .. }), "{err}");
+        assert!(
+            matches!(err, ModelError::InvalidObservation { row: Some(3), .. }),
+            "{err}"
+        );
         bad[3] = f64::NAN;
         assert!(fit_gamma_gamma(&freq, &bad, &opts).is_err());
         // Missing spend of one-time buyers (x = 0) is ignored; tiny data still fits or says why.
         bad[3] = 7.0;
         bad[0] = f64::NAN;
-        match fit_gamma_gamma(&freq, &bad, &FitOptions { min_customers: 1, ..opts }) {
+        match fit_gamma_gamma(
+            &freq,
+            &bad,
+            &FitOptions {
+                min_customers: 1,
+                ..opts
+            },
+        ) {
             Ok(fit) => assert!(fit.params.validate().is_ok() && fit.n_customers == 10),
             Err(e) => panic!("{e}"),
         }
-        let heavy = GammaGammaParams { p: 2.0, q: 0.8, v: 10.0 };
-        assert!(matches!(heavy.population_mean_spend(), Err(ModelError::InfiniteMeanSpend { .. })));
-        assert!(heavy.conditional_expected_average_value(3.0, 12.0).unwrap().is_finite());
+        let heavy = GammaGammaParams {
+            p: 2.0,
+            q: 0.8,
+            v: 10.0,
+        };
+        assert!(matches!(
+            heavy.population_mean_spend(),
+            Err(ModelError::InfiniteMeanSpend { .. })
+        ));
+        assert!(
+            heavy
+                .conditional_expected_average_value(3.0, 12.0)
+                .unwrap()
+                .is_finite()
+        );
     }
 }

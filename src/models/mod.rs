@@ -94,17 +94,33 @@ pub enum ModelError {
         "{context}: only {found} usable customers, at least {required} are needed; \
          collect a longer history or lower FitOptions::min_customers"
     )]
-    TooFewCustomers { context: &'static str, found: usize, required: usize },
+    TooFewCustomers {
+        context: &'static str,
+        found: usize,
+        required: usize,
+    },
     /// Columns of different lengths.
-    #[error("{context}: column `{column}` has {found} rows but {expected} were expected; pass equally long columns")]
-    LengthMismatch { context: &'static str, column: &'static str, expected: usize, found: usize },
+    #[error(
+        "{context}: column `{column}` has {found} rows but {expected} were expected; pass equally long columns"
+    )]
+    LengthMismatch {
+        context: &'static str,
+        column: &'static str,
+        expected: usize,
+        found: usize,
+    },
     /// One customer's summary is not valid.
     #[error(
         "{}: {field} = {value} {problem}; fix the customer summary upstream \
          (x = distinct purchase days - 1, t_x and T in days with 0 <= t_x <= T)",
         row.map_or_else(|| "customer".to_string(), |r| format!("customer row {r}"))
     )]
-    InvalidObservation { row: Option<usize>, field: &'static str, value: f64, problem: &'static str },
+    InvalidObservation {
+        row: Option<usize>,
+        field: &'static str,
+        value: f64,
+        problem: &'static str,
+    },
     /// BG/NBD needs repeat purchases to learn anything about dropout.
     #[error(
         "BG/NBD fit: none of the {n_customers} customers made a repeat purchase, so purchase \
@@ -119,7 +135,11 @@ pub enum ModelError {
     NoPositiveSpend { n_customers: usize },
     /// A model parameter or option is outside its domain.
     #[error("{name} = {value} {problem}")]
-    InvalidParameter { name: &'static str, value: f64, problem: &'static str },
+    InvalidParameter {
+        name: &'static str,
+        value: f64,
+        problem: &'static str,
+    },
     /// The Gamma-Gamma population mean spend `p*v/(q-1)` does not exist.
     #[error(
         "Gamma-Gamma: q = {q} <= 1 means the fitted spend distribution has no finite mean; \
@@ -128,17 +148,25 @@ pub enum ModelError {
     )]
     InfiniteMeanSpend { q: f64 },
     /// A statistic is undefined because its inputs do not vary.
-    #[error("{context}: frequency or spend is constant among repeat buyers, so the statistic is undefined")]
+    #[error(
+        "{context}: frequency or spend is constant among repeat buyers, so the statistic is undefined"
+    )]
     ZeroVariance { context: &'static str },
     /// A computation produced a non-finite value although inputs were valid.
     #[error(
         "{context}: the result is not a finite number ({detail}); the fitted parameters are \
          probably extreme: inspect the FitReport and consider FitOptions::penalizer"
     )]
-    NotFinite { context: &'static str, detail: String },
+    NotFinite {
+        context: &'static str,
+        detail: String,
+    },
     /// The likelihood could not be evaluated at the starting point.
     #[error("{context}: {detail}")]
-    FitFailed { context: &'static str, detail: String },
+    FitFailed {
+        context: &'static str,
+        detail: String,
+    },
 }
 
 /// Number of worker threads to use for `n` work items (`requested` 0 = all cores).
@@ -152,10 +180,17 @@ pub(crate) fn worker_count(requested: usize, n: usize, min_per_thread: usize) ->
 }
 
 /// Fails unless `value` is finite; `context` names the quantity for the message.
-pub(crate) fn finite(value: f64, context: &'static str, detail: impl FnOnce() -> String) -> Result<f64, ModelError> {
+pub(crate) fn finite(
+    value: f64,
+    context: &'static str,
+    detail: impl FnOnce() -> String,
+) -> Result<f64, ModelError> {
     if value.is_finite() {
         Ok(value)
     } else {
-        Err(ModelError::NotFinite { context, detail: detail() })
+        Err(ModelError::NotFinite {
+            context,
+            detail: detail(),
+        })
     }
 }

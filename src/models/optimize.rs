@@ -67,11 +67,15 @@ where
             d.iter_mut().zip(y).for_each(|(di, yi)| *di -= al * yi);
             alphas.push(al);
         }
-        let gamma = hist.last().map_or(1.0 / max_abs(&g).max(1.0), |(s, y, _)| dot(s, y) / dot(y, y));
+        let gamma = hist.last().map_or(1.0 / max_abs(&g).max(1.0), |(s, y, _)| {
+            dot(s, y) / dot(y, y)
+        });
         d.iter_mut().for_each(|v| *v *= gamma);
         for ((s, y, rho), al) in hist.iter().zip(alphas.iter().rev()) {
             let be = rho * dot(y, &d);
-            d.iter_mut().zip(s).for_each(|(di, si)| *di += (al - be) * si);
+            d.iter_mut()
+                .zip(s)
+                .for_each(|(di, si)| *di += (al - be) * si);
         }
         let mut slope = dot(&g, &d);
         if slope >= 0.0 || !slope.is_finite() {
@@ -88,11 +92,22 @@ where
         let mut step = 1.0;
         let mut accepted = false;
         for _ in 0..60 {
-            x_new.iter_mut().zip(&x).zip(&d).for_each(|((xn, xi), di)| *xn = xi + step * di);
+            x_new
+                .iter_mut()
+                .zip(&x)
+                .zip(&d)
+                .for_each(|((xn, xi), di)| *xn = xi + step * di);
             let f_new = f(&x_new, &mut g_new);
-            if f_new.is_finite() && g_new.iter().all(|v| v.is_finite()) && f_new <= fx + 1e-4 * step * slope {
+            if f_new.is_finite()
+                && g_new.iter().all(|v| v.is_finite())
+                && f_new <= fx + 1e-4 * step * slope
+            {
                 accepted = true;
-                flat_steps = if fx - f_new <= 1e-15 * fx.abs().max(1.0) { flat_steps + 1 } else { 0 };
+                flat_steps = if fx - f_new <= 1e-15 * fx.abs().max(1.0) {
+                    flat_steps + 1
+                } else {
+                    0
+                };
                 let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
                 let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
                 let sy = dot(&s, &y);
@@ -125,7 +140,13 @@ where
     }
     let grad_norm = max_abs(&g);
     let converged = grad_norm <= gtol || (stalled && grad_norm <= 1e3 * gtol);
-    Some(Minimum { x, f: fx, grad_norm, iterations, converged })
+    Some(Minimum {
+        x,
+        f: fx,
+        grad_norm,
+        iterations,
+        converged,
+    })
 }
 
 /// Splits `0..n` into `threads` contiguous ranges, runs `work` on each (in
@@ -143,7 +164,10 @@ where
         let mut start = range.start;
         while start < range.end {
             let end = (start + BLOCK).min(range.end);
-            total.iter_mut().zip(work(start..end)).for_each(|(t, p)| *t += p);
+            total
+                .iter_mut()
+                .zip(work(start..end))
+                .for_each(|(t, p)| *t += p);
             start = end;
         }
         total
@@ -203,7 +227,10 @@ mod tests {
         })
         .unwrap();
         assert!(m.converged, "{m:?}");
-        assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6,
+            "{m:?}"
+        );
     }
 
     #[test]
@@ -215,11 +242,13 @@ mod tests {
         })
         .unwrap();
         assert!(!m.converged && m.iterations == 3);
-        assert!(lbfgs(&[0.0], 10, 1e-9, |_, g| {
-            g[0] = 0.0;
-            f64::NAN
-        })
-        .is_none());
+        assert!(
+            lbfgs(&[0.0], 10, 1e-9, |_, g| {
+                g[0] = 0.0;
+                f64::NAN
+            })
+            .is_none()
+        );
     }
 
     #[test]
@@ -227,7 +256,11 @@ mod tests {
         let s = parallel_sum::<2, _>(1001, 3, |r| [r.len() as f64, r.map(|i| i as f64).sum()]);
         assert_eq!(s, [1001.0, 500_500.0]);
         let mut out = vec![0usize; 10];
-        parallel_fill(&mut out, 4, |start, part| part.iter_mut().enumerate().for_each(|(i, v)| *v = start + i));
+        parallel_fill(&mut out, 4, |start, part| {
+            part.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v = start + i)
+        });
         assert_eq!(out, (0..10).collect::<Vec<_>>());
     }
 }

@@ -19,7 +19,9 @@ pub enum TimeResolution {
 pub fn observation_lengths(n: usize, min_days: u32, max_days: u32, seed: u64) -> Vec<f64> {
     let mut rng = StdRng::seed_from_u64(seed);
     let (lo, hi) = (min_days.min(max_days), min_days.max(max_days));
-    (0..n).map(|_| f64::from(rng.random_range(lo..=hi))).collect()
+    (0..n)
+        .map(|_| f64::from(rng.random_range(lo..=hi)))
+        .collect()
 }
 
 /// Simulates one customer per entry of `observation_days` (their `T`) from BG/NBD:
@@ -33,43 +35,60 @@ pub fn simulate_bgnbd(
     seed: u64,
 ) -> Result<Vec<Observation>, ModelError> {
     params.validate()?;
-    let bad = |problem| ModelError::InvalidParameter { name: "simulation shape", value: params.r, problem };
-    let rate = Gamma::new(params.r, 1.0 / params.alpha).map_err(|_| bad("gives an invalid Gamma(r, 1/alpha)"))?;
+    let bad = |problem| ModelError::InvalidParameter {
+        name: "simulation shape",
+        value: params.r,
+        problem,
+    };
+    let rate = Gamma::new(params.r, 1.0 / params.alpha)
+        .map_err(|_| bad("gives an invalid Gamma(r, 1/alpha)"))?;
     let dropout = Beta::new(params.a, params.b).map_err(|_| bad("gives an invalid Beta(a, b)"))?;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(observation_days.len());
     for (row, &t_obs) in observation_days.iter().enumerate() {
         if !(t_obs.is_finite() && t_obs >= 0.0) {
             let problem = "must be a finite number of days >= 0";
-            return Err(ModelError::InvalidObservation { row: Some(row), field: "T", value: t_obs, problem });
+            return Err(ModelError::InvalidObservation {
+                row: Some(row),
+                field: "T",
+                value: t_obs,
+                problem,
+            });
         }
         let lambda: f64 = rate.sample(&mut rng);
         let p: f64 = dropout.sample(&mut rng);
         let (mut time, mut x, mut t_x) = (0.0f64, 0.0f64, 0.0f64);
-        while lambda > 0.0 {
-            let gap: f64 = Exp1.sample(&mut rng);
-            time += gap / lambda;
-            if time > t_obs {
-                break;
-            }
-            match resolution {
-                TimeResolution::Continuous => {
-                    x += 1.0;
-                    t_x = time;
+        // A rate that underflowed to 0 (tiny r) means no repeat purchases at all.
+        if lambda > 0.0 {
+            loop {
+                let gap: f64 = Exp1.sample(&mut rng);
+                time += gap / lambda;
+                if time > t_obs {
+                    break;
                 }
-                TimeResolution::WholeDays => {
-                    let day = time.floor();
-                    if day > t_x {
+                match resolution {
+                    TimeResolution::Continuous => {
                         x += 1.0;
-                        t_x = day;
+                        t_x = time;
+                    }
+                    TimeResolution::WholeDays => {
+                        let day = time.floor();
+                        if day > t_x {
+                            x += 1.0;
+                            t_x = day;
+                        }
                     }
                 }
-            }
-            if rng.random::<f64>() < p {
-                break;
+                if rng.random::<f64>() < p {
+                    break;
+                }
             }
         }
-        let t = if resolution == TimeResolution::WholeDays { t_obs.floor() } else { t_obs };
+        let t = if resolution == TimeResolution::WholeDays {
+            t_obs.floor()
+        } else {
+            t_obs
+        };
         out.push(Observation { x, t_x, t });
     }
     Ok(out)
@@ -78,9 +97,17 @@ pub fn simulate_bgnbd(
 /// Mean repeat-purchase spend per customer from Gamma-Gamma: `nu ~ Gamma(q, scale 1/v)`,
 /// each of the `x` repeat purchases `~ Gamma(p, scale 1/nu)`; their mean is drawn
 /// directly as `Gamma(p x, scale 1/(nu x))`. Customers with `x = 0` get 0.
-pub fn simulate_gamma_gamma(params: &GammaGammaParams, freq: &[f64], seed: u64) -> Result<Vec<f64>, ModelError> {
+pub fn simulate_gamma_gamma(
+    params: &GammaGammaParams,
+    freq: &[f64],
+    seed: u64,
+) -> Result<Vec<f64>, ModelError> {
     params.validate()?;
-    let bad = |value| ModelError::InvalidParameter { name: "Gamma-Gamma simulation", value, problem: "gives an invalid Gamma" };
+    let bad = |value| ModelError::InvalidParameter {
+        name: "Gamma-Gamma simulation",
+        value,
+        problem: "gives an invalid Gamma",
+    };
     let nu_dist = Gamma::new(params.q, 1.0 / params.v).map_err(|_| bad(params.q))?;
     let mut rng = StdRng::seed_from_u64(seed);
     freq.iter()
@@ -88,7 +115,12 @@ pub fn simulate_gamma_gamma(params: &GammaGammaParams, freq: &[f64], seed: u64) 
         .map(|(row, &x)| {
             if !(x.is_finite() && x >= 0.0) {
                 let problem = "must be a finite count >= 0";
-                return Err(ModelError::InvalidObservation { row: Some(row), field: "x", value: x, problem });
+                return Err(ModelError::InvalidObservation {
+                    row: Some(row),
+                    field: "x",
+                    value: x,
+                    problem,
+                });
             }
             if x == 0.0 {
                 return Ok(0.0);
@@ -106,32 +138,62 @@ mod tests {
 
     #[test]
     fn bgnbd_simulation_matches_expected_purchases_of_new_customers() {
-        let truth = BgNbdParams { r: 0.25, alpha: 30.0, a: 0.8, b: 2.5 };
+        let truth = BgNbdParams {
+            r: 0.25,
+            alpha: 30.0,
+            a: 0.8,
+            b: 2.5,
+        };
         let t = vec![365.0; 40_000];
         let sim = simulate_bgnbd(&truth, &t, TimeResolution::Continuous, 7).unwrap();
         let mean_x = sim.iter().map(|o| o.x).sum::<f64>() / sim.len() as f64;
         let expected = truth.expected_purchases_new_customer(365.0).unwrap();
-        assert!((mean_x - expected).abs() < 0.05 * expected, "{mean_x} vs {expected}");
-        assert!(sim.iter().all(|o| o.t_x <= o.t && (o.x > 0.0 || o.t_x == 0.0)));
+        assert!(
+            (mean_x - expected).abs() < 0.05 * expected,
+            "{mean_x} vs {expected}"
+        );
+        assert!(
+            sim.iter()
+                .all(|o| o.t_x <= o.t && (o.x > 0.0 || o.t_x == 0.0))
+        );
     }
 
     #[test]
     fn whole_days_are_integers_and_seed_is_reproducible() {
-        let truth = BgNbdParams { r: 2.0, alpha: 10.0, a: 0.5, b: 5.0 };
+        let truth = BgNbdParams {
+            r: 2.0,
+            alpha: 10.0,
+            a: 0.5,
+            b: 5.0,
+        };
         let t = observation_lengths(2_000, 0, 100, 1);
         let a = simulate_bgnbd(&truth, &t, TimeResolution::WholeDays, 3).unwrap();
         let b = simulate_bgnbd(&truth, &t, TimeResolution::WholeDays, 3).unwrap();
         assert_eq!(a, b);
-        assert!(a.iter().all(|o| o.x.fract() == 0.0 && o.t_x.fract() == 0.0 && o.t_x <= o.t && o.x <= o.t_x));
+        assert!(
+            a.iter().all(|o| o.x.fract() == 0.0
+                && o.t_x.fract() == 0.0
+                && o.t_x <= o.t
+                && o.x <= o.t_x)
+        );
         assert!(simulate_bgnbd(&truth, &[f64::NAN], TimeResolution::WholeDays, 3).is_err());
     }
 
     #[test]
     fn gamma_gamma_simulation_has_the_population_mean() {
-        let truth = GammaGammaParams { p: 6.0, q: 4.0, v: 15.0 };
+        let truth = GammaGammaParams {
+            p: 6.0,
+            q: 4.0,
+            v: 15.0,
+        };
         let freq: Vec<f64> = (0..40_000).map(|i| f64::from(i % 5)).collect();
         let m = simulate_gamma_gamma(&truth, &freq, 11).unwrap();
-        let buyers: Vec<f64> = m.iter().zip(&freq).filter(|(_, x)| **x > 0.0).map(|(m, _)| *m).collect();
+        let buyers: Vec<f64> = m
+            .iter()
+            .zip(&freq)
+            .filter(|(_, x)| **x > 0.0)
+            .map(|(m, _)| *m)
+            .collect();
         let mean = buyers.iter().sum::<f64>() / buyers.len() as f64;
         assert!((mean - 30.0).abs() < 1.0, "{mean}"); // p v / (q - 1) = 30
         assert!(m.iter().zip(&freq).all(|(m, x)| (*x == 0.0) == (*m == 0.0)));

@@ -90,6 +90,9 @@ pub enum JobResult {
         error: String,
     },
 }
+
+/// Runs `job`: takes its lock (or records a skip), records each attempt, retries
+/// failures with backoff while holding the lock, then releases it.
 pub(crate) async fn execute(ex: &Exec<'_>, job: &Job<'_>) -> Result<JobResult, StateError> {
     let pipeline = pipeline_key(job.pipeline);
     let key = lock_key(&pipeline, job.as_of);

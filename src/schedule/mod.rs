@@ -4,11 +4,11 @@
 //! * [`load_schedules`] reads `schedules/*.toml`; [`Schedule::describe`] prints one
 //!   with its next fire times (for `validate`);
 //! * [`serve`] runs the schedules until a cancellation token fires;
-//! * [`backfill`] runs one pipeline for a range of as_of dates (a manual run of one
+//! * [`backfill()`] runs one pipeline for a range of as_of dates (a manual run of one
 //!   date is a backfill with `from == to`);
 //! * run history and locks live in [`crate::state::State`].
 
-pub mod attempt;
+pub(crate) mod attempt;
 pub mod backfill;
 pub mod catch_up;
 pub mod clock;
@@ -31,7 +31,7 @@ pub use backfill::{BackfillFailure, BackfillReport, BackfillRequest, backfill};
 pub use catch_up::{CatchUp, CatchUpPlan, missed_fires};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use config::{AsOfRule, ConfigError, Schedule, load_schedules};
-pub use execute::{JobResult, RunOptions, RunPolicy};
+pub use execute::{RunOptions, RunPolicy};
 pub use fire_times::CronSpec;
 pub use scheduler::{ServeOptions, serve};
 pub use status::{STATUS_FILE, StatusFile, read_status};

@@ -31,6 +31,7 @@ impl Default for ServeOptions {
         }
     }
 }
+
 /// Runs `schedules` until `cancel` is triggered, then stops starting runs, gives
 /// the running ones [`RunOptions::grace`] to stop (their `cancel` token is
 /// triggered), records those that did not finish as `interrupted`, and returns
