@@ -22,6 +22,11 @@ pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError>
     let mut external: std::collections::BTreeSet<String> =
         pipeline.sources.iter().map(|s| s.name.clone()).collect();
     external.insert("quarantine".into());
+    for name in pipeline.stages.keys() {
+        if !stages.iter().any(|s| &s.name == name) {
+            problems.push(format!("[stages.{name}] documents a stage that has no SQL file"));
+        }
+    }
     let (graph, mut graph_problems) = Graph::build_partial(stages, &external);
     problems.append(&mut graph_problems);
     let sources_ok = match source::register_all(&ctx, &pipeline, &params).await {

@@ -9,11 +9,11 @@
 //! `monthly_rate = (1 + annual_rate)^(1/12) - 1`, so twelve monthly discounts
 //! compound to exactly the annual rate (lifetimes takes a monthly rate directly).
 
-use super::bgnbd::{Indexed, check_horizon, index_customers};
 use super::gamma_gamma::check_spend;
 use super::hyp2f1::bgnbd_kernel;
 use super::optimize::parallel_fill;
-use super::{BgNbdParams, GammaGammaParams, ModelError, finite, worker_count};
+use super::optimize::{Indexed, index_customers};
+use super::{BgNbdParams, GammaGammaParams, ModelError, check_horizon, finite, worker_count};
 
 /// Length of one discounting step in days.
 pub const MONTH_DAYS: f64 = 30.0;
@@ -298,12 +298,7 @@ mod tests {
 
     /// Everyone buys at a steady 1 per 30 days and never drops out (Gamma with a
     /// huge shape = fixed rate; Beta(1e-3, 1e6) = dropout ~1e-9).
-    const STEADY: BgNbdParams = BgNbdParams {
-        r: 1e6,
-        alpha: 3e7,
-        a: 1e-3,
-        b: 1e6,
-    };
+    const STEADY: BgNbdParams = BgNbdParams::new(1e6, 3e7, 1e-3, 1e6);
 
     #[test]
     fn steady_buyer_clv_is_a_hand_checkable_annuity() {
@@ -338,12 +333,7 @@ mod tests {
 
     #[test]
     fn clv_grows_with_horizon_and_shrinks_with_discount_rate() {
-        let bg = BgNbdParams {
-            r: 0.25,
-            alpha: 30.0,
-            a: 0.8,
-            b: 2.5,
-        };
+        let bg = BgNbdParams::new(0.25, 30.0, 0.8, 2.5);
         let clv = |days, rate| {
             let opts = ClvOptions {
                 horizon_days: days,
@@ -372,17 +362,8 @@ mod tests {
 
     #[test]
     fn score_all_agrees_with_the_per_customer_functions() {
-        let bg = BgNbdParams {
-            r: 0.25,
-            alpha: 30.0,
-            a: 0.8,
-            b: 2.5,
-        };
-        let gg = GammaGammaParams {
-            p: 6.0,
-            q: 4.0,
-            v: 15.0,
-        };
+        let bg = BgNbdParams::new(0.25, 30.0, 0.8, 2.5);
+        let gg = GammaGammaParams::new(6.0, 4.0, 15.0);
         let obs = simulate_bgnbd(
             &bg,
             &observation_lengths(3_000, 0, 700, 1),

@@ -32,6 +32,13 @@ pub struct Observation {
     pub t: f64,
 }
 
+impl Observation {
+    /// `Observation { x, t_x, t }` in one call.
+    pub const fn new(x: f64, t_x: f64, t: f64) -> Self {
+        Self { x, t_x, t }
+    }
+}
+
 /// Settings shared by the maximum-likelihood fits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitOptions {
@@ -169,6 +176,84 @@ pub enum ModelError {
     },
 }
 
+/// Checks one customer summary (see the module docs of `models`).
+pub fn check_observation(row: Option<usize>, x: f64, t_x: f64, t: f64) -> Result<(), ModelError> {
+    let bad = |field, value, problem| {
+        Err(ModelError::InvalidObservation {
+            row,
+            field,
+            value,
+            problem,
+        })
+    };
+    for (field, v) in [("x", x), ("t_x", t_x), ("T", t)] {
+        if !v.is_finite() {
+            return bad(field, v, "is not a finite number");
+        }
+        if v < 0.0 {
+            return bad(field, v, "is negative");
+        }
+    }
+    if x.fract() != 0.0 {
+        return bad("x", x, "is not a whole number of repeat purchase days");
+    }
+    if t_x > t {
+        return bad("t_x", t_x, "is larger than the customer's T");
+    }
+    if x == 0.0 && t_x != 0.0 {
+        return bad(
+            "t_x",
+            t_x,
+            "is not 0 although x = 0 (a single purchase day)",
+        );
+    }
+    if x > 0.0 && t_x == 0.0 {
+        return bad(
+            "t_x",
+            t_x,
+            "is 0 although x > 0 (repeat days come after the first day)",
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn check_horizon(horizon: f64) -> Result<(), ModelError> {
+    if horizon.is_finite() && horizon >= 0.0 {
+        Ok(())
+    } else {
+        Err(ModelError::InvalidParameter {
+            name: "horizon (days)",
+            value: horizon,
+            problem: "must be a finite number >= 0",
+        })
+    }
+}
+
+pub(crate) fn check_options(opts: &FitOptions) -> Result<(), ModelError> {
+    let bad = |name, value, problem| {
+        Err(ModelError::InvalidParameter {
+            name,
+            value,
+            problem,
+        })
+    };
+    if !(opts.penalizer.is_finite() && opts.penalizer >= 0.0) {
+        return bad(
+            "FitOptions::penalizer",
+            opts.penalizer,
+            "must be a finite number >= 0",
+        );
+    }
+    if !(opts.gradient_tolerance.is_finite() && opts.gradient_tolerance > 0.0) {
+        return bad(
+            "FitOptions::gradient_tolerance",
+            opts.gradient_tolerance,
+            "must be a finite number > 0",
+        );
+    }
+    Ok(())
+}
+
 /// Number of worker threads to use for `n` work items (`requested` 0 = all cores).
 pub(crate) fn worker_count(requested: usize, n: usize, min_per_thread: usize) -> usize {
     let cores = if requested == 0 {
@@ -192,5 +277,40 @@ pub(crate) fn finite(
             context,
             detail: detail(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_summaries_name_the_row_field_and_fix() {
+        let cases = [
+            (Observation::new(f64::NAN, 0.0, 10.0), "x"),
+            (Observation::new(-1.0, 0.0, 10.0), "x"),
+            (Observation::new(1.5, 3.0, 10.0), "x"),
+            (Observation::new(1.0, 3.0, f64::INFINITY), "T"),
+            (Observation::new(0.0, 0.0, -2.0), "T"),
+            (Observation::new(2.0, 12.0, 10.0), "t_x"),
+            (Observation::new(0.0, 4.0, 10.0), "t_x"),
+        ];
+        for (o, field) in cases {
+            let err = check_observation(Some(7), o.x, o.t_x, o.t).unwrap_err();
+            let ok = matches!(err, ModelError::InvalidObservation { row: Some(7), field: f, .. } if f == field);
+            assert!(ok, "{err}");
+            assert!(
+                err.to_string().starts_with("customer row 7: ") && err.to_string().contains("fix")
+            );
+        }
+        assert!(check_observation(None, 3.0, 0.0, 0.0).is_err());
+        assert!(check_observation(None, 0.0, 0.0, 0.0).is_ok());
+        assert!(
+            check_options(&FitOptions {
+                gradient_tolerance: 0.0,
+                ..FitOptions::default()
+            })
+            .is_err()
+        );
     }
 }

@@ -1,10 +1,12 @@
-//! Numerical plumbing for the fits: a small L-BFGS minimiser and a threaded sum over work items.
+//! Plumbing that makes the fits fast: L-BFGS, threaded sums, and compression of customer columns.
 //!
 //! Why not `argmin`: the fits have 3-4 parameters with exact analytic gradients,
 //! so a 100-line L-BFGS with a backtracking line search is all that is needed,
 //! and owning it lets us treat non-finite objective values as "step too far"
 //! instead of errors. `argmin` + `argmin-math` would add a sizeable dependency
 //! tree (and compile time on 2 cores) for no gain here.
+
+use super::{ModelError, check_observation};
 
 /// Result of [`lbfgs`].
 #[derive(Debug, Clone)]
@@ -211,6 +213,98 @@ where
             scope.spawn(move || work(i * chunk, part));
         }
     });
+}
+
+/// Customers mapped onto tables of distinct values (whole days make these tiny).
+pub(crate) struct Indexed {
+    pub xs: Vec<f64>,
+    pub days: Vec<f64>,
+    /// Per customer: index into `xs`, into `days` for t_x, into `days` for T.
+    pub rows: Vec<[u32; 3]>,
+}
+
+/// Validates the columns and builds the [`Indexed`] tables.
+pub(crate) fn index_customers(x: &[f64], t_x: &[f64], t: &[f64]) -> Result<Indexed, ModelError> {
+    for (i, ((&x, &tx), &t)) in x.iter().zip(t_x).zip(t).enumerate() {
+        check_observation(Some(i), x, tx, t)?;
+    }
+    let (xs, xi) = distinct(&[x]);
+    let (days, di) = distinct(&[t_x, t]);
+    let rows = (0..x.len())
+        .map(|i| [xi[0][i], di[0][i], di[1][i]])
+        .collect();
+    Ok(Indexed { xs, days, rows })
+}
+
+/// Sorted distinct values of the columns and each entry's index among them.
+fn distinct(cols: &[&[f64]]) -> (Vec<f64>, Vec<Vec<u32>>) {
+    const DENSE_LIMIT: f64 = 16_777_216.0;
+    let dense = cols
+        .iter()
+        .all(|c| c.iter().all(|&v| v.fract() == 0.0 && v <= DENSE_LIMIT));
+    if dense {
+        let max = cols
+            .iter()
+            .flat_map(|c| c.iter())
+            .fold(0.0f64, |m, &v| m.max(v)) as usize;
+        let mut slot = vec![u32::MAX; max + 1];
+        cols.iter()
+            .flat_map(|c| c.iter())
+            .for_each(|&v| slot[v as usize] = 0);
+        let mut values = Vec::new();
+        for (v, s) in slot.iter_mut().enumerate() {
+            if *s == 0 {
+                *s = values.len() as u32;
+                values.push(v as f64);
+            }
+        }
+        let idx = cols
+            .iter()
+            .map(|c| c.iter().map(|&v| slot[v as usize]).collect())
+            .collect();
+        (values, idx)
+    } else {
+        let mut values: Vec<f64> = cols.iter().flat_map(|c| c.iter().copied()).collect();
+        values.sort_unstable_by(f64::total_cmp);
+        values.dedup();
+        let idx = cols
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|v| values.partition_point(|w| w < v) as u32)
+                    .collect()
+            })
+            .collect();
+        (values, idx)
+    }
+}
+
+/// Unique `(x, t_x, T)` index triples among the rows that pass `keep`, with counts.
+pub(crate) fn count_triples(
+    ix: &Indexed,
+    keep: impl Fn(&[u32; 3]) -> bool,
+) -> Vec<([u32; 3], f64)> {
+    let rows = ix.rows.iter().filter(|r| keep(r));
+    if ix.xs.len() >= 1 << 21 || ix.days.len() >= 1 << 21 {
+        return rows.map(|r| (*r, 1.0)).collect(); // too many distinct values to pack
+    }
+    let mut keys: Vec<u64> = rows
+        .map(|r| (u64::from(r[0]) << 42) | (u64::from(r[1]) << 21) | u64::from(r[2]))
+        .collect();
+    keys.sort_unstable();
+    let mut groups: Vec<([u32; 3], f64)> = Vec::new();
+    for k in keys {
+        let key = [
+            (k >> 42) as u32,
+            ((k >> 21) & 0x1f_ffff) as u32,
+            (k & 0x1f_ffff) as u32,
+        ];
+        match groups.last_mut() {
+            Some((last, w)) if *last == key => *w += 1.0,
+            _ => groups.push((key, 1.0)),
+        }
+    }
+    groups
 }
 
 #[cfg(test)]

@@ -134,16 +134,30 @@ pub fn simulate_gamma_gamma(
 
 #[cfg(test)]
 mod tests {
+    //! Round trips: simulate from known parameters, fit, and get them back.
     use super::*;
+    use crate::models::{FitOptions, fit_bgnbd, fit_gamma_gamma, frequency_spend_correlation};
+
+    fn rel(got: f64, want: f64) -> f64 {
+        (got - want).abs() / want.abs()
+    }
+
+    fn assert_usable(p: &BgNbdParams, obs: &[Observation]) {
+        for o in obs {
+            let pa = p.p_alive(o.x, o.t_x, o.t).unwrap();
+            let e = p
+                .conditional_expected_purchases(365.0, o.x, o.t_x, o.t)
+                .unwrap();
+            assert!(
+                (0.0..=1.0).contains(&pa) && e.is_finite() && e >= 0.0,
+                "{p:?} {o:?}: {pa} {e}"
+            );
+        }
+    }
 
     #[test]
     fn bgnbd_simulation_matches_expected_purchases_of_new_customers() {
-        let truth = BgNbdParams {
-            r: 0.25,
-            alpha: 30.0,
-            a: 0.8,
-            b: 2.5,
-        };
+        let truth = BgNbdParams::new(0.25, 30.0, 0.8, 2.5);
         let t = vec![365.0; 40_000];
         let sim = simulate_bgnbd(&truth, &t, TimeResolution::Continuous, 7).unwrap();
         let mean_x = sim.iter().map(|o| o.x).sum::<f64>() / sim.len() as f64;
@@ -160,12 +174,7 @@ mod tests {
 
     #[test]
     fn whole_days_are_integers_and_seed_is_reproducible() {
-        let truth = BgNbdParams {
-            r: 2.0,
-            alpha: 10.0,
-            a: 0.5,
-            b: 5.0,
-        };
+        let truth = BgNbdParams::new(2.0, 10.0, 0.5, 5.0);
         let t = observation_lengths(2_000, 0, 100, 1);
         let a = simulate_bgnbd(&truth, &t, TimeResolution::WholeDays, 3).unwrap();
         let b = simulate_bgnbd(&truth, &t, TimeResolution::WholeDays, 3).unwrap();
@@ -181,11 +190,7 @@ mod tests {
 
     #[test]
     fn gamma_gamma_simulation_has_the_population_mean() {
-        let truth = GammaGammaParams {
-            p: 6.0,
-            q: 4.0,
-            v: 15.0,
-        };
+        let truth = GammaGammaParams::new(6.0, 4.0, 15.0);
         let freq: Vec<f64> = (0..40_000).map(|i| f64::from(i % 5)).collect();
         let m = simulate_gamma_gamma(&truth, &freq, 11).unwrap();
         let buyers: Vec<f64> = m
@@ -197,5 +202,101 @@ mod tests {
         let mean = buyers.iter().sum::<f64>() / buyers.len() as f64;
         assert!((mean - 30.0).abs() < 1.0, "{mean}"); // p v / (q - 1) = 30
         assert!(m.iter().zip(&freq).all(|(m, x)| (*x == 0.0) == (*m == 0.0)));
+    }
+
+    #[test]
+    fn bgnbd_fit_recovers_simulated_parameters() {
+        let truth = BgNbdParams::new(0.25, 30.0, 0.8, 2.5);
+        let t = observation_lengths(20_000, 200, 700, 42);
+        for resolution in [TimeResolution::Continuous, TimeResolution::WholeDays] {
+            let obs = simulate_bgnbd(&truth, &t, resolution, 2024).unwrap();
+            let fit = fit_bgnbd(&obs, &FitOptions::default()).unwrap();
+            let p = fit.params;
+            assert!(
+                fit.converged && fit.n_customers == 20_000 && fit.log_likelihood < 0.0,
+                "{fit:?}"
+            );
+            // Seeds 1-3 land within r ±0.004, alpha ±2, a ±0.025, b ±0.14 (whole days
+            // bias alpha up ~5%); these bounds are 3-5 standard errors wide.
+            assert!(
+                (p.r - 0.25).abs() < 0.02 && (p.alpha - 30.0).abs() < 3.5,
+                "{resolution:?}: {fit:?}"
+            );
+            assert!(
+                (p.a - 0.8).abs() < 0.1 && (p.b - 2.5).abs() < 0.4,
+                "{resolution:?}: {fit:?}"
+            );
+            let refit = fit_bgnbd(
+                &obs,
+                &FitOptions {
+                    threads: 1,
+                    ..FitOptions::default()
+                },
+            )
+            .unwrap();
+            assert!(
+                rel(refit.params.r, p.r) < 1e-6
+                    && rel(refit.log_likelihood, fit.log_likelihood) < 1e-12
+            );
+        }
+    }
+
+    #[test]
+    fn gamma_gamma_fit_recovers_simulated_parameters() {
+        let truth = GammaGammaParams::new(6.0, 4.0, 15.0);
+        let mut freq: Vec<f64> = (0..20_000).map(|i| f64::from(i % 8)).collect();
+        let m = simulate_gamma_gamma(&truth, &freq, 99).unwrap();
+        let fit = fit_gamma_gamma(&freq, &m, &FitOptions::default()).unwrap();
+        let p = fit.params;
+        assert!(fit.converged && fit.n_customers == 17_500, "{fit:?}");
+        // Seeds 1-3 land within p ±0.6, q ±0.12, v ±1.8; the mean spend is much sharper.
+        assert!(
+            (p.p - 6.0).abs() < 1.0 && (p.q - 4.0).abs() < 0.4 && (p.v - 15.0).abs() < 3.0,
+            "{fit:?}"
+        );
+        assert!(
+            (p.population_mean_spend().unwrap() - 30.0).abs() < 1.0,
+            "{fit:?}"
+        );
+        assert!(frequency_spend_correlation(&freq, &m).unwrap().abs() < 0.05);
+        // A perfectly spend-driven frequency is flagged.
+        let spend: Vec<f64> = freq.iter().map(|x| 10.0 + 5.0 * x).collect();
+        assert!((frequency_spend_correlation(&freq, &spend).unwrap() - 1.0).abs() < 1e-12);
+        freq.iter_mut().for_each(|x| *x = x.min(1.0));
+        let err = frequency_spend_correlation(&freq, &spend).unwrap_err();
+        assert!(matches!(err, ModelError::ZeroVariance { .. }), "{err}");
+    }
+
+    #[test]
+    fn bgnbd_fit_converges_on_hard_but_valid_data() {
+        let t = observation_lengths(4_000, 30, 400, 9);
+        // 95% one-time buyers: 9,500 single purchases plus 500 repeat buyers.
+        let heavy = BgNbdParams::new(0.8, 40.0, 1.0, 4.0);
+        let mut obs: Vec<Observation> = (0..9_500)
+            .map(|i| Observation::new(0.0, 0.0, 30.0 + f64::from(i % 300)))
+            .collect();
+        let sim = simulate_bgnbd(&heavy, &t, TimeResolution::WholeDays, 4).unwrap();
+        obs.extend(sim.into_iter().filter(|o| o.x > 0.0).take(500));
+        let fit = fit_bgnbd(&obs, &FitOptions::default()).unwrap();
+        assert!(fit.converged, "{fit:?}");
+        assert_usable(&fit.params, &obs[9_400..]);
+        // Skewed: near-zero rates for most, a few extreme buyers, everyone still alive.
+        let skew = BgNbdParams::new(0.05, 2.0, 0.2, 0.3);
+        let mut obs = simulate_bgnbd(&skew, &t, TimeResolution::WholeDays, 5).unwrap();
+        obs.extend((0..20).map(|i| Observation::new(300.0 + f64::from(i), 399.0, 400.0)));
+        let fit = fit_bgnbd(&obs, &FitOptions::default()).unwrap();
+        assert!(fit.converged, "{fit:?}");
+        assert_usable(&fit.params, &obs);
+        // The iteration cap gives converged = false, not an error.
+        let capped = fit_bgnbd(
+            &obs,
+            &FitOptions {
+                max_iterations: 2,
+                ..FitOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(!capped.converged && capped.iterations == 2);
+        assert_usable(&capped.params, &obs[..50]);
     }
 }
