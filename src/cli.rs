@@ -32,6 +32,71 @@ pub enum Command {
     Demo(DemoArgs),
     /// Show a stage's resolved SQL, its inputs and its plan.
     Explain(ExplainArgs),
+    /// Run pipelines on their cron schedules until stopped (SIGTERM/Ctrl-C).
+    Serve(ServeArgs),
+    /// Run a pipeline for each as_of in a date range, oldest first.
+    Backfill(BackfillArgs),
+    /// List the run history.
+    Runs(RunsArgs),
+    /// Show the scheduler's status file (last and next runs, heartbeat).
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Folder of schedule files (*.toml).
+    #[arg(long, default_value = "schedules")]
+    pub schedules: PathBuf,
+    /// State folder: run history, locks, status file.
+    #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Seconds a running pipeline gets to finish after SIGTERM.
+    #[arg(long, default_value_t = 30)]
+    pub grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// First as_of (inclusive).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub from: NaiveDate,
+    /// Last as_of (inclusive).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub to: NaiveDate,
+    /// Run dates that already succeeded again.
+    #[arg(long)]
+    pub force: bool,
+    /// Where outputs go (path or URL).
+    #[arg(long, value_name = "URL")]
+    pub output: Option<String>,
+    /// State folder: run history and locks.
+    #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunsArgs {
+    /// How many of the latest runs to show.
+    #[arg(long, default_value_t = 20)]
+    pub last: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// State folder.
+    #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// State folder.
+    #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Exit 1 when a running scheduler's heartbeat is older than this (for monitoring).
+    #[arg(long, default_value_t = 120)]
+    pub stale_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -67,12 +132,18 @@ pub struct RunArgs {
     /// Threads for query execution (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// State folder: run history (readable as the table winback_runs) and locks.
+    #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+    /// Folder of schedule files to check too (each one's next three fire times are shown).
+    #[arg(long, default_value = "schedules")]
+    pub schedules: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -40,6 +40,10 @@ fn main() {
             Command::Validate(args) => commands::validate::validate(args).await,
             Command::Demo(args) => commands::demo::demo(args).await,
             Command::Explain(args) => commands::explain::explain(args).await,
+            Command::Serve(args) => commands::schedule::serve(args).await,
+            Command::Backfill(args) => commands::schedule::backfill(args).await,
+            Command::Runs(args) => commands::schedule::runs(args).await,
+            Command::Status(args) => commands::schedule::status(args).await,
         }
     });
     let code = match result {

@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub select: Vec<String>,
     pub engine: EngineOptions,
     pub progress: Progress,
+    /// Where the run history lives (`winback_runs` is read from it); default `.winback`.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A pipeline with its session prepared: sources registered, stages ordered.
@@ -46,10 +48,11 @@ pub fn today(pipeline: &Pipeline) -> NaiveDate {
     Utc::now().with_timezone(&pipeline.timezone).date_naive()
 }
 
-/// Tables that exist before any stage runs.
-fn external_tables(pipeline: &Pipeline) -> BTreeSet<String> {
+/// Tables that exist before any stage runs: sources, `quarantine`, `winback_runs`.
+pub fn external_tables(pipeline: &Pipeline) -> BTreeSet<String> {
     let mut t: BTreeSet<String> = pipeline.sources.iter().map(|s| s.name.clone()).collect();
     t.insert("quarantine".into());
+    t.insert(crate::history_table::TABLE.into());
     t
 }
 
@@ -83,6 +86,7 @@ pub async fn prepare(opts: &RunOptions) -> Result<Prepared, PipelineError> {
         return Err(ConfigError::Many(problems).into());
     }
     let sources = source::register_all(&ctx, &pipeline, &params).await?;
+    crate::history_table::register(&ctx, opts.state_dir.as_deref())?;
     Ok(Prepared {
         pipeline,
         ctx,

@@ -113,10 +113,13 @@ fn to_dir_url(location: &str) -> Result<Url, PipelineError> {
             message: format!("not a valid URL: {e}"),
         })?
     } else {
-        let path = normalize(&std::path::absolute(location).map_err(|e| PipelineError::Storage {
-            url: location.to_string(),
-            message: e.to_string(),
-        })?);
+        let path =
+            normalize(
+                &std::path::absolute(location).map_err(|e| PipelineError::Storage {
+                    url: location.to_string(),
+                    message: e.to_string(),
+                })?,
+            );
         Url::from_directory_path(&path).map_err(|_| PipelineError::Storage {
             url: location.to_string(),
             message: "not a usable local path".into(),

@@ -13,7 +13,11 @@ use winback::error::EXIT_CONFIG;
 
 const AS_OF: &str = "2026-03-01";
 
-async fn run_csv_purchases(dir: &Path, csv: &str, set: &[(&str, &str)]) -> Result<winback::manifest::Manifest, winback::error::PipelineError> {
+async fn run_csv_purchases(
+    dir: &Path,
+    csv: &str,
+    set: &[(&str, &str)],
+) -> Result<winback::manifest::Manifest, winback::error::PipelineError> {
     let purchases = csv_source(dir, "purchases", csv);
     let customers = empty_source(dir, "customers");
     let complaints = empty_source(dir, "complaints");
@@ -21,7 +25,11 @@ async fn run_csv_purchases(dir: &Path, csv: &str, set: &[(&str, &str)]) -> Resul
     set.push(("sources.purchases.format", "csv"));
     let opts = run_options(
         AS_OF,
-        &[("purchases", &purchases), ("customers", &customers), ("complaints", &complaints)],
+        &[
+            ("purchases", &purchases),
+            ("customers", &customers),
+            ("complaints", &complaints),
+        ],
         &dir.join("out"),
         &set,
     );
@@ -73,16 +81,26 @@ o8,c3,2026-03-01 00:00:00,99
 #[tokio::test]
 async fn a_missing_column_fails_before_any_stage_naming_source_file_and_column() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = run_csv_purchases(tmp.path(), "order_id,customer_id,order_ts\no1,c1,2026-01-05\n", &[])
-        .await
-        .unwrap_err();
+    let err = run_csv_purchases(
+        tmp.path(),
+        "order_id,customer_id,order_ts\no1,c1,2026-01-05\n",
+        &[],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.exit_code(), EXIT_CONFIG);
     let msg = err.to_string();
     assert!(msg.contains("source 'purchases'"), "{msg}");
     assert!(msg.contains("purchases/data.csv"), "{msg}");
     assert!(msg.contains("column 'amount' is missing"), "{msg}");
-    assert!(msg.contains("found columns: order_id, customer_id, order_ts"), "{msg}");
-    assert!(!tmp.path().join("out/purchases_clean").exists(), "no stage ran");
+    assert!(
+        msg.contains("found columns: order_id, customer_id, order_ts"),
+        "{msg}"
+    );
+    assert!(
+        !tmp.path().join("out/purchases_clean").exists(),
+        "no stage ran"
+    );
 }
 
 #[tokio::test]
@@ -92,7 +110,11 @@ async fn a_column_of_the_wrong_type_names_expected_and_found_types() {
     std::fs::create_dir_all(&dir).unwrap();
     let schema = Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, true),
-        Field::new("order_ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new(
+            "order_ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        ),
         Field::new("amount", DataType::Boolean, true),
     ]));
     let batch = RecordBatch::try_new(
@@ -109,7 +131,11 @@ async fn a_column_of_the_wrong_type_names_expected_and_found_types() {
     let complaints = empty_source(tmp.path(), "complaints");
     let opts = run_options(
         AS_OF,
-        &[("purchases", &dir), ("customers", &customers), ("complaints", &complaints)],
+        &[
+            ("purchases", &dir),
+            ("customers", &customers),
+            ("complaints", &complaints),
+        ],
         &tmp.path().join("out"),
         &[],
     );
@@ -117,7 +143,10 @@ async fn a_column_of_the_wrong_type_names_expected_and_found_types() {
     assert_eq!(err.exit_code(), EXIT_CONFIG);
     let msg = err.to_string();
     assert!(msg.contains("p.parquet"), "{msg}");
-    assert!(msg.contains("column 'amount' has type Boolean, expected a number"), "{msg}");
+    assert!(
+        msg.contains("column 'amount' has type Boolean, expected a number"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -126,11 +155,20 @@ async fn an_empty_input_is_a_clear_message() {
     let err = run_csv_purchases(tmp.path(), "order_id,customer_id,order_ts,amount\n", &[])
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("hold no rows: there is nothing to compute"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("hold no rows: there is nothing to compute"),
+        "{err}"
+    );
 
     let none = tmp.path().join("nothing");
     std::fs::create_dir_all(&none).unwrap();
-    let opts = run_options(AS_OF, &[("purchases", &none)], &tmp.path().join("out2"), &[]);
+    let opts = run_options(
+        AS_OF,
+        &[("purchases", &none)],
+        &tmp.path().join("out2"),
+        &[],
+    );
     let err = winback::run::run(&opts).await.unwrap_err();
     assert!(err.to_string().contains("no .parquet files found"), "{err}");
 }
@@ -139,11 +177,19 @@ async fn an_empty_input_is_a_clear_message() {
 async fn renamed_columns_are_mapped_to_their_canonical_names() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = "cust_no,order_ts,amount\nc1,2026-01-05,10\nc1,2026-02-05,30\n";
-    let m = run_csv_purchases(tmp.path(), csv, &[("sources.purchases.rename.customer_id", "cust_no")])
-        .await
-        .unwrap();
+    let m = run_csv_purchases(
+        tmp.path(),
+        csv,
+        &[("sources.purchases.rename.customer_id", "cust_no")],
+    )
+    .await
+    .unwrap();
     assert_eq!(m.quarantine.values().sum::<u64>(), 0);
     let summary = read_output(&tmp.path().join("out"), "customer_summary", AS_OF).await;
     assert_eq!(summary.len(), 2);
-    assert!(summary[1].starts_with("c1,2026-01-05,2026-02-05,2,2,1,24,55,31,40,20,30,31,0"), "{}", summary[1]);
+    assert!(
+        summary[1].starts_with("c1,2026-01-05,2026-02-05,2,2,1,24,55,31,40,20,30,31,0"),
+        "{}",
+        summary[1]
+    );
 }

@@ -23,7 +23,14 @@ fn every_command_has_help() {
         assert!(stdout.contains("Usage: winback"), "{cmd}: {stdout}");
     }
     let (_, stdout, _) = winback(&["run", "--help"]);
-    for flag in ["--as-of", "--input", "--output", "--set", "--pipeline", "--select"] {
+    for flag in [
+        "--as-of",
+        "--input",
+        "--output",
+        "--set",
+        "--pipeline",
+        "--select",
+    ] {
         assert!(stdout.contains(flag), "run --help mentions {flag}");
     }
 }
@@ -32,22 +39,34 @@ fn every_command_has_help() {
 fn a_bad_override_is_a_configuration_error_with_exit_78() {
     let (code, _, stderr) = winback(&["run", "--set", "variables.lapse_factor=high"]);
     assert_eq!(code, 78, "{stderr}");
-    assert!(stderr.contains("--set variables.lapse_factor: expected a number, got 'high'"), "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(
+        stderr.contains("--set variables.lapse_factor: expected a number, got 'high'"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn an_unknown_input_name_is_reported_with_the_known_ones() {
     let (code, _, stderr) = winback(&["validate", "--input", "orders=/tmp/x"]);
     assert_eq!(code, 78, "{stderr}");
-    assert!(stderr.contains("no source named 'orders' (sources: complaints, customers, purchases)"), "{stderr}");
+    assert!(
+        stderr.contains("no source named 'orders' (sources: complaints, customers, purchases)"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_missing_pipeline_file_fails_with_its_path() {
     let (code, _, stderr) = winback(&["run", "--pipeline", "pipelines/nope.toml"]);
     assert_eq!(code, 78, "{stderr}");
-    assert!(stderr.contains("cannot read pipelines/nope.toml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read pipelines/nope.toml"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -61,9 +80,13 @@ fn explain_shows_the_sql_inputs_parameters_and_plan() {
     })
     .unwrap();
     let input = format!("purchases={}", tmp.path().join("purchases").display());
-    let (code, stdout, stderr) = winback(&["explain", "rfm", "--as-of", "2026-01-01", "--input", &input]);
+    let (code, stdout, stderr) =
+        winback(&["explain", "rfm", "--as-of", "2026-01-01", "--input", &input]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("-- reads: customer_summary, rfm_segment_cells"), "{stdout}");
+    assert!(
+        stdout.contains("-- reads: customer_summary, rfm_segment_cells"),
+        "{stdout}"
+    );
     assert!(stdout.contains("$as_of = 2026-01-01"), "{stdout}");
     assert!(stdout.contains("percent_rank"), "{stdout}");
     assert!(stdout.contains("-- physical plan:"), "{stdout}");

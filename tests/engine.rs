@@ -27,7 +27,8 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
     demo_data(&data, 20_000, "2026-06-01");
     let out = tmp.path().join("out");
     let inputs = demo_inputs(&data);
-    let inputs: Vec<(&str, &std::path::Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let inputs: Vec<(&str, &std::path::Path)> =
+        inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
     let m = winback::run::run(&run_options("2026-06-01", &inputs, &out, &[]))
         .await
         .unwrap();
@@ -47,7 +48,10 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
         assert!(rows.len() > 1, "{table} has rows");
         assert!(out.join(table).join("as_of=2026-06-01/_SUCCESS").exists());
     }
-    assert!(!out.join("purchase_days").exists(), "only the listed tables are written");
+    assert!(
+        !out.join("purchase_days").exists(),
+        "only the listed tables are written"
+    );
     assert!(!out.join("_staging").exists(), "staging is cleaned up");
 
     let manifest: serde_json::Value = serde_json::from_slice(
@@ -59,19 +63,34 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
     assert_eq!(manifest["as_of"], "2026-06-01");
     assert_eq!(manifest["pipeline_hash"].as_str().unwrap().len(), 64);
     assert!(manifest["sources"][2]["rows_read"].as_u64().unwrap() > 19_000);
-    assert!(manifest["quarantine"]["purchases/missing_customer_id"].as_u64().unwrap() > 0);
-    assert!(manifest["quarantine"]["purchases/duplicate_order_id"].as_u64().unwrap() > 0);
+    assert!(
+        manifest["quarantine"]["purchases/missing_customer_id"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        manifest["quarantine"]["purchases/duplicate_order_id"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     let share = manifest["metrics"]["top20_revenue_share"].as_f64().unwrap();
     assert!((0.4..0.95).contains(&share), "80/20 figure {share}");
     assert_eq!(m.stages.len(), 11);
 
     // Every customer is in exactly one segment and one grade.
-    let summary = read_output(&out, "customer_summary", "2026-06-01").await.len();
+    let summary = read_output(&out, "customer_summary", "2026-06-01")
+        .await
+        .len();
     let rfm = read_output(&out, "rfm", "2026-06-01").await;
     let grades = read_output(&out, "value_grade", "2026-06-01").await;
     assert_eq!(rfm.len(), summary);
     assert_eq!(grades.len(), summary);
-    assert!(rfm.iter().skip(1).all(|r| !r.ends_with(',')), "every customer has a segment");
+    assert!(
+        rfm.iter().skip(1).all(|r| !r.ends_with(',')),
+        "every customer has a segment"
+    );
 }
 
 #[tokio::test]
@@ -81,20 +100,47 @@ async fn rerunning_the_same_as_of_replaces_the_tables_with_identical_ones() {
     demo_data(&data, 8_000, "2026-03-01");
     let out = tmp.path().join("out");
     let inputs = demo_inputs(&data);
-    let inputs: Vec<(&str, &std::path::Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let inputs: Vec<(&str, &std::path::Path)> =
+        inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
     let opts = run_options("2026-03-01", &inputs, &out, &[]);
     winback::run::run(&opts).await.unwrap();
     let mut first = Vec::new();
-    for t in ["purchases_clean", "rfm", "value_grade", "lapse_alerts", "quarantine"] {
+    for t in [
+        "purchases_clean",
+        "rfm",
+        "value_grade",
+        "lapse_alerts",
+        "quarantine",
+    ] {
         first.push(read_output(&out, t, "2026-03-01").await);
     }
-    let files_before = std::fs::read_dir(out.join("rfm/as_of=2026-03-01")).unwrap().count();
+    let files_before = std::fs::read_dir(out.join("rfm/as_of=2026-03-01"))
+        .unwrap()
+        .count();
     winback::run::run(&opts).await.unwrap();
-    for (i, t) in ["purchases_clean", "rfm", "value_grade", "lapse_alerts", "quarantine"].iter().enumerate() {
-        assert_eq!(read_output(&out, t, "2026-03-01").await, first[i], "{t} changed on rerun");
+    for (i, t) in [
+        "purchases_clean",
+        "rfm",
+        "value_grade",
+        "lapse_alerts",
+        "quarantine",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_eq!(
+            read_output(&out, t, "2026-03-01").await,
+            first[i],
+            "{t} changed on rerun"
+        );
     }
-    let files_after = std::fs::read_dir(out.join("rfm/as_of=2026-03-01")).unwrap().count();
-    assert_eq!(files_before, files_after, "a rerun replaces files, it does not add to them");
+    let files_after = std::fs::read_dir(out.join("rfm/as_of=2026-03-01"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        files_before, files_after,
+        "a rerun replaces files, it does not add to them"
+    );
 }
 
 #[tokio::test]
@@ -104,14 +150,25 @@ async fn a_later_as_of_leaves_earlier_partitions_alone_and_sees_more_history() {
     demo_data(&data, 5_000, "2026-03-01");
     let out = tmp.path().join("out");
     let inputs = demo_inputs(&data);
-    let inputs: Vec<(&str, &std::path::Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
-    winback::run::run(&run_options("2026-02-01", &inputs, &out, &[])).await.unwrap();
-    winback::run::run(&run_options("2026-03-01", &inputs, &out, &[])).await.unwrap();
+    let inputs: Vec<(&str, &std::path::Path)> =
+        inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    winback::run::run(&run_options("2026-02-01", &inputs, &out, &[]))
+        .await
+        .unwrap();
+    winback::run::run(&run_options("2026-03-01", &inputs, &out, &[]))
+        .await
+        .unwrap();
     let early = read_output(&out, "purchases_clean", "2026-02-01").await;
     let late = read_output(&out, "purchases_clean", "2026-03-01").await;
-    assert!(early.len() < late.len(), "purchases on or after as_of are outside the run");
     assert!(
-        early.iter().skip(1).all(|r| r.split(',').nth(2).unwrap() < "2026-02-01"),
+        early.len() < late.len(),
+        "purchases on or after as_of are outside the run"
+    );
+    assert!(
+        early
+            .iter()
+            .skip(1)
+            .all(|r| r.split(',').nth(2).unwrap() < "2026-02-01"),
         "no order at or after as_of"
     );
 }

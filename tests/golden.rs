@@ -25,7 +25,10 @@ fn cases() -> Vec<(String, PathBuf)> {
         let stage = stage.unwrap().path();
         for case in std::fs::read_dir(&stage).unwrap() {
             let case = case.unwrap().path();
-            out.push((stage.file_name().unwrap().to_string_lossy().into_owned(), case));
+            out.push((
+                stage.file_name().unwrap().to_string_lossy().into_owned(),
+                case,
+            ));
         }
     }
     out.sort();
@@ -33,7 +36,8 @@ fn cases() -> Vec<(String, PathBuf)> {
 }
 
 async fn run_case(stage: &str, dir: &Path) -> Vec<String> {
-    let case: Case = toml::from_str(&std::fs::read_to_string(dir.join("case.toml")).unwrap()).unwrap();
+    let case: Case =
+        toml::from_str(&std::fs::read_to_string(dir.join("case.toml")).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut inputs = Vec::new();
     let mut set: Vec<(String, String)> = case.set.into_iter().collect();
@@ -91,5 +95,9 @@ async fn every_stage_golden_case_matches_its_hand_worked_expectation() {
             ));
         }
     }
-    assert!(failures.is_empty(), "golden mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden mismatches:\n{}",
+        failures.join("\n")
+    );
 }

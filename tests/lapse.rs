@@ -18,7 +18,13 @@ fn purchases_csv(rows: &[(String, String, NaiveDate, f64)]) -> String {
 }
 
 /// Run the default pipeline on CSV sources and return the session.
-async fn session(dir: &Path, as_of: &str, purchases: &str, complaints: Option<&str>, customers: Option<&str>) -> datafusion::prelude::SessionContext {
+async fn session(
+    dir: &Path,
+    as_of: &str,
+    purchases: &str,
+    complaints: Option<&str>,
+    customers: Option<&str>,
+) -> datafusion::prelude::SessionContext {
     let p = csv_source(dir, &format!("purchases-{as_of}"), purchases);
     let c = match complaints {
         Some(t) => csv_source(dir, &format!("complaints-{as_of}"), t),
@@ -33,14 +39,26 @@ async fn session(dir: &Path, as_of: &str, purchases: &str, complaints: Option<&s
         ("sources.complaints.format", "csv"),
         ("sources.customers.format", "csv"),
     ];
-    let opts = run_options(as_of, &[("purchases", &p), ("complaints", &c), ("customers", &cu)], &dir.join("out"), &set);
+    let opts = run_options(
+        as_of,
+        &[("purchases", &p), ("complaints", &c), ("customers", &cu)],
+        &dir.join("out"),
+        &set,
+    );
     winback::run::run_in_session(&opts).await.unwrap().0.ctx
 }
 
 fn every_61_days() -> Vec<(String, String, NaiveDate, f64)> {
     let start = date("2025-01-01");
     let mut rows: Vec<_> = (0..8)
-        .map(|k| (format!("r{k}"), "rhythm".to_string(), start + Duration::days(61 * k), 40.0))
+        .map(|k| {
+            (
+                format!("r{k}"),
+                "rhythm".to_string(),
+                start + Duration::days(61 * k),
+                40.0,
+            )
+        })
         .collect();
     // A one-time buyer, and a repeat buyer whose gap (30 days) is the population's.
     rows.push(("once".into(), "one_timer".into(), date("2026-05-01"), 25.0));
@@ -49,8 +67,7 @@ fn every_61_days() -> Vec<(String, String, NaiveDate, f64)> {
     rows
 }
 
-const ALERT_COLUMNS: &str =
-    "select customer_id, typical_gap_days, gap_source, threshold_days, recency_days, stage, alert_date, is_first_alert from lapse_alerts";
+const ALERT_COLUMNS: &str = "select customer_id, typical_gap_days, gap_source, threshold_days, recency_days, stage, alert_date, is_first_alert from lapse_alerts";
 
 #[tokio::test]
 async fn a_customer_who_misses_their_rhythm_is_alerted_once_on_the_first_night() {
@@ -63,10 +80,17 @@ async fn a_customer_who_misses_their_rhythm_is_alerted_once_on_the_first_night()
         let dir = tmp.path().to_path_buf();
         async move {
             let ctx = session(&dir, d, &csv, None, None).await;
-            query(&ctx, &format!("{ALERT_COLUMNS} where customer_id = 'rhythm'")).await
+            query(
+                &ctx,
+                &format!("{ALERT_COLUMNS} where customer_id = 'rhythm'"),
+            )
+            .await
         }
     };
-    assert!(night("2026-06-03").await.len() <= 1, "91 days of silence: no alert yet (header only)");
+    assert!(
+        night("2026-06-03").await.len() <= 1,
+        "91 days of silence: no alert yet (header only)"
+    );
     assert_eq!(
         night("2026-06-04").await[1],
         "rhythm,61,own,91.5,92,value_damaged,2026-06-04,true"
@@ -80,13 +104,20 @@ async fn a_customer_who_misses_their_rhythm_is_alerted_once_on_the_first_night()
         night("2026-09-03").await[1],
         "rhythm,61,own,91.5,183,discontent,2026-06-04,false"
     );
-    assert_eq!(night("2027-03-06").await[1], "rhythm,61,own,91.5,367,ended,2026-06-04,false");
+    assert_eq!(
+        night("2027-03-06").await[1],
+        "rhythm,61,own,91.5,367,ended,2026-06-04,false"
+    );
 
     // Buying again takes the customer out of the table.
     let mut back = every_61_days();
     back.push(("r8".into(), "rhythm".into(), date("2026-06-10"), 40.0));
     let ctx = session(tmp.path(), "2026-06-11", &purchases_csv(&back), None, None).await;
-    let rows = query(&ctx, &format!("{ALERT_COLUMNS} where customer_id = 'rhythm'")).await;
+    let rows = query(
+        &ctx,
+        &format!("{ALERT_COLUMNS} where customer_id = 'rhythm'"),
+    )
+    .await;
     assert!(rows.len() <= 1, "no data rows: {rows:?}");
 }
 
@@ -96,22 +127,46 @@ async fn a_customer_without_a_rhythm_borrows_the_population_gap() {
     // one_timer shares no segment with them, so the overall median (45.5) applies:
     // threshold 68.25, alarm after ceil(68.25) = 69 days: 2026-07-09.
     let tmp = tempfile::tempdir().unwrap();
-    let ctx = session(tmp.path(), "2026-07-09", &purchases_csv(&every_61_days()), None, None).await;
-    let rows = query(&ctx, &format!("{ALERT_COLUMNS} where customer_id = 'one_timer'")).await;
-    assert_eq!(rows[1], "one_timer,45.5,population,68.25,69,value_damaged,2026-07-09,true");
+    let ctx = session(
+        tmp.path(),
+        "2026-07-09",
+        &purchases_csv(&every_61_days()),
+        None,
+        None,
+    )
+    .await;
+    let rows = query(
+        &ctx,
+        &format!("{ALERT_COLUMNS} where customer_id = 'one_timer'"),
+    )
+    .await;
+    assert_eq!(
+        rows[1],
+        "one_timer,45.5,population,68.25,69,value_damaged,2026-07-09,true"
+    );
 }
 
 #[tokio::test]
 async fn a_complaint_before_the_lapse_points_at_the_company() {
     let tmp = tempfile::tempdir().unwrap();
     let complaints = "customer_id,ts,kind\nrhythm,2026-03-14 09:00:00,complaint\nsteady,2025-01-01 09:00:00,bad_review\n";
-    let ctx = session(tmp.path(), "2026-06-04", &purchases_csv(&every_61_days()), Some(complaints), None).await;
+    let ctx = session(
+        tmp.path(),
+        "2026-06-04",
+        &purchases_csv(&every_61_days()),
+        Some(complaints),
+        None,
+    )
+    .await;
     let rows = query(
         &ctx,
         "select customer_id, reason_owner, reason, evidence_date, evidence_count from lapse_reasons",
     )
     .await;
-    assert!(rows.contains(&"rhythm,company,complaint,2026-03-14,1".to_string()), "{rows:#?}");
+    assert!(
+        rows.contains(&"rhythm,company,complaint,2026-03-14,1".to_string()),
+        "{rows:#?}"
+    );
 }
 
 #[tokio::test]
@@ -134,7 +189,14 @@ async fn many_customers_stopping_together_raise_a_segment_alert_and_a_stable_gro
         }
     }
     let tmp = tempfile::tempdir().unwrap();
-    let ctx = session(tmp.path(), "2026-06-01", &purchases_csv(&rows), None, Some(&customers)).await;
+    let ctx = session(
+        tmp.path(),
+        "2026-06-01",
+        &purchases_csv(&rows),
+        None,
+        Some(&customers),
+    )
+    .await;
     let got = query(
         &ctx,
         "select segment, customers, new_lapses_7d, baseline_mean, baseline_std, z_score, alert \

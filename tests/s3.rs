@@ -23,7 +23,11 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -32,7 +36,10 @@ impl Moto {
             .expect("moto_server is installed (pip install 'moto[server]'; .ci/run does this)");
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Moto { child, port }
@@ -133,7 +140,11 @@ async fn a_run_reads_from_and_writes_to_s3_with_the_same_results_as_local() {
     }
     let out = winback(&moto, &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}\n{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{stderr}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(!stderr.contains("test-secret-never-printed"));
 
     let listed: Vec<String> = store
@@ -145,7 +156,9 @@ async fn a_run_reads_from_and_writes_to_s3_with_the_same_results_as_local() {
     assert!(listed.iter().any(|l| l.ends_with(".parquet")), "{listed:?}");
     assert!(listed.iter().any(|l| l.ends_with("_SUCCESS")), "{listed:?}");
     let manifest = store
-        .get(&StorePath::from("marts/_runs/as_of=2026-04-01/manifest.json"))
+        .get(&StorePath::from(
+            "marts/_runs/as_of=2026-04-01/manifest.json",
+        ))
         .await
         .unwrap()
         .bytes()
@@ -153,24 +166,39 @@ async fn a_run_reads_from_and_writes_to_s3_with_the_same_results_as_local() {
         .unwrap();
     let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     assert_eq!(manifest["status"], "succeeded");
-    assert!(manifest["sources"][2]["files"][0]["path"].as_str().unwrap().starts_with("s3://shop/raw/purchases/"));
+    assert!(
+        manifest["sources"][2]["files"][0]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://shop/raw/purchases/")
+    );
 
     // Read the S3 table back and compare with a local run on the same files.
     let ctx = SessionContext::new();
-    ctx.register_object_store(&url::Url::parse("s3://shop").unwrap(), std::sync::Arc::new(store));
+    ctx.register_object_store(
+        &url::Url::parse("s3://shop").unwrap(),
+        std::sync::Arc::new(store),
+    );
     let from_s3 = rows(
-        &ctx.read_parquet("s3://shop/marts/rfm/as_of=2026-04-01/", ParquetReadOptions::default())
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap(),
+        &ctx.read_parquet(
+            "s3://shop/marts/rfm/as_of=2026-04-01/",
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap(),
     );
     let local_out = tmp.path().join("local-out");
-    let inputs: Vec<(&str, std::path::PathBuf)> =
-        ["purchases", "customers", "complaints"].iter().map(|s| (*s, data.join(s))).collect();
+    let inputs: Vec<(&str, std::path::PathBuf)> = ["purchases", "customers", "complaints"]
+        .iter()
+        .map(|s| (*s, data.join(s)))
+        .collect();
     let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
-    winback::run::run(&run_options("2026-04-01", &inputs, &local_out, &[])).await.unwrap();
+    winback::run::run(&run_options("2026-04-01", &inputs, &local_out, &[]))
+        .await
+        .unwrap();
     assert_eq!(from_s3, read_output(&local_out, "rfm", "2026-04-01").await);
 }
 
@@ -182,7 +210,10 @@ async fn a_missing_bucket_is_a_clear_error_without_secrets() {
         &[
             "run".into(),
             "--pipeline".into(),
-            repo().join("pipelines/reactivation.toml").display().to_string(),
+            repo()
+                .join("pipelines/reactivation.toml")
+                .display()
+                .to_string(),
             "--input".into(),
             "purchases=s3://no-such-bucket/raw".into(),
         ],

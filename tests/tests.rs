@@ -8,4 +8,5 @@ mod engine;
 mod golden;
 mod lapse;
 mod s3;
+mod serve;
 mod validate;

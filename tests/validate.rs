@@ -6,7 +6,11 @@ use std::process::Command;
 fn project(dir: &Path, csv_header: &str, stages: &[(&str, &str)]) -> std::path::PathBuf {
     let data = dir.join("data/purchases");
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("p.csv"), format!("{csv_header}\nc1,2026-01-01,5\n")).unwrap();
+    std::fs::write(
+        data.join("p.csv"),
+        format!("{csv_header}\nc1,2026-01-01,5\n"),
+    )
+    .unwrap();
     let sql = dir.join("sql/marts");
     std::fs::create_dir_all(&sql).unwrap();
     for (name, text) in stages {
@@ -40,17 +44,24 @@ fn validate(pipeline: &Path) -> (i32, String) {
         .arg(pipeline)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     (out.status.code().unwrap(), text)
 }
 
 const BROKEN: &[(&str, &str)] = &[
-    ("good", "select customer_id, sum(amount) as total from purchases group by customer_id"),
+    (
+        "good",
+        "select customer_id, sum(amount) as total from purchases group by customer_id",
+    ),
     ("reads_unknown", "select * from no_such_table"),
     ("cycle_a", "select * from cycle_b"),
     ("cycle_b", "select * from cycle_a"),
     ("syntax", "selec customer_id frm purchases"),
-    ("missing_column", "select customer_id, no_such_column from good"),
+    (
+        "missing_column",
+        "select customer_id, no_such_column from good",
+    ),
 ];
 
 #[test]
@@ -61,9 +72,21 @@ fn validate_reports_unknown_table_cycle_syntax_error_and_missing_column_together
     assert_eq!(code, 78, "{text}");
     assert!(text.contains("4 problem(s)"), "{text}");
     assert!(text.contains("syntax.sql: SQL syntax error"), "{text}");
-    assert!(text.contains("reads_unknown.sql: stage 'reads_unknown' reads unknown table 'no_such_table'"), "{text}");
-    assert!(text.contains("a cycle of stages reading each other: cycle_a"), "{text}");
-    assert!(text.contains("missing_column.sql: stage 'missing_column'") && text.contains("no_such_column"), "{text}");
+    assert!(
+        text.contains(
+            "reads_unknown.sql: stage 'reads_unknown' reads unknown table 'no_such_table'"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("a cycle of stages reading each other: cycle_a"),
+        "{text}"
+    );
+    assert!(
+        text.contains("missing_column.sql: stage 'missing_column'")
+            && text.contains("no_such_column"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -80,7 +103,10 @@ fn validate_reports_source_schema_and_stage_problems_in_one_report() {
 #[test]
 fn validate_compares_planned_columns_with_documented_ones() {
     let tmp = tempfile::tempdir().unwrap();
-    let stages = [("good", "select customer_id, sum(amount) as spend from purchases group by customer_id")];
+    let stages = [(
+        "good",
+        "select customer_id, sum(amount) as spend from purchases group by customer_id",
+    )];
     let pipeline = project(tmp.path(), "customer_id,order_ts,amount", &stages);
     let (code, text) = validate(&pipeline);
     assert_eq!(code, 78, "{text}");
@@ -108,5 +134,10 @@ fn the_default_pipeline_is_valid() {
         .arg(format!("purchases={}", data.join("purchases").display()))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

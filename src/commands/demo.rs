@@ -52,6 +52,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             memory_limit_bytes: None,
         },
         progress: Progress::new(),
+        state_dir: None,
     };
     let manifest = run(&opts).await?;
     super::summary::print(&manifest);

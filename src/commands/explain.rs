@@ -29,9 +29,8 @@ pub async fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
     if !problems.is_empty() {
         return Err(ConfigError::Many(problems).into());
     }
-    let mut external: std::collections::BTreeSet<String> =
-        pipeline.sources.iter().map(|s| s.name.clone()).collect();
-    external.insert("quarantine".into());
+    let external = crate::run::external_tables(&pipeline);
+    crate::history_table::register(&ctx, None)?;
     let mut graph = Graph::build(stages, &external).map_err(ConfigError::Many)?;
     graph
         .select(std::slice::from_ref(&args.stage))

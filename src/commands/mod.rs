@@ -3,5 +3,6 @@
 pub mod demo;
 pub mod explain;
 pub mod run;
+pub mod schedule;
 pub mod summary;
 pub mod validate;

@@ -19,12 +19,13 @@ pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError>
     let ctx = engine::new_session(&EngineOptions::default())?;
     let params = Params::for_run(&pipeline, today(&pipeline));
     let (stages, mut problems) = stage::load_all(&ctx, &pipeline.sql_dir);
-    let mut external: std::collections::BTreeSet<String> =
-        pipeline.sources.iter().map(|s| s.name.clone()).collect();
-    external.insert("quarantine".into());
+    let external = crate::run::external_tables(&pipeline);
+    crate::history_table::register(&ctx, None)?;
     for name in pipeline.stages.keys() {
         if !stages.iter().any(|s| &s.name == name) {
-            problems.push(format!("[stages.{name}] documents a stage that has no SQL file"));
+            problems.push(format!(
+                "[stages.{name}] documents a stage that has no SQL file"
+            ));
         }
     }
     let (graph, mut graph_problems) = Graph::build_partial(stages, &external);
@@ -53,8 +54,34 @@ pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError>
     Ok(problems)
 }
 
+/// Check the schedule files: each parses, names an existing pipeline; print next fire times.
+fn schedule_problems(args: &ValidateArgs) -> Vec<String> {
+    if !args.schedules.is_dir() {
+        return vec![];
+    }
+    match crate::schedule::load_schedules(&args.schedules) {
+        Ok(schedules) => {
+            let now = chrono::Utc::now();
+            let mut problems = Vec::new();
+            for s in schedules {
+                println!("{}", s.describe(now, 3));
+                if !s.pipeline.exists() {
+                    problems.push(format!(
+                        "schedule '{}': pipeline file {} does not exist",
+                        s.name,
+                        s.pipeline.display()
+                    ));
+                }
+            }
+            problems
+        }
+        Err(e) => vec![e.to_string()],
+    }
+}
+
 pub async fn validate(args: ValidateArgs) -> anyhow::Result<i32> {
-    let found = problems(&args).await?;
+    let mut found = problems(&args).await?;
+    found.extend(schedule_problems(&args));
     if found.is_empty() {
         println!("{}: valid", args.pipeline.pipeline.display());
         Ok(EXIT_OK)

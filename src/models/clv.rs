@@ -11,8 +11,7 @@
 
 use super::gamma_gamma::check_spend;
 use super::hyp2f1::bgnbd_kernel;
-use super::optimize::parallel_fill;
-use super::optimize::{Indexed, index_customers};
+use super::optimize::{Indexed, index_customers, parallel_fill};
 use super::{BgNbdParams, GammaGammaParams, ModelError, check_horizon, finite, worker_count};
 
 /// Length of one discounting step in days.
@@ -291,10 +290,10 @@ pub fn score_all(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::models::simulate::{
+    use super::super::simulate::{
         TimeResolution, observation_lengths, simulate_bgnbd, simulate_gamma_gamma,
     };
+    use super::*;
 
     /// Everyone buys at a steady 1 per 30 days and never drops out (Gamma with a
     /// huge shape = fixed rate; Beta(1e-3, 1e6) = dropout ~1e-9).

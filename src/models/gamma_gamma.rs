@@ -258,7 +258,10 @@ pub fn fit_gamma_gamma(
         detail: "the likelihood is not finite at the starting point; check the spend values".into(),
     })?;
     let params = GammaGammaParams::new(res.x[0].exp(), res.x[1].exp(), res.x[2].exp());
-    params.validate()?;
+    params.validate().map_err(|_| ModelError::NotFinite {
+        context: "Gamma-Gamma fit",
+        detail: format!("the parameters ran off to {params:?}"),
+    })?;
     let log_likelihood = -(res.f - pen * res.x.iter().map(|v| v * v).sum::<f64>()) * n;
     finite(log_likelihood, "Gamma-Gamma fit", || format!("{params:?}"))?;
     Ok(FitReport {

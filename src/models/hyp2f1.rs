@@ -8,27 +8,26 @@
 use super::ModelError;
 use std::f64::consts::PI;
 
+/// Stirling-series coefficients `B_2k / (2k (2k-1))`, k = 1..7.
+#[rustfmt::skip]
+const STIRLING: [f64; 7] = [1.0 / 12.0, -1.0 / 360.0, 1.0 / 1260.0, -1.0 / 1680.0, 1.0 / 1188.0, -691.0 / 360_360.0, 1.0 / 156.0];
+/// Digamma asymptotic coefficients `B_2k / (2k)`, k = 1..6.
+#[rustfmt::skip]
+const DIGAMMA: [f64; 6] = [1.0 / 12.0, -1.0 / 120.0, 1.0 / 252.0, -1.0 / 240.0, 1.0 / 132.0, -691.0 / 32_760.0];
+
+/// `sum_k coef[k] * w^k` for k = 0.. (Horner).
+fn poly(coef: &[f64], w: f64) -> f64 {
+    coef.iter().rev().fold(0.0, |acc, c| acc * w + c)
+}
+
 /// `ln Γ(x)` for `x > 0` (recurrence up to 10, then Stirling's series).
 pub fn ln_gamma(x: f64) -> f64 {
-    let mut y = x;
-    let mut prod = 1.0;
+    let (mut y, mut prod) = (x, 1.0);
     while y < 10.0 {
         prod *= y;
         y += 1.0;
     }
-    let inv = 1.0 / y;
-    let inv2 = inv * inv;
-    let series = inv
-        * (1.0 / 12.0
-            - inv2
-                * (1.0 / 360.0
-                    - inv2
-                        * (1.0 / 1260.0
-                            - inv2
-                                * (1.0 / 1680.0
-                                    - inv2
-                                        * (1.0 / 1188.0
-                                            - inv2 * (691.0 / 360_360.0 - inv2 / 156.0))))));
+    let series = poly(&STIRLING, 1.0 / (y * y)) / y;
     (y - 0.5) * y.ln() - y + 0.5 * (2.0 * PI).ln() + series - prod.ln()
 }
 
@@ -53,22 +52,13 @@ pub fn ln_gamma_signed(x: f64) -> (f64, f64) {
 
 /// Digamma `ψ(x) = d ln Γ(x)/dx` for `x > 0`.
 pub fn digamma(x: f64) -> f64 {
-    let mut y = x;
-    let mut acc = 0.0;
+    let (mut y, mut acc) = (x, 0.0);
     while y < 10.0 {
         acc -= 1.0 / y;
         y += 1.0;
     }
-    let inv2 = 1.0 / (y * y);
-    let series = inv2
-        * (1.0 / 12.0
-            - inv2
-                * (1.0 / 120.0
-                    - inv2
-                        * (1.0 / 252.0
-                            - inv2
-                                * (1.0 / 240.0 - inv2 * (1.0 / 132.0 - inv2 * 691.0 / 32_760.0)))));
-    acc + y.ln() - 0.5 / y - series
+    let w = 1.0 / (y * y);
+    acc + y.ln() - 0.5 / y - w * poly(&DIGAMMA, w)
 }
 
 /// A value `mant * exp(ln_scale)`, so that huge intermediate sums cannot overflow.
@@ -79,6 +69,9 @@ struct Scaled {
 }
 
 impl Scaled {
+    const fn new(mant: f64, ln_scale: f64) -> Self {
+        Self { mant, ln_scale }
+    }
     fn to_f64(self) -> f64 {
         if self.mant == 0.0 {
             return 0.0;
@@ -97,10 +90,7 @@ impl Scaled {
         Scaled { mant, ln_scale: s }
     }
     fn mul_ln(self, sign: f64, ln_abs: f64) -> Scaled {
-        Scaled {
-            mant: self.mant * sign,
-            ln_scale: self.ln_scale + ln_abs,
-        }
+        Scaled::new(self.mant * sign, self.ln_scale + ln_abs)
     }
 }
 
@@ -150,10 +140,7 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Result<f64, ModelError> {
 fn scaled(a: f64, b: f64, c: f64, z: f64) -> Result<Scaled, ModelError> {
     let terminating = is_nonpositive_integer(a) || is_nonpositive_integer(b);
     if z == 0.0 {
-        return Ok(Scaled {
-            mant: 1.0,
-            ln_scale: 0.0,
-        });
+        return Ok(Scaled::new(1.0, 0.0));
     }
     if z > 1.0 {
         return Err(undefined(
@@ -207,10 +194,7 @@ fn scaled(a: f64, b: f64, c: f64, z: f64) -> Result<Scaled, ModelError> {
                 .product();
             v += w * connection(a, b, a + b + m + k * H, z)?.to_f64();
         }
-        return Ok(Scaled {
-            mant: v,
-            ln_scale: 0.0,
-        });
+        return Ok(Scaled::new(v, 0.0));
     }
     connection(a, b, c, z)
 }
@@ -227,18 +211,12 @@ fn gamma_ratio(num: &[f64; 2], den: &[f64; 2]) -> Scaled {
     for &v in den {
         let (l, s) = ln_gamma_signed(v);
         if s == 0.0 {
-            return Scaled {
-                mant: 0.0,
-                ln_scale: 0.0,
-            };
+            return Scaled::new(0.0, 0.0);
         }
         ln -= l;
         sign *= s;
     }
-    Scaled {
-        mant: sign,
-        ln_scale: ln,
-    }
+    Scaled::new(sign, ln)
 }
 
 /// A&S 15.3.6 for `0.9 < z < 1` and non-integer `c - a - b`.
@@ -261,10 +239,7 @@ fn connection(a: f64, b: f64, c: f64, z: f64) -> Result<Scaled, ModelError> {
 }
 
 fn mul(x: Scaled, y: Scaled) -> Scaled {
-    Scaled {
-        mant: x.mant * y.mant,
-        ln_scale: x.ln_scale + y.ln_scale,
-    }
+    Scaled::new(x.mant * y.mant, x.ln_scale + y.ln_scale)
 }
 
 /// Maclaurin series with rescaling; converges for `|z| < 1` or terminates.
@@ -279,10 +254,7 @@ fn series(a: f64, b: f64, c: f64, z: f64) -> Result<Scaled, ModelError> {
         term *= ratio;
         sum += term;
         if term == 0.0 {
-            return Ok(Scaled {
-                mant: sum,
-                ln_scale,
-            });
+            return Ok(Scaled::new(sum, ln_scale));
         }
         if sum.abs() > RESCALE || term.abs() > RESCALE {
             sum /= RESCALE;
@@ -292,10 +264,7 @@ fn series(a: f64, b: f64, c: f64, z: f64) -> Result<Scaled, ModelError> {
         if term.abs() <= 1e-17 * sum.abs() && ratio.abs() < 1.0 {
             small_in_a_row += 1;
             if small_in_a_row >= 2 {
-                return Ok(Scaled {
-                    mant: sum,
-                    ln_scale,
-                });
+                return Ok(Scaled::new(sum, ln_scale));
             }
         } else {
             small_in_a_row = 0;
@@ -383,29 +352,29 @@ fn ln_sigmoid(y: f64) -> f64 {
 }
 
 fn kernel_quadrature(r: f64, a: f64, b: f64, x: f64, u: f64) -> Result<f64, ModelError> {
-    let big_a = r + x;
-    let bx = b + x;
+    let (big_a, bx) = (r + x, b + x);
     let ln_beta = ln_gamma(a) + ln_gamma(bx) - ln_gamma(a + bx);
     // Rounding in the exponent (a ln p, ln B, ...) sets a noise floor on huge parameters.
     let tol = 1e-11 + 1e-14 * (a + bx + ln_beta.abs());
-    // Integral over p in [lo, hi] with p = lo + w σ(π sinh t), keeping ln p and ln(1-p) exact near 0 and 1.
-    let piece = |lo: f64, hi: f64| -> Result<f64, ModelError> {
-        let w = hi - lo;
+    // The end pieces [0, p0] and [1 - q0, 1] are integrated analytically to first
+    // order (error ~1e-16 of the piece): with a or b + x tiny they hold mass spread
+    // over more orders of magnitude than any quadrature reaches.
+    let p0 = 1e-8 / 1f64.max((bx - 1.0).abs()).max((big_a + 1.0) * u);
+    let q0 = 1e-8 / 1f64.max((a - 2.0).abs()).max(big_a * u);
+    let end_piece = |k: f64, ln_len: f64| (k * ln_len - k.ln() - ln_beta).exp(); // len^k / (k B)
+    let c1 = -(bx - 1.0) - 0.5 * (big_a + 1.0) * u; // integrand ~ A u p^(a-1) (1 + c1 p) near 0
+    let low = big_a * u * (end_piece(a, p0.ln()) + c1 * end_piece(a + 1.0, p0.ln()));
+    let bracket1 = -(-big_a * u.ln_1p()).exp_m1(); // 1 - (1+u)^-A
+    let slope1 = -(a - 2.0) * bracket1 - big_a * u * (-(big_a + 1.0) * u.ln_1p()).exp();
+    let high = bracket1 * end_piece(bx, q0.ln()) + slope1 * end_piece(bx + 1.0, q0.ln());
+    // Middle: p = lo + w σ(π sinh t) and 1 - p = rest + w σ(-π sinh t), rest = 1 - lo - w exactly.
+    let piece = |lo: f64, w: f64, rest: f64| -> Result<f64, ModelError> {
         let ln_w = w.ln();
         let f = |t: f64| -> f64 {
             let y = PI * t.sinh();
             let (ls_pos, ls_neg) = (ln_sigmoid(y), ln_sigmoid(-y));
-            let ln_p = if lo == 0.0 {
-                ln_w + ls_pos
-            } else {
-                (lo + w * ls_pos.exp()).ln()
-            };
-            let ln_q = if hi == 1.0 {
-                ln_w + ls_neg
-            } else {
-                ((1.0 - hi) + w * ls_neg.exp()).ln()
-            };
-            let p = ln_p.exp();
+            let p = lo + w * ls_pos.exp();
+            let (ln_p, ln_q) = (p.ln(), (rest + w * ls_neg.exp()).ln());
             let pu = p * u;
             // g = [1 - (1+pu)^-A] / p, with its small-p limit.
             let g = if pu < 1e-8 {
@@ -446,13 +415,14 @@ fn kernel_quadrature(r: f64, a: f64, b: f64, x: f64, u: f64) -> Result<f64, Mode
             detail: format!("quadrature did not converge for r={r}, a={a}, b={b}, x={x}, u={u}"),
         })
     };
-    // Split at the mode of p^(a-1) (1-p)^(b+x-1) when it is inside (0, 1).
+    // Split at the mode of p^(a-1) (1-p)^(b+x-1) when it is inside, so a sharp peak sits at an end.
     let mode = (a - 1.0) / (a + bx - 2.0);
-    if a > 1.0 && bx > 1.0 && mode > 1e-3 && mode < 1.0 - 1e-3 {
-        Ok(piece(0.0, mode)? + piece(mode, 1.0)?)
+    let middle = if a > 1.0 && bx > 1.0 && mode > 1e-3 && mode < 1.0 - 1e-3 {
+        piece(p0, mode - p0, 1.0 - mode)? + piece(mode, 1.0 - mode - q0, q0)?
     } else {
-        piece(0.0, 1.0)
-    }
+        piece(p0, 1.0 - p0 - q0, q0)?
+    };
+    Ok(low + middle + high)
 }
 
 #[cfg(test)]

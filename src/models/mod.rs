@@ -3,7 +3,7 @@
 //! Everything here works in DAYS on per-customer summaries:
 //! `x` = repeat purchase days (distinct purchase days - 1), `t_x` = days from the
 //! first to the last purchase day, `t` (the papers' `T`) = days from the first
-//! purchase to the end of observation, with `T >= t_x >= 0` and `t_x = 0` when `x = 0`.
+//! purchase to the end of observation, with `T >= t_x >= 0` and `t_x = 0` exactly when `x = 0`.
 //!
 //! No I/O happens in this module: no files, no printing, no logging. Every
 //! per-customer output is checked to be finite; anything that cannot be computed

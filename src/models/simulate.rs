@@ -135,8 +135,8 @@ pub fn simulate_gamma_gamma(
 #[cfg(test)]
 mod tests {
     //! Round trips: simulate from known parameters, fit, and get them back.
+    use super::super::{FitOptions, fit_bgnbd, fit_gamma_gamma, frequency_spend_correlation};
     use super::*;
-    use crate::models::{FitOptions, fit_bgnbd, fit_gamma_gamma, frequency_spend_correlation};
 
     fn rel(got: f64, want: f64) -> f64 {
         (got - want).abs() / want.abs()

@@ -85,7 +85,10 @@ pub async fn register_all(
 
 /// Register every source as an empty table of its declared columns and types, so stages
 /// can still be planned (by `validate`) when the real files have problems.
-pub fn register_declared_empty(ctx: &SessionContext, pipeline: &Pipeline) -> Result<(), PipelineError> {
+pub fn register_declared_empty(
+    ctx: &SessionContext,
+    pipeline: &Pipeline,
+) -> Result<(), PipelineError> {
     use crate::config::ColumnKind;
     use datafusion::arrow::datatypes::TimeUnit;
     let mut names: Vec<&str> = vec!["quarantine"];
@@ -115,7 +118,8 @@ pub fn register_declared_empty(ctx: &SessionContext, pipeline: &Pipeline) -> Res
     for (name, schema) in names.into_iter().zip(tables) {
         let table = MemTable::try_new(schema, vec![vec![]]).map_err(df_err(name))?;
         let _ = ctx.deregister_table(name);
-        ctx.register_table(name, Arc::new(table)).map_err(df_err(name))?;
+        ctx.register_table(name, Arc::new(table))
+            .map_err(df_err(name))?;
     }
     Ok(())
 }

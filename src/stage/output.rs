@@ -84,8 +84,11 @@ impl OutputWriter {
         if files == 0 {
             // An empty result still gets a file, so readers see the table and its columns.
             let name = format!("part-0.{}", format.extension());
-            dir.put(&name, empty_file(&schema, format).map_err(|e| out_err(table, e))?)
-                .await?;
+            dir.put(
+                &name,
+                empty_file(&schema, format).map_err(|e| out_err(table, e))?,
+            )
+            .await?;
             files = 1;
         }
         Ok(WrittenTable {
@@ -150,8 +153,10 @@ fn empty_file(schema: &SchemaRef, format: FileFormat) -> Result<Vec<u8>, String>
     let mut buf = Vec::new();
     match format {
         FileFormat::Parquet => {
-            let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), None).map_err(|e| e.to_string())?;
-            w.write(&RecordBatch::new_empty(schema.clone())).map_err(|e| e.to_string())?;
+            let mut w =
+                ArrowWriter::try_new(&mut buf, schema.clone(), None).map_err(|e| e.to_string())?;
+            w.write(&RecordBatch::new_empty(schema.clone()))
+                .map_err(|e| e.to_string())?;
             w.close().map_err(|e| e.to_string())?;
         }
         FileFormat::Csv => {

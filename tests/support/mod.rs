@@ -24,12 +24,20 @@ pub fn date(s: &str) -> NaiveDate {
 }
 
 /// Options for running the repository's default pipeline with overrides.
-pub fn run_options(as_of: &str, inputs: &[(&str, &Path)], output: &Path, set: &[(&str, &str)]) -> RunOptions {
+pub fn run_options(
+    as_of: &str,
+    inputs: &[(&str, &Path)],
+    output: &Path,
+    set: &[(&str, &str)],
+) -> RunOptions {
     RunOptions {
         pipeline_file: repo().join("pipelines/reactivation.toml"),
         as_of: Some(date(as_of)),
         load: LoadOptions {
-            set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            set: set
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             inputs: inputs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string_lossy().into_owned()))
@@ -42,6 +50,7 @@ pub fn run_options(as_of: &str, inputs: &[(&str, &Path)], output: &Path, set: &[
             memory_limit_bytes: None,
         },
         progress: Progress::hidden(),
+        state_dir: None,
     }
 }
 
@@ -119,10 +128,7 @@ pub async fn read_output(out: &Path, table: &str, as_of: &str) -> Vec<String> {
     let ctx = SessionContext::new();
     let dir = out.join(table).join(format!("as_of={as_of}"));
     let df = ctx
-        .read_parquet(
-            format!("{}/", dir.display()),
-            ParquetReadOptions::default(),
-        )
+        .read_parquet(format!("{}/", dir.display()), ParquetReadOptions::default())
         .await
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
     rows(&df.collect().await.unwrap())

@@ -1,0 +1,154 @@
+//! `winback serve`, `backfill`, `runs` and `status`: pipelines on a schedule, date ranges,
+//! and the run history.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{BackfillArgs, RunsArgs, ServeArgs, StatusArgs};
+use crate::engine_runner::EngineRunner;
+use crate::error::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
+use crate::schedule::{self, BackfillRequest, ServeOptions, load_schedules, read_status};
+use crate::state::State;
+
+/// Cancel the token on SIGTERM or SIGINT (Ctrl-C).
+fn cancel_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::warn!("stop requested: no new runs; finishing the current one");
+        eprintln!("stopping: no new runs start; the current run gets a grace period");
+        t.cancel();
+    });
+    token
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
+    let schedules = match load_schedules(&args.schedules) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_CONFIG);
+        }
+    };
+    let now = Utc::now();
+    for s in &schedules {
+        println!("{}", s.describe(now, 3));
+    }
+    let state = State::open(&args.state_dir)?;
+    let runner = Arc::new(EngineRunner::new(Some(args.state_dir.clone())));
+    let mut opts = ServeOptions::default();
+    opts.run.grace = std::time::Duration::from_secs(args.grace_secs);
+    schedule::serve(schedules, state, runner, cancel_on_signals(), opts).await?;
+    println!("winback serve stopped");
+    Ok(EXIT_OK)
+}
+
+pub async fn backfill(args: BackfillArgs) -> anyhow::Result<i32> {
+    let state = State::open(&args.state_dir)?;
+    let mut runner = EngineRunner::new(Some(args.state_dir.clone()));
+    runner.inputs = args.pipeline.inputs.clone();
+    runner.output = args.output.clone();
+    runner.progress = crate::progress::Progress::new();
+    let mut req = BackfillRequest::new(args.pipeline.pipeline.clone(), args.from, args.to);
+    req.force = args.force;
+    req.set = args.pipeline.set.clone();
+    let report = schedule::backfill(
+        &runner,
+        &state,
+        &req,
+        &schedule::RunOptions::default(),
+        &cancel_on_signals(),
+    )
+    .await?;
+    for d in &report.skipped {
+        println!("{d}  skipped (already succeeded; --force runs it again)");
+    }
+    for d in &report.ran {
+        println!("{d}  succeeded");
+    }
+    if let Some(f) = &report.failed {
+        println!("{}  FAILED: {}", f.as_of, f.error);
+        println!(
+            "backfill stopped at {}; {} date(s) ran before it. Fix the problem and run the same command again: succeeded dates are skipped.",
+            f.as_of,
+            report.ran.len()
+        );
+        return Ok(EXIT_FAILED);
+    }
+    if report.cancelled {
+        println!("backfill interrupted after {} date(s)", report.ran.len());
+        return Ok(EXIT_FAILED);
+    }
+    println!(
+        "backfill done: {} ran, {} skipped",
+        report.ran.len(),
+        report.skipped.len()
+    );
+    Ok(EXIT_OK)
+}
+
+pub async fn runs(args: RunsArgs) -> anyhow::Result<i32> {
+    let state = State::open(&args.state_dir)?;
+    let runs = state.last_runs(args.last)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{:>5} {:<12} {:<34} {:<10} {:<11} {:>3} {:<20} {:>10}  error",
+        "id", "schedule", "pipeline", "as_of", "status", "try", "started (UTC)", "rows"
+    );
+    for r in runs {
+        println!(
+            "{:>5} {:<12} {:<34} {:<10} {:<11} {:>3} {:<20} {:>10}  {}",
+            r.id.0,
+            r.schedule.as_deref().unwrap_or("-"),
+            r.pipeline,
+            r.as_of,
+            r.status.as_str(),
+            r.attempt,
+            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            r.rows_written,
+            r.error
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("")
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+pub async fn status(args: StatusArgs) -> anyhow::Result<i32> {
+    match read_status(&args.state_dir) {
+        Ok(s) => {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+            let age = Utc::now() - s.heartbeat;
+            if s.state == "running" && age.num_seconds() > args.stale_secs as i64 {
+                eprintln!(
+                    "winback serve (pid {}) has not written its heartbeat for {}s: it may have died",
+                    s.pid,
+                    age.num_seconds()
+                );
+                return Ok(EXIT_FAILED);
+            }
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!(
+                "no status file in {}: is `winback serve` running there? ({e})",
+                args.state_dir.display()
+            );
+            Ok(EXIT_FAILED)
+        }
+    }
+}
