@@ -9,6 +9,7 @@ pub mod engine_runner;
 pub mod error;
 pub mod history_table;
 pub mod manifest;
+pub mod models;
 pub mod progress;
 pub mod run;
 pub mod schedule;

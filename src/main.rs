@@ -6,7 +6,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use winback::cli::{Cli, Command};
 use winback::commands;
-use winback::error::{EXIT_FAILED, PipelineError};
+use winback::error::{ConfigError, EXIT_CONFIG, EXIT_FAILED, PipelineError};
 
 fn init_logging(format: &str) {
     // On a terminal the progress display shows the stages; logs say only what matters.
@@ -50,8 +50,13 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            e.downcast_ref::<PipelineError>()
-                .map_or(EXIT_FAILED, PipelineError::exit_code)
+            if let Some(p) = e.downcast_ref::<PipelineError>() {
+                p.exit_code()
+            } else if e.downcast_ref::<ConfigError>().is_some() {
+                EXIT_CONFIG
+            } else {
+                EXIT_FAILED
+            }
         }
     };
     std::process::exit(code);

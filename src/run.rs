@@ -62,8 +62,12 @@ pub async fn prepare(opts: &RunOptions) -> Result<Prepared, PipelineError> {
     let as_of = opts.as_of.unwrap_or_else(|| today(&pipeline));
     let ctx = engine::new_session(&opts.engine)?;
     let params = Params::for_run(&pipeline, as_of);
-    let (stages, mut problems) = stage::load_all(&ctx, &pipeline.sql_dir);
-    let files: Vec<PathBuf> = stages.iter().map(|s| s.file.clone()).collect();
+    let (stages, mut problems) = stage::load_pipeline(&ctx, &pipeline);
+    let files: Vec<PathBuf> = stages
+        .iter()
+        .filter(|s| matches!(s.kind, stage::StageKind::Sql))
+        .map(|s| s.file.clone())
+        .collect();
     let hash = manifest::hash_files(
         &pipeline.file,
         &files.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
@@ -165,6 +169,11 @@ async fn execute(
         &opts.progress,
     )
     .await?;
+    m.models = m
+        .stages
+        .iter()
+        .filter_map(|s| s.diagnostics.clone().map(|d| (s.name.clone(), d)))
+        .collect();
     let bar = opts.progress.start("quarantine");
     let q = Instant::now();
     let rows = engine::materialize(

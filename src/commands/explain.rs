@@ -25,7 +25,7 @@ pub async fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
         );
         return Ok(EXIT_OK);
     }
-    let (stages, problems) = stage::load_all(&ctx, &pipeline.sql_dir);
+    let (stages, problems) = stage::load_pipeline(&ctx, &pipeline);
     if !problems.is_empty() {
         return Err(ConfigError::Many(problems).into());
     }

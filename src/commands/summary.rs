@@ -38,6 +38,19 @@ pub fn print(m: &Manifest) {
     } else {
         println!("quarantined 0 rows");
     }
+    for (name, d) in &m.models {
+        match d.get("error") {
+            Some(e) => println!("model {name:<34} NOT FITTED ({}): {e}", d["fallback"]),
+            None => println!(
+                "model {name:<34} fitted: {}",
+                if d.pointer("/bgnbd/converged").and_then(|c| c.as_bool()) == Some(false) {
+                    "did not converge (see manifest)"
+                } else {
+                    "converged"
+                }
+            ),
+        }
+    }
     for (k, v) in &m.metrics {
         let shown = match v.as_f64() {
             Some(f) if f.fract() != 0.0 => format!("{f:.4}"),

@@ -18,7 +18,7 @@ pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError>
     };
     let ctx = engine::new_session(&EngineOptions::default())?;
     let params = Params::for_run(&pipeline, today(&pipeline));
-    let (stages, mut problems) = stage::load_all(&ctx, &pipeline.sql_dir);
+    let (stages, mut problems) = stage::load_pipeline(&ctx, &pipeline);
     let external = crate::run::external_tables(&pipeline);
     crate::history_table::register(&ctx, None)?;
     for name in pipeline.stages.keys() {

@@ -153,6 +153,7 @@ mod tests {
             file: PathBuf::from(format!("sql/{name}.sql")),
             sql: String::new(),
             reads: reads.iter().map(|s| s.to_string()).collect(),
+            kind: super::super::StageKind::Sql,
         }
     }
 

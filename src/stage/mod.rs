@@ -2,6 +2,8 @@
 
 pub mod checks;
 pub mod graph;
+pub mod model;
+pub mod model_tables;
 pub mod output;
 pub mod plan;
 pub mod runner;
@@ -23,6 +25,26 @@ pub struct Stage {
     pub sql: String,
     /// Tables the statement reads (CTE names excluded), lowercase, deduplicated.
     pub reads: Vec<String>,
+    /// SQL (from a file) or a model fitted in Rust (from `[models.NAME]`).
+    pub kind: StageKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum StageKind {
+    Sql,
+    Model(model::ModelSpec),
+}
+
+/// Every stage of a pipeline: the SQL files and the `[models.NAME]` model stages.
+pub fn load_pipeline(
+    ctx: &SessionContext,
+    pipeline: &crate::config::Pipeline,
+) -> (Vec<Stage>, Vec<String>) {
+    let (mut stages, mut problems) = load_all(ctx, &pipeline.sql_dir);
+    let (models, mut model_problems) = model::load_all(pipeline);
+    stages.extend(models);
+    problems.append(&mut model_problems);
+    (stages, problems)
 }
 
 /// Find every `.sql` file under `dir` (sorted, subfolders included) and parse it.
@@ -74,6 +96,7 @@ fn load_one(ctx: &SessionContext, file: &Path) -> Result<Stage, String> {
         file: file.to_path_buf(),
         sql,
         reads,
+        kind: StageKind::Sql,
     })
 }
 

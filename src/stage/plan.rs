@@ -43,6 +43,13 @@ pub async fn plan_all(
             failed.insert(stage.name.clone());
             continue;
         }
+        if let super::StageKind::Model(m) = &stage.kind {
+            if let Err(e) = super::model::plan(ctx, stage, m).await {
+                problems.push(e);
+                failed.insert(stage.name.clone());
+            }
+            continue;
+        }
         match plan_one(ctx, stage, params).await {
             Ok(df) => {
                 let schema = Arc::new(df.schema().as_arrow().clone());

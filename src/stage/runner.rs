@@ -7,7 +7,7 @@ use std::time::Instant;
 use datafusion::prelude::SessionContext;
 use tokio::task::JoinSet;
 
-use super::{Stage, checks, graph::Graph};
+use super::{Stage, StageKind, checks, graph::Graph, model};
 use crate::config::StageSpec;
 use crate::engine::{Params, materialize, sql_frame};
 use crate::error::PipelineError;
@@ -20,6 +20,9 @@ pub struct StageRun {
     pub file: String,
     pub rows: u64,
     pub seconds: f64,
+    /// Fit diagnostics of a model stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<serde_json::Value>,
 }
 
 fn stage_err(stage: &Stage, e: datafusion::error::DataFusionError) -> PipelineError {
@@ -36,31 +39,42 @@ async fn run_one(
     spec: Option<StageSpec>,
     params: Params,
     progress: Progress,
+    fits: model::Fits,
 ) -> Result<StageRun, PipelineError> {
     let bar = progress.start(&stage.name);
     let started = Instant::now();
     let result = async {
-        let df = sql_frame(&ctx, &stage.sql, &params)
-            .await
-            .map_err(|e| stage_err(&stage, e))?;
-        let rows = materialize(&ctx, &stage.name, df)
-            .await
-            .map_err(|e| stage_err(&stage, e))?;
+        let (rows, diagnostics) = match &stage.kind {
+            StageKind::Sql => {
+                let df = sql_frame(&ctx, &stage.sql, &params)
+                    .await
+                    .map_err(|e| stage_err(&stage, e))?;
+                let rows = materialize(&ctx, &stage.name, df)
+                    .await
+                    .map_err(|e| stage_err(&stage, e))?;
+                (rows, None)
+            }
+            StageKind::Model(m) => {
+                let (rows, d) = model::run(&ctx, &stage.name, m, &fits).await?;
+                (rows, Some(d))
+            }
+        };
         if let Some(spec) = &spec {
             checks::run(&ctx, &stage.name, spec).await?;
         }
-        Ok(rows)
+        Ok((rows, diagnostics))
     }
     .await;
     let seconds = started.elapsed().as_secs_f64();
     match result {
-        Ok(rows) => {
+        Ok((rows, diagnostics)) => {
             bar.done(rows, seconds);
             Ok(StageRun {
                 name: stage.name.clone(),
                 file: stage.file.display().to_string(),
                 rows,
                 seconds,
+                diagnostics,
             })
         }
         Err(e) => {
@@ -82,6 +96,7 @@ pub async fn run_all(
     let mut started: HashSet<String> = HashSet::new();
     let mut tasks = JoinSet::new();
     let mut runs = Vec::new();
+    let fits = model::Fits::default();
     loop {
         for stage in &graph.order {
             if !started.contains(&stage.name) && graph.upstream(stage).all(|u| done.contains(u)) {
@@ -92,6 +107,7 @@ pub async fn run_all(
                     specs.get(&stage.name).cloned(),
                     params.clone(),
                     progress.clone(),
+                    fits.clone(),
                 ));
             }
         }

@@ -1,0 +1,364 @@
+//! Model stages: BG/NBD, Gamma-Gamma, CLV and second lifetime value fitted in-process over
+//! a table of the session (`[models.NAME]` in the pipeline file); each writes a table back
+//! that later SQL stages can join, and its fit diagnostics go into the run manifest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::{cast, concat};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::MemTable;
+use datafusion::prelude::SessionContext;
+use serde::Deserialize;
+
+use super::{Stage, StageKind};
+use crate::config::{Pipeline, Variable};
+use crate::error::PipelineError;
+use crate::models::{BgNbdParams, ClvOptions, FitOptions, GammaGammaParams, Observation};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Bgnbd,
+    GammaGamma,
+    Clv,
+    Sltv,
+}
+
+/// `[models.NAME]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    #[serde(rename = "type")]
+    kind: ModelKind,
+    /// The per-customer summary (customer_id, frequency, t_x_days, tenure_days,
+    /// repeat_monetary_avg, monetary_total).
+    #[serde(default = "default_input")]
+    input: String,
+    /// sltv: the clv model whose fit it reuses.
+    #[serde(default)]
+    model: Option<String>,
+    /// sltv: the table of lapsed customers (customer_id).
+    #[serde(default)]
+    lapsed: Option<String>,
+    /// sltv: also chase customers whose p_alive is below this.
+    #[serde(default)]
+    p_alive_below: Option<f64>,
+    /// sltv: the cost of one win-back attempt per channel; the cheapest is used.
+    #[serde(default)]
+    winback_cost: BTreeMap<String, f64>,
+    #[serde(default)]
+    penalizer: Option<f64>,
+    /// Fail the run when the model cannot be fitted (default: write an empty table and
+    /// record why in the manifest).
+    #[serde(default)]
+    required: bool,
+}
+
+fn default_input() -> String {
+    "customer_summary".into()
+}
+
+/// A validated model stage.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub kind: ModelKind,
+    pub input: String,
+    pub model: Option<String>,
+    pub lapsed: Option<String>,
+    pub p_alive_below: f64,
+    pub winback_cost: BTreeMap<String, f64>,
+    pub fit: FitOptions,
+    pub clv: ClvOptions,
+    pub required: bool,
+}
+
+fn number(vars: &BTreeMap<String, Variable>, name: &str, default: f64) -> f64 {
+    match vars.get(name) {
+        Some(Variable::Float(f)) => *f,
+        Some(Variable::Integer(i)) => *i as f64,
+        _ => default,
+    }
+}
+
+/// Read every `[models.NAME]` into a stage; problems are collected.
+pub fn load_all(pipeline: &Pipeline) -> (Vec<Stage>, Vec<String>) {
+    let mut stages = Vec::new();
+    let mut problems = Vec::new();
+    for (name, value) in &pipeline.models {
+        let raw: RawModel = match value.clone().try_into() {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("models.{name}: {}", e.to_string().trim_end()));
+                continue;
+            }
+        };
+        let v = &pipeline.variables;
+        let clv = ClvOptions {
+            horizon_days: number(v, "horizon_days", 365.0),
+            annual_discount_rate: number(v, "annual_discount_rate", 0.10),
+            margin: number(v, "margin", 1.0),
+            threads: 0,
+        };
+        if let Err(e) = clv.validate() {
+            problems.push(format!("models.{name}: {e}"));
+        }
+        let mut reads = vec![raw.input.clone()];
+        match raw.kind {
+            ModelKind::Sltv => match (&raw.model, &raw.lapsed) {
+                (Some(m), Some(l)) => {
+                    reads.push(m.clone());
+                    reads.push(l.clone());
+                }
+                _ => problems.push(format!(
+                    "models.{name}: type sltv needs `model` (the clv model it builds on) and `lapsed` (a table of lapsed customer_id)"
+                )),
+            },
+            _ if raw.model.is_some() || raw.lapsed.is_some() => problems.push(format!(
+                "models.{name}: `model` and `lapsed` only apply to type sltv"
+            )),
+            _ => {}
+        }
+        let mut winback_cost = raw.winback_cost.clone();
+        if winback_cost.is_empty() {
+            winback_cost.insert("email".into(), number(v, "winback_cost_email", 1.0));
+        }
+        stages.push(Stage {
+            name: name.clone(),
+            file: pipeline.file.clone(),
+            sql: String::new(),
+            reads,
+            kind: StageKind::Model(ModelSpec {
+                kind: raw.kind,
+                input: raw.input,
+                model: raw.model,
+                lapsed: raw.lapsed,
+                p_alive_below: raw.p_alive_below.unwrap_or(0.3),
+                winback_cost,
+                fit: FitOptions {
+                    penalizer: raw.penalizer.unwrap_or(0.0),
+                    ..FitOptions::default()
+                },
+                clv,
+                required: raw.required,
+            }),
+        });
+    }
+    (stages, problems)
+}
+
+/// Fitted parameters shared between the model stages of one run (sltv reuses clv's fit).
+#[derive(Default, Clone)]
+pub struct Fits(pub Arc<Mutex<HashMap<String, (BgNbdParams, GammaGammaParams)>>>);
+
+/// The columns a model stage writes.
+pub fn output_schema(kind: ModelKind) -> SchemaRef {
+    let f = |n: &str| Field::new(n, DataType::Float64, false);
+    let id = Field::new("customer_id", DataType::Utf8, false);
+    Arc::new(Schema::new(match kind {
+        ModelKind::Bgnbd => vec![id, f("p_alive"), f("expected_purchases")],
+        ModelKind::GammaGamma => vec![id, f("expected_avg_value")],
+        ModelKind::Clv => vec![
+            id,
+            f("historical_value"),
+            f("p_alive"),
+            f("expected_purchases"),
+            f("expected_avg_value"),
+            f("clv"),
+            Field::new("value_tier", DataType::Utf8, false),
+        ],
+        ModelKind::Sltv => vec![
+            id,
+            f("sltv"),
+            f("winback_cost"),
+            Field::new("channel", DataType::Utf8, false),
+            Field::new("chase", DataType::Boolean, false),
+            Field::new("basis", DataType::Utf8, false),
+        ],
+    }))
+}
+
+/// Columns a model needs from its input table.
+pub const SUMMARY_COLUMNS: [&str; 6] = [
+    "customer_id",
+    "frequency",
+    "t_x_days",
+    "tenure_days",
+    "repeat_monetary_avg",
+    "monetary_total",
+];
+
+/// The per-customer summary as plain columns.
+pub struct Summary {
+    pub ids: StringArray,
+    pub x: Vec<f64>,
+    pub t_x: Vec<f64>,
+    pub t: Vec<f64>,
+    /// Mean repeat spend; refunds can make it negative or absent: read as 0.
+    pub spend: Vec<f64>,
+    pub total: Vec<f64>,
+}
+
+impl Summary {
+    pub fn observations(&self) -> Vec<Observation> {
+        (0..self.x.len())
+            .map(|i| Observation {
+                x: self.x[i],
+                t_x: self.t_x[i],
+                t: self.t[i],
+            })
+            .collect()
+    }
+}
+
+async fn column(
+    ctx: &SessionContext,
+    table: &str,
+    name: &str,
+    to: &DataType,
+) -> Result<ArrayRef, String> {
+    let batches = ctx
+        .table(table)
+        .await
+        .and_then(|df| df.select_columns(&[name]))
+        .map_err(|e| e.strip_backtrace().to_string())?
+        .collect()
+        .await
+        .map_err(|e| e.strip_backtrace().to_string())?;
+    let parts: Vec<ArrayRef> = batches
+        .iter()
+        .map(|b| cast(b.column(0), to))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+    if refs.is_empty() {
+        return Ok(datafusion::arrow::array::new_empty_array(to));
+    }
+    concat(&refs).map_err(|e| e.to_string())
+}
+
+fn floats(a: &ArrayRef, default: f64) -> Vec<f64> {
+    let a = a
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .expect("cast to Float64");
+    (0..a.len())
+        .map(|i| if a.is_null(i) { default } else { a.value(i) })
+        .collect()
+}
+
+/// Read the summary columns of `table`.
+pub async fn read_summary(ctx: &SessionContext, table: &str) -> Result<Summary, String> {
+    let ids = column(ctx, table, "customer_id", &DataType::Utf8).await?;
+    let mut f = Vec::new();
+    for name in &SUMMARY_COLUMNS[1..] {
+        f.push(floats(
+            &column(ctx, table, name, &DataType::Float64).await?,
+            0.0,
+        ));
+    }
+    let [x, t_x, t, spend, total]: [Vec<f64>; 5] = f.try_into().expect("five columns");
+    Ok(Summary {
+        ids: ids
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cast to Utf8")
+            .clone(),
+        x,
+        t_x,
+        t,
+        spend: spend.into_iter().map(|m| m.max(0.0)).collect(),
+        total,
+    })
+}
+
+/// Run one model stage: returns the rows written and its diagnostics.
+pub async fn run(
+    ctx: &SessionContext,
+    name: &str,
+    spec: &ModelSpec,
+    fits: &Fits,
+) -> Result<(u64, serde_json::Value), PipelineError> {
+    let err = |message: String| PipelineError::Model {
+        model: name.to_string(),
+        message,
+    };
+    let summary = read_summary(ctx, &spec.input).await.map_err(err)?;
+    let lapsed = match &spec.lapsed {
+        Some(t) => Some(
+            column(ctx, t, "customer_id", &DataType::Utf8)
+                .await
+                .map_err(err)?,
+        ),
+        None => None,
+    };
+    let spec2 = spec.clone();
+    let name2 = name.to_string();
+    let fits2 = fits.clone();
+    // The fits are CPU-bound: keep them off the async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        super::model_tables::build(&name2, &spec2, &summary, lapsed.as_ref(), &fits2)
+    })
+    .await
+    .map_err(|e| err(e.to_string()))?;
+    let (batch, diagnostics) = match (result, spec.required) {
+        (Ok(built), _) => built,
+        (Err(e), true) => return Err(err(e)),
+        (Err(e), false) => {
+            // Documented fallback: too little or degenerate data gives an empty table
+            // and the reason in the manifest, not a failed run (set required = true).
+            tracing::warn!(model = name, error = %e, "model not fitted; its table is empty");
+            let kind = serde_json::to_value(spec.kind).unwrap_or_default();
+            let diag = serde_json::json!({"type": kind, "error": e, "fallback": "empty table"});
+            (RecordBatch::new_empty(output_schema(spec.kind)), diag)
+        }
+    };
+    let rows = batch.num_rows() as u64;
+    let table =
+        MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(|e| err(e.to_string()))?;
+    let _ = ctx.deregister_table(name);
+    ctx.register_table(name, Arc::new(table))
+        .map_err(|e| err(e.to_string()))?;
+    Ok((rows, diagnostics))
+}
+
+/// Check a model's inputs and register an empty table of its output, for `validate`.
+pub async fn plan(ctx: &SessionContext, stage: &Stage, spec: &ModelSpec) -> Result<(), String> {
+    let at = |m: String| {
+        format!(
+            "{}: model '{}': {m}",
+            Path::new(&stage.file).display(),
+            stage.name
+        )
+    };
+    let df = ctx
+        .table(&spec.input)
+        .await
+        .map_err(|e| at(e.strip_backtrace().to_string()))?;
+    let have: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let missing: Vec<&str> = SUMMARY_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !have.iter().any(|h| h == c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(at(format!(
+            "input '{}' lacks column(s) {}",
+            spec.input,
+            missing.join(", ")
+        )));
+    }
+    let schema = output_schema(spec.kind);
+    let table = MemTable::try_new(schema.clone(), vec![vec![]]).map_err(|e| at(e.to_string()))?;
+    let _ = ctx.deregister_table(stage.name.as_str());
+    ctx.register_table(stage.name.as_str(), Arc::new(table))
+        .map_err(|e| at(e.to_string()))?;
+    Ok(())
+}
