@@ -74,10 +74,10 @@ pub async fn prepare(opts: &RunOptions) -> Result<Prepared, PipelineError> {
     );
     let graph = match Graph::build(stages, &external_tables(&pipeline)) {
         Ok(mut g) => {
-            if !opts.select.is_empty() {
-                if let Err(e) = g.select(&opts.select) {
-                    problems.push(e);
-                }
+            if !opts.select.is_empty()
+                && let Err(e) = g.select(&opts.select)
+            {
+                problems.push(e);
             }
             Some(g)
         }

@@ -53,10 +53,10 @@ pub async fn plan_all(
         match plan_one(ctx, stage, params).await {
             Ok(df) => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                if let Some(spec) = specs.get(&stage.name) {
-                    if let Some(p) = compare_columns(stage, &schema, &spec.columns) {
-                        problems.push(p);
-                    }
+                if let Some(spec) = specs.get(&stage.name)
+                    && let Some(p) = compare_columns(stage, &schema, &spec.columns)
+                {
+                    problems.push(p);
                 }
                 register_empty(ctx, &stage.name, schema);
             }
