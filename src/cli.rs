@@ -40,6 +40,31 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show the scheduler's status file (last and next runs, heartbeat).
     Status(StatusArgs),
+    /// Lifetime value tools.
+    #[command(subcommand)]
+    Ltv(LtvCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LtvCommand {
+    /// Fit BG/NBD before a calibration end date and compare predicted with actual repeat
+    /// purchases in the holdout period, in total and by calibration frequency.
+    Backtest(BacktestArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BacktestArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// End of the calibration period (exclusive): the model sees purchases before it.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub calibration_end: NaiveDate,
+    /// End of the holdout period (exclusive).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub holdout_end: NaiveDate,
+    /// Also write the table as <URL>/ltv_backtest/as_of=<holdout end>/.
+    #[arg(long, value_name = "URL")]
+    pub output: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use winback::cli::{Cli, Command};
+use winback::cli::{Cli, Command, LtvCommand};
 use winback::commands;
 use winback::error::{ConfigError, EXIT_CONFIG, EXIT_FAILED, PipelineError};
 
@@ -44,6 +44,7 @@ fn main() {
             Command::Backfill(args) => commands::schedule::backfill(args).await,
             Command::Runs(args) => commands::schedule::runs(args).await,
             Command::Status(args) => commands::schedule::status(args).await,
+            Command::Ltv(LtvCommand::Backtest(args)) => commands::ltv::backtest(args).await,
         }
     });
     let code = match result {

@@ -7,6 +7,7 @@ mod cli;
 mod engine;
 mod golden;
 mod lapse;
+mod ltv;
 mod s3;
 mod serve;
 mod validate;

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod explain;
+pub mod ltv;
 pub mod run;
 pub mod schedule;
 pub mod summary;
