@@ -251,6 +251,14 @@ async fn metrics(
 ) -> Result<BTreeMap<String, serde_json::Value>, PipelineError> {
     let mut out = BTreeMap::new();
     for (name, sql) in &pipeline.metrics {
+        // With --select, a metric over tables this run did not compute is left out.
+        let reads = stage::parse_reads(ctx, sql).unwrap_or_default();
+        if !reads
+            .iter()
+            .all(|t| ctx.table_exist(t.as_str()).unwrap_or(false))
+        {
+            continue;
+        }
         let err = |e: datafusion::error::DataFusionError| PipelineError::Stage {
             stage: format!("metrics.{name}"),
             file: pipeline.file.display().to_string(),

@@ -173,3 +173,27 @@ async fn a_later_as_of_leaves_earlier_partitions_alone_and_sees_more_history() {
         "no order at or after as_of"
     );
 }
+
+/// Regression: a model stage once read each input column with its own query; with several
+/// partitions the row orders differed, pairing customers with other customers' numbers.
+#[tokio::test]
+async fn model_stage_rows_stay_aligned_with_their_customer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    demo_data(&data, 30_000, "2026-03-01");
+    let inputs = demo_inputs(&data);
+    let inputs: Vec<(&str, &std::path::Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let mut opts = run_options("2026-03-01", &inputs, &tmp.path().join("out"), &[]);
+    opts.select = vec!["ltv".into()];
+    let (p, _) = winback::run::run_in_session(&opts).await.unwrap();
+    let mismatched = query(
+        &p.ctx,
+        "select count(*) as n from ltv l join customer_summary s on s.customer_id = l.customer_id \
+         where l.historical_value <> s.monetary_total",
+    )
+    .await;
+    assert_eq!(mismatched, ["n", "0"]);
+    let rows = query(&p.ctx, "select count(*) as n from ltv").await;
+    let customers = query(&p.ctx, "select count(*) as n from customer_summary").await;
+    assert_eq!(rows, customers);
+}

@@ -13,24 +13,58 @@ fn backtest_compares_predicted_and_actual_repeat_purchases_by_frequency() {
     })
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_winback"))
-        .args(["ltv", "backtest", "--calibration-end", "2026-01-01", "--holdout-end", "2026-07-01"])
+        .args([
+            "ltv",
+            "backtest",
+            "--calibration-end",
+            "2026-01-01",
+            "--holdout-end",
+            "2026-07-01",
+        ])
         .arg("--pipeline")
         .arg(crate::support::repo().join("pipelines/reactivation.toml"))
         .arg("--input")
-        .arg(format!("purchases={}", tmp.path().join("data/purchases").display()))
+        .arg(format!(
+            "purchases={}",
+            tmp.path().join("data/purchases").display()
+        ))
         .arg("--output")
         .arg(tmp.path().join("out"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let total = stdout.lines().find(|l| l.trim_start().starts_with("total")).expect("a total line");
-    let nums: Vec<f64> = total.split_whitespace().skip(1).take(3).map(|n| n.parse().unwrap()).collect();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let total = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("total"))
+        .expect("a total line");
+    let nums: Vec<f64> = total
+        .split_whitespace()
+        .skip(1)
+        .take(3)
+        .map(|n| n.parse().unwrap())
+        .collect();
     let (predicted, actual) = (nums[1], nums[2]);
     assert!(actual > 100.0, "{stdout}");
-    assert!((predicted / actual - 1.0).abs() < 0.25, "prediction within 25% of actual: {stdout}");
+    assert!(
+        (predicted / actual - 1.0).abs() < 0.25,
+        "prediction within 25% of actual: {stdout}"
+    );
     for f in ["0", "1", "2", "7+"] {
-        assert!(stdout.lines().any(|l| l.split_whitespace().next() == Some(f)), "row {f}: {stdout}");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(f)),
+            "row {f}: {stdout}"
+        );
     }
-    assert!(tmp.path().join("out/ltv_backtest/as_of=2026-07-01/_SUCCESS").exists());
+    assert!(
+        tmp.path()
+            .join("out/ltv_backtest/as_of=2026-07-01/_SUCCESS")
+            .exists()
+    );
 }

@@ -213,30 +213,37 @@ impl Summary {
     }
 }
 
-async fn column(
+/// Read `names` of `table` in ONE query (separate queries may return rows in different
+/// orders), each column cast to the type asked for.
+async fn columns(
     ctx: &SessionContext,
     table: &str,
-    name: &str,
-    to: &DataType,
-) -> Result<ArrayRef, String> {
+    names: &[(&str, DataType)],
+) -> Result<Vec<ArrayRef>, String> {
+    let cols: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
     let batches = ctx
         .table(table)
         .await
-        .and_then(|df| df.select_columns(&[name]))
+        .and_then(|df| df.select_columns(&cols))
         .map_err(|e| e.strip_backtrace().to_string())?
         .collect()
         .await
         .map_err(|e| e.strip_backtrace().to_string())?;
-    let parts: Vec<ArrayRef> = batches
-        .iter()
-        .map(|b| cast(b.column(0), to))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-    if refs.is_empty() {
-        return Ok(datafusion::arrow::array::new_empty_array(to));
+    let mut out = Vec::new();
+    for (i, (_, to)) in names.iter().enumerate() {
+        let parts: Vec<ArrayRef> = batches
+            .iter()
+            .map(|b| cast(b.column(i), to))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+        out.push(if refs.is_empty() {
+            datafusion::arrow::array::new_empty_array(to)
+        } else {
+            concat(&refs).map_err(|e| e.to_string())?
+        });
     }
-    concat(&refs).map_err(|e| e.to_string())
+    Ok(out)
 }
 
 fn floats(a: &ArrayRef, default: f64) -> Vec<f64> {
@@ -251,17 +258,13 @@ fn floats(a: &ArrayRef, default: f64) -> Vec<f64> {
 
 /// Read the summary columns of `table`.
 pub async fn read_summary(ctx: &SessionContext, table: &str) -> Result<Summary, String> {
-    let ids = column(ctx, table, "customer_id", &DataType::Utf8).await?;
-    let mut f = Vec::new();
-    for name in &SUMMARY_COLUMNS[1..] {
-        f.push(floats(
-            &column(ctx, table, name, &DataType::Float64).await?,
-            0.0,
-        ));
-    }
+    let mut wanted = vec![(SUMMARY_COLUMNS[0], DataType::Utf8)];
+    wanted.extend(SUMMARY_COLUMNS[1..].iter().map(|c| (*c, DataType::Float64)));
+    let cols = columns(ctx, table, &wanted).await?;
+    let f: Vec<Vec<f64>> = cols[1..].iter().map(|c| floats(c, 0.0)).collect();
     let [x, t_x, t, spend, total]: [Vec<f64>; 5] = f.try_into().expect("five columns");
     Ok(Summary {
-        ids: ids
+        ids: cols[0]
             .as_any()
             .downcast_ref::<StringArray>()
             .expect("cast to Utf8")
@@ -288,9 +291,10 @@ pub async fn run(
     let summary = read_summary(ctx, &spec.input).await.map_err(err)?;
     let lapsed = match &spec.lapsed {
         Some(t) => Some(
-            column(ctx, t, "customer_id", &DataType::Utf8)
+            columns(ctx, t, &[("customer_id", DataType::Utf8)])
                 .await
-                .map_err(err)?,
+                .map_err(err)?
+                .remove(0),
         ),
         None => None,
     };
