@@ -1,8 +1,8 @@
 //! Times fit BG/NBD + fit Gamma-Gamma + scoring on 1,000,000 simulated customers.
 //! Run: cargo run --release --example bench_models [n] [min_T] [max_T] [threads]
+use std::time::Instant;
 use winback::models::simulate::*;
 use winback::models::*;
-use std::time::Instant;
 
 fn main() {
     let args: Vec<u64> = std::env::args()

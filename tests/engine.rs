@@ -182,7 +182,8 @@ async fn model_stage_rows_stay_aligned_with_their_customer() {
     let data = tmp.path().join("data");
     demo_data(&data, 30_000, "2026-03-01");
     let inputs = demo_inputs(&data);
-    let inputs: Vec<(&str, &std::path::Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let inputs: Vec<(&str, &std::path::Path)> =
+        inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
     let mut opts = run_options("2026-03-01", &inputs, &tmp.path().join("out"), &[]);
     opts.select = vec!["ltv".into()];
     let (p, _) = winback::run::run_in_session(&opts).await.unwrap();

@@ -144,7 +144,7 @@ pub fn valid_sql(source: &Source, checked_table: &str) -> String {
     let names: Vec<String> = source.columns.iter().map(|c| ident(&c.name)).collect();
     if source.duplicate_key.is_empty() {
         return format!(
-            "select {}, 1 as _copies, _record from {} where _reason is null",
+            "select {}, 1 as _copies from {} where _reason is null",
             names.join(", "),
             ident(checked_table)
         );
@@ -155,10 +155,7 @@ pub fn valid_sql(source: &Source, checked_table: &str) -> String {
         .iter()
         .filter(|c| !source.duplicate_key.contains(&c.name))
         .map(|c| format!("max({0}) as {0}", ident(&c.name)))
-        .chain([
-            "count(*) as _copies".into(),
-            "min(_record) as _record".into(),
-        ])
+        .chain(["count(*) as _copies".into()])
         .collect();
     format!(
         "select {}, {} from {} where _reason is null group by {}",
@@ -177,9 +174,22 @@ pub fn rejects_sql(source: &Source, checked_table: &str, valid_table: &str) -> S
         ident(checked_table)
     );
     if let Some(first) = source.duplicate_key.first() {
+        // The repeated row's values (as read), one reject per extra copy.
+        let record = source
+            .columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "'{}=' || coalesce(cast({} as varchar), 'NULL')",
+                    c.file_name.replace('\'', "''"),
+                    ident(&c.name)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" || ', ' || ");
         sql.push_str(&format!(
-            "\nunion all\nselect '{name}' as source, 'duplicate_{first}' as reason, _record as record \
-             from (select _record, unnest(range(1, _copies)) as _copy from {} where _copies > 1)",
+            "\nunion all\nselect '{name}' as source, 'duplicate_{first}' as reason, {record} as record \
+             from (select *, unnest(range(1, _copies)) as _copy from {} where _copies > 1)",
             ident(valid_table)
         ));
     }
