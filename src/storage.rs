@@ -200,13 +200,18 @@ fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
         .clone()
 }
 
-/// Storage errors carry the URL without query strings (which can hold SAS tokens).
-pub fn storage_err(url: &Url, e: impl std::fmt::Display) -> PipelineError {
+/// A URL fit for logs, errors and manifests: no query string (SAS tokens), no password.
+pub fn redacted(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
     let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// Storage errors carry the redacted URL.
+pub fn storage_err(url: &Url, e: impl std::fmt::Display) -> PipelineError {
     PipelineError::Storage {
-        url: shown.to_string(),
+        url: redacted(url),
         message: e.to_string(),
     }
 }

@@ -172,6 +172,7 @@ async fn discover<'a>(
     let mut problems = Vec::new();
     let mut fields: Vec<Field> = Vec::new();
     let mut files = Vec::new();
+    let mut first_header: Option<(String, Vec<String>)> = None;
     for meta in &metas {
         let file_url = format!(
             "{}://{}/{}",
@@ -197,6 +198,20 @@ async fn discover<'a>(
             ),
             _ => schema.as_ref().clone(),
         };
+        // CSV columns are read by position: every file must have the first file's header.
+        if source.format == FileFormat::Csv {
+            let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+            match &first_header {
+                None => first_header = Some((file_url.clone(), names.iter().map(|n| n.to_string()).collect())),
+                Some((first, header)) if header.iter().ne(names.iter().copied()) => problems.push(format!(
+                    "source '{}', file {file_url}: header ({}) differs from {first} ({}); CSV files of one source must have the same columns in the same order",
+                    source.name,
+                    names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(","),
+                    header.join(",")
+                )),
+                Some(_) => {}
+            }
+        }
         for m in schema_check::check(&source.columns, &schema) {
             problems.push(
                 PipelineError::Schema {
@@ -237,7 +252,7 @@ async fn discover<'a>(
     }
     Ok(Discovered {
         source,
-        url: loc.url.to_string(),
+        url: storage::redacted(&loc.url),
         files,
         schema: Arc::new(Schema::new(fields)),
     })
@@ -297,15 +312,31 @@ async fn register_one(
     ctx.register_table(&checked_name, checked.into_view())
         .map_err(&err)?;
     let valid_name = format!("_valid_{name}");
-    let valid = sql_frame(ctx, &views::valid_sql(d.source, &checked_name), params)
+    // The table duplicates are found in: read twice (clean rows and rejects), computed once.
+    let dup_input = match views::dedupe(d.source) {
+        views::Dedupe::None => checked_name.clone(),
+        views::Dedupe::ExactRows => valid_name.clone(),
+        views::Dedupe::KeepFirst => {
+            let ranked_name = format!("_ranked_{name}");
+            let ranked = sql_frame(ctx, &views::ranked_sql(d.source, &checked_name), params)
+                .await
+                .map_err(&err)?;
+            materialize(ctx, &ranked_name, ranked).await.map_err(&err)?;
+            ranked_name
+        }
+    };
+    let valid_input = match views::dedupe(d.source) {
+        views::Dedupe::KeepFirst => dup_input.as_str(),
+        _ => checked_name.as_str(),
+    };
+    let valid = sql_frame(ctx, &views::valid_sql(d.source, valid_input), params)
         .await
         .map_err(&err)?;
-    if d.source.duplicate_key.is_empty() {
+    if views::dedupe(d.source) == views::Dedupe::ExactRows {
+        materialize(ctx, &valid_name, valid).await.map_err(&err)?;
+    } else {
         ctx.register_table(&valid_name, valid.into_view())
             .map_err(&err)?;
-    } else {
-        // Read twice (clean rows and duplicates): computed once.
-        materialize(ctx, &valid_name, valid).await.map_err(&err)?;
     }
     let columns: Vec<String> = d
         .source
@@ -328,7 +359,7 @@ async fn register_one(
         .map_err(&err)?;
     let rejects = sql_frame(
         ctx,
-        &views::rejects_sql(d.source, &checked_name, &valid_name),
+        &views::rejects_sql(d.source, &checked_name, &dup_input),
         params,
     )
     .await

@@ -43,6 +43,8 @@ fn column_sql(col: &ColumnSpec, schema: &Schema, timezone: &str) -> ColumnSql {
     let shape = shape(col.kind, field.data_type()).unwrap_or(RawShape::Native);
     let missing = format!("missing_{}", col.name);
     let bad = format!("bad_{}", col.name);
+    let zoned = format!("'Timestamp(Nanosecond, Some(\"{timezone}\"))'");
+    let finite = |v: &str| format!("(isnan({v}) or {v} in ('inf'::double, '-inf'::double))");
     let (typed, mut problems) = match (col.kind, shape) {
         (ColumnKind::Id, _) => {
             let typed = format!("nullif(btrim(cast({raw} as varchar)), '')");
@@ -50,30 +52,48 @@ fn column_sql(col: &ColumnSpec, schema: &Schema, timezone: &str) -> ColumnSql {
             (typed, vec![(cond, missing)])
         }
         (ColumnKind::Text, _) => (format!("cast({raw} as varchar)"), vec![]),
-        (_, RawShape::Text) => {
+        (ColumnKind::Timestamp, RawShape::Text) => {
+            // Text without an offset is local time in the pipeline's timezone; text with
+            // an offset is that instant. Both become local wall-clock time.
             let trimmed = format!("nullif(btrim({raw}), '')");
-            let typed = format!("try_cast({trimmed} as {ty})");
+            let typed = format!("to_local_time(arrow_try_cast({trimmed}, {zoned}))");
             let problems = vec![
                 (format!("{trimmed} is null"), missing),
                 (format!("{typed} is null"), bad),
             ];
             (typed, problems)
         }
-        (ColumnKind::Timestamp, RawShape::ZonedTimestamp) => {
-            // Same instant seen in the pipeline's timezone, then the zone dropped: local time.
-            let typed = format!(
-                "cast(arrow_cast({raw}, 'Timestamp(Nanosecond, Some(\"{timezone}\"))') as timestamp)"
-            );
-            (typed, vec![(format!("{raw} is null"), missing)])
+        (_, RawShape::Text) => {
+            let trimmed = format!("nullif(btrim({raw}), '')");
+            let typed = format!("try_cast({trimmed} as {ty})");
+            let mut problems = vec![
+                (format!("{trimmed} is null"), missing),
+                (format!("{typed} is null"), bad.clone()),
+            ];
+            if col.kind == ColumnKind::Number {
+                problems.push((finite(&typed), bad));
+            }
+            (typed, problems)
+        }
+        (ColumnKind::Timestamp, shape) => {
+            // A zoned timestamp is seen in the pipeline's timezone, a naive one is taken
+            // as local time already; values out of the nanosecond range are bad rows.
+            let typed = if shape == RawShape::ZonedTimestamp {
+                format!("to_local_time(arrow_try_cast({raw}, {zoned}))")
+            } else {
+                format!("arrow_try_cast({raw}, 'Timestamp(Nanosecond, None)')")
+            };
+            let problems = vec![
+                (format!("{raw} is null"), missing),
+                (format!("{typed} is null"), bad),
+            ];
+            (typed, problems)
         }
         (_, _) => {
             let typed = format!("cast({raw} as {ty})");
             let mut problems = vec![(format!("{raw} is null"), missing)];
             if col.kind == ColumnKind::Number {
-                problems.push((
-                    format!("isnan({typed}) or {typed} in ('inf'::double, '-inf'::double)"),
-                    bad,
-                ));
+                problems.push((finite(&typed), bad));
             }
             (typed, problems)
         }
@@ -139,59 +159,109 @@ pub fn checked_sql(source: &Source, raw_table: &str, schema: &Schema, timezone: 
     )
 }
 
-/// Valid rows, with exact repeats of the duplicate key collapsed and counted in `_copies`.
-pub fn valid_sql(source: &Source, checked_table: &str) -> String {
-    let names: Vec<String> = source.columns.iter().map(|c| ident(&c.name)).collect();
+/// How a source's repeated rows are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dedupe {
+    /// No duplicate key.
+    None,
+    /// The key is every declared column: identical rows collapse into one (cheap: a
+    /// hash aggregation), the extra copies are rejected.
+    ExactRows,
+    /// Rows sharing the key keep one whole row (the first by all columns, so the
+    /// choice is deterministic); the others are rejected with their own values.
+    KeepFirst,
+}
+
+pub fn dedupe(source: &Source) -> Dedupe {
     if source.duplicate_key.is_empty() {
-        return format!(
-            "select {}, 1 as _copies from {} where _reason is null",
-            names.join(", "),
-            ident(checked_table)
-        );
-    }
-    let key: Vec<String> = source.duplicate_key.iter().map(|k| ident(k)).collect();
-    let rest: Vec<String> = source
+        Dedupe::None
+    } else if source
         .columns
         .iter()
-        .filter(|c| !source.duplicate_key.contains(&c.name))
-        .map(|c| format!("max({0}) as {0}", ident(&c.name)))
-        .chain(["count(*) as _copies".into()])
+        .all(|c| source.duplicate_key.contains(&c.name))
+    {
+        Dedupe::ExactRows
+    } else {
+        Dedupe::KeepFirst
+    }
+}
+
+/// `KeepFirst` only: valid rows numbered within their key (`_rn = 1` is kept).
+pub fn ranked_sql(source: &Source, checked_table: &str) -> String {
+    let key: Vec<String> = source.duplicate_key.iter().map(|k| ident(k)).collect();
+    let order: Vec<String> = source
+        .columns
+        .iter()
+        .map(|c| format!("{} nulls last", ident(&c.name)))
         .collect();
     format!(
-        "select {}, {} from {} where _reason is null group by {}",
+        "select *, row_number() over (partition by {} order by {}) as _rn from {} where _reason is null",
         key.join(", "),
-        rest.join(", "),
-        ident(checked_table),
-        key.join(", ")
+        order.join(", "),
+        ident(checked_table)
     )
 }
 
+/// Valid rows, one per duplicate key, with `_copies` = how many input rows it stands for.
+/// `input` is the checked table, or the ranked one for `KeepFirst`.
+pub fn valid_sql(source: &Source, input: &str) -> String {
+    let names: Vec<String> = source.columns.iter().map(|c| ident(&c.name)).collect();
+    match dedupe(source) {
+        Dedupe::None => format!(
+            "select {}, 1 as _copies from {} where _reason is null",
+            names.join(", "),
+            ident(input)
+        ),
+        Dedupe::ExactRows => format!(
+            "select {0}, count(*) as _copies from {1} where _reason is null group by {0}",
+            names.join(", "),
+            ident(input)
+        ),
+        Dedupe::KeepFirst => format!(
+            "select {}, 1 as _copies from {} where _rn = 1",
+            names.join(", "),
+            ident(input)
+        ),
+    }
+}
+
 /// The source's rows that break a rule, one row per rejected input row.
-pub fn rejects_sql(source: &Source, checked_table: &str, valid_table: &str) -> String {
+pub fn rejects_sql(source: &Source, checked_table: &str, valid_or_ranked: &str) -> String {
     let name = source.name.replace('\'', "''");
     let mut sql = format!(
         "select '{name}' as source, _reason as reason, _record as record from {} where _reason is not null",
         ident(checked_table)
     );
-    if let Some(first) = source.duplicate_key.first() {
-        // The repeated row's values (as read), one reject per extra copy.
-        let record = source
-            .columns
-            .iter()
-            .map(|c| {
-                format!(
-                    "'{}=' || coalesce(cast({} as varchar), 'NULL')",
-                    c.file_name.replace('\'', "''"),
-                    ident(&c.name)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" || ', ' || ");
-        sql.push_str(&format!(
-            "\nunion all\nselect '{name}' as source, 'duplicate_{first}' as reason, {record} as record \
-             from (select *, unnest(range(1, _copies)) as _copy from {} where _copies > 1)",
-            ident(valid_table)
-        ));
+    let Some(first) = source.duplicate_key.first() else {
+        return sql;
+    };
+    let dup = format!("'duplicate_{first}'");
+    match dedupe(source) {
+        Dedupe::None => {}
+        Dedupe::ExactRows => {
+            // Identical rows: the repeated values, one reject per extra copy.
+            let record = source
+                .columns
+                .iter()
+                .map(|c| {
+                    format!(
+                        "'{}=' || coalesce(cast({} as varchar), 'NULL')",
+                        c.file_name.replace('\'', "''"),
+                        ident(&c.name)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" || ', ' || ");
+            sql.push_str(&format!(
+                "\nunion all\nselect '{name}' as source, {dup} as reason, {record} as record \
+                 from (select *, unnest(range(1, _copies)) as _copy from {} where _copies > 1)",
+                ident(valid_or_ranked)
+            ));
+        }
+        Dedupe::KeepFirst => sql.push_str(&format!(
+            "\nunion all\nselect '{name}' as source, {dup} as reason, _record as record from {} where _rn > 1",
+            ident(valid_or_ranked)
+        )),
     }
     sql
 }
