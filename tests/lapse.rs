@@ -205,3 +205,22 @@ async fn many_customers_stopping_together_raise_a_segment_alert_and_a_stable_gro
     .await;
     assert_eq!(got[1..], ["XX,10,10,0,0,10,true", "YY,10,0,0,0,0,false"]);
 }
+
+/// Regression: a refund was dated by its sale, so a refund made after the lapse was taken
+/// for its cause. The refund's own date counts, up to the alert date (2026-06-04).
+#[tokio::test]
+async fn a_refund_counts_as_evidence_on_the_day_it_was_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reason = |refund_day: &'static str, as_of: &'static str| {
+        let dir = tmp.path().join(refund_day);
+        async move {
+            let mut rows = every_61_days();
+            rows.push(("r7".into(), "rhythm".into(), date(refund_day), -15.0));
+            let ctx = session(&dir, as_of, &purchases_csv(&rows), None, None).await;
+            query(&ctx, "select reason_owner, reason, evidence_date from lapse_reasons where customer_id = 'rhythm'").await
+        }
+    };
+    assert_eq!(reason("2026-03-20", "2026-06-04").await[1], "company,refund,2026-03-20");
+    assert_eq!(reason("2026-06-03", "2026-06-10").await[1], "company,refund,2026-06-03");
+    assert_eq!(reason("2026-06-07", "2026-06-10").await[1], "customer,no_company_signal,", "after the alert");
+}

@@ -90,7 +90,7 @@ sizes as (
 ),
 
 weekly as (
-    select g.dimension, g.segment, e.weeks_ago, count(*) as lapses
+    select g.dimension, g.segment, e.weeks_ago, count(distinct e.customer_id) as lapses
     from events e
     join groups g on g.customer_id = e.customer_id
     group by g.dimension, g.segment, e.weeks_ago
