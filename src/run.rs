@@ -151,7 +151,13 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
         .child("_runs")
         .child(&format!("as_of={}", prepared.as_of));
     let json = serde_json::to_vec_pretty(&m).map_err(|e| PipelineError::Internal(e.to_string()))?;
-    dir.put("manifest.json", json).await?;
+    // Every run keeps its own manifest; `manifest.json` describes the tables in place, so a
+    // failed rerun does not replace the one of the successful run that wrote them.
+    dir.put(&format!("run-{}.json", m.run_id), json.clone())
+        .await?;
+    if result.is_ok() || dir.get("manifest.json").await?.is_none() {
+        dir.put("manifest.json", json).await?;
+    }
     result.map(|()| m)
 }
 

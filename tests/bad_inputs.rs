@@ -199,9 +199,17 @@ async fn nan_and_infinite_amounts_in_text_are_quarantined() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = "customer_id,order_ts,amount\nc1,2026-01-05,NaN\nc1,2026-01-06,inf\nc1,2026-01-07,-Infinity\nc1,2026-01-08,12\n";
     let m = run_csv_purchases(tmp.path(), csv, &[]).await.unwrap();
-    assert_eq!(m.quarantine.get("purchases/bad_amount"), Some(&3), "{:?}", m.quarantine);
+    assert_eq!(
+        m.quarantine.get("purchases/bad_amount"),
+        Some(&3),
+        "{:?}",
+        m.quarantine
+    );
     let summary = read_output(&tmp.path().join("out"), "customer_summary", AS_OF).await;
-    assert!(summary[1].starts_with("c1,2026-01-08,2026-01-08,1,1,0,"), "{summary:?}");
+    assert!(
+        summary[1].starts_with("c1,2026-01-08,2026-01-08,1,1,0,"),
+        "{summary:?}"
+    );
 }
 
 #[tokio::test]
@@ -209,7 +217,12 @@ async fn a_timestamp_out_of_range_is_a_bad_row_not_a_failed_run() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = "customer_id,order_ts,amount\nc1,1500-01-01,5\nc1,2026-01-08,12\n";
     let m = run_csv_purchases(tmp.path(), csv, &[]).await.unwrap();
-    assert_eq!(m.quarantine.get("purchases/bad_order_ts"), Some(&1), "{:?}", m.quarantine);
+    assert_eq!(
+        m.quarantine.get("purchases/bad_order_ts"),
+        Some(&1),
+        "{:?}",
+        m.quarantine
+    );
 }
 
 /// Regression: orders were grouped by order_id alone, so two customers sharing an order
@@ -226,13 +239,29 @@ async fn customers_sharing_an_order_id_keep_their_own_orders() {
 #[tokio::test]
 async fn csv_files_of_one_source_must_share_their_header_order() {
     let tmp = tempfile::tempdir().unwrap();
-    let folder = csv_source(tmp.path(), "purchases", "order_id,customer_id,order_ts,amount\nA1,c1,2026-01-05,10\n");
-    std::fs::write(folder.join("later.csv"), "customer_id,order_id,order_ts,amount\nc2,B1,2026-01-06,10\n").unwrap();
-    let err = run_csv_purchases(tmp.path(), "order_id,customer_id,order_ts,amount\nA1,c1,2026-01-05,10\n", &[])
-        .await
-        .unwrap_err();
+    let folder = csv_source(
+        tmp.path(),
+        "purchases",
+        "order_id,customer_id,order_ts,amount\nA1,c1,2026-01-05,10\n",
+    );
+    std::fs::write(
+        folder.join("later.csv"),
+        "customer_id,order_id,order_ts,amount\nc2,B1,2026-01-06,10\n",
+    )
+    .unwrap();
+    let err = run_csv_purchases(
+        tmp.path(),
+        "order_id,customer_id,order_ts,amount\nA1,c1,2026-01-05,10\n",
+        &[],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.exit_code(), EXIT_CONFIG);
-    assert!(err.to_string().contains("later.csv: header (customer_id,order_id,order_ts,amount) differs"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("later.csv: header (customer_id,order_id,order_ts,amount) differs"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -244,10 +273,18 @@ async fn timestamps_are_counted_in_the_pipeline_timezone() {
     std::fs::create_dir_all(&dir).unwrap();
     let schema = Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, true),
-        Field::new("order_ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new(
+            "order_ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
         Field::new("amount", DataType::Float64, true),
     ]));
-    let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
+    let ts = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_micros()
+    };
     let batch = RecordBatch::try_new(
         schema,
         vec![
@@ -260,7 +297,9 @@ async fn timestamps_are_counted_in_the_pipeline_timezone() {
                 ])
                 .with_timezone("UTC"),
             ),
-            Arc::new(datafusion::arrow::array::Float64Array::from(vec![10.0, 5.0, 7.0])),
+            Arc::new(datafusion::arrow::array::Float64Array::from(vec![
+                10.0, 5.0, 7.0,
+            ])),
         ],
     )
     .unwrap();
@@ -270,22 +309,40 @@ async fn timestamps_are_counted_in_the_pipeline_timezone() {
     let out = tmp.path().join("out");
     let opts = run_options(
         "2026-06-01",
-        &[("purchases", &dir), ("customers", &customers), ("complaints", &complaints)],
+        &[
+            ("purchases", &dir),
+            ("customers", &customers),
+            ("complaints", &complaints),
+        ],
         &out,
         &[("timezone", "Asia/Shanghai")],
     );
     winback::run::run(&opts).await.unwrap();
     let summary = read_output(&out, "customer_summary", "2026-06-01").await;
-    assert_eq!(summary.len(), 2, "c2's purchase is on as_of in Shanghai: {summary:?}");
-    assert!(summary[1].starts_with("c1,2026-03-02,2026-03-02,2,1,0,"), "{summary:?}");
+    assert_eq!(
+        summary.len(),
+        2,
+        "c2's purchase is on as_of in Shanghai: {summary:?}"
+    );
+    assert!(
+        summary[1].starts_with("c1,2026-03-02,2026-03-02,2,1,0,"),
+        "{summary:?}"
+    );
     let clean = read_output(&out, "purchases_clean", "2026-06-01").await;
-    assert!(clean.iter().any(|r| r.contains("2026-03-02T04:30:00")), "local wall time: {clean:?}");
+    assert!(
+        clean.iter().any(|r| r.contains("2026-03-02T04:30:00")),
+        "local wall time: {clean:?}"
+    );
 }
 
 #[tokio::test]
 async fn duplicate_customers_keep_one_whole_row_and_reject_the_other_as_read() {
     let tmp = tempfile::tempdir().unwrap();
-    let purchases = csv_source(tmp.path(), "purchases", "customer_id,order_ts,amount\nL,2026-01-05,10\n");
+    let purchases = csv_source(
+        tmp.path(),
+        "purchases",
+        "customer_id,order_ts,amount\nL,2026-01-05,10\n",
+    );
     let customers = csv_source(
         tmp.path(),
         "customers",
@@ -295,16 +352,37 @@ async fn duplicate_customers_keep_one_whole_row_and_reject_the_other_as_read() {
     let out = tmp.path().join("out");
     let mut opts = run_options(
         AS_OF,
-        &[("purchases", &purchases), ("customers", &customers), ("complaints", &complaints)],
+        &[
+            ("purchases", &purchases),
+            ("customers", &customers),
+            ("complaints", &complaints),
+        ],
         &out,
-        &[("sources.purchases.format", "csv"), ("sources.customers.format", "csv")],
+        &[
+            ("sources.purchases.format", "csv"),
+            ("sources.customers.format", "csv"),
+        ],
     );
     opts.select = vec!["customer_summary".into()];
     let (p, _) = winback::run::run_in_session(&opts).await.unwrap();
-    let kept = query(&p.ctx, "select email, country, consent_email, consent_sms from customers").await;
+    let kept = query(
+        &p.ctx,
+        "select email, country, consent_email, consent_sms from customers",
+    )
+    .await;
     // The first row ordered by every column (consent_email false sorts first) is kept whole.
-    assert_eq!(kept, ["email,country,consent_email,consent_sms", "b@example.com,FR,false,true"]);
+    assert_eq!(
+        kept,
+        [
+            "email,country,consent_email,consent_sms",
+            "b@example.com,FR,false,true"
+        ]
+    );
     let rejected = query(&p.ctx, "select reason, record from quarantine").await;
     assert_eq!(rejected.len(), 2, "{rejected:?}");
-    assert!(rejected[1].starts_with("duplicate_customer_id,customer_id=L, email=a@example.com, country=DE"), "{rejected:?}");
+    assert!(
+        rejected[1]
+            .starts_with("duplicate_customer_id,customer_id=L, email=a@example.com, country=DE"),
+        "{rejected:?}"
+    );
 }

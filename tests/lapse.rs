@@ -220,7 +220,17 @@ async fn a_refund_counts_as_evidence_on_the_day_it_was_made() {
             query(&ctx, "select reason_owner, reason, evidence_date from lapse_reasons where customer_id = 'rhythm'").await
         }
     };
-    assert_eq!(reason("2026-03-20", "2026-06-04").await[1], "company,refund,2026-03-20");
-    assert_eq!(reason("2026-06-03", "2026-06-10").await[1], "company,refund,2026-06-03");
-    assert_eq!(reason("2026-06-07", "2026-06-10").await[1], "customer,no_company_signal,", "after the alert");
+    assert_eq!(
+        reason("2026-03-20", "2026-06-04").await[1],
+        "company,refund,2026-03-20"
+    );
+    assert_eq!(
+        reason("2026-06-03", "2026-06-10").await[1],
+        "company,refund,2026-06-03"
+    );
+    assert_eq!(
+        reason("2026-06-07", "2026-06-10").await[1],
+        "customer,no_company_signal,",
+        "after the alert"
+    );
 }

@@ -117,6 +117,24 @@ fn validate_compares_planned_columns_with_documented_ones() {
 }
 
 #[test]
+fn validate_checks_the_columns_that_stage_tests_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stages = [(
+        "good",
+        "select customer_id, sum(amount) as total from purchases group by customer_id",
+    )];
+    let pipeline = project(tmp.path(), "customer_id,order_ts,amount", &stages);
+    let text = std::fs::read_to_string(&pipeline).unwrap() + "not_null = [\"nonexistent_col\"]\n";
+    std::fs::write(&pipeline, text).unwrap();
+    let (code, text) = validate(&pipeline);
+    assert_eq!(code, 78, "{text}");
+    assert!(
+        text.contains("has a test on column 'nonexistent_col'"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_default_pipeline_is_valid() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("demo");

@@ -53,10 +53,9 @@ pub async fn plan_all(
         match plan_one(ctx, stage, params).await {
             Ok(df) => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                if let Some(spec) = specs.get(&stage.name)
-                    && let Some(p) = compare_columns(stage, &schema, &spec.columns)
-                {
-                    problems.push(p);
+                if let Some(spec) = specs.get(&stage.name) {
+                    problems.extend(compare_columns(stage, &schema, &spec.columns));
+                    problems.extend(test_columns(stage, &schema, spec));
                 }
                 register_empty(ctx, &stage.name, schema);
             }
@@ -74,6 +73,28 @@ fn register_empty(ctx: &SessionContext, name: &str, schema: Arc<Schema>) {
     let _ = ctx.deregister_table(name);
     ctx.register_table(name, Arc::new(table))
         .expect("registering a table in the default schema");
+}
+
+/// Columns named by the stage's tests must exist in its output.
+fn test_columns(stage: &Stage, schema: &Schema, spec: &StageSpec) -> Vec<String> {
+    let named = spec
+        .unique
+        .iter()
+        .chain(&spec.not_null)
+        .chain(spec.accepted_values.keys());
+    let mut out = Vec::new();
+    for col in named {
+        if schema.field_with_name(col).is_err() {
+            out.push(format!(
+                "{}: stage '{}' has a test on column '{col}', which it does not produce",
+                stage.file.display(),
+                stage.name
+            ));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn compare_columns(stage: &Stage, schema: &Schema, documented: &[String]) -> Option<String> {
