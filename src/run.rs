@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, Int64Array, StringArray};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
-use crate::config::{self, LoadOptions, Pipeline};
+use crate::config::{self, FileFormat, LoadOptions, Pipeline};
 use crate::engine::{self, EngineOptions, Params, df_err, sql_frame};
 use crate::error::{ConfigError, PipelineError};
 use crate::manifest::{self, Manifest, RunStatus};
@@ -167,19 +167,32 @@ async fn execute(
     writer: &OutputWriter,
     m: &mut Manifest,
 ) -> Result<(), PipelineError> {
-    m.stages = stage::runner::run_all(
-        &p.ctx,
-        &p.graph,
-        &p.pipeline.stages,
-        &p.params,
-        &opts.progress,
-    )
-    .await?;
-    m.models = m
-        .stages
+    let format_of = |table: &str| {
+        p.pipeline
+            .output
+            .formats
+            .get(table)
+            .copied()
+            .unwrap_or(p.pipeline.output.format)
+    };
+    let tables: Vec<String> = match &p.pipeline.output.tables {
+        Some(t) => t.clone(),
+        None => p
+            .graph
+            .order
+            .iter()
+            .map(|s| s.name.clone())
+            .chain(["quarantine".to_string()])
+            .collect(),
+    };
+    let computed = |t: &String| t == "quarantine" || p.graph.order.iter().any(|s| &s.name == t);
+    let outputs: BTreeMap<String, FileFormat> = tables
         .iter()
-        .filter_map(|s| s.diagnostics.clone().map(|d| (s.name.clone(), d)))
+        .filter(|t| computed(t))
+        .map(|t| (t.clone(), format_of(t)))
         .collect();
+    // Quarantine first: it reads the sources' internal tables, which can then be dropped
+    // as soon as the stages reading the sources are done.
     let bar = opts.progress.start("quarantine");
     let q = Instant::now();
     let rows = engine::materialize(
@@ -193,34 +206,55 @@ async fn execute(
     .map_err(df_err("quarantine"))?;
     bar.done(rows, q.elapsed().as_secs_f64());
     m.quarantine = quarantine_counts(&p.ctx).await?;
-    m.metrics = metrics(&p.ctx, &p.pipeline, &p.params).await?;
-    let tables: Vec<String> = match &p.pipeline.output.tables {
-        Some(t) => t.clone(),
-        None => p
-            .graph
-            .order
-            .iter()
-            .map(|s| s.name.clone())
-            .chain(["quarantine".to_string()])
-            .collect(),
-    };
     let mut written = Vec::new();
-    for table in &tables {
-        if !opts.select.is_empty() && !p.graph.order.iter().any(|s| &s.name == table) {
-            continue;
-        }
-        let format = p
-            .pipeline
-            .output
-            .formats
-            .get(table)
-            .copied()
-            .unwrap_or(p.pipeline.output.format);
-        let bar = opts.progress.start(&format!("write {table}"));
-        let t = Instant::now();
-        written.push(writer.stage(&p.ctx, table, format).await?);
-        bar.done(0, t.elapsed().as_secs_f64());
+    if let Some(format) = outputs.get("quarantine") {
+        written.push(writer.stage(&p.ctx, "quarantine", *format).await?);
     }
+    let keep = p
+        .pipeline
+        .metrics
+        .values()
+        .flat_map(|sql| stage::parse_reads(&p.ctx, sql).unwrap_or_default())
+        .collect();
+    let source_tables = p
+        .pipeline
+        .sources
+        .iter()
+        .map(|s| {
+            let n = &s.name;
+            let internal = ["_raw_", "_checked_", "_valid_", "_ranked_", "_rejects_"]
+                .iter()
+                .map(|prefix| format!("{prefix}{n}"))
+                .collect();
+            (n.clone(), internal)
+        })
+        .collect();
+    let life = stage::runner::Lifecycle {
+        outputs,
+        writer: Some(writer.clone()),
+        release: true,
+        keep,
+        source_tables,
+    };
+    let (runs, mut staged) = stage::runner::run_all(
+        &p.ctx,
+        &p.graph,
+        &p.pipeline.stages,
+        &p.params,
+        &opts.progress,
+        &life,
+    )
+    .await?;
+    m.stages = runs;
+    m.models = m
+        .stages
+        .iter()
+        .filter_map(|s| s.diagnostics.clone().map(|d| (s.name.clone(), d)))
+        .collect();
+    m.metrics = metrics(&p.ctx, &p.pipeline, &p.params).await?;
+    written.append(&mut staged);
+    // Commit in the order the pipeline lists its outputs.
+    written.sort_by_key(|w| tables.iter().position(|t| t == &w.table));
     writer.commit(&written).await?;
     m.outputs = written;
     Ok(())
@@ -303,12 +337,13 @@ fn scalar_json(col: &dyn Array) -> serde_json::Value {
 /// manifest. For tests and for tools that read the tables directly.
 pub async fn run_in_session(opts: &RunOptions) -> Result<(Prepared, Vec<StageRun>), PipelineError> {
     let prepared = prepare(opts).await?;
-    let runs = stage::runner::run_all(
+    let (runs, _) = stage::runner::run_all(
         &prepared.ctx,
         &prepared.graph,
         &prepared.pipeline.stages,
         &prepared.params,
         &opts.progress,
+        &stage::runner::Lifecycle::default(),
     )
     .await?;
     Ok((prepared, runs))

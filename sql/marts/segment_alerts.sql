@@ -30,13 +30,8 @@ customers_src as (
 ),
 
 first_orders as (
-    select customer_id, min(channel) as first_channel
-    from (
-        select customer_id, channel,
-               row_number() over (partition by customer_id order by order_ts, order_id) as n
-        from purchases_clean
-    )
-    where n = 1
+    select customer_id, first_value(channel order by order_ts, order_id) as first_channel
+    from purchases_clean
     group by customer_id
 ),
 

@@ -1,7 +1,7 @@
 //! The tables model stages write, computed from a customer summary with the pure model
 //! functions of `crate::models`; no I/O here, so it can run on a blocking thread.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -194,6 +194,8 @@ fn sltv_table(spec: &ModelSpec, s: &Summary, lapsed: Option<&ArrayRef>, fits: &F
         Ok::<f64, String>(repeat.iter().sum::<f64>() / repeat.len().max(1) as f64)
     })?;
     let (mut ids, mut values, mut basis) = (Vec::new(), Vec::new(), Vec::new());
+    // CLV is linear in the spend per purchase: value one unit of spend once per (x, T).
+    let mut unit_clv: HashMap<(u64, u64), f64> = HashMap::new();
     for i in 0..s.x.len() {
         let id = s.ids.value(i);
         let alive = bg.p_alive(s.x[i], s.t_x[i], s.t[i]).map_err(e)?;
@@ -207,8 +209,17 @@ fn sltv_table(spec: &ModelSpec, s: &Summary, lapsed: Option<&ArrayRef>, fits: &F
         } else {
             mean
         };
-        let won_back =
-            models::discounted_clv(&bg, s.x[i] + 1.0, s.t[i], s.t[i], ev, &spec.clv).map_err(e)?;
+        let key = (s.x[i].to_bits(), s.t[i].to_bits());
+        let unit = match unit_clv.get(&key) {
+            Some(u) => *u,
+            None => {
+                let u = models::discounted_clv(&bg, s.x[i] + 1.0, s.t[i], s.t[i], 1.0, &spec.clv)
+                    .map_err(e)?;
+                unit_clv.insert(key, u);
+                u
+            }
+        };
+        let won_back = unit * ev;
         ids.push(id.to_string());
         values.push(models::sltv(won_back, cost).map_err(e)?);
         basis.push(if own { "own_history" } else { "population" });

@@ -18,6 +18,7 @@ use crate::error::PipelineError;
 use crate::storage::Location;
 
 /// Where one run writes: the output root and this run's private staging folder.
+#[derive(Clone)]
 pub struct OutputWriter {
     pub root: Location,
     staging: Location,

@@ -1,14 +1,15 @@
 //! Runs the stage graph: each stage starts as soon as the stages it reads are done, so
 //! independent stages run side by side; each result is kept for the stages after it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use datafusion::prelude::SessionContext;
 use tokio::task::JoinSet;
 
+use super::output::{OutputWriter, WrittenTable};
 use super::{Stage, StageKind, checks, graph::Graph, model};
-use crate::config::StageSpec;
+use crate::config::{FileFormat, StageSpec};
 use crate::engine::{Params, materialize, sql_frame};
 use crate::error::PipelineError;
 use crate::progress::Progress;
@@ -84,40 +85,113 @@ async fn run_one(
     }
 }
 
-/// Run every stage of the graph; stops at the first failure.
+/// What happens around the stages: outputs written as soon as their stage is done (so
+/// writing overlaps computing), and tables dropped once nothing needs them (memory).
+#[derive(Default)]
+pub struct Lifecycle {
+    /// Output tables and their formats.
+    pub outputs: BTreeMap<String, FileFormat>,
+    pub writer: Option<OutputWriter>,
+    /// Drop tables nothing reads any more; off for sessions that are queried afterwards.
+    pub release: bool,
+    /// Tables never dropped (read after the stages, e.g. by metrics).
+    pub keep: HashSet<String>,
+    /// The tables behind each source, dropped with it.
+    pub source_tables: BTreeMap<String, Vec<String>>,
+}
+
+enum Done {
+    Stage(StageRun),
+    Written(WrittenTable),
+}
+
+/// Run every stage of the graph; stops at the first failure. Returns the stage runs and
+/// the output tables written to staging.
 pub async fn run_all(
     ctx: &SessionContext,
     graph: &Graph,
     specs: &BTreeMap<String, StageSpec>,
     params: &Params,
     progress: &Progress,
-) -> Result<Vec<StageRun>, PipelineError> {
+    life: &Lifecycle,
+) -> Result<(Vec<StageRun>, Vec<WrittenTable>), PipelineError> {
     let mut done: HashSet<String> = HashSet::new();
     let mut started: HashSet<String> = HashSet::new();
-    let mut tasks = JoinSet::new();
+    let mut tasks: JoinSet<Result<Done, PipelineError>> = JoinSet::new();
     let mut runs = Vec::new();
+    let mut written = Vec::new();
     let fits = model::Fits::default();
+    // How many stages (and pending writes) still need each table.
+    let mut readers: HashMap<String, usize> = HashMap::new();
+    for stage in &graph.order {
+        for t in &stage.reads {
+            *readers.entry(t.clone()).or_default() += 1;
+        }
+    }
+    let writer = life.writer.as_ref();
+    for t in life.outputs.keys() {
+        if writer.is_some() && graph.order.iter().any(|s| &s.name == t) {
+            *readers.entry(t.clone()).or_default() += 1;
+        }
+    }
+    let release = |table: &str, readers: &mut HashMap<String, usize>| {
+        let left = readers.entry(table.to_string()).or_default();
+        *left = left.saturating_sub(1);
+        if *left > 0 || !life.release || life.keep.contains(table) {
+            return;
+        }
+        let _ = ctx.deregister_table(table);
+        for internal in life.source_tables.get(table).into_iter().flatten() {
+            let _ = ctx.deregister_table(internal.as_str());
+        }
+    };
     loop {
         for stage in &graph.order {
             if !started.contains(&stage.name) && graph.upstream(stage).all(|u| done.contains(u)) {
                 started.insert(stage.name.clone());
-                tasks.spawn(run_one(
+                let task = run_one(
                     ctx.clone(),
                     stage.clone(),
                     specs.get(&stage.name).cloned(),
                     params.clone(),
                     progress.clone(),
                     fits.clone(),
-                ));
+                );
+                tasks.spawn(async move { task.await.map(Done::Stage) });
             }
         }
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        let run =
-            joined.map_err(|e| PipelineError::Internal(format!("stage task failed: {e}")))??;
-        done.insert(run.name.clone());
-        runs.push(run);
+        match joined.map_err(|e| PipelineError::Internal(format!("stage task failed: {e}")))?? {
+            Done::Stage(run) => {
+                if let (Some(w), Some(format)) = (writer, life.outputs.get(&run.name)) {
+                    let (w, ctx, name, format) =
+                        (w.clone(), ctx.clone(), run.name.clone(), *format);
+                    tasks.spawn(
+                        async move { w.stage(&ctx, &name, format).await.map(Done::Written) },
+                    );
+                }
+                let stage = graph
+                    .order
+                    .iter()
+                    .find(|s| s.name == run.name)
+                    .expect("a stage of the graph");
+                for t in &stage.reads {
+                    release(t, &mut readers);
+                }
+                if readers.get(&run.name).copied().unwrap_or(0) == 0 {
+                    readers.insert(run.name.clone(), 1);
+                    release(&run.name, &mut readers);
+                }
+                done.insert(run.name.clone());
+                runs.push(run);
+            }
+            Done::Written(table) => {
+                release(&table.table, &mut readers);
+                written.push(table);
+            }
+        }
     }
-    Ok(runs)
+    Ok((runs, written))
 }
