@@ -180,14 +180,25 @@ fn write_chunk(
         cu.timezone.push(tz);
         cu.consent_email.push(rng.random_bool(0.9));
         cu.consent_sms.push(rng.random_bool(0.6));
-        let gap = gap_dist.sample(&mut rng).clamp(5.0, 400.0);
+        // A school of fish: a third of French app customers are weekly buyers who all
+        // stopped 11 days ago, so their lapse alarms ring together in the last week.
+        let school = channel == "app" && country == "FR" && rng.random_bool(0.33);
+        let gap = if school {
+            7.0
+        } else {
+            gap_dist.sample(&mut rng).clamp(5.0, 400.0)
+        };
         let spend = spend_dist.sample(&mut rng).clamp(3.0, 5_000.0);
-        let churn = churn_dist.sample(&mut rng);
-        let gap_shape = Gamma::new(4.0, gap / 4.0).expect("valid gamma");
+        let churn = if school {
+            0.0
+        } else {
+            churn_dist.sample(&mut rng)
+        };
+        let shape = if school { 40.0 } else { 4.0 };
+        let gap_shape = Gamma::new(shape, gap / shape).expect("valid gamma");
         let amount_dist = Gamma::new(3.0, spend / 3.0).expect("valid gamma");
-        // A school of fish: a quarter of app customers stop together ten weeks ago.
-        let stops_with_group = channel == "app" && rng.random_bool(0.25);
-        let group_stop = end_ts - Duration::days(70);
+        let stops_with_group = school;
+        let group_stop = end_ts - Duration::days(11);
         let mut t = end_ts - Duration::minutes(rng.random_range(60..3 * 365 * 24 * 60));
         let mut last = t;
         loop {
