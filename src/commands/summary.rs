@@ -41,14 +41,14 @@ pub fn print(m: &Manifest) {
     for (name, d) in &m.models {
         match d.get("error") {
             Some(e) => println!("model {name:<34} NOT FITTED ({}): {e}", d["fallback"]),
-            None => println!(
-                "model {name:<34} fitted: {}",
-                if d.pointer("/bgnbd/converged").and_then(|c| c.as_bool()) == Some(false) {
-                    "did not converge (see manifest)"
-                } else {
-                    "converged"
-                }
-            ),
+            None => {
+                let state = match d.pointer("/bgnbd/converged").and_then(|c| c.as_bool()) {
+                    Some(true) => "fitted, converged",
+                    Some(false) => "fitted, DID NOT CONVERGE (see manifest)",
+                    None => "done",
+                };
+                println!("model {name:<34} {state}");
+            }
         }
     }
     for (k, v) in &m.metrics {
