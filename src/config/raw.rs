@@ -52,6 +52,9 @@ pub struct RawSource {
     /// A missing or empty location gives an empty table instead of an error.
     #[serde(default)]
     pub optional: bool,
+    /// Columns holding personal data (e-mail, phone): masked in quarantine records.
+    #[serde(default)]
+    pub personal: Vec<String>,
     /// CSV only: field delimiter (default ",").
     #[serde(default)]
     pub delimiter: Option<String>,

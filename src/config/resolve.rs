@@ -119,6 +119,8 @@ pub struct Source {
     pub time_column: Option<String>,
     pub duplicate_key: Vec<String>,
     pub optional: bool,
+    /// Canonical names of columns with personal data, masked in quarantine records.
+    pub personal: Vec<String>,
     pub delimiter: u8,
 }
 
@@ -328,6 +330,11 @@ fn resolve_source(name: &str, src: &RawSource, base: &Path) -> Result<Source, Ve
             )));
         }
     }
+    for col in &src.personal {
+        if !src.columns.contains_key(col) {
+            problems.push(at(format!("personal '{col}' is not a declared column")));
+        }
+    }
     let delimiter = match src.delimiter.as_deref() {
         None => b',',
         Some(d) if d.len() == 1 => d.as_bytes()[0],
@@ -347,6 +354,7 @@ fn resolve_source(name: &str, src: &RawSource, base: &Path) -> Result<Source, Ve
         time_column: src.time_column.clone(),
         duplicate_key: src.duplicate_key.clone(),
         optional: src.optional,
+        personal: src.personal.clone(),
         delimiter,
     })
 }

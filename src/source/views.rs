@@ -23,6 +23,18 @@ fn sql_type(kind: ColumnKind) -> &'static str {
     }
 }
 
+/// One `name=value` pair of a rejected row's record; personal data keeps only its last
+/// two characters, so the row can be found without copying the e-mail or phone number.
+fn record_pair(label: &str, value_sql: &str, personal: bool) -> String {
+    let value = format!("cast({value_sql} as varchar)");
+    let shown = if personal {
+        format!("case when {value} is null then 'NULL' else '***' || right({value}, 2) end")
+    } else {
+        format!("coalesce({value}, 'NULL')")
+    };
+    format!("'{}=' || {shown}", label.replace('\'', "''"))
+}
+
 /// Typed expression and failure conditions for one declared column.
 struct ColumnSql {
     typed: String,
@@ -140,10 +152,10 @@ pub fn checked_sql(source: &Source, raw_table: &str, schema: &Schema, timezone: 
     let record = present
         .into_iter()
         .map(|(_, c)| {
-            format!(
-                "'{}=' || coalesce(cast({} as varchar), 'NULL')",
-                c.file_name.replace('\'', "''"),
-                ident(&c.file_name)
+            record_pair(
+                &c.file_name,
+                &ident(&c.file_name),
+                source.personal.contains(&c.name),
             )
         })
         .collect::<Vec<_>>()
@@ -243,13 +255,7 @@ pub fn rejects_sql(source: &Source, checked_table: &str, valid_or_ranked: &str) 
             let record = source
                 .columns
                 .iter()
-                .map(|c| {
-                    format!(
-                        "'{}=' || coalesce(cast({} as varchar), 'NULL')",
-                        c.file_name.replace('\'', "''"),
-                        ident(&c.name)
-                    )
-                })
+                .map(|c| record_pair(&c.file_name, &ident(&c.name), source.personal.contains(&c.name)))
                 .collect::<Vec<_>>()
                 .join(" || ', ' || ");
             sql.push_str(&format!(
