@@ -360,9 +360,6 @@ pub async fn plan(ctx: &SessionContext, stage: &Stage, spec: &ModelSpec) -> Resu
         )));
     }
     let schema = output_schema(spec.kind);
-    let table = MemTable::try_new(schema.clone(), vec![vec![]]).map_err(|e| at(e.to_string()))?;
-    let _ = ctx.deregister_table(stage.name.as_str());
-    ctx.register_table(stage.name.as_str(), Arc::new(table))
-        .map_err(|e| at(e.to_string()))?;
+    super::plan::register_empty(ctx, &stage.name, schema);
     Ok(())
 }

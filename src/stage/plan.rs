@@ -68,7 +68,8 @@ pub async fn plan_all(
     problems
 }
 
-fn register_empty(ctx: &SessionContext, name: &str, schema: Arc<Schema>) {
+/// Register an empty table of `schema` as `name`, replacing any table of that name.
+pub(crate) fn register_empty(ctx: &SessionContext, name: &str, schema: Arc<Schema>) {
     let table = MemTable::try_new(schema, vec![vec![]]).expect("an empty table fits any schema");
     let _ = ctx.deregister_table(name);
     ctx.register_table(name, Arc::new(table))
