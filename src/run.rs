@@ -89,7 +89,17 @@ pub async fn prepare(opts: &RunOptions) -> Result<Prepared, PipelineError> {
     if !problems.is_empty() {
         return Err(ConfigError::Many(problems).into());
     }
-    let sources = source::register_all(&ctx, &pipeline, &params).await?;
+    let bar = opts.progress.start("sources");
+    let started = Instant::now();
+    let sources = match source::register_all(&ctx, &pipeline, &params).await {
+        Ok(s) => s,
+        Err(e) => {
+            bar.failed();
+            return Err(e);
+        }
+    };
+    let read: u64 = sources.iter().map(|s| s.report.rows_read).sum();
+    bar.done(read, started.elapsed().as_secs_f64());
     crate::history_table::register(&ctx, opts.state_dir.as_deref())?;
     Ok(Prepared {
         pipeline,
