@@ -1,0 +1,88 @@
+-- winback_treatment: for every lapsed customer, what to do about it. Value x reason decides
+-- the treatment (DOMAIN.md):
+--                      company's fault        customer's reason
+--     high value       make_amends (CPR)      win_back
+--     low value        opportunistic          let_go
+-- High value = grade A or B (the customers behind most of the revenue). Customers who cost
+-- more than they bring (unprofitable) or whose second lifetime value does not cover the
+-- win-back cost are let go: some relationships should be ended, not rescued. (Without a
+-- fitted model, sltv is empty and value x reason alone decides.)
+-- Freshly lapsed customers get a quick win-back; long-lost ones a long-term one.
+with lapsed as (
+    select * from lapse_reasons
+),
+
+grades as (
+    select customer_id, grade, unprofitable from value_grade
+),
+
+second_value as (
+    select customer_id, sltv, chase, channel from sltv
+),
+
+contact as (
+    select customer_id, consent_email, consent_sms from customers
+),
+
+decided as (
+    select
+        l.customer_id,
+        l.alert_date,
+        l.stage,
+        l.reason_owner,
+        l.reason,
+        g.grade,
+        case when g.grade in ('A', 'B') then 'high' else 'low' end as value_level,
+        v.sltv,
+        case
+            when g.unprofitable then 'let_go'
+            when v.chase is false then 'let_go'
+            when g.grade in ('A', 'B') and l.reason_owner = 'company' then 'make_amends'
+            when g.grade in ('A', 'B') then 'win_back'
+            when l.reason_owner = 'company' then 'opportunistic'
+            else 'let_go'
+        end as treatment,
+        case
+            when g.unprofitable then 'unprofitable: costs more to serve than it brings'
+            when v.chase is false then 'second lifetime value does not cover the win-back cost'
+            else 'value ' || case when g.grade in ('A', 'B') then 'high' else 'low' end
+                || ' x ' || l.reason_owner || ' reason'
+        end as why,
+        case when l.stage = 'ended' then 'long_term' else 'quick' end as timing,
+        case
+            when c.consent_email is true then 'email'
+            when c.consent_sms is true then 'sms'
+            when c.customer_id is null then v.channel
+            else 'none'
+        end as channel
+    from lapsed l
+    join grades g on g.customer_id = l.customer_id
+    left join second_value v on v.customer_id = l.customer_id
+    left join contact c on c.customer_id = l.customer_id
+),
+
+final as (
+    select
+        customer_id,
+        alert_date,
+        stage,
+        timing,
+        value_level,
+        grade,
+        reason_owner,
+        reason,
+        sltv,
+        treatment,
+        why,
+        -- Comprehend, Propose, Respond: ask what went wrong, offer something fair, follow up.
+        case treatment
+            when 'make_amends' then 'CPR: call or write personally, ask what went wrong, propose a fair remedy, follow up'
+            when 'win_back' then 'personal message with an offer matched to their history'
+            when 'opportunistic' then 'include in the next general campaign'
+            else 'no contact'
+        end as approach,
+        channel
+    from decided
+)
+
+select * from final
