@@ -41,6 +41,9 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
         "lapse_alerts",
         "segment_alerts",
         "lapse_reasons",
+        "ltv",
+        "sltv",
+        "winback_treatment",
         "quarantine",
     ];
     for table in expected {
@@ -77,7 +80,7 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
     );
     let share = manifest["metrics"]["top20_revenue_share"].as_f64().unwrap();
     assert!((0.4..0.95).contains(&share), "80/20 figure {share}");
-    assert_eq!(m.stages.len(), 13);
+    assert_eq!(m.stages.len(), 14);
     assert_eq!(manifest["models"]["ltv"]["bgnbd"]["converged"], true);
 
     // Every customer is in exactly one segment and one grade.
