@@ -8,15 +8,18 @@ use winback::cli::{Cli, Command, LtvCommand};
 use winback::commands;
 use winback::error::{ConfigError, EXIT_CONFIG, EXIT_FAILED, PipelineError};
 
-fn init_logging(format: &str) {
-    // On a terminal the progress display shows the stages; logs say only what matters.
-    let default = if std::io::stderr().is_terminal() {
-        "warn"
+fn init_logging(format: &str, reports_its_own_errors: bool) {
+    // On a terminal the progress display shows the stages; logs say only what matters,
+    // and a command that prints its own error report does not log it a second time.
+    let terminal = std::io::stderr().is_terminal();
+    let default = if terminal { "warn" } else { "info" };
+    let quiet = if terminal && reports_its_own_errors {
+        ",winback::schedule::execute=off"
     } else {
-        "info"
+        ""
     };
     let filter = EnvFilter::try_from_env("WINBACK_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("winback={default},warn")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("winback={default},warn{quiet}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -29,7 +32,8 @@ fn init_logging(format: &str) {
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(&cli.log_format);
+    let reports_own = matches!(cli.command, Command::Run(_) | Command::Backfill(_));
+    init_logging(&cli.log_format, reports_own);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,7 +54,13 @@ fn main() {
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // A progress line may still hold the cursor: start the report on a line of its own.
+            let gap = if std::io::stderr().is_terminal() {
+                "\n"
+            } else {
+                ""
+            };
+            eprintln!("{gap}error: {e:#}");
             if let Some(p) = e.downcast_ref::<PipelineError>() {
                 p.exit_code()
             } else if e.downcast_ref::<ConfigError>().is_some() {

@@ -241,10 +241,11 @@ async fn discover<'a>(
     }
     if files.is_empty() && !source.optional {
         problems.push(format!(
-            "source '{}': no {} files found at {} (set optional = true if the source may be absent)",
+            "source '{}': no {} files found at {} (set optional = true if the source may be absent{})",
             source.name,
             ext,
-            loc.url
+            loc.url,
+            if loc.url.path().contains("/demo-data/") { "; `winback demo` generates demo data" } else { "" }
         ));
     }
     if !problems.is_empty() {
