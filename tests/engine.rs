@@ -66,6 +66,17 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
     assert_eq!(manifest["as_of"], "2026-06-01");
     assert_eq!(manifest["pipeline_hash"].as_str().unwrap().len(), 64);
     assert!(manifest["sources"][2]["rows_read"].as_u64().unwrap() > 19_000);
+    let per_file: u64 = manifest["sources"][2]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        per_file,
+        manifest["sources"][2]["rows_read"].as_u64().unwrap(),
+        "row counts per file"
+    );
     assert!(
         manifest["quarantine"]["purchases/missing_customer_id"]
             .as_u64()

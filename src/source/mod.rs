@@ -14,6 +14,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
@@ -35,6 +36,21 @@ pub struct SourceReport {
 pub struct InputFile {
     pub path: String,
     pub bytes: u64,
+    /// Rows in the file as its footer says (Parquet only; CSV rows are counted per source).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+/// A Parquet file's row count from its footer (no data is read).
+async fn parquet_rows(
+    store: &Arc<dyn object_store::ObjectStore>,
+    meta: &object_store::ObjectMeta,
+) -> Option<u64> {
+    let metadata = DFParquetMetadata::new(store.as_ref(), meta)
+        .fetch_metadata()
+        .await
+        .ok()?;
+    u64::try_from(metadata.file_metadata().num_rows()).ok()
 }
 
 /// The SQL of a source's checked view, for `explain`.
@@ -231,11 +247,16 @@ async fn discover<'a>(
             }
         }
         let url = ListingTableUrl::parse(&file_url).map_err(df_err(&source.name))?;
+        let rows = match source.format {
+            FileFormat::Parquet => parquet_rows(&loc.store, meta).await,
+            _ => None,
+        };
         files.push((
             url,
             InputFile {
                 path: file_url,
                 bytes: meta.size,
+                rows,
             },
         ));
     }
