@@ -10,9 +10,12 @@ use clap::{Args, Parser, Subcommand};
     name = "winback",
     version,
     about = "Find customers who are drifting away, and win them back.",
-    long_about = "winback runs a pipeline of DataFusion SQL stages over purchase data in a local \
-folder or object storage (S3, GCS, Azure): cleaned purchases, RFM segments, 80/20 grades, \
-lapse alerts. Outputs are hive-partitioned Parquet tables under <output>/<table>/as_of=<date>/."
+    long_about = "winback runs a pipeline of DataFusion SQL stages and lifetime-value models over \
+purchase data in a local folder or object storage (S3, GCS, Azure): cleaned purchases, RFM \
+segments, 80/20 grades, lapse and segment alerts, why customers left, lifetime and second \
+lifetime value, and the win-back treatment of each lapsed customer. Outputs are \
+hive-partitioned Parquet tables under <output>/<table>/as_of=<date>/. `winback serve` runs it \
+on cron schedules. Start with `winback demo`."
 )]
 pub struct Cli {
     /// Log format on stderr: text or json.
