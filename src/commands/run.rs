@@ -1,14 +1,11 @@
 //! `winback run`: one pipeline run, recorded in the run history under the same lock the
 //! scheduler takes (so a manual run never overlaps a scheduled one), then a summary.
 
+use super::schedule::{cli_runner, recorded_runs};
 use crate::cli::{PipelineArgs, RunArgs};
 use crate::config::LoadOptions;
 use crate::engine::EngineOptions;
-use crate::engine_runner::EngineRunner;
 use crate::error::{EXIT_FAILED, EXIT_OK};
-use crate::progress::Progress;
-use crate::schedule::{self, BackfillRequest};
-use crate::state::State;
 
 /// Turn the shared pipeline flags into load options (paths relative to the current folder).
 pub fn load_options(p: &PipelineArgs, output: Option<String>) -> LoadOptions {
@@ -24,24 +21,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let pipeline =
         crate::config::load(&args.pipeline.pipeline, &load_options(&args.pipeline, None))?;
     let as_of = args.as_of.unwrap_or_else(|| crate::run::today(&pipeline));
-    let state = State::open(&args.state_dir)?;
-    let mut runner = EngineRunner::new(Some(args.state_dir.clone()));
-    runner.inputs = args.pipeline.inputs.clone();
-    runner.output = args.output.clone();
+    let mut runner = cli_runner(&args.pipeline, args.output.clone(), &args.state_dir);
     runner.select = args.select.clone();
-    runner.progress = Progress::new();
     runner.engine = EngineOptions {
         target_partitions: args.threads,
         memory_limit_bytes: args.memory_limit_mib.map(|m| m * 1024 * 1024),
     };
-    let mut req = BackfillRequest::new(args.pipeline.pipeline.clone(), as_of, as_of);
-    req.force = true;
-    req.set = args.pipeline.set.clone();
-    let report = schedule::backfill(
+    let report = recorded_runs(
         &runner,
-        &state,
-        &req,
-        &schedule::RunOptions::default(),
+        &args.pipeline,
+        &args.state_dir,
+        (as_of, as_of),
+        true,
         &tokio_util::sync::CancellationToken::new(),
     )
     .await?;

@@ -1,12 +1,13 @@
 //! `winback serve`, `backfill`, `runs` and `status`: pipelines on a schedule, date ranges,
 //! and the run history.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{BackfillArgs, RunsArgs, ServeArgs, StatusArgs};
+use crate::cli::{BackfillArgs, PipelineArgs, RunsArgs, ServeArgs, StatusArgs};
 use crate::engine_runner::EngineRunner;
 use crate::error::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 use crate::schedule::{self, BackfillRequest, ServeOptions, load_schedules, read_status};
@@ -51,20 +52,48 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-pub async fn backfill(args: BackfillArgs) -> anyhow::Result<i32> {
-    let state = State::open(&args.state_dir)?;
-    let mut runner = EngineRunner::new(Some(args.state_dir.clone()));
-    runner.inputs = args.pipeline.inputs.clone();
-    runner.output = args.output.clone();
+/// A runner for commands run by hand: the command line's inputs and output, progress on
+/// the terminal, history in `state_dir`.
+pub fn cli_runner(p: &PipelineArgs, output: Option<String>, state_dir: &Path) -> EngineRunner {
+    let mut runner = EngineRunner::new(Some(state_dir.to_path_buf()));
+    runner.inputs = p.inputs.clone();
+    runner.output = output;
     runner.progress = crate::progress::Progress::new();
-    let mut req = BackfillRequest::new(args.pipeline.pipeline.clone(), args.from, args.to);
-    req.force = args.force;
-    req.set = args.pipeline.set.clone();
-    let report = schedule::backfill(
-        &runner,
+    runner
+}
+
+/// Run `p`'s pipeline for each as_of from `from` to `to`, recorded in the run history
+/// under the scheduler's locks.
+pub async fn recorded_runs(
+    runner: &EngineRunner,
+    p: &PipelineArgs,
+    state_dir: &Path,
+    (from, to): (NaiveDate, NaiveDate),
+    force: bool,
+    cancel: &CancellationToken,
+) -> anyhow::Result<schedule::BackfillReport> {
+    let state = State::open(state_dir)?;
+    let mut req = BackfillRequest::new(p.pipeline.clone(), from, to);
+    req.force = force;
+    req.set = p.set.clone();
+    Ok(schedule::backfill(
+        runner,
         &state,
         &req,
         &schedule::RunOptions::default(),
+        cancel,
+    )
+    .await?)
+}
+
+pub async fn backfill(args: BackfillArgs) -> anyhow::Result<i32> {
+    let runner = cli_runner(&args.pipeline, args.output.clone(), &args.state_dir);
+    let report = recorded_runs(
+        &runner,
+        &args.pipeline,
+        &args.state_dir,
+        (args.from, args.to),
+        args.force,
         &cancel_on_signals(),
     )
     .await?;

@@ -335,7 +335,8 @@ async fn register_one(
         .map_err(&err)?;
     let valid_name = format!("_valid_{name}");
     // The table duplicates are found in: read twice (clean rows and rejects), computed once.
-    let dup_input = match views::dedupe(d.source) {
+    let dedupe = views::dedupe(d.source);
+    let dup_input = match dedupe {
         views::Dedupe::None => checked_name.clone(),
         views::Dedupe::ExactRows => valid_name.clone(),
         views::Dedupe::KeepFirst => {
@@ -347,14 +348,14 @@ async fn register_one(
             ranked_name
         }
     };
-    let valid_input = match views::dedupe(d.source) {
+    let valid_input = match dedupe {
         views::Dedupe::KeepFirst => dup_input.as_str(),
         _ => checked_name.as_str(),
     };
     let valid = sql_frame(ctx, &views::valid_sql(d.source, valid_input), params)
         .await
         .map_err(&err)?;
-    if views::dedupe(d.source) == views::Dedupe::ExactRows {
+    if dedupe == views::Dedupe::ExactRows {
         materialize(ctx, &valid_name, valid).await.map_err(&err)?;
     } else {
         ctx.register_table(&valid_name, valid.into_view())

@@ -134,16 +134,22 @@ pub async fn run_all(
             *readers.entry(t.clone()).or_default() += 1;
         }
     }
-    let release = |table: &str, readers: &mut HashMap<String, usize>| {
-        let left = readers.entry(table.to_string()).or_default();
-        *left = left.saturating_sub(1);
-        if *left > 0 || !life.release || life.keep.contains(table) {
+    // Drop a table once no stage or pending write needs it (unless it is kept).
+    let drop_unread = |table: &str, readers: &HashMap<String, usize>| {
+        let unread = readers.get(table).copied().unwrap_or(0) == 0;
+        if !unread || !life.release || life.keep.contains(table) {
             return;
         }
         let _ = ctx.deregister_table(table);
         for internal in life.source_tables.get(table).into_iter().flatten() {
             let _ = ctx.deregister_table(internal.as_str());
         }
+    };
+    let release = |table: &str, readers: &mut HashMap<String, usize>| {
+        if let Some(left) = readers.get_mut(table) {
+            *left = left.saturating_sub(1);
+        }
+        drop_unread(table, readers);
     };
     loop {
         for stage in &graph.order {
@@ -180,10 +186,7 @@ pub async fn run_all(
                 for t in &stage.reads {
                     release(t, &mut readers);
                 }
-                if readers.get(&run.name).copied().unwrap_or(0) == 0 {
-                    readers.insert(run.name.clone(), 1);
-                    release(&run.name, &mut readers);
-                }
+                drop_unread(&run.name, &readers);
                 done.insert(run.name.clone());
                 runs.push(run);
             }
