@@ -70,7 +70,9 @@ pub fn new_session(opts: &EngineOptions) -> Result<SessionContext, PipelineError
     let runtime = runtime
         .build_arc()
         .map_err(|e| PipelineError::Internal(e.to_string()))?;
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    crate::functions::register(&ctx);
+    Ok(ctx)
 }
 
 /// Plan `sql` with the run's parameters bound (never pasted into the text).

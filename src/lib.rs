@@ -7,6 +7,7 @@ pub mod demo;
 pub mod engine;
 pub mod engine_runner;
 pub mod error;
+pub mod functions;
 pub mod history_table;
 pub mod manifest;
 pub mod models;

@@ -5,6 +5,7 @@ mod support;
 mod bad_inputs;
 mod cli;
 mod engine;
+mod functions;
 mod golden;
 mod lapse;
 mod ltv;

@@ -1,23 +1,14 @@
 -- customer_summary: one row per customer with at least one purchase before as_of.
 -- frequency, t_x_days and tenure_days are the BG/NBD inputs (repeat purchase days,
--- first-to-last and first-to-as_of in days); typical_gap_days is the customer's own rhythm.
+-- first-to-last and first-to-as_of in days); typical_gap_days is the customer's own rhythm:
+-- the median gap between consecutive purchase days, gap_spread_days their interquartile
+-- range (gap_stats() returns {gaps, median, p25, p75}).
 with days as (
     select * from purchase_days
 ),
 
 orders as (
     select * from purchases_clean
-),
-
-gap_stats as (
-    select
-        customer_id,
-        median(gap_days) as typical_gap_days,
-        percentile_cont(0.75) within group (order by gap_days)
-            - percentile_cont(0.25) within group (order by gap_days) as gap_spread_days
-    from days
-    where gap_days is not null
-    group by customer_id
 ),
 
 per_customer as (
@@ -27,7 +18,9 @@ per_customer as (
         max(order_date) as last_purchase_date,
         sum(day_orders) as orders,
         count(*) as purchase_days,
-        avg(day_net) filter (where day_number > 1) as repeat_monetary_avg
+        -- mean net spend of the repeat days: everything but the first day
+        (sum(day_net) - first_value(day_net order by order_date)) / nullif(count(*) - 1, 0) as repeat_monetary_avg,
+        gap_stats(order_date) as gaps
     from days
     group by customer_id
 ),
@@ -53,11 +46,10 @@ final as (
         n.monetary_total,
         n.monetary_total / c.purchase_days as monetary_avg,
         c.repeat_monetary_avg,
-        g.typical_gap_days,
-        g.gap_spread_days
+        c.gaps['median'] as typical_gap_days,
+        c.gaps['p75'] - c.gaps['p25'] as gap_spread_days
     from per_customer c
     join net_all n on n.customer_id = c.customer_id
-    left join gap_stats g on g.customer_id = c.customer_id
 )
 
 select * from final

@@ -1,6 +1,6 @@
--- purchase_days: one row per customer and day with a purchase (gross spend > 0), numbered,
--- with the gap in days since the customer's previous purchase day. Refunds count against
--- the day of their order.
+-- purchase_days: one row per customer and day with a purchase (gross spend > 0). Refunds
+-- count against the day of their order. Gaps between the days are measured per customer
+-- with gap_stats() (customer_summary), without sorting every day of every customer.
 with orders as (
     select * from purchases_clean
 ),
@@ -17,13 +17,7 @@ days as (
 ),
 
 final as (
-    select
-        customer_id,
-        order_date,
-        day_orders,
-        day_net,
-        row_number() over (partition by customer_id order by order_date) as day_number,
-        cast(order_date - lag(order_date) over (partition by customer_id order by order_date) as double) as gap_days
+    select customer_id, order_date, day_orders, day_net
     from days
     where day_gross > 0
 )

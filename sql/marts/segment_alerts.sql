@@ -39,13 +39,26 @@ as_of_day as (
     select arrow_cast($as_of, 'Int32') as today
 ),
 
--- Lapses that ended with a return purchase, and lapses still open.
-past_lapses as (
-    select d.customer_id,
-           arrow_cast(d.order_date, 'Int32') - cast(d.gap_days as int) + cast(r.alert_after_days as int) as alert_day
+-- Lapses that ended with a return purchase: a gap between two purchase days at least as
+-- long as the customer's alert_after_days, alerting on day (earlier day + alert_after_days).
+-- Only days after today - 63 - alert_after_days can start a gap that alerted within the 9
+-- weeks, so the window below sorts those days, not the whole history.
+recent_days as (
+    select d.customer_id, arrow_cast(d.order_date, 'Int32') as day, cast(r.alert_after_days as int) as alert_after
     from days d
     join rhythm r on r.customer_id = d.customer_id
-    where d.gap_days >= r.alert_after_days
+    cross join as_of_day a
+    where arrow_cast(d.order_date, 'Int32') > a.today - 63 - r.alert_after_days
+),
+
+past_lapses as (
+    select customer_id, previous_day + alert_after as alert_day
+    from (
+        select customer_id, day, alert_after,
+               lag(day) over (partition by customer_id order by day) as previous_day
+        from recent_days
+    )
+    where day - previous_day >= alert_after
 ),
 
 open_lapses as (

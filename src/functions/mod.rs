@@ -1,0 +1,13 @@
+//! Domain functions the engine adds to SQL, registered on every session.
+//!
+//! Each is something stage SQL could not say cheaply; each is documented in the README
+//! ("Functions") and tested here and through the stages that use it.
+
+pub mod gap_stats;
+
+use datafusion::prelude::SessionContext;
+
+/// Make every domain function callable from stage SQL.
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udaf(gap_stats::udaf());
+}
