@@ -232,7 +232,7 @@ async fn execute(
         .iter()
         .map(|s| {
             let n = &s.name;
-            let internal = ["_raw_", "_checked_", "_valid_", "_ranked_", "_rejects_"]
+            let internal = source::INTERNAL_PREFIXES
                 .iter()
                 .map(|prefix| format!("{prefix}{n}"))
                 .collect();

@@ -387,3 +387,68 @@ async fn duplicate_customers_keep_one_whole_row_and_reject_the_other_as_read() {
     );
     assert!(!rejected[1].contains("example"), "{rejected:?}");
 }
+
+/// Exact copies collapse into one row (the extra copies are quarantined); rows differing
+/// in any value are not duplicates, even within one order.
+#[tokio::test]
+async fn exact_copies_collapse_and_near_copies_stay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = "\
+order_id,customer_id,order_ts,amount
+o1,c1,2026-01-05 10:00:00,10
+o1,c1,2026-01-05 10:00:00,10
+o1,c1,2026-01-05 10:00:00,10
+o2,c1,2026-01-06 10:00:00,7
+o2,c1,2026-01-06 10:00:00,8
+,c2,2026-01-07 10:00:00,3
+,c2,2026-01-07 10:00:00,3
+";
+    let m = run_csv_purchases(tmp.path(), csv, &[]).await.unwrap();
+    assert_eq!(
+        m.quarantine.get("purchases/duplicate_order_id"),
+        Some(&3),
+        "two extra copies of o1, one of the row without order id: {:?}",
+        m.quarantine
+    );
+    let clean = read_output(&tmp.path().join("out"), "purchases_clean", AS_OF).await;
+    let orders: Vec<String> = clean[1..]
+        .iter()
+        .map(|r| {
+            let c: Vec<&str> = r.split(',').collect();
+            format!("{} {} net={} lines={}", c[0], c[1], c[6], c[10])
+        })
+        .collect();
+    assert_eq!(
+        orders,
+        [
+            "o1 c1 net=10 lines=1",
+            "o2 c1 net=15 lines=2",
+            "row:c2:2026-01-07T10:00:00:3.0 c2 net=3 lines=1"
+        ]
+    );
+}
+
+/// A stage whose result breaks its `unique` test fails the run, naming the test.
+#[tokio::test]
+async fn a_stage_breaking_its_unique_test_fails_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = "\
+order_id,customer_id,order_ts,amount
+o1,c1,2026-01-05 10:00:00,10
+o2,c1,2026-01-06 10:00:00,7
+o3,c2,2026-01-06 10:00:00,7
+";
+    let err = run_csv_purchases(
+        tmp.path(),
+        csv,
+        &[("stages.purchases_clean.unique", "[\"customer_id\"]")],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("purchases_clean"), "{err}");
+    assert!(
+        err.contains("unique (customer_id): 1 offending row(s)"),
+        "{err}"
+    );
+}

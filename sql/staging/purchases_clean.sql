@@ -1,12 +1,23 @@
 -- purchases_clean: one row per order (order_id and customer), before as_of, refunds netted
 -- against their order. The source already set aside rows that break a rule (see the
--- quarantine table). A row with no order_id is its own order.
+-- quarantine table) and exact copies. A row with no order_id is its own order, keyed by
+-- its customer, time and amount.
 with source as (
     select * from purchases
 ),
 
 lines as (
-    select * from source where order_id is not null
+    select
+        coalesce(
+            order_id,
+            'row:' || customer_id || ':' || cast(order_ts as varchar) || ':' || cast(amount as varchar)
+        ) as order_id,
+        customer_id,
+        order_ts,
+        amount,
+        quantity,
+        channel
+    from source
 ),
 
 orders as (
@@ -25,22 +36,6 @@ orders as (
     group by order_id, customer_id
 ),
 
-single_rows as (
-    select
-        'row:' || customer_id || ':' || cast(order_ts as varchar) || ':' || cast(amount as varchar) as order_id,
-        customer_id,
-        order_ts,
-        greatest(amount, 0) as gross_amount,
-        greatest(-amount, 0) as refund_amount,
-        amount as net_amount,
-        case when amount < 0 then order_ts end as refund_ts,
-        case when amount > 0 then quantity end as quantity,
-        channel,
-        1 as line_rows
-    from source
-    where order_id is null
-),
-
 final as (
     select
         order_id,
@@ -54,7 +49,7 @@ final as (
         quantity,
         channel,
         line_rows
-    from (select * from orders union all select * from single_rows)
+    from orders
 )
 
 select * from final

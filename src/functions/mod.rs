@@ -4,10 +4,12 @@
 //! ("Functions") and tested here and through the stages that use it.
 
 pub mod gap_stats;
+pub mod key_hash;
 
 use datafusion::prelude::SessionContext;
 
 /// Make every domain function callable from stage SQL.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(gap_stats::udaf());
+    ctx.register_udf(key_hash::udf());
 }

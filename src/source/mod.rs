@@ -280,6 +280,17 @@ async fn discover<'a>(
     })
 }
 
+/// The internal tables behind a source `x` are named `<prefix>x`.
+pub const INTERNAL_PREFIXES: [&str; 7] = [
+    "_raw_",
+    "_checked_",
+    "_hashed_",
+    "_shared_",
+    "_repeated_",
+    "_valid_",
+    "_rejects_",
+];
+
 async fn register_one(
     ctx: &SessionContext,
     pipeline: &Pipeline,
@@ -334,33 +345,32 @@ async fn register_one(
     ctx.register_table(&checked_name, checked.into_view())
         .map_err(&err)?;
     let valid_name = format!("_valid_{name}");
-    // The table duplicates are found in: read twice (clean rows and rejects), computed once.
-    let dedupe = views::dedupe(d.source);
-    let dup_input = match dedupe {
-        views::Dedupe::None => checked_name.clone(),
-        views::Dedupe::ExactRows => valid_name.clone(),
-        views::Dedupe::KeepFirst => {
-            let ranked_name = format!("_ranked_{name}");
-            let ranked = sql_frame(ctx, &views::ranked_sql(d.source, &checked_name), params)
-                .await
-                .map_err(&err)?;
-            materialize(ctx, &ranked_name, ranked).await.map_err(&err)?;
-            ranked_name
-        }
+    // Duplicate removal (see `views`): the few repeated rows are kept, read by the clean
+    // rows and by the rejects.
+    let t = views::DedupeTables {
+        hashed: &format!("_hashed_{name}"),
+        shared: &format!("_shared_{name}"),
+        repeated: &format!("_repeated_{name}"),
     };
-    let valid_input = match dedupe {
-        views::Dedupe::KeepFirst => dup_input.as_str(),
-        _ => checked_name.as_str(),
-    };
-    let valid = sql_frame(ctx, &views::valid_sql(d.source, valid_input), params)
-        .await
-        .map_err(&err)?;
-    if dedupe == views::Dedupe::ExactRows {
-        materialize(ctx, &valid_name, valid).await.map_err(&err)?;
-    } else {
-        ctx.register_table(&valid_name, valid.into_view())
+    if views::dedupe(d.source) != views::Dedupe::None {
+        let hashed = sql_frame(ctx, &views::hashed_sql(d.source, &checked_name), params)
+            .await
             .map_err(&err)?;
+        ctx.register_table(t.hashed, hashed.into_view())
+            .map_err(&err)?;
+        for (table, sql) in [
+            (t.shared, views::shared_hashes_sql(t.hashed)),
+            (t.repeated, views::repeated_sql(d.source, &checked_name, &t)),
+        ] {
+            let df = sql_frame(ctx, &sql, params).await.map_err(&err)?;
+            materialize(ctx, table, df).await.map_err(&err)?;
+        }
     }
+    let valid_sql = views::valid_sql(d.source, &checked_name, &t);
+    // A view: the stages reading the source stream it from the files.
+    let valid = sql_frame(ctx, &valid_sql, params).await.map_err(&err)?;
+    ctx.register_table(&valid_name, valid.into_view())
+        .map_err(&err)?;
     let columns: Vec<String> = d
         .source
         .columns
@@ -382,7 +392,7 @@ async fn register_one(
         .map_err(&err)?;
     let rejects = sql_frame(
         ctx,
-        &views::rejects_sql(d.source, &checked_name, &dup_input),
+        &views::rejects_sql(d.source, &checked_name, t.repeated),
         params,
     )
     .await

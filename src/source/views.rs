@@ -176,8 +176,8 @@ pub fn checked_sql(source: &Source, raw_table: &str, schema: &Schema, timezone: 
 pub enum Dedupe {
     /// No duplicate key.
     None,
-    /// The key is every declared column: identical rows collapse into one (cheap: a
-    /// hash aggregation), the extra copies are rejected.
+    /// The key is every declared column: identical rows collapse into one, the extra
+    /// copies are rejected.
     ExactRows,
     /// Rows sharing the key keep one whole row (the first by all columns, so the
     /// choice is deterministic); the others are rejected with their own values.
@@ -198,47 +198,105 @@ pub fn dedupe(source: &Source) -> Dedupe {
     }
 }
 
-/// `KeepFirst` only: valid rows numbered within their key (`_rn = 1` is kept).
-pub fn ranked_sql(source: &Source, checked_table: &str) -> String {
+// Duplicate removal, for a source with a duplicate key. Grouping ten million rows by a
+// 64-bit hash of their key is several times cheaper than grouping them by the key's text
+// columns, so: (1) hash every valid row's key; (2) keep the hashes more than one row has;
+// (3) only rows with such a hash (the duplicates, and any collision) are resolved by their
+// real values into a small table; (4) the valid rows are every row with a hash of its own
+// plus the resolved ones. Nothing is held in memory but the few repeated rows.
+
+/// The tables behind duplicate removal: hashed rows (a view), shared hashes and resolved
+/// repeated rows (both small, kept).
+pub struct DedupeTables<'a> {
+    pub hashed: &'a str,
+    pub shared: &'a str,
+    pub repeated: &'a str,
+}
+
+fn column_names(source: &Source) -> Vec<String> {
+    source.columns.iter().map(|c| ident(&c.name)).collect()
+}
+
+fn key_hash(source: &Source) -> String {
     let key: Vec<String> = source.duplicate_key.iter().map(|k| ident(k)).collect();
-    let order: Vec<String> = source
-        .columns
-        .iter()
-        .map(|c| format!("{} nulls last", ident(&c.name)))
-        .collect();
+    format!("key_hash({})", key.join(", "))
+}
+
+/// (1) The valid rows with `_row_hash`, the hash of their duplicate key.
+pub fn hashed_sql(source: &Source, checked_table: &str) -> String {
     format!(
-        "select *, row_number() over (partition by {} order by {}) as _rn from {} where _reason is null",
-        key.join(", "),
-        order.join(", "),
+        "select {}, {} as _row_hash from {} where _reason is null",
+        column_names(source).join(", "),
+        key_hash(source),
         ident(checked_table)
     )
 }
 
-/// Valid rows, one per duplicate key, with `_copies` = how many input rows it stands for.
-/// `input` is the checked table, or the ranked one for `KeepFirst`.
-pub fn valid_sql(source: &Source, input: &str) -> String {
-    let names: Vec<String> = source.columns.iter().map(|c| ident(&c.name)).collect();
+/// (2) The hashes more than one valid row has.
+pub fn shared_hashes_sql(hashed_table: &str) -> String {
+    format!(
+        "select _row_hash from {} group by _row_hash having count(*) > 1",
+        ident(hashed_table)
+    )
+}
+
+/// (3) The rows with a shared hash, resolved by value. `ExactRows`: collapsed, with
+/// `_copies`. `KeepFirst`: numbered within their key by all columns (`_rn = 1` is kept, the
+/// choice is deterministic), with the record as read for the rejected ones.
+pub fn repeated_sql(source: &Source, checked_table: &str, t: &DedupeTables) -> String {
+    let names = column_names(source).join(", ");
+    let shared = format!("(select _row_hash from {})", ident(t.shared));
     match dedupe(source) {
-        Dedupe::None => format!(
-            "select {}, 1 as _copies from {} where _reason is null",
-            names.join(", "),
-            ident(input)
-        ),
-        Dedupe::ExactRows => format!(
-            "select {0}, count(*) as _copies from {1} where _reason is null group by {0}",
-            names.join(", "),
-            ident(input)
-        ),
-        Dedupe::KeepFirst => format!(
-            "select {}, 1 as _copies from {} where _rn = 1",
-            names.join(", "),
-            ident(input)
+        Dedupe::KeepFirst => {
+            let key: Vec<String> = source.duplicate_key.iter().map(|k| ident(k)).collect();
+            let order: Vec<String> = source
+                .columns
+                .iter()
+                .map(|c| format!("{} nulls last", ident(&c.name)))
+                .collect();
+            format!(
+                "select *, row_number() over (partition by {} order by {}) as _rn from {} \
+                 where _reason is null and {} in {shared}",
+                key.join(", "),
+                order.join(", "),
+                ident(checked_table),
+                key_hash(source),
+            )
+        }
+        _ => format!(
+            "select {names}, count(*) as _copies from {} where _row_hash in {shared} group by {names}",
+            ident(t.hashed),
         ),
     }
 }
 
+/// Valid rows, one per duplicate key, with `_copies` = how many input rows it stands for.
+pub fn valid_sql(source: &Source, checked_table: &str, t: &DedupeTables) -> String {
+    let names = column_names(source).join(", ");
+    let resolved = match dedupe(source) {
+        Dedupe::None => {
+            return format!(
+                "select {names}, 1 as _copies from {} where _reason is null",
+                ident(checked_table)
+            );
+        }
+        Dedupe::ExactRows => format!("select {names}, _copies from {}", ident(t.repeated)),
+        Dedupe::KeepFirst => format!(
+            "select {names}, 1 as _copies from {} where _rn = 1",
+            ident(t.repeated)
+        ),
+    };
+    format!(
+        "select {names}, 1 as _copies from {} h \
+         where not exists (select 1 from {} s where s._row_hash = h._row_hash)\n\
+         union all\n{resolved}",
+        ident(t.hashed),
+        ident(t.shared),
+    )
+}
+
 /// The source's rows that break a rule, one row per rejected input row.
-pub fn rejects_sql(source: &Source, checked_table: &str, valid_or_ranked: &str) -> String {
+pub fn rejects_sql(source: &Source, checked_table: &str, repeated_table: &str) -> String {
     let name = source.name.replace('\'', "''");
     let mut sql = format!(
         "select '{name}' as source, _reason as reason, _record as record from {} where _reason is not null",
@@ -261,12 +319,12 @@ pub fn rejects_sql(source: &Source, checked_table: &str, valid_or_ranked: &str) 
             sql.push_str(&format!(
                 "\nunion all\nselect '{name}' as source, {dup} as reason, {record} as record \
                  from (select *, unnest(range(1, _copies)) as _copy from {} where _copies > 1)",
-                ident(valid_or_ranked)
+                ident(repeated_table)
             ));
         }
         Dedupe::KeepFirst => sql.push_str(&format!(
             "\nunion all\nselect '{name}' as source, {dup} as reason, _record as record from {} where _rn > 1",
-            ident(valid_or_ranked)
+            ident(repeated_table)
         )),
     }
     sql

@@ -20,8 +20,13 @@ pub fn test_queries(table: &str, spec: &StageSpec) -> Vec<(String, String)> {
         let cols: Vec<String> = spec.unique.iter().map(|c| ident(c)).collect();
         out.push((
             format!("unique ({})", spec.unique.join(", ")),
+            // Rows are grouped by a hash of the key first (cheap); only rows sharing a
+            // hash are grouped by the key itself (see `key_hash`).
             format!(
-                "select count(*) from (select {c} from {t} group by {c} having count(*) > 1)",
+                "with hashed as (select {c}, key_hash({c}) as _h from {t}), \
+                 shared as (select _h from hashed group by _h having count(*) > 1) \
+                 select count(*) from (select {c} from hashed where _h in (select _h from shared) \
+                 group by {c} having count(*) > 1)",
                 c = cols.join(", ")
             ),
         ));
