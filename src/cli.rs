@@ -211,6 +211,13 @@ pub struct ExplainArgs {
     /// as_of bound to `$as_of` (default: today).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub as_of: Option<NaiveDate>,
+    /// Also run it on the data (the stages it reads first, nothing written) and show each
+    /// operator's rows and time, to find what makes a stage slow.
+    #[arg(long)]
+    pub analyze: bool,
+    /// Worker threads for --analyze (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

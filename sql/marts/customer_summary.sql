@@ -25,9 +25,11 @@ per_customer as (
     group by customer_id
 ),
 
--- Net spend includes refunds of orders on days without a purchase.
+-- Net spend includes refunds of orders on days without a purchase. Rounded to a millionth:
+-- a float sum differs in its last bits with the order rows arrive in, which would break
+-- ties between equal spenders (and their RFM scores) differently from run to run.
 net_all as (
-    select customer_id, sum(net_amount) as monetary_total
+    select customer_id, round(sum(net_amount), 6) as monetary_total
     from orders
     group by customer_id
 ),

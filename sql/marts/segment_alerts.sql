@@ -1,42 +1,19 @@
--- segment_alerts: the school of fish. For each group of customers (RFM segment, country,
--- first purchase channel) count the lapses whose alert date fell in the last 7 days and
--- compare with each of the 8 weeks before. Many customers of one kind leaving together
--- warns of a larger problem. Past lapses are found in the purchase history (a gap longer
--- than the customer's threshold), measured with today's rhythm.
--- A customer's RFM segment drifts as they go silent (Champions become At Risk), so a group
--- is taken as the customer was while active: the segment of their cell with R = 5.
+-- segment_alerts: the school of fish. For each group of customers (customer_groups: RFM
+-- segment while active, value grade, country, first purchase channel) count the lapses
+-- whose alert date fell in the last 7 days and compare with each of the 8 weeks before.
+-- Many customers of one kind leaving together warns of a larger problem. Past lapses are
+-- found in the purchase history (a gap longer than the customer's threshold), measured
+-- with today's rhythm.
 with rhythm as (
     select * from customer_rhythm
-),
-
-scores as (
-    select customer_id, f_score, m_score from rfm
-),
-
-cells as (
-    select * from rfm_segment_cells where r_score = 5
-),
-
-grades as (
-    select customer_id, grade from value_grade
 ),
 
 days as (
     select * from purchase_days
 ),
 
-customers_src as (
-    select customer_id, country from customers
-),
-
-first_orders as (
-    select customer_id, first_value(channel order by order_ts, order_id) as first_channel
-    from purchases_clean
-    group by customer_id
-),
-
-as_of_day as (
-    select arrow_cast($as_of, 'Int32') as today
+groups as (
+    select * from customer_groups
 ),
 
 -- Lapses that ended with a return purchase: a gap between two purchase days at least as
@@ -47,8 +24,7 @@ recent_days as (
     select d.customer_id, arrow_cast(d.order_date, 'Int32') as day, cast(r.alert_after_days as int) as alert_after
     from days d
     join rhythm r on r.customer_id = d.customer_id
-    cross join as_of_day a
-    where arrow_cast(d.order_date, 'Int32') > a.today - 63 - r.alert_after_days
+    where arrow_cast(d.order_date, 'Int32') > arrow_cast($as_of, 'Int32') - 63 - r.alert_after_days
 ),
 
 past_lapses as (
@@ -68,27 +44,11 @@ open_lapses as (
     where recency_days >= alert_after_days
 ),
 
+-- Day numbers (days since 1970-01-01) compare with today's.
 events as (
-    select l.customer_id, cast((a.today - l.alert_day) / 7 as int) as weeks_ago
-    from (select * from past_lapses union all select * from open_lapses) l
-    cross join as_of_day a
-    where l.alert_day <= a.today and l.alert_day > a.today - 63
-),
-
-groups as (
-    select r.customer_id, 'rfm_segment' as dimension, coalesce(c.segment, 'unknown') as segment
-    from rhythm r
-    join scores s on s.customer_id = r.customer_id
-    left join cells c on c.f_score = s.f_score and c.m_score = s.m_score
-    union all
-    select r.customer_id, 'value_grade', coalesce(g.grade, 'unknown')
-    from rhythm r left join grades g on g.customer_id = r.customer_id
-    union all
-    select r.customer_id, 'country', coalesce(c.country, 'unknown')
-    from rhythm r left join customers_src c on c.customer_id = r.customer_id
-    union all
-    select r.customer_id, 'first_channel', coalesce(f.first_channel, 'unknown')
-    from rhythm r left join first_orders f on f.customer_id = r.customer_id
+    select customer_id, cast((arrow_cast($as_of, 'Int32') - alert_day) / 7 as int) as weeks_ago
+    from (select * from past_lapses union all select * from open_lapses)
+    where alert_day <= arrow_cast($as_of, 'Int32') and alert_day > arrow_cast($as_of, 'Int32') - 63
 ),
 
 sizes as (

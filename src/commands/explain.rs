@@ -1,6 +1,6 @@
 //! `winback explain STAGE`: the SQL a stage runs, the tables it reads and its plans.
 
-use datafusion::physical_plan::displayable;
+use datafusion::physical_plan::{display::DisplayableExecutionPlan, displayable};
 
 use crate::cli::ExplainArgs;
 use crate::config;
@@ -14,7 +14,10 @@ pub async fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
     let opts = super::run::load_options(&args.pipeline, None);
     let pipeline = config::load(&args.pipeline.pipeline, &opts)?;
     let as_of = args.as_of.unwrap_or_else(|| today(&pipeline));
-    let ctx = engine::new_session(&EngineOptions::default())?;
+    let ctx = engine::new_session(&EngineOptions {
+        target_partitions: args.threads,
+        memory_limit_bytes: None,
+    })?;
     let params = Params::for_run(&pipeline, as_of);
     let sources = source::register_all(&ctx, &pipeline, &params).await?;
     if let Some(s) = sources.iter().find(|s| s.report.name == args.stage) {
@@ -62,10 +65,44 @@ pub async fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
     }
     let optimized = df.clone().into_optimized_plan()?;
     println!("\n-- logical plan:\n{}", optimized.display_indent());
+    if args.analyze {
+        return analyze(&ctx, &graph, &pipeline, &params, &target).await;
+    }
     let physical = df.create_physical_plan().await?;
     println!(
         "\n-- physical plan:\n{}",
         displayable(physical.as_ref()).indent(true)
+    );
+    Ok(EXIT_OK)
+}
+
+/// Run the stages `target` reads, then `target` itself, and print its physical plan with
+/// each operator's metrics (output rows, compute time, memory).
+async fn analyze(
+    ctx: &datafusion::prelude::SessionContext,
+    upstream: &Graph,
+    pipeline: &config::Pipeline,
+    params: &Params,
+    target: &stage::Stage,
+) -> anyhow::Result<i32> {
+    let progress = crate::progress::Progress::new();
+    let life = stage::runner::Lifecycle::default();
+    stage::runner::run_all(ctx, upstream, &pipeline.stages, params, &progress, &life).await?;
+    let df = plan::plan_one(ctx, target, params)
+        .await
+        .map_err(|e| ConfigError::Many(vec![e]))?;
+    let task_ctx = std::sync::Arc::new(df.task_ctx());
+    let physical = df.create_physical_plan().await?;
+    let started = std::time::Instant::now();
+    let rows: usize = datafusion::physical_plan::collect(physical.clone(), task_ctx)
+        .await?
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    println!(
+        "\n-- ran in {:.2}s, {rows} rows; physical plan with metrics:\n{}",
+        started.elapsed().as_secs_f64(),
+        DisplayableExecutionPlan::with_metrics(physical.as_ref()).indent(true)
     );
     Ok(EXIT_OK)
 }

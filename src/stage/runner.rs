@@ -45,23 +45,26 @@ async fn run_one(
     let bar = progress.start(&stage.name);
     let started = Instant::now();
     let result = async {
-        let (rows, diagnostics) = match &stage.kind {
+        let (rows, diagnostics, unique_proven) = match &stage.kind {
             StageKind::Sql => {
                 let df = sql_frame(&ctx, &stage.sql, &params)
                     .await
                     .map_err(|e| stage_err(&stage, e))?;
+                let proven = spec
+                    .as_ref()
+                    .is_some_and(|s| checks::unique_by_plan(df.schema(), &s.unique));
                 let rows = materialize(&ctx, &stage.name, df)
                     .await
                     .map_err(|e| stage_err(&stage, e))?;
-                (rows, None)
+                (rows, None, proven)
             }
             StageKind::Model(m) => {
                 let (rows, d) = model::run(&ctx, &stage.name, m, &fits).await?;
-                (rows, Some(d))
+                (rows, Some(d), false)
             }
         };
         if let Some(spec) = &spec {
-            checks::run(&ctx, &stage.name, spec).await?;
+            checks::run(&ctx, &stage.name, spec, unique_proven).await?;
         }
         Ok((rows, diagnostics))
     }
