@@ -130,8 +130,14 @@ mod tests {
     async fn a_group_by_key_is_unique_through_filters_and_projections() {
         let grouped = "select a, b, sum(c) as s from t group by a, b";
         assert!(proven(grouped, &["a", "b"]).await);
-        assert!(proven(grouped, &["b", "a", "s"]).await, "a superset of the key");
-        assert!(!proven(grouped, &["a"]).await, "part of the key is not unique");
+        assert!(
+            proven(grouped, &["b", "a", "s"]).await,
+            "a superset of the key"
+        );
+        assert!(
+            !proven(grouped, &["a"]).await,
+            "part of the key is not unique"
+        );
         let filtered = format!("select b, a from ({grouped}) where s > 1");
         assert!(proven(&filtered, &["a", "b"]).await);
     }
@@ -139,7 +145,8 @@ mod tests {
     #[tokio::test]
     async fn joins_unions_and_plain_tables_prove_nothing() {
         assert!(!proven("select a, b from t", &["a", "b"]).await);
-        let joined = "select g.a, g.b from (select a, b from t group by a, b) g join t on t.a = g.a";
+        let joined =
+            "select g.a, g.b from (select a, b from t group by a, b) g join t on t.a = g.a";
         assert!(!proven(joined, &["a", "b"]).await);
         let union = "select a, b from t group by a, b union all select a, b from t group by a, b";
         assert!(!proven(union, &["a", "b"]).await);
