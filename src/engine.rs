@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use datafusion::catalog::MemTable;
 use datafusion::common::ParamValues;
 use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
@@ -65,7 +66,9 @@ pub fn new_session(opts: &EngineOptions) -> Result<SessionContext, PipelineError
     config.options_mut().execution.parquet.pushdown_filters = false;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = opts.memory_limit_bytes {
-        runtime = runtime.with_memory_limit(limit, 1.0);
+        // Fair: operators that can spill (sorts, aggregations) share what the others leave,
+        // so one large sort cannot starve the stages running beside it.
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
     }
     let runtime = runtime
         .build_arc()

@@ -2,9 +2,10 @@
 //! into `<output>/<table>/as_of=<YYYY-MM-DD>/`, so readers never see half a table and a
 //! rerun of the same `as_of` replaces it.
 
+use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::common::config::{CsvOptions, JsonOptions, TableParquetOptions};
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 
 use std::sync::Arc;
 
@@ -63,8 +64,35 @@ impl OutputWriter {
         table: &str,
         format: FileFormat,
     ) -> Result<WrittenTable, PipelineError> {
-        let dir = self.staging.child(table);
         let df = ctx.table(table).await.map_err(|e| out_err(table, e))?;
+        Ok(self.stage_frame(table, df, format).await?.0)
+    }
+
+    /// Compute `df` straight into the staging folder as Parquet (never held in memory),
+    /// then register `table` as those files for the stages that read it. Returns the
+    /// staged table and its row count.
+    pub async fn stage_and_read_back(
+        &self,
+        ctx: &SessionContext,
+        table: &str,
+        df: DataFrame,
+    ) -> Result<(WrittenTable, u64), PipelineError> {
+        let (written, rows) = self.stage_frame(table, df, FileFormat::Parquet).await?;
+        let dir = self.staging.child(table);
+        ctx.deregister_table(table).map_err(|e| out_err(table, e))?;
+        ctx.register_parquet(table, dir.url.as_str(), ParquetReadOptions::default())
+            .await
+            .map_err(|e| out_err(table, e))?;
+        Ok((written, rows))
+    }
+
+    async fn stage_frame(
+        &self,
+        table: &str,
+        df: DataFrame,
+        format: FileFormat,
+    ) -> Result<(WrittenTable, u64), PipelineError> {
+        let dir = self.staging.child(table);
         let schema = Arc::new(df.schema().as_arrow().clone());
         let url = dir.url.as_str();
         let opts = DataFrameWriteOptions::new().with_single_file_output(false);
@@ -80,7 +108,12 @@ impl OutputWriter {
             }
             FileFormat::Jsonl => df.write_json(url, opts, Some(JsonOptions::default())).await,
         };
-        result.map_err(|e| out_err(table, e.strip_backtrace()))?;
+        let counts = result.map_err(|e| out_err(table, e.strip_backtrace()))?;
+        let rows = counts
+            .first()
+            .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>().cloned())
+            .filter(|a| !a.is_empty())
+            .map_or(0, |a| a.value(0));
         let mut files = dir.list().await?.len();
         if files == 0 {
             // An empty result still gets a file, so readers see the table and its columns.
@@ -92,12 +125,13 @@ impl OutputWriter {
             .await?;
             files = 1;
         }
-        Ok(WrittenTable {
+        let written = WrittenTable {
             table: table.to_string(),
             format,
             path: self.final_location(table).url.to_string(),
             files,
-        })
+        };
+        Ok((written, rows))
     }
 
     /// Move every staged table into place, replacing what an earlier run of the same

@@ -34,6 +34,8 @@ fn stage_err(stage: &Stage, e: datafusion::error::DataFusionError) -> PipelineEr
     }
 }
 
+/// `direct`: write the result straight to this output's staging files and read it back
+/// from there (a Parquet output: the table never sits in memory).
 async fn run_one(
     ctx: SessionContext,
     stage: Stage,
@@ -41,11 +43,12 @@ async fn run_one(
     params: Params,
     progress: Progress,
     fits: model::Fits,
-) -> Result<StageRun, PipelineError> {
+    direct: Option<OutputWriter>,
+) -> Result<(StageRun, Option<WrittenTable>), PipelineError> {
     let bar = progress.start(&stage.name);
     let started = Instant::now();
     let result = async {
-        let (rows, diagnostics, unique_proven) = match &stage.kind {
+        let (rows, diagnostics, unique_proven, written) = match &stage.kind {
             StageKind::Sql => {
                 let df = sql_frame(&ctx, &stage.sql, &params)
                     .await
@@ -53,33 +56,43 @@ async fn run_one(
                 let proven = spec
                     .as_ref()
                     .is_some_and(|s| checks::unique_by_plan(df.schema(), &s.unique));
-                let rows = materialize(&ctx, &stage.name, df)
-                    .await
-                    .map_err(|e| stage_err(&stage, e))?;
-                (rows, None, proven)
+                match &direct {
+                    Some(writer) => {
+                        let (written, rows) =
+                            writer.stage_and_read_back(&ctx, &stage.name, df).await?;
+                        (rows, None, proven, Some(written))
+                    }
+                    None => {
+                        let rows = materialize(&ctx, &stage.name, df)
+                            .await
+                            .map_err(|e| stage_err(&stage, e))?;
+                        (rows, None, proven, None)
+                    }
+                }
             }
             StageKind::Model(m) => {
                 let (rows, d) = model::run(&ctx, &stage.name, m, &fits).await?;
-                (rows, Some(d), false)
+                (rows, Some(d), false, None)
             }
         };
         if let Some(spec) = &spec {
             checks::run(&ctx, &stage.name, spec, unique_proven).await?;
         }
-        Ok((rows, diagnostics))
+        Ok((rows, diagnostics, written))
     }
     .await;
     let seconds = started.elapsed().as_secs_f64();
     match result {
-        Ok((rows, diagnostics)) => {
+        Ok((rows, diagnostics, written)) => {
             bar.done(rows, seconds);
-            Ok(StageRun {
+            let run = StageRun {
                 name: stage.name.clone(),
                 file: stage.file.display().to_string(),
                 rows,
                 seconds,
                 diagnostics,
-            })
+            };
+            Ok((run, written))
         }
         Err(e) => {
             bar.failed();
@@ -104,8 +117,19 @@ pub struct Lifecycle {
 }
 
 enum Done {
-    Stage(StageRun),
+    /// A stage finished; its output too when it was written directly.
+    Stage(StageRun, Option<WrittenTable>),
     Written(WrittenTable),
+}
+
+impl Lifecycle {
+    /// The writer for a stage written straight to its output files: a SQL stage with a
+    /// Parquet output (the files can be read back as they are).
+    fn direct(&self, stage: &Stage) -> Option<OutputWriter> {
+        let parquet = self.outputs.get(&stage.name) == Some(&FileFormat::Parquet);
+        let sql = matches!(stage.kind, StageKind::Sql);
+        self.writer.clone().filter(|_| parquet && sql)
+    }
 }
 
 /// Run every stage of the graph; stops at the first failure. Returns the stage runs and
@@ -132,9 +156,13 @@ pub async fn run_all(
         }
     }
     let writer = life.writer.as_ref();
-    for t in life.outputs.keys() {
-        if writer.is_some() && graph.order.iter().any(|s| &s.name == t) {
-            *readers.entry(t.clone()).or_default() += 1;
+    for stage in &graph.order {
+        // A pending write reads the table too (unless the stage writes it itself).
+        if writer.is_some()
+            && life.outputs.contains_key(&stage.name)
+            && life.direct(stage).is_none()
+        {
+            *readers.entry(stage.name.clone()).or_default() += 1;
         }
     }
     // Drop a table once no stage or pending write needs it (unless it is kept).
@@ -165,16 +193,19 @@ pub async fn run_all(
                     params.clone(),
                     progress.clone(),
                     fits.clone(),
+                    life.direct(stage),
                 );
-                tasks.spawn(async move { task.await.map(Done::Stage) });
+                tasks.spawn(async move { task.await.map(|(run, w)| Done::Stage(run, w)) });
             }
         }
         let Some(joined) = tasks.join_next().await else {
             break;
         };
         match joined.map_err(|e| PipelineError::Internal(format!("stage task failed: {e}")))?? {
-            Done::Stage(run) => {
-                if let (Some(w), Some(format)) = (writer, life.outputs.get(&run.name)) {
+            Done::Stage(run, direct) => {
+                if let Some(table) = direct {
+                    written.push(table);
+                } else if let (Some(w), Some(format)) = (writer, life.outputs.get(&run.name)) {
                     let (w, ctx, name, format) =
                         (w.clone(), ctx.clone(), run.name.clone(), *format);
                     tasks.spawn(
