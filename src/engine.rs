@@ -64,6 +64,16 @@ pub fn new_session(opts: &EngineOptions) -> Result<SessionContext, PipelineError
     // Stages name their columns in lowercase; keep quoted identifiers exact.
     config.options_mut().sql_parser.enable_ident_normalization = true;
     config.options_mut().execution.parquet.pushdown_filters = false;
+    // Text as plain Utf8, not Utf8View: a view array keeps every buffer it points into, so
+    // memory accounting counts shared buffers again for each batch (sorts then ask for
+    // gigabytes under --memory-limit-mib), and the peak is lower (1.7 vs 2.0 GiB on 10M
+    // rows) at the same speed.
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = opts.memory_limit_bytes {
         // Fair: operators that can spill (sorts, aggregations) share what the others leave,

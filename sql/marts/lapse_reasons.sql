@@ -21,7 +21,7 @@ evidence as (
         s.signal,
         s.signal_date,
         s.detail,
-        row_number() over (partition by l.customer_id order by s.signal_date desc, s.signal) as newest,
+        row_number() over (partition by l.customer_id order by s.signal_date desc, s.signal, s.detail) as newest,
         count(*) over (partition by l.customer_id) as signals
     from lapsed l
     join signals s

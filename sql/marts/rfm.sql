@@ -8,16 +8,35 @@ cells as (
     select * from rfm_segment_cells
 ),
 
-scored as (
+-- percent_rank() = (rank - 1) / (customers - 1), written out: rank() streams through its
+-- sorted input, where percent_rank() would hold all customers in one batch.
+population as (
+    select count(*) as customers from summary
+),
+
+ranked as (
     select
         customer_id,
         recency_days,
         purchase_days,
         monetary_total,
-        cast(least(5, 1 + floor(5 * percent_rank() over (order by recency_days desc))) as int) as r_score,
-        cast(least(5, 1 + floor(5 * percent_rank() over (order by purchase_days asc))) as int) as f_score,
-        cast(least(5, 1 + floor(5 * percent_rank() over (order by monetary_total asc))) as int) as m_score
+        rank() over (order by recency_days desc) as r_rank,
+        rank() over (order by purchase_days asc) as f_rank,
+        rank() over (order by monetary_total asc) as m_rank
     from summary
+),
+
+scored as (
+    select
+        r.customer_id,
+        r.recency_days,
+        r.purchase_days,
+        r.monetary_total,
+        cast(least(5, 1 + floor(5 * coalesce(cast(r.r_rank - 1 as double) / nullif(p.customers - 1, 0), 0))) as int) as r_score,
+        cast(least(5, 1 + floor(5 * coalesce(cast(r.f_rank - 1 as double) / nullif(p.customers - 1, 0), 0))) as int) as f_score,
+        cast(least(5, 1 + floor(5 * coalesce(cast(r.m_rank - 1 as double) / nullif(p.customers - 1, 0), 0))) as int) as m_score
+    from ranked r
+    cross join population p
 ),
 
 final as (

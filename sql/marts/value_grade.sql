@@ -18,6 +18,10 @@ refund_counts as (
     group by customer_id
 ),
 
+total as (
+    select sum(monetary_total) as revenue from summary
+),
+
 ranked as (
     select
         s.customer_id,
@@ -26,12 +30,13 @@ ranked as (
         coalesce(c.complaints, 0) as complaints,
         coalesce(r.refunds, 0) as refunds,
         coalesce(r.refunded_orders, 0) as refunded_orders,
-        s.monetary_total / nullif(sum(s.monetary_total) over (), 0) as revenue_share,
+        s.monetary_total / nullif(t.revenue, 0) as revenue_share,
         sum(s.monetary_total) over (
             order by s.monetary_total desc, s.customer_id
             rows between unbounded preceding and current row
-        ) / nullif(sum(s.monetary_total) over (), 0) as cumulative_share
+        ) / nullif(t.revenue, 0) as cumulative_share
     from summary s
+    cross join total t
     left join complaint_counts c on c.customer_id = s.customer_id
     left join refund_counts r on r.customer_id = s.customer_id
 ),
