@@ -320,8 +320,14 @@ pub async fn run(
         }
     };
     let rows = batch.num_rows() as u64;
+    // In batches of the session's size, so later sorts can spill a part at a time.
+    let size = ctx.copied_config().batch_size().max(1);
+    let batches: Vec<RecordBatch> = (0..batch.num_rows().max(1))
+        .step_by(size)
+        .map(|start| batch.slice(start, size.min(batch.num_rows() - start)))
+        .collect();
     let table =
-        MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(|e| err(e.to_string()))?;
+        MemTable::try_new(batch.schema(), vec![batches]).map_err(|e| err(e.to_string()))?;
     let _ = ctx.deregister_table(name);
     ctx.register_table(name, Arc::new(table))
         .map_err(|e| err(e.to_string()))?;
