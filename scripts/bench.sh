@@ -2,7 +2,9 @@
 # Benchmark: generate ROWS purchase rows (about ROWS/8 customers), then time
 #   1. the chain up to the RFM table (--select rfm),
 #   2. the whole default pipeline (all stages, models, outputs),
-#   3. BG/NBD + Gamma-Gamma fit and scoring of 1,000,000 simulated customers.
+#   3. the same with --memory-limit-mib 1024 (operators spill to disk above it),
+#   4. BG/NBD + Gamma-Gamma fit and scoring of 1,000,000 simulated customers,
+#   5. DuckDB's bare RFM aggregate on the same files (when the duckdb module is installed).
 # Prints rows/s, seconds per stage and peak memory. Usage: scripts/bench.sh [ROWS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,5 +27,12 @@ echo "== up to rfm ($THREADS threads)"
     --threads "$THREADS" --select rfm --set 'output.tables=["rfm"]'
 echo "== whole pipeline ($THREADS threads)"
 "$BIN" run --as-of "$AS_OF" "${inputs[@]}" --output bench-out/all --state-dir bench-out/state --threads "$THREADS"
+echo "== whole pipeline, --memory-limit-mib 1024 ($THREADS threads)"
+"$BIN" run --as-of "$AS_OF" "${inputs[@]}" --output bench-out/limited --state-dir bench-out/state \
+    --threads "$THREADS" --memory-limit-mib 1024
 echo "== models: 1,000,000 customers"
 "$CARGO_TARGET_DIR/release/examples/bench_models" 1000000
+if python3 -c "import duckdb" 2>/dev/null; then
+    echo "== DuckDB baseline"
+    python3 scripts/duckdb_baseline.py "$DATA/purchases" "$THREADS"
+fi

@@ -33,6 +33,12 @@ pub struct Manifest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub sources: Vec<SourceReport>,
+    /// Checking every source file and finding duplicates, before any stage.
+    #[serde(default)]
+    pub sources_seconds: f64,
+    /// Collecting the rejected rows.
+    #[serde(default)]
+    pub quarantine_seconds: f64,
     pub stages: Vec<StageRun>,
     /// Rejected input rows by `source/reason`.
     pub quarantine: BTreeMap<String, u64>,

@@ -40,6 +40,8 @@ pub struct Prepared {
     pub as_of: NaiveDate,
     pub graph: Graph,
     pub sources: Vec<source::RegisteredSource>,
+    /// Time spent checking the sources' files and finding duplicates.
+    pub sources_seconds: f64,
     pub hash: String,
 }
 
@@ -99,7 +101,8 @@ pub async fn prepare(opts: &RunOptions) -> Result<Prepared, PipelineError> {
         }
     };
     let read: u64 = sources.iter().map(|s| s.report.rows_read).sum();
-    bar.done(read, started.elapsed().as_secs_f64());
+    let sources_seconds = started.elapsed().as_secs_f64();
+    bar.done(read, sources_seconds);
     crate::history_table::register(&ctx, opts.state_dir.as_deref())?;
     Ok(Prepared {
         pipeline,
@@ -108,6 +111,7 @@ pub async fn prepare(opts: &RunOptions) -> Result<Prepared, PipelineError> {
         as_of,
         graph: graph.expect("no problems means a graph"),
         sources,
+        sources_seconds,
         hash,
     })
 }
@@ -136,6 +140,8 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
         status: RunStatus::Failed,
         error: None,
         sources: prepared.sources.iter().map(|s| s.report.clone()).collect(),
+        sources_seconds: prepared.sources_seconds,
+        quarantine_seconds: 0.0,
         stages: Vec::new(),
         quarantine: BTreeMap::new(),
         outputs: Vec::new(),
@@ -214,7 +220,8 @@ async fn execute(
     )
     .await
     .map_err(df_err("quarantine"))?;
-    bar.done(rows, q.elapsed().as_secs_f64());
+    m.quarantine_seconds = q.elapsed().as_secs_f64();
+    bar.done(rows, m.quarantine_seconds);
     m.quarantine = quarantine_counts(&p.ctx).await?;
     let mut written = Vec::new();
     if let Some(format) = outputs.get("quarantine") {

@@ -18,6 +18,15 @@ pub fn print(m: &Manifest) {
         m.pipeline, m.as_of, m.run_id
     );
     println!("{:<28} {:>12} {:>9}", "stage", "rows", "seconds");
+    println!(
+        "{:<28} {:>12} {:>9.2}",
+        "(sources: checks, dedupe)", m.rows_read, m.sources_seconds
+    );
+    let rejected: u64 = m.quarantine.values().sum();
+    println!(
+        "{:<28} {:>12} {:>9.2}",
+        "(quarantine)", rejected, m.quarantine_seconds
+    );
     for s in &m.stages {
         println!("{:<28} {:>12} {:>9.2}", s.name, s.rows, s.seconds);
     }

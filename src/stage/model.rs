@@ -326,8 +326,7 @@ pub async fn run(
         .step_by(size)
         .map(|start| batch.slice(start, size.min(batch.num_rows() - start)))
         .collect();
-    let table =
-        MemTable::try_new(batch.schema(), vec![batches]).map_err(|e| err(e.to_string()))?;
+    let table = MemTable::try_new(batch.schema(), vec![batches]).map_err(|e| err(e.to_string()))?;
     let _ = ctx.deregister_table(name);
     ctx.register_table(name, Arc::new(table))
         .map_err(|e| err(e.to_string()))?;

@@ -258,8 +258,11 @@ mod tests {
                     let (path, key, barrier) =
                         (dir.path().to_path_buf(), key.clone(), barrier.clone());
                     std::thread::spawn(move || {
-                        let state = State::open(&path).unwrap();
+                        // Opening races too (a new database); the barrier is passed
+                        // either way, so a failure fails the test instead of hanging it.
+                        let state = State::open(&path);
                         barrier.wait();
+                        let state = state.unwrap();
                         state.try_acquire(&key, &format!("t{i}"), LEASE).unwrap() as usize
                     })
                 })

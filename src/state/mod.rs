@@ -129,9 +129,7 @@ impl State {
         };
         let mut conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(open_err)?;
+        let mode = wal_mode(&conn).map_err(open_err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), %mode, "state database is not in WAL mode");
         }
@@ -179,6 +177,25 @@ impl State {
         // A panic while holding the guard cannot leave SQLite inconsistent: the
         // connection rolls back any open transaction when it is dropped or reused.
         self.inner.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Switch to WAL. Switching takes an exclusive lock for which SQLite does not call the busy
+/// handler, so processes opening a new database together retry here.
+fn wal_mode(conn: &Connection) -> rusqlite::Result<String> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
     }
 }
 
