@@ -93,4 +93,29 @@ fn explain_shows_the_sql_inputs_parameters_and_plan() {
     let (code, stdout, _) = winback(&["explain", "purchases", "--input", &input]);
     assert_eq!(code, 0);
     assert!(stdout.contains("'missing_customer_id'"), "{stdout}");
+
+    // --analyze runs the stages upstream, then the stage, with metrics per operator.
+    let (code, stdout, stderr) = winback(&[
+        "explain",
+        "customer_summary",
+        "--analyze",
+        "--as-of",
+        "2026-01-01",
+        "--input",
+        &input,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let ran = stdout
+        .lines()
+        .find(|l| l.starts_with("-- ran in"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let rows: u64 = ran
+        .split(", ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{ran}"));
+    assert!((100..=250).contains(&rows), "about 2000/8 customers: {ran}");
+    assert!(stdout.contains("AggregateExec"), "{stdout}");
+    assert!(stdout.contains(&format!("output_rows={rows}")), "{stdout}");
 }
