@@ -100,6 +100,9 @@ impl OutputWriter {
             FileFormat::Parquet => {
                 let mut p = TableParquetOptions::default();
                 p.global.compression = Some("snappy".into());
+                // A writer holds a whole row group in memory: 256k rows instead of 1M
+                // keeps that to a few dozen MB per file while staying reader-friendly.
+                p.global.max_row_group_size = 256 * 1024;
                 df.write_parquet(url, opts, Some(p)).await
             }
             FileFormat::Csv => {
