@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::common::ParamValues;
 use datafusion::error::DataFusionError;
@@ -124,6 +125,23 @@ pub async fn materialize(
     ctx.deregister_table(name)?;
     ctx.register_table(name, Arc::new(table))?;
     Ok(rows)
+}
+
+/// The number a one-number query returned (`count(*)`, the row count of a write): the
+/// first value of the first column, 0 when there is none.
+pub fn single_count(batches: &[RecordBatch]) -> u64 {
+    let Some(column) = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| b.column(0))
+    else {
+        return 0;
+    };
+    match ScalarValue::try_from_array(column, 0) {
+        Ok(ScalarValue::Int64(Some(n))) => n.max(0) as u64,
+        Ok(ScalarValue::UInt64(Some(n))) => n,
+        _ => 0,
+    }
 }
 
 /// Wrap a DataFusion error with the table or stage it happened in.

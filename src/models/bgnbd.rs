@@ -319,4 +319,4 @@ pub fn fit_bgnbd(
 
 #[cfg(test)]
 #[path = "bgnbd_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -143,7 +143,9 @@ fn grouped_total_and_gradient_are_exact() {
     }
 }
 
-fn assert_usable(p: &BgNbdParams, obs: &[Observation]) {
+/// Fitted parameters give a probability and a finite, non-negative forecast for every
+/// observation (also used by the simulation tests).
+pub(crate) fn assert_usable(p: &BgNbdParams, obs: &[Observation]) {
     for o in obs {
         let pa = p.p_alive(o.x, o.t_x, o.t).unwrap();
         let e = p

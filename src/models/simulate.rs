@@ -137,22 +137,10 @@ mod tests {
     //! Round trips: simulate from known parameters, fit, and get them back.
     use super::super::{FitOptions, fit_bgnbd, fit_gamma_gamma, frequency_spend_correlation};
     use super::*;
+    use crate::models::bgnbd::tests::assert_usable;
 
     fn rel(got: f64, want: f64) -> f64 {
         (got - want).abs() / want.abs()
-    }
-
-    fn assert_usable(p: &BgNbdParams, obs: &[Observation]) {
-        for o in obs {
-            let pa = p.p_alive(o.x, o.t_x, o.t).unwrap();
-            let e = p
-                .conditional_expected_purchases(365.0, o.x, o.t_x, o.t)
-                .unwrap();
-            assert!(
-                (0.0..=1.0).contains(&pa) && e.is_finite() && e >= 0.0,
-                "{p:?} {o:?}: {pa} {e}"
-            );
-        }
     }
 
     #[test]

@@ -419,14 +419,5 @@ async fn count(ctx: &SessionContext, table: &str, params: &Params) -> Result<u64
     .await
     .map_err(df_err(table))?;
     let batches = df.collect().await.map_err(df_err(table))?;
-    let n = batches
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int64Array>()
-                .map(|a| a.value(0))
-        })
-        .unwrap_or(0);
-    Ok(n as u64)
+    Ok(crate::engine::single_count(&batches))
 }

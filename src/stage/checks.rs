@@ -1,7 +1,6 @@
 //! Column tests declared per stage in the pipeline file (`unique`, `not_null`,
 //! `accepted_values`), run on a stage's result right after it is computed.
 
-use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::common::{DFSchema, Dependency};
 use datafusion::prelude::SessionContext;
 
@@ -93,11 +92,7 @@ pub async fn run(
             .collect()
             .await
             .map_err(err)?;
-        let bad = batches
-            .first()
-            .and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>().cloned())
-            .filter(|a| !a.is_empty())
-            .map_or(0, |a| a.value(0));
+        let bad = crate::engine::single_count(&batches);
         if bad > 0 {
             failures.push(format!("{what}: {bad} offending row(s)"));
         }

@@ -2,7 +2,6 @@
 //! into `<output>/<table>/as_of=<YYYY-MM-DD>/`, so readers never see half a table and a
 //! rerun of the same `as_of` replaces it.
 
-use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::common::config::{CsvOptions, JsonOptions, TableParquetOptions};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
@@ -112,11 +111,7 @@ impl OutputWriter {
             FileFormat::Jsonl => df.write_json(url, opts, Some(JsonOptions::default())).await,
         };
         let counts = result.map_err(|e| out_err(table, e.strip_backtrace()))?;
-        let rows = counts
-            .first()
-            .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>().cloned())
-            .filter(|a| !a.is_empty())
-            .map_or(0, |a| a.value(0));
+        let rows = crate::engine::single_count(&counts);
         let mut files = dir.list().await?.len();
         if files == 0 {
             // An empty result still gets a file, so readers see the table and its columns.
