@@ -102,6 +102,11 @@ pub struct BackfillArgs {
     /// State folder: run history and locks.
     #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
     pub state_dir: PathBuf,
+    /// On SIGTERM or Ctrl-C, seconds the run may still take to finish; a run that
+    /// cannot stops at a safe point (nothing committed) within them. A second signal
+    /// stops at once.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -163,6 +168,11 @@ pub struct RunArgs {
     /// State folder: run history (readable as the table winback_runs) and locks.
     #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
     pub state_dir: PathBuf,
+    /// On SIGTERM or Ctrl-C, seconds the run may still take to finish; a run that
+    /// cannot stops at a safe point (nothing committed) within them. A second signal
+    /// stops at once.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -200,6 +210,9 @@ pub struct DemoArgs {
     /// Threads for query execution (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// State folder: run history and locks (the demo's run is recorded like any other).
+    #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

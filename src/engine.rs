@@ -146,9 +146,18 @@ pub fn single_count(batches: &[RecordBatch]) -> u64 {
 
 /// Wrap a DataFusion error with the table or stage it happened in.
 pub fn df_err(name: &str) -> impl Fn(DataFusionError) -> PipelineError + '_ {
-    move |e| PipelineError::Stage {
-        stage: name.to_string(),
-        file: String::new(),
-        message: e.strip_backtrace().to_string(),
-    }
+    move |e| PipelineError::stage(name, "", &e)
+}
+
+/// Register an empty table of `schema` as `name`, replacing any table of that name (for
+/// planning stages without running them).
+pub fn register_empty(
+    ctx: &SessionContext,
+    name: &str,
+    schema: Arc<datafusion::arrow::datatypes::Schema>,
+) {
+    let table = MemTable::try_new(schema, vec![vec![]]).expect("an empty table fits any schema");
+    let _ = ctx.deregister_table(name);
+    ctx.register_table(name, Arc::new(table))
+        .expect("registering a table in the default schema");
 }

@@ -12,14 +12,75 @@ pub const EXIT_PARTIAL: i32 = 2;
 pub const EXIT_CONFIG: i32 = 78;
 
 /// Whose fault an error is: decides the exit code and whether a retry can help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Blame {
-    /// The configuration or input data is wrong: fix it, a retry will not help.
+    /// The configuration, the SQL or the input data is wrong: fix it, a retry will not
+    /// help. Exit code 78; the scheduler never retries it.
     User,
-    /// Something outside winback failed (storage, network): a retry may help.
+    /// Something outside winback failed (storage, network, memory): a retry may help.
+    /// Exit code 1; the scheduler retries it with backoff.
     External,
-    /// A bug in winback.
+    /// A failure a retry will not heal and the user did not cause (a stage that fails at
+    /// run time, a bug in winback). Exit code 1; not retried.
     Internal,
+}
+
+impl Blame {
+    /// The process exit code for a failure of this kind.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Blame::User => EXIT_CONFIG,
+            Blame::External | Blame::Internal => EXIT_FAILED,
+        }
+    }
+
+    /// Whether running the same thing again may succeed.
+    pub fn retriable(self) -> bool {
+        self == Blame::External
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Blame::User => "user",
+            Blame::External => "external",
+            Blame::Internal => "internal",
+        }
+    }
+}
+
+/// Whose fault a DataFusion error is: planning and SQL problems are the user's; I/O,
+/// object storage and memory are external (a retry may help); the rest (a cast that fails
+/// on a value at run time, an internal error) is neither.
+pub fn blame_datafusion(e: &datafusion::error::DataFusionError) -> Blame {
+    use datafusion::error::DataFusionError as E;
+    match e {
+        E::Plan(_)
+        | E::SQL(..)
+        | E::SchemaError(..)
+        | E::NotImplemented(_)
+        | E::Configuration(_) => Blame::User,
+        E::IoError(_) | E::ObjectStore(_) | E::ResourcesExhausted(_) => Blame::External,
+        E::ParquetError(p) => match p.as_ref() {
+            datafusion::parquet::errors::ParquetError::External(_) => Blame::External,
+            _ => Blame::Internal,
+        },
+        E::Context(_, inner) | E::Diagnostic(_, inner) => blame_datafusion(inner),
+        E::Shared(inner) => blame_datafusion(inner),
+        E::Collection(all) => all.first().map_or(Blame::Internal, blame_datafusion),
+        E::External(inner) => {
+            if inner.downcast_ref::<std::io::Error>().is_some()
+                || inner.downcast_ref::<object_store::Error>().is_some()
+            {
+                Blame::External
+            } else if let Some(df) = inner.downcast_ref::<datafusion::error::DataFusionError>() {
+                blame_datafusion(df)
+            } else {
+                Blame::Internal
+            }
+        }
+        _ => Blame::Internal,
+    }
 }
 
 /// A problem with pipeline files, schedules or command-line overrides.
@@ -64,6 +125,8 @@ pub enum PipelineError {
         stage: String,
         file: String,
         message: String,
+        /// Planning problems are the user's; run-time failures depend on the cause.
+        blame: Blame,
     },
     #[error("stage '{stage}' failed its test: {message}")]
     DataTest { stage: String, message: String },
@@ -73,6 +136,9 @@ pub enum PipelineError {
     Model { model: String, message: String },
     #[error("{0}")]
     Internal(String),
+    /// Stopped on request (SIGTERM, Ctrl-C, a timeout) at a safe point.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 impl PipelineError {
@@ -82,22 +148,27 @@ impl PipelineError {
             PipelineError::Config(_)
             | PipelineError::Source { .. }
             | PipelineError::Schema { .. }
-            | PipelineError::Stage { .. }
-            | PipelineError::DataTest { .. }
-            | PipelineError::Model { .. } => Blame::User,
+            | PipelineError::DataTest { .. } => Blame::User,
+            PipelineError::Stage { blame, .. } => *blame,
             PipelineError::Storage { .. } | PipelineError::Output { .. } => Blame::External,
-            PipelineError::Internal(_) => Blame::Internal,
+            PipelineError::Model { .. }
+            | PipelineError::Internal(_)
+            | PipelineError::Interrupted(_) => Blame::Internal,
         }
     }
 
     /// The process exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            PipelineError::Config(_)
-            | PipelineError::Source { .. }
-            | PipelineError::Schema { .. }
-            | PipelineError::Stage { .. } => EXIT_CONFIG,
-            _ => EXIT_FAILED,
+        self.blame().exit_code()
+    }
+
+    /// A stage error from DataFusion, blamed by its cause.
+    pub fn stage(stage: &str, file: &str, e: &datafusion::error::DataFusionError) -> Self {
+        PipelineError::Stage {
+            stage: stage.to_string(),
+            file: file.to_string(),
+            message: e.strip_backtrace().to_string(),
+            blame: blame_datafusion(e),
         }
     }
 }

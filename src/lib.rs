@@ -1,18 +1,23 @@
 //! winback: a scheduled batch pipeline that finds lapsing customers and wins them back.
+//!
+//! Where things live: `config/` (the pipeline file), `source/` (checked inputs), `stage/`
+//! (SQL and model stages), `pipeline/` (one run of one `as_of`: set-up, execution,
+//! commit, manifest), `schedule/` (when runs happen), `state/` (what is remembered: run
+//! history, locks), `commands/` (one file per command).
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod engine;
-pub mod engine_runner;
 pub mod error;
 pub mod functions;
-pub mod history_table;
 pub mod manifest;
 pub mod models;
+pub mod output;
+pub mod pipeline;
 pub mod progress;
-pub mod run;
 pub mod schedule;
 pub mod source;
 pub mod stage;

@@ -1,5 +1,6 @@
 //! The run manifest: what a run read, computed and wrote, saved beside the outputs as
-//! `<output>/_runs/as_of=<YYYY-MM-DD>/manifest.json`.
+//! `<output>/_runs/as_of=<YYYY-MM-DD>/run-<id>.json`; `manifest.json` there is the one of
+//! the run whose tables are in place.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,16 +8,11 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::error::Blame;
+use crate::output::WrittenTable;
 use crate::source::SourceReport;
-use crate::stage::output::WrittenTable;
-use crate::stage::runner::StageRun;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    Succeeded,
-    Failed,
-}
+use crate::stage::executor::StageRun;
+use crate::state::RunStatus;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
@@ -29,9 +25,13 @@ pub struct Manifest {
     pub started_at: String,
     pub ended_at: String,
     pub seconds: f64,
+    /// `succeeded`, `failed` or `interrupted`.
     pub status: RunStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Whose fault the failure was: `user` (exit 78), `external` (retried), `internal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blame: Option<Blame>,
     pub sources: Vec<SourceReport>,
     /// Checking every source file and finding duplicates, before any stage.
     #[serde(default)]

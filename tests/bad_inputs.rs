@@ -33,7 +33,7 @@ async fn run_csv_purchases(
         &dir.join("out"),
         &set,
     );
-    winback::run::run(&opts).await
+    winback::pipeline::run(&opts).await
 }
 
 #[tokio::test]
@@ -139,7 +139,7 @@ async fn a_column_of_the_wrong_type_names_expected_and_found_types() {
         &tmp.path().join("out"),
         &[],
     );
-    let err = winback::run::run(&opts).await.unwrap_err();
+    let err = winback::pipeline::run(&opts).await.unwrap_err();
     assert_eq!(err.exit_code(), EXIT_CONFIG);
     let msg = err.to_string();
     assert!(msg.contains("p.parquet"), "{msg}");
@@ -169,7 +169,7 @@ async fn an_empty_input_is_a_clear_message() {
         &tmp.path().join("out2"),
         &[],
     );
-    let err = winback::run::run(&opts).await.unwrap_err();
+    let err = winback::pipeline::run(&opts).await.unwrap_err();
     assert!(err.to_string().contains("no .parquet files found"), "{err}");
 }
 
@@ -317,7 +317,7 @@ async fn timestamps_are_counted_in_the_pipeline_timezone() {
         &out,
         &[("timezone", "Asia/Shanghai")],
     );
-    winback::run::run(&opts).await.unwrap();
+    winback::pipeline::run(&opts).await.unwrap();
     let summary = read_output(&out, "customer_summary", "2026-06-01").await;
     assert_eq!(
         summary.len(),
@@ -364,7 +364,7 @@ async fn duplicate_customers_keep_one_whole_row_and_reject_the_other_as_read() {
         ],
     );
     opts.select = vec!["customer_summary".into()];
-    let (p, _) = winback::run::run_in_session(&opts).await.unwrap();
+    let (p, _) = winback::pipeline::run_in_session(&opts).await.unwrap();
     let kept = query(
         &p.ctx,
         "select email, country, consent_email, consent_sms from customers",

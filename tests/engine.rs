@@ -29,7 +29,7 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
     let inputs = demo_inputs(&data);
     let inputs: Vec<(&str, &std::path::Path)> =
         inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
-    let m = winback::run::run(&run_options("2026-06-01", &inputs, &out, &[]))
+    let m = winback::pipeline::run(&run_options("2026-06-01", &inputs, &out, &[]))
         .await
         .unwrap();
 
@@ -118,7 +118,7 @@ async fn rerunning_the_same_as_of_replaces_the_tables_with_identical_ones() {
     let inputs: Vec<(&str, &std::path::Path)> =
         inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
     let opts = run_options("2026-03-01", &inputs, &out, &[]);
-    winback::run::run(&opts).await.unwrap();
+    winback::pipeline::run(&opts).await.unwrap();
     let mut first = Vec::new();
     for t in [
         "purchases_clean",
@@ -132,7 +132,7 @@ async fn rerunning_the_same_as_of_replaces_the_tables_with_identical_ones() {
     let files_before = std::fs::read_dir(out.join("rfm/as_of=2026-03-01"))
         .unwrap()
         .count();
-    winback::run::run(&opts).await.unwrap();
+    winback::pipeline::run(&opts).await.unwrap();
     for (i, t) in [
         "purchases_clean",
         "rfm",
@@ -167,10 +167,10 @@ async fn a_later_as_of_leaves_earlier_partitions_alone_and_sees_more_history() {
     let inputs = demo_inputs(&data);
     let inputs: Vec<(&str, &std::path::Path)> =
         inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
-    winback::run::run(&run_options("2026-02-01", &inputs, &out, &[]))
+    winback::pipeline::run(&run_options("2026-02-01", &inputs, &out, &[]))
         .await
         .unwrap();
-    winback::run::run(&run_options("2026-03-01", &inputs, &out, &[]))
+    winback::pipeline::run(&run_options("2026-03-01", &inputs, &out, &[]))
         .await
         .unwrap();
     let early = read_output(&out, "purchases_clean", "2026-02-01").await;
@@ -200,7 +200,7 @@ async fn model_stage_rows_stay_aligned_with_their_customer() {
         inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
     let mut opts = run_options("2026-03-01", &inputs, &tmp.path().join("out"), &[]);
     opts.select = vec!["ltv".into()];
-    let (p, _) = winback::run::run_in_session(&opts).await.unwrap();
+    let (p, _) = winback::pipeline::run_in_session(&opts).await.unwrap();
     let mismatched = query(
         &p.ctx,
         "select count(*) as n from ltv l join customer_summary s on s.customer_id = l.customer_id \

@@ -55,7 +55,7 @@ async fn run_case(stage: &str, dir: &Path) -> Vec<String> {
     let set: Vec<(&str, &str)> = set.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut opts = run_options(&case.as_of, &inputs, &tmp.path().join("out"), &set);
     opts.select = vec![stage.to_string()];
-    let (prepared, _) = winback::run::run_in_session(&opts)
+    let (prepared, _) = winback::pipeline::run_in_session(&opts)
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     query(&prepared.ctx, &format!("select * from {stage}")).await

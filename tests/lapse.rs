@@ -45,7 +45,11 @@ async fn session(
         &dir.join("out"),
         &set,
     );
-    winback::run::run_in_session(&opts).await.unwrap().0.ctx
+    winback::pipeline::run_in_session(&opts)
+        .await
+        .unwrap()
+        .0
+        .ctx
 }
 
 fn every_61_days() -> Vec<(String, String, NaiveDate, f64)> {

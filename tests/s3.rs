@@ -196,7 +196,7 @@ async fn a_run_reads_from_and_writes_to_s3_with_the_same_results_as_local() {
         .map(|s| (*s, data.join(s)))
         .collect();
     let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
-    winback::run::run(&run_options("2026-04-01", &inputs, &local_out, &[]))
+    winback::pipeline::run(&run_options("2026-04-01", &inputs, &local_out, &[]))
         .await
         .unwrap();
     assert_eq!(from_s3, read_output(&local_out, "rfm", "2026-04-01").await);

@@ -2,13 +2,11 @@
 
 use std::time::Instant;
 
-use crate::cli::DemoArgs;
-use crate::config::LoadOptions;
+use super::schedule::{cli_runner, exit_code, recorded_runs};
+use crate::cli::{DemoArgs, PipelineArgs};
 use crate::demo::{DemoOptions, generate};
 use crate::engine::EngineOptions;
 use crate::error::EXIT_OK;
-use crate::progress::Progress;
-use crate::run::{RunOptions, run};
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let as_of = args
@@ -35,26 +33,36 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     let dir = |sub: &str| args.dir.join(sub).to_string_lossy().into_owned();
-    let opts = RunOptions {
-        pipeline_file: args.pipeline.clone(),
-        as_of: Some(as_of),
-        load: LoadOptions {
-            set: vec![],
-            inputs: ["purchases", "customers", "complaints"]
-                .iter()
-                .map(|s| (s.to_string(), dir(s)))
-                .collect(),
-            output: Some(args.output.clone()),
-        },
-        select: vec![],
-        engine: EngineOptions {
-            target_partitions: args.threads,
-            memory_limit_bytes: None,
-        },
-        progress: Progress::new(),
-        state_dir: None,
+    let pipeline = PipelineArgs {
+        pipeline: args.pipeline.clone(),
+        inputs: ["purchases", "customers", "complaints"]
+            .iter()
+            .map(|s| (s.to_string(), dir(s)))
+            .collect(),
+        set: vec![],
     };
-    let manifest = run(&opts).await?;
+    // The same path as `winback run`: locked, recorded in the run history.
+    let mut runner = cli_runner(&pipeline, Some(args.output.clone()), &args.state_dir);
+    runner.engine = EngineOptions {
+        target_partitions: args.threads,
+        memory_limit_bytes: None,
+    };
+    let report = recorded_runs(
+        &runner,
+        &pipeline,
+        &args.state_dir,
+        (as_of, as_of),
+        true,
+        30,
+    )
+    .await?;
+    if let Some(f) = &report.failed {
+        eprintln!("error: {}", f.error);
+        return Ok(exit_code(&report));
+    }
+    let Some(manifest) = report.last_manifest else {
+        anyhow::bail!("the demo run left no manifest");
+    };
     super::summary::print(&manifest);
     println!(
         "\nOutputs: {}/<table>/as_of={}/ (Parquet; try: duckdb -c \"select segment, count(*) from read_parquet('{}/rfm/*/*.parquet', hive_partitioning=true) group by 1\")",

@@ -4,21 +4,29 @@ use datafusion::physical_plan::{display::DisplayableExecutionPlan, displayable};
 
 use crate::cli::ExplainArgs;
 use crate::config;
-use crate::engine::{self, EngineOptions, Params};
+use crate::engine::{EngineOptions, Params};
 use crate::error::{ConfigError, EXIT_OK};
-use crate::run::today;
+use crate::pipeline::setup::{self, Setup};
 use crate::source;
 use crate::stage::{self, graph::Graph, plan};
 
 pub async fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
     let opts = super::run::load_options(&args.pipeline, None);
-    let pipeline = config::load(&args.pipeline.pipeline, &opts)?;
-    let as_of = args.as_of.unwrap_or_else(|| today(&pipeline));
-    let ctx = engine::new_session(&EngineOptions {
+    let pipeline = setup::load(&args.pipeline.pipeline, &opts)?;
+    let engine = EngineOptions {
         target_partitions: args.threads,
         memory_limit_bytes: None,
-    })?;
-    let params = Params::for_run(&pipeline, as_of);
+    };
+    let setup = Setup::new(pipeline, args.as_of, &engine, None)?;
+    let external = setup.external_tables();
+    let Setup {
+        pipeline,
+        ctx,
+        params,
+        stages,
+        problems,
+        ..
+    } = setup;
     let sources = source::register_all(&ctx, &pipeline, &params).await?;
     if let Some(s) = sources.iter().find(|s| s.report.name == args.stage) {
         println!("-- source '{}' from {}", s.report.name, s.report.url);
@@ -28,12 +36,9 @@ pub async fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
         );
         return Ok(EXIT_OK);
     }
-    let (stages, problems) = stage::load_pipeline(&ctx, &pipeline);
     if !problems.is_empty() {
         return Err(ConfigError::Many(problems).into());
     }
-    let external = crate::run::external_tables(&pipeline);
-    crate::history_table::register(&ctx, None)?;
     let mut graph = Graph::build(stages, &external).map_err(ConfigError::Many)?;
     graph
         .select(std::slice::from_ref(&args.stage))
@@ -45,6 +50,10 @@ pub async fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
     let problems = plan::plan_all(&ctx, &graph, &pipeline.stages, &params).await;
     if !problems.is_empty() {
         return Err(ConfigError::Many(problems).into());
+    }
+    if let stage::StageKind::Model(spec) = &target.kind {
+        explain_model(&target, spec);
+        return Ok(EXIT_OK);
     }
     let df = plan::plan_one(&ctx, &target, &params)
         .await
@@ -86,8 +95,8 @@ async fn analyze(
     target: &stage::Stage,
 ) -> anyhow::Result<i32> {
     let progress = crate::progress::Progress::new();
-    let life = stage::runner::Lifecycle::default();
-    stage::runner::run_all(ctx, upstream, &pipeline.stages, params, &progress, &life).await?;
+    let life = stage::executor::Lifecycle::default();
+    stage::executor::run_all(ctx, upstream, &pipeline.stages, params, &progress, &life).await?;
     let df = plan::plan_one(ctx, target, params)
         .await
         .map_err(|e| ConfigError::Many(vec![e]))?;
@@ -105,4 +114,41 @@ async fn analyze(
         DisplayableExecutionPlan::with_metrics(physical.as_ref()).indent(true)
     );
     Ok(EXIT_OK)
+}
+
+/// A model stage has no SQL: show what it reads, its parameters and its output columns.
+fn explain_model(target: &stage::Stage, spec: &config::ModelSpec) {
+    println!(
+        "-- model '{}' ([models.{}] in {}), fitted in Rust",
+        target.name,
+        target.name,
+        target.file.display()
+    );
+    println!("-- type: {:?}", spec.kind);
+    println!("-- reads: {}", target.reads.join(", "));
+    println!(
+        "-- input columns: {}",
+        stage::model::SUMMARY_COLUMNS.join(", ")
+    );
+    println!("-- parameters:");
+    println!("--   penalizer = {}", spec.fit.penalizer);
+    println!("--   required = {}", spec.required);
+    println!("--   horizon_days = {}", spec.clv.horizon_days);
+    println!(
+        "--   annual_discount_rate = {}",
+        spec.clv.annual_discount_rate
+    );
+    println!("--   margin = {}", spec.clv.margin);
+    if let (Some(m), Some(l)) = (&spec.model, &spec.lapsed) {
+        println!("--   model = {m} (its fit is reused)");
+        println!("--   lapsed = {l}");
+        println!("--   p_alive_below = {}", spec.p_alive_below);
+        for (channel, cost) in &spec.winback_cost {
+            println!("--   winback_cost.{channel} = {cost}");
+        }
+    }
+    println!("\n-- output columns:");
+    for f in stage::model::output_schema(spec.kind).fields() {
+        println!("--   {} {}", f.name(), f.data_type());
+    }
 }

@@ -17,10 +17,9 @@ use crate::config::{FileFormat, LoadOptions, variables::days_since_epoch};
 use crate::engine::{EngineOptions, sql_frame};
 use crate::error::{EXIT_OK, PipelineError};
 use crate::models::{FitOptions, fit_bgnbd};
-use crate::progress::Progress;
-use crate::run::{RunOptions, run_in_session};
+use crate::output::OutputWriter;
+use crate::pipeline::{RunOptions, run_in_session};
 use crate::stage::model::read_summary;
-use crate::stage::output::OutputWriter;
 use crate::storage;
 
 /// One line of the validation table.
@@ -42,9 +41,7 @@ fn options(args: &BacktestArgs, as_of: chrono::NaiveDate, stage: &str) -> RunOpt
             output: None,
         },
         select: vec![stage.to_string()],
-        engine: EngineOptions::default(),
-        progress: Progress::hidden(),
-        state_dir: None,
+        ..RunOptions::new(&args.pipeline.pipeline)
     }
 }
 
@@ -186,11 +183,11 @@ pub async fn backtest(args: BacktestArgs) -> anyhow::Result<i32> {
         )?;
         let root = storage::register(&ctx, url)?;
         let run_id = format!("backtest-{}", uuid::Uuid::new_v4().simple());
-        let writer = OutputWriter::new(root, args.holdout_end, &run_id);
+        let writer = OutputWriter::new(root, args.holdout_end, &run_id, "ltv_backtest");
         let written = writer
             .stage(&ctx, "ltv_backtest", FileFormat::Parquet)
             .await?;
-        writer.commit(std::slice::from_ref(&written)).await?;
+        writer.commit(std::slice::from_ref(&written), None).await?;
         println!("written to {}", written.path);
     }
     Ok(EXIT_OK)

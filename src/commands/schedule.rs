@@ -8,27 +8,50 @@ use chrono::{NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{BackfillArgs, PipelineArgs, RunsArgs, ServeArgs, StatusArgs};
-use crate::engine_runner::EngineRunner;
 use crate::error::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
+use crate::pipeline::scheduled::EngineRunner;
 use crate::schedule::{self, BackfillRequest, ServeOptions, load_schedules, read_status};
 use crate::state::State;
 
-/// Cancel the token on SIGTERM or SIGINT (Ctrl-C).
-fn cancel_on_signals() -> CancellationToken {
+/// Cancel the token on SIGTERM or SIGINT (Ctrl-C); a second signal exits at once.
+pub fn cancel_on_signals(grace_secs: u64) -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
         tokio::select! {
             _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
         }
-        tracing::warn!("stop requested: no new runs; finishing the current one");
-        eprintln!("stopping: no new runs start; the current run gets a grace period");
+        tracing::warn!(
+            grace_secs,
+            "stop requested: no new runs; the current run may finish within the grace period"
+        );
+        eprintln!(
+            "stopping: no new runs start; the current run gets {grace_secs}s to finish or stop safely (a second signal stops at once)"
+        );
         t.cancel();
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("second stop signal: exiting now");
+        std::process::exit(130);
     });
     token
+}
+
+/// The exit code of a run or backfill: the failed run's class (78 for the user's
+/// configuration or input, 1 otherwise), 2 when messages were not all delivered.
+pub fn exit_code(report: &schedule::BackfillReport) -> i32 {
+    match &report.failed {
+        Some(f) => f.blame.exit_code(),
+        None if report.cancelled => EXIT_FAILED,
+        None if report.partial => crate::error::EXIT_PARTIAL,
+        None => EXIT_OK,
+    }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
@@ -47,7 +70,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
     let runner = Arc::new(EngineRunner::new(Some(args.state_dir.clone())));
     let mut opts = ServeOptions::default();
     opts.run.grace = std::time::Duration::from_secs(args.grace_secs);
-    schedule::serve(schedules, state, runner, cancel_on_signals(), opts).await?;
+    let stop = cancel_on_signals(args.grace_secs);
+    schedule::serve(schedules, state, runner, stop, opts).await?;
     println!("winback serve stopped");
     Ok(EXIT_OK)
 }
@@ -70,20 +94,18 @@ pub async fn recorded_runs(
     state_dir: &Path,
     (from, to): (NaiveDate, NaiveDate),
     force: bool,
-    cancel: &CancellationToken,
+    grace_secs: u64,
 ) -> anyhow::Result<schedule::BackfillReport> {
     let state = State::open(state_dir)?;
     let mut req = BackfillRequest::new(p.pipeline.clone(), from, to);
     req.force = force;
     req.set = p.set.clone();
-    Ok(schedule::backfill(
-        runner,
-        &state,
-        &req,
-        &schedule::RunOptions::default(),
-        cancel,
-    )
-    .await?)
+    let opts = schedule::ExecOptions {
+        grace: std::time::Duration::from_secs(grace_secs),
+        ..schedule::ExecOptions::default()
+    };
+    let cancel = cancel_on_signals(grace_secs);
+    Ok(schedule::backfill(runner, &state, &req, &opts, &cancel).await?)
 }
 
 pub async fn backfill(args: BackfillArgs) -> anyhow::Result<i32> {
@@ -94,7 +116,7 @@ pub async fn backfill(args: BackfillArgs) -> anyhow::Result<i32> {
         &args.state_dir,
         (args.from, args.to),
         args.force,
-        &cancel_on_signals(),
+        args.grace_secs,
     )
     .await?;
     for d in &report.skipped {
@@ -110,7 +132,7 @@ pub async fn backfill(args: BackfillArgs) -> anyhow::Result<i32> {
             f.as_of,
             report.ran.len()
         );
-        return Ok(EXIT_FAILED);
+        return Ok(exit_code(&report));
     }
     if report.cancelled {
         println!("backfill interrupted after {} date(s)", report.ran.len());

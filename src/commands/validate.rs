@@ -1,26 +1,30 @@
 //! `winback validate`: every problem of a pipeline at once, without running a stage.
 
 use crate::cli::ValidateArgs;
-use crate::config;
-use crate::engine::{self, EngineOptions, Params};
+use crate::engine::{self, EngineOptions};
 use crate::error::{ConfigError, EXIT_CONFIG, EXIT_OK, PipelineError};
-use crate::run::today;
+use crate::pipeline::setup::{self, Setup};
 use crate::source;
-use crate::stage::{self, graph::Graph, plan};
+use crate::stage::{graph::Graph, plan};
 
 /// Check a pipeline; returns the list of problems (empty when valid).
 pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError> {
     let opts = super::run::load_options(&args.pipeline, None);
-    let pipeline = match config::load(&args.pipeline.pipeline, &opts) {
+    let pipeline = match setup::load(&args.pipeline.pipeline, &opts) {
         Ok(p) => p,
-        Err(ConfigError::Many(p)) => return Ok(p),
+        Err(PipelineError::Config(ConfigError::Many(p))) => return Ok(p),
         Err(e) => return Ok(vec![e.to_string()]),
     };
-    let ctx = engine::new_session(&EngineOptions::default())?;
-    let params = Params::for_run(&pipeline, today(&pipeline));
-    let (stages, mut problems) = stage::load_pipeline(&ctx, &pipeline);
-    let external = crate::run::external_tables(&pipeline);
-    crate::history_table::register(&ctx, None)?;
+    let setup = Setup::new(pipeline, None, &EngineOptions::default(), None)?;
+    let external = setup.external_tables();
+    let Setup {
+        pipeline,
+        ctx,
+        params,
+        stages,
+        mut problems,
+        ..
+    } = setup;
     for name in pipeline.stages.keys() {
         if !stages.iter().any(|s| &s.name == name) {
             problems.push(format!(

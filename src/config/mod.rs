@@ -1,10 +1,12 @@
 //! Pipeline configuration: the raw file, `--set` overrides, and the validated pipeline.
 
+pub mod models;
 pub mod overrides;
 pub mod raw;
 mod resolve;
 pub mod variables;
 
+pub use models::{ModelKind, ModelSpec};
 pub use resolve::{
     ColumnKind, ColumnSpec, FileFormat, LoadOptions, OutputSpec, Pipeline, Source, StageSpec,
     is_identifier as resolve_is_identifier, load,

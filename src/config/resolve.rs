@@ -31,7 +31,8 @@ pub struct Pipeline {
     pub variables: BTreeMap<String, Variable>,
     pub stages: BTreeMap<String, StageSpec>,
     /// Model stage settings, read by the model stages themselves.
-    pub models: BTreeMap<String, toml::Value>,
+    /// `[models.NAME]`, validated.
+    pub models: BTreeMap<String, super::ModelSpec>,
     pub output: OutputSpec,
     /// name -> SQL returning one value, reported in the summary and manifest.
     pub metrics: std::collections::BTreeMap<String, String>,
@@ -242,6 +243,7 @@ fn resolve(
             Err(e) => problems.push(format!("output.formats.{table}: {e}")),
         }
     }
+    let models = super::models::resolve(&raw.models, &variables, &mut problems);
     let output_url = match (&opts.output, &raw.output.url) {
         (Some(cli), _) => cli.clone(),
         (None, Some(url)) => relative_to(base, url),
@@ -269,7 +271,7 @@ fn resolve(
         sources,
         variables,
         stages,
-        models: raw.models,
+        models,
         output: OutputSpec {
             url: output_url,
             format: output_format,

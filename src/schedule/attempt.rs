@@ -4,16 +4,16 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::clock::add_std;
-use super::execute::{Exec, Job};
-use super::{RunOutcome, RunRequest};
+use super::job::{Exec, Job};
+use super::{RunFailure, RunOutcome, RunRequest};
+use crate::clock::add_std;
 use crate::state::StateError;
 
 /// How an attempt ended.
 pub(crate) enum AttemptEnd {
     Succeeded(RunOutcome),
-    Failed(String),
-    Interrupted(String),
+    Failed(RunFailure),
+    Interrupted(RunFailure),
 }
 
 /// Why a wait or an attempt was stopped early.
@@ -21,6 +21,12 @@ pub(crate) enum Stop {
     Shutdown,
     Timeout(Duration),
     LostLock,
+}
+
+/// Of a shutdown's grace period, the part kept for stopping at a safe point (cleaning
+/// staging, writing the manifest) after the run was asked to stop: a quarter, at most 5 s.
+pub fn stop_reserve(grace: Duration) -> Duration {
+    (grace / 4).min(Duration::from_secs(5))
 }
 
 /// Backoff before retry number `retry` (1-based): `base * 2^(retry-1)`, at most a day.
@@ -56,6 +62,11 @@ pub(crate) async fn hold_lock_for(
 }
 
 /// Runs one attempt of `job`; the caller holds lock `key` and records the result.
+///
+/// On shutdown the run keeps going for the grace period less [`stop_reserve`]: a run that
+/// ends by then ends normally. Then (and at once on a timeout or a lost lock) its cancel
+/// token fires and it gets the reserve (the whole grace, for a timeout or a lost lock) to
+/// stop at a safe point; a run still going after that is dropped.
 pub(crate) async fn run_attempt(
     ex: &Exec<'_>,
     job: &Job<'_>,
@@ -72,23 +83,38 @@ pub(crate) async fn run_attempt(
         set: job.set.to_vec(),
         fire_time: job.fire_time,
         attempt,
+        lock_key: key.to_string(),
         cancel: cancel.clone(),
     });
     let started = clock.now();
     let deadline = job.policy.max_run.map(|d| (add_std(started, d), d));
     let mut next_renew = add_std(started, lease / 3);
+    // Set once shutdown is requested: when the run is asked to stop.
+    let mut stop_at: Option<chrono::DateTime<chrono::Utc>> = None;
     let stop = loop {
-        let wake = deadline.map_or(next_renew, |(d, _)| d.min(next_renew));
+        let mut wake = deadline.map_or(next_renew, |(d, _)| d.min(next_renew));
+        if let Some(s) = stop_at {
+            wake = wake.min(s);
+        }
         tokio::select! {
             res = &mut fut => {
                 return Ok(match res {
                     Ok(o) => AttemptEnd::Succeeded(o),
+                    Err(e) if e.interrupted => AttemptEnd::Interrupted(e),
                     Err(e) => AttemptEnd::Failed(e),
                 });
             }
-            _ = ex.shutdown.cancelled() => break Stop::Shutdown,
+            _ = ex.shutdown.cancelled(), if stop_at.is_none() => {
+                let finish = ex.opts.grace.saturating_sub(stop_reserve(ex.opts.grace));
+                tracing::warn!(finish_secs = finish.as_secs(), "shutdown: the running pipeline may still finish");
+                ex.state.renew(key, holder, lease + ex.opts.grace)?;
+                stop_at = Some(add_std(clock.now(), finish));
+            }
             _ = clock.sleep_until(wake) => {
                 let now = clock.now();
+                if stop_at.is_some_and(|s| now >= s) {
+                    break Stop::Shutdown;
+                }
                 if let Some((_, limit)) = deadline.filter(|(d, _)| now >= *d) {
                     break Stop::Timeout(limit);
                 }
@@ -101,33 +127,50 @@ pub(crate) async fn run_attempt(
             }
         }
     };
-    // Ask the runner to stop, and keep the lock through the grace period.
+    // Ask the runner to stop at a safe point, and keep the lock while it does.
     cancel.cancel();
-    ex.state.renew(key, holder, lease + ex.opts.grace)?;
+    let wait = match stop {
+        Stop::Shutdown => stop_reserve(ex.opts.grace),
+        _ => ex.opts.grace,
+    };
+    ex.state.renew(key, holder, lease + wait)?;
     let late = tokio::select! {
         res = &mut fut => Some(res),
-        _ = clock.sleep(ex.opts.grace) => None,
+        _ = clock.sleep(wait) => None,
     };
     drop(fut);
     let grace = ex.opts.grace.as_secs();
-    let how = |late: &Option<Result<RunOutcome, String>>| match late {
+    let how = |late: &Option<Result<RunOutcome, RunFailure>>| match late {
         Some(Ok(_)) => "; it stopped".to_string(),
-        Some(Err(e)) => format!("; it stopped: {e}"),
+        Some(Err(e)) => format!("; it stopped: {}", e.message),
         None => format!("; it did not stop within the {grace}s grace period"),
     };
+    let manifest = |late: &Option<Result<RunOutcome, RunFailure>>| match late {
+        Some(Err(e)) => e.manifest.clone(),
+        _ => None,
+    };
     Ok(match stop {
-        Stop::Timeout(limit) => AttemptEnd::Failed(format!(
-            "run exceeded max_run_secs ({}s) and was cancelled{}",
-            limit.as_secs(),
-            how(&late)
-        )),
-        Stop::LostLock => AttemptEnd::Failed(format!(
-            "run lock lease was lost (another process took it over) and the run was cancelled{}",
-            how(&late)
-        )),
+        Stop::Timeout(limit) => AttemptEnd::Failed(RunFailure {
+            manifest: manifest(&late),
+            ..RunFailure::external(format!(
+                "run exceeded max_run_secs ({}s) and was cancelled{}",
+                limit.as_secs(),
+                how(&late)
+            ))
+        }),
+        Stop::LostLock => AttemptEnd::Failed(RunFailure {
+            manifest: manifest(&late),
+            ..RunFailure::external(format!(
+                "run lock lease was lost (another process took it over) and the run was cancelled{}",
+                how(&late)
+            ))
+        }),
         Stop::Shutdown => match late {
             Some(Ok(o)) => AttemptEnd::Succeeded(o),
-            other => AttemptEnd::Interrupted(format!("stopped by shutdown{}", how(&other))),
+            other => AttemptEnd::Interrupted(RunFailure {
+                manifest: manifest(&other),
+                ..RunFailure::interrupted(format!("stopped by shutdown{}", how(&other)))
+            }),
         },
     })
 }
@@ -136,7 +179,7 @@ pub(crate) async fn run_attempt(
 mod tests {
     use super::*;
     use crate::schedule::Clock;
-    use crate::schedule::execute::JobResult;
+    use crate::schedule::JobResult;
     use crate::schedule::test_support::{
         ScriptedRunner, Step, fake_state, policy, run_job, test_job,
     };
@@ -156,9 +199,10 @@ mod tests {
             &test_job(policy(0)),
         )
         .await;
-        let JobResult::Failed { error, .. } = result else {
+        let JobResult::Failed { failure, .. } = result else {
             panic!("{result:?}")
         };
+        let error = failure.message;
         assert!(error.contains("max_run_secs (3600s)"), "{error}");
         assert!(error.contains("it stopped: cancelled mid-batch"), "{error}");
         assert_eq!(state.all_runs().unwrap()[0].status, RunStatus::Failed);
@@ -177,9 +221,10 @@ mod tests {
             &test_job(policy(0)),
         )
         .await;
-        let JobResult::Failed { error, .. } = result else {
+        let JobResult::Failed { failure, .. } = result else {
             panic!("{result:?}")
         };
+        let error = failure.message;
         assert!(
             error.contains("did not stop within the 30s grace period"),
             "{error}"
@@ -236,9 +281,10 @@ mod tests {
             &test_job(policy(0)),
         )
         .await;
-        let JobResult::Failed { error, .. } = result else {
+        let JobResult::Failed { failure, .. } = result else {
             panic!("{result:?}")
         };
+        let error = failure.message;
         assert!(error.contains("lease was lost"), "{error}");
         // The thief's lock is left alone.
         let lock = state
@@ -259,9 +305,10 @@ mod tests {
             stopper.cancel();
         });
         let result = run_job(&state, &runner, &stop, &test_job(policy(2))).await;
-        let JobResult::Interrupted { error, .. } = result else {
+        let JobResult::Interrupted { failure, .. } = result else {
             panic!("{result:?}")
         };
+        let error = failure.message;
         assert_eq!(
             error,
             "stopped by shutdown; it stopped: cancelled mid-batch"

@@ -5,8 +5,13 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
 
-use super::execute::{Exec, Job, JobResult, RunOptions, RunPolicy, execute};
+use std::sync::Arc;
+
+use super::job::{Exec, ExecOptions, Job, JobResult, RunPolicy};
+use super::retries::execute;
 use super::{PipelineRunner, ScheduleError, pipeline_key};
+use crate::error::Blame;
+use crate::manifest::Manifest;
 use crate::state::State;
 
 /// What to backfill. A manual run of one date is `from == to`.
@@ -47,10 +52,12 @@ impl BackfillRequest {
 pub struct BackfillFailure {
     pub as_of: NaiveDate,
     pub error: String,
+    /// Whose fault: decides the exit code of `winback backfill` and `winback run`.
+    pub blame: Blame,
 }
 
 /// What a backfill did.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BackfillReport {
     /// Dates run successfully.
     pub ran: Vec<NaiveDate>,
@@ -61,6 +68,10 @@ pub struct BackfillReport {
     pub failed: Option<BackfillFailure>,
     /// Stopped by `cancel`.
     pub cancelled: bool,
+    /// The manifest of the last run (succeeded or failed), for the summary.
+    pub last_manifest: Option<Arc<Manifest>>,
+    /// Some messages of a run were not delivered.
+    pub partial: bool,
 }
 
 /// Runs `req.pipeline` for each as_of from `req.from` to `req.to`, in order.
@@ -71,7 +82,7 @@ pub async fn backfill(
     runner: &dyn PipelineRunner,
     state: &State,
     req: &BackfillRequest,
-    opts: &RunOptions,
+    opts: &ExecOptions,
     cancel: &CancellationToken,
 ) -> Result<BackfillReport, ScheduleError> {
     if req.from > req.to {
@@ -109,9 +120,11 @@ pub async fn backfill(
             shutdown: cancel,
             on_change: &|| {},
         };
-        let error = match execute(&ex, &job).await? {
-            JobResult::Succeeded { .. } => {
+        let (error, blame) = match execute(&ex, &job).await? {
+            JobResult::Succeeded { outcome, .. } => {
                 report.ran.push(as_of);
+                report.partial |= outcome.partial;
+                report.last_manifest = outcome.manifest;
                 continue;
             }
             // Another process finished it between our check and our lock.
@@ -119,14 +132,23 @@ pub async fn backfill(
                 report.skipped.push(as_of);
                 continue;
             }
-            JobResult::Skipped { reason, .. } => reason,
-            JobResult::Failed { error, .. } => error,
-            JobResult::Interrupted { error, .. } => {
+            // Locked by another process: it may be free later.
+            JobResult::Skipped { reason, .. } => (reason, Blame::External),
+            JobResult::Failed { failure, .. } => {
+                report.last_manifest = failure.manifest;
+                (failure.message, failure.blame)
+            }
+            JobResult::Interrupted { failure, .. } => {
                 report.cancelled = true;
-                error
+                report.last_manifest = failure.manifest;
+                (failure.message, failure.blame)
             }
         };
-        report.failed = Some(BackfillFailure { as_of, error });
+        report.failed = Some(BackfillFailure {
+            as_of,
+            error,
+            blame,
+        });
         break;
     }
     Ok(report)
@@ -143,10 +165,10 @@ mod tests {
         NaiveDate::from_ymd_opt(2025, 5, day).unwrap()
     }
 
-    fn opts() -> RunOptions {
-        RunOptions {
+    fn opts() -> ExecOptions {
+        ExecOptions {
             holder: "backfiller".into(),
-            ..RunOptions::default()
+            ..ExecOptions::default()
         }
     }
 
@@ -215,7 +237,8 @@ mod tests {
             report.failed,
             Some(BackfillFailure {
                 as_of: d(2),
-                error: "no data for 2025-05-02".into()
+                error: "no data for 2025-05-02".into(),
+                blame: Blame::External,
             })
         );
         assert_eq!(runner.calls().len(), 2);

@@ -10,13 +10,13 @@ use serde::Deserialize;
 
 use super::ScheduleError;
 use super::catch_up::{CatchUp, CatchUpMode};
-use super::execute::RunPolicy;
 use super::fire_times::CronSpec;
+use super::job::RunPolicy;
 
 /// A problem in one schedule file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {}{message}", file.display(), key.as_deref().map(|k| format!("key `{k}`: ")).unwrap_or_default())]
-pub struct ConfigError {
+pub struct ScheduleFileError {
     pub file: PathBuf,
     /// The offending key, when the problem is about one.
     pub key: Option<String>,
@@ -80,8 +80,8 @@ pub struct Schedule {
     pub set: Vec<(String, String)>,
 }
 
-fn err(file: &Path, key: Option<&str>, message: impl Into<String>) -> ConfigError {
-    ConfigError {
+fn err(file: &Path, key: Option<&str>, message: impl Into<String>) -> ScheduleFileError {
+    ScheduleFileError {
         file: file.to_path_buf(),
         key: key.map(str::to_string),
         message: message.into(),
@@ -90,7 +90,7 @@ fn err(file: &Path, key: Option<&str>, message: impl Into<String>) -> ConfigErro
 
 impl Schedule {
     /// Parses and validates the text of schedule file `file`.
-    pub fn from_toml_str(text: &str, file: &Path) -> Result<Schedule, ConfigError> {
+    pub fn from_toml_str(text: &str, file: &Path) -> Result<Schedule, ScheduleFileError> {
         let raw: RawSchedule = toml::from_str(text).map_err(|e| err(file, None, e.to_string()))?;
         let check = |ok: bool, key: &str, msg: String| match ok {
             true => Ok(()),
@@ -282,7 +282,7 @@ max_run_secs = 7200
 "variables.limit" = 500
 "#;
 
-    fn parse(text: &str) -> Result<Schedule, ConfigError> {
+    fn parse(text: &str) -> Result<Schedule, ScheduleFileError> {
         Schedule::from_toml_str(text, Path::new("schedules/x.toml"))
     }
 

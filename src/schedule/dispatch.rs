@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::catch_up::missed_fires;
 use super::config::Schedule;
-use super::execute::{Exec, Job, RunOptions, execute};
+use super::job::{Exec, ExecOptions, Job};
+use super::retries::execute;
 use super::status::StatusWriter;
 use super::{PipelineRunner, pipeline_key};
 use crate::state::State;
@@ -23,7 +24,7 @@ pub(crate) struct Ctx {
     pub schedules: Vec<Schedule>,
     pub state: State,
     pub runner: Arc<dyn PipelineRunner>,
-    pub opts: RunOptions,
+    pub opts: ExecOptions,
     pub shutdown: CancellationToken,
     /// Pipelines with a job in this process -> the schedule running it.
     pub busy: Mutex<HashMap<String, String>>,

@@ -11,28 +11,31 @@
 pub(crate) mod attempt;
 pub mod backfill;
 pub mod catch_up;
-pub mod clock;
 pub mod config;
 pub(crate) mod dispatch;
-pub mod execute;
 pub mod fire_times;
+pub mod job;
+pub mod retries;
 pub mod scheduler;
 pub mod status;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Blame;
+use crate::manifest::Manifest;
 use crate::state::StateError;
 
+pub use crate::clock::{Clock, FakeClock, SystemClock};
 pub use backfill::{BackfillFailure, BackfillReport, BackfillRequest, backfill};
 pub use catch_up::{CatchUp, CatchUpPlan, missed_fires};
-pub use clock::{Clock, FakeClock, SystemClock};
-pub use config::{AsOfRule, ConfigError, Schedule, load_schedules};
-pub use execute::{RunOptions, RunPolicy};
+pub use config::{AsOfRule, Schedule, ScheduleFileError, load_schedules};
 pub use fire_times::CronSpec;
+pub use job::{ExecOptions, JobResult, RunPolicy};
 pub use scheduler::{ServeOptions, serve};
 pub use status::{STATUS_FILE, StatusFile, read_status};
 
@@ -49,6 +52,8 @@ pub struct RunRequest {
     pub fire_time: Option<DateTime<Utc>>,
     /// 1 for the first attempt, 2 for the first retry, ...
     pub attempt: u32,
+    /// The run lock held for this run (its staging scope).
+    pub lock_key: String,
     /// Triggered when the run must stop: shutdown, `max_run_secs` exceeded, or the
     /// run's lock was lost. The runner should stop at the next safe point (finish
     /// the current batch) and return: `Ok` only if the run is complete, `Err`
@@ -58,16 +63,67 @@ pub struct RunRequest {
 }
 
 /// What a successful run reports, recorded in the run history.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOutcome {
     pub rows_written: u64,
     pub messages_sent: u64,
+    /// Some messages were not delivered (failed, or unknown after a crash): exit code 2.
+    pub partial: bool,
+    /// The run's manifest, for the command that asked for the run.
+    pub manifest: Option<Arc<Manifest>>,
 }
 
-/// Runs a pipeline; implemented by the binary with the real engine.
+/// Why a run failed, typed: the scheduler retries only failures a retry can heal.
+#[derive(Debug, Clone)]
+pub struct RunFailure {
+    /// One paragraph, recorded in the run history; no secrets.
+    pub message: String,
+    pub blame: Blame,
+    /// Stopped on request (shutdown, timeout) rather than by an error.
+    pub interrupted: bool,
+    /// The failed run's manifest, when it got far enough to write one.
+    pub manifest: Option<Arc<Manifest>>,
+}
+
+impl RunFailure {
+    /// A failure a retry may heal (storage, network).
+    pub fn external(message: impl Into<String>) -> Self {
+        RunFailure {
+            message: message.into(),
+            blame: Blame::External,
+            interrupted: false,
+            manifest: None,
+        }
+    }
+
+    /// A failure of the user's configuration or input: never retried.
+    pub fn user(message: impl Into<String>) -> Self {
+        RunFailure {
+            blame: Blame::User,
+            ..RunFailure::external(message)
+        }
+    }
+
+    /// A run stopped on request.
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        RunFailure {
+            blame: Blame::Internal,
+            interrupted: true,
+            ..RunFailure::external(message)
+        }
+    }
+}
+
+impl std::fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Runs a pipeline; implemented by [`crate::pipeline::scheduled`] with the real engine.
 pub trait PipelineRunner: Send + Sync {
-    /// Runs `req` to completion. The error string is recorded in the run history.
-    fn run(&self, req: RunRequest) -> BoxFuture<'_, Result<RunOutcome, String>>;
+    /// Runs `req` to completion or to a safe stop after `req.cancel` fires.
+    fn run(&self, req: RunRequest) -> BoxFuture<'_, Result<RunOutcome, RunFailure>>;
 }
 
 /// A failure of scheduling itself (not of a pipeline run: those are recorded
@@ -75,7 +131,7 @@ pub trait PipelineRunner: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] ScheduleFileError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -87,9 +143,16 @@ pub enum ScheduleError {
     Invalid(String),
 }
 
-/// The pipeline's name in run history and lock keys: its path as written.
+/// The pipeline's identity in the run history and lock keys: its canonical path (links
+/// and `.`/`..` resolved), so `pipelines/x.toml`, `./pipelines/x.toml` and an absolute
+/// path are one pipeline and exclude each other. A file that does not exist (tests) keeps
+/// its absolute path.
 pub fn pipeline_key(pipeline: &Path) -> String {
-    pipeline.to_string_lossy().into_owned()
+    std::fs::canonicalize(pipeline)
+        .or_else(|_| std::path::absolute(pipeline))
+        .unwrap_or_else(|_| pipeline.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -108,9 +171,10 @@ pub(crate) mod test_support {
     use chrono::NaiveDate;
     use tokio_util::sync::CancellationToken;
 
-    use super::clock::{Clock, FakeClock};
-    use super::execute::{Exec, Job, JobResult, RunOptions, RunPolicy, execute};
-    use super::{PipelineRunner, RunOutcome, RunRequest};
+    use super::job::{Exec, ExecOptions, Job, JobResult, RunPolicy};
+    use super::retries::execute;
+    use super::{PipelineRunner, RunFailure, RunOutcome, RunRequest};
+    use crate::clock::{Clock, FakeClock};
     use crate::state::{RunStatus, State};
 
     /// A run of `pipelines/p.toml` for 2025-05-01 by schedule "nightly".
@@ -142,9 +206,9 @@ pub(crate) mod test_support {
         shutdown: &CancellationToken,
         job: &Job<'_>,
     ) -> JobResult {
-        let opts = RunOptions {
+        let opts = ExecOptions {
             holder: "me".into(),
-            ..RunOptions::default()
+            ..ExecOptions::default()
         };
         let on_change = || {};
         let ex = Exec {
@@ -173,8 +237,10 @@ pub(crate) mod test_support {
     pub enum Step {
         /// Succeed after this long.
         Ok(Duration),
-        /// Fail with this message after this long.
+        /// Fail with this message after this long (a failure a retry may heal).
         Fail(Duration, String),
+        /// Fail with a user error (bad configuration) after this long.
+        FailUser(Duration, String),
         /// Run this long ignoring cancellation.
         Hang(Duration),
         /// Run this long, or stop with `Err` when cancelled.
@@ -203,7 +269,7 @@ pub(crate) mod test_support {
     }
 
     impl PipelineRunner for ScriptedRunner {
-        fn run(&self, req: RunRequest) -> BoxFuture<'_, Result<RunOutcome, String>> {
+        fn run(&self, req: RunRequest) -> BoxFuture<'_, Result<RunOutcome, RunFailure>> {
             let step = self.steps.lock().unwrap().pop_front();
             self.calls
                 .lock()
@@ -212,6 +278,7 @@ pub(crate) mod test_support {
             let done = RunOutcome {
                 rows_written: 7,
                 messages_sent: 3,
+                ..RunOutcome::default()
             };
             Box::pin(async move {
                 match step.unwrap_or(Step::Ok(Duration::ZERO)) {
@@ -221,7 +288,11 @@ pub(crate) mod test_support {
                     }
                     Step::Fail(d, msg) => {
                         self.clock.sleep(d).await;
-                        Err(msg)
+                        Err(RunFailure::external(msg))
+                    }
+                    Step::FailUser(d, msg) => {
+                        self.clock.sleep(d).await;
+                        Err(RunFailure::user(msg))
                     }
                     Step::Hang(d) => {
                         self.clock.sleep(d).await;
@@ -230,7 +301,7 @@ pub(crate) mod test_support {
                     Step::Cooperative(d) => {
                         tokio::select! {
                             _ = self.clock.sleep(d) => Ok(done),
-                            _ = req.cancel.cancelled() => Err("cancelled mid-batch".to_string()),
+                            _ = req.cancel.cancelled() => Err(RunFailure::interrupted("cancelled mid-batch")),
                         }
                     }
                 }
@@ -259,9 +330,9 @@ pub(crate) mod test_support {
             c.sleep_until(at).await;
             stopper.cancel();
         });
-        let run = RunOptions {
+        let run = ExecOptions {
             holder: "me".into(),
-            ..RunOptions::default()
+            ..ExecOptions::default()
         };
         let heartbeat = Duration::from_secs(3600);
         let opts = super::ServeOptions { run, heartbeat };

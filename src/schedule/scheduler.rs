@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::catch_up::missed_fires;
 use super::config::Schedule;
 use super::dispatch::{Ctx, schedule_loop};
-use super::execute::RunOptions;
+use super::job::ExecOptions;
 use super::status::StatusWriter;
 use super::{PipelineRunner, ScheduleError};
 use crate::state::State;
@@ -17,7 +17,7 @@ use crate::state::State;
 /// Settings of [`serve`].
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    pub run: RunOptions,
+    pub run: ExecOptions,
     /// How often the status file is refreshed (and dead runs of other processes
     /// are marked interrupted) when nothing else happens.
     pub heartbeat: Duration,
@@ -26,14 +26,14 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
-            run: RunOptions::default(),
+            run: ExecOptions::default(),
             heartbeat: Duration::from_secs(30),
         }
     }
 }
 
 /// Runs `schedules` until `cancel` is triggered, then stops starting runs, gives
-/// the running ones [`RunOptions::grace`] to stop (their `cancel` token is
+/// the running ones [`ExecOptions::grace`] to stop (their `cancel` token is
 /// triggered), records those that did not finish as `interrupted`, and returns
 /// within about `grace + 15 s`. Time comes from the clock `state` was opened with.
 pub async fn serve(

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::config::{FileFormat, Pipeline, Source};
 use crate::engine::{Params, df_err, materialize, sql_frame};
-use crate::error::{ConfigError, PipelineError};
+use crate::error::{Blame, ConfigError, PipelineError};
 use crate::storage;
 
 /// What the run read from one source, for the manifest.
@@ -71,6 +71,8 @@ pub async fn register_all(
         match discover(ctx, source).await {
             Ok(d) => found.push(d),
             Err(PipelineError::Config(ConfigError::Many(mut p))) => problems.append(&mut p),
+            // Storage and network failures are not configuration problems: a retry may help.
+            Err(e) if e.blame() != Blame::User => return Err(e),
             Err(e) => problems.push(e.to_string()),
         }
     }

@@ -1,12 +1,11 @@
 //! SQL stages: one SELECT per `.sql` file, named by the file stem, with the tables it reads.
 
 pub mod checks;
+pub mod executor;
 pub mod graph;
 pub mod model;
 pub mod model_tables;
-pub mod output;
 pub mod plan;
-pub mod runner;
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +31,7 @@ pub struct Stage {
 #[derive(Debug, Clone)]
 pub enum StageKind {
     Sql,
-    Model(model::ModelSpec),
+    Model(crate::config::ModelSpec),
 }
 
 /// Every stage of a pipeline: the SQL files and the `[models.NAME]` model stages.
@@ -40,10 +39,8 @@ pub fn load_pipeline(
     ctx: &SessionContext,
     pipeline: &crate::config::Pipeline,
 ) -> (Vec<Stage>, Vec<String>) {
-    let (mut stages, mut problems) = load_all(ctx, &pipeline.sql_dir);
-    let (models, mut model_problems) = model::load_all(pipeline);
-    stages.extend(models);
-    problems.append(&mut model_problems);
+    let (mut stages, problems) = load_all(ctx, &pipeline.sql_dir);
+    stages.extend(model::load_all(pipeline));
     (stages, problems)
 }
 

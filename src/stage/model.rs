@@ -2,156 +2,37 @@
 //! a table of the session (`[models.NAME]` in the pipeline file); each writes a table back
 //! that later SQL stages can join, and its fit diagnostics go into the run manifest.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use super::{Stage, StageKind};
+use crate::config::{ModelKind, ModelSpec, Pipeline};
+use crate::error::PipelineError;
+use crate::models::{BgNbdParams, GammaGammaParams, Observation};
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::{cast, concat};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
-use serde::Deserialize;
 
-use super::{Stage, StageKind};
-use crate::config::{Pipeline, Variable};
-use crate::error::PipelineError;
-use crate::models::{BgNbdParams, ClvOptions, FitOptions, GammaGammaParams, Observation};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelKind {
-    Bgnbd,
-    GammaGamma,
-    Clv,
-    Sltv,
-}
-
-/// `[models.NAME]` as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawModel {
-    #[serde(rename = "type")]
-    kind: ModelKind,
-    /// The per-customer summary (customer_id, frequency, t_x_days, tenure_days,
-    /// repeat_monetary_avg, monetary_total).
-    #[serde(default = "default_input")]
-    input: String,
-    /// sltv: the clv model whose fit it reuses.
-    #[serde(default)]
-    model: Option<String>,
-    /// sltv: the table of lapsed customers (customer_id).
-    #[serde(default)]
-    lapsed: Option<String>,
-    /// sltv: also chase customers whose p_alive is below this.
-    #[serde(default)]
-    p_alive_below: Option<f64>,
-    /// sltv: the cost of one win-back attempt per channel; the cheapest is used.
-    #[serde(default)]
-    winback_cost: BTreeMap<String, f64>,
-    #[serde(default)]
-    penalizer: Option<f64>,
-    /// Fail the run when the model cannot be fitted (default: write an empty table and
-    /// record why in the manifest).
-    #[serde(default)]
-    required: bool,
-}
-
-fn default_input() -> String {
-    "customer_summary".into()
-}
-
-/// A validated model stage.
-#[derive(Debug, Clone)]
-pub struct ModelSpec {
-    pub kind: ModelKind,
-    pub input: String,
-    pub model: Option<String>,
-    pub lapsed: Option<String>,
-    pub p_alive_below: f64,
-    pub winback_cost: BTreeMap<String, f64>,
-    pub fit: FitOptions,
-    pub clv: ClvOptions,
-    pub required: bool,
-}
-
-fn number(vars: &BTreeMap<String, Variable>, name: &str, default: f64) -> f64 {
-    match vars.get(name) {
-        Some(Variable::Float(f)) => *f,
-        Some(Variable::Integer(i)) => *i as f64,
-        _ => default,
-    }
-}
-
-/// Read every `[models.NAME]` into a stage; problems are collected.
-pub fn load_all(pipeline: &Pipeline) -> (Vec<Stage>, Vec<String>) {
-    let mut stages = Vec::new();
-    let mut problems = Vec::new();
-    for (name, value) in &pipeline.models {
-        let raw: RawModel = match value.clone().try_into() {
-            Ok(r) => r,
-            Err(e) => {
-                problems.push(format!("models.{name}: {}", e.to_string().trim_end()));
-                continue;
-            }
-        };
-        let v = &pipeline.variables;
-        let clv = ClvOptions {
-            horizon_days: number(v, "horizon_days", 365.0),
-            annual_discount_rate: number(v, "annual_discount_rate", 0.10),
-            margin: number(v, "margin", 1.0),
-            threads: 0,
-        };
-        if let Err(e) = clv.validate() {
-            problems.push(format!("models.{name}: {e}"));
-        }
-        let mut reads = vec![raw.input.clone()];
-        match raw.kind {
-            ModelKind::Sltv => match (&raw.model, &raw.lapsed) {
-                (Some(m), Some(l)) => {
-                    reads.push(m.clone());
-                    reads.push(l.clone());
-                }
-                _ => problems.push(format!(
-                    "models.{name}: type sltv needs `model` (the clv model it builds on) and `lapsed` (a table of lapsed customer_id)"
-                )),
-            },
-            _ if raw.model.is_some() || raw.lapsed.is_some() => problems.push(format!(
-                "models.{name}: `model` and `lapsed` only apply to type sltv"
-            )),
-            _ => {}
-        }
-        let mut winback_cost = raw.winback_cost.clone();
-        if winback_cost.is_empty() {
-            winback_cost.insert("email".into(), number(v, "winback_cost_email", 1.0));
-        }
-        stages.push(Stage {
+/// Every `[models.NAME]` as a stage (validated with the pipeline file).
+pub fn load_all(pipeline: &Pipeline) -> Vec<Stage> {
+    pipeline
+        .models
+        .iter()
+        .map(|(name, spec)| Stage {
             name: name.clone(),
             file: pipeline.file.clone(),
             sql: String::new(),
-            reads,
-            kind: StageKind::Model(ModelSpec {
-                kind: raw.kind,
-                input: raw.input,
-                model: raw.model,
-                lapsed: raw.lapsed,
-                p_alive_below: raw.p_alive_below.unwrap_or(0.3),
-                winback_cost,
-                fit: FitOptions {
-                    penalizer: raw.penalizer.unwrap_or(0.0),
-                    ..FitOptions::default()
-                },
-                clv,
-                required: raw.required,
-            }),
-        });
-    }
-    (stages, problems)
+            reads: spec.reads(),
+            kind: StageKind::Model(spec.clone()),
+        })
+        .collect()
 }
 
-/// Fitted parameters shared between the model stages of one run (sltv reuses clv's fit).
-#[derive(Default, Clone)]
-pub struct Fits(pub Arc<Mutex<HashMap<String, (BgNbdParams, GammaGammaParams)>>>);
+/// A clv model's fitted parameters, handed by the stage executor to the models that build
+/// on it (sltv): a value of the run plan, not shared state.
+pub type Fit = (BgNbdParams, GammaGammaParams);
 
 /// The columns a model stage writes.
 pub fn output_schema(kind: ModelKind) -> SchemaRef {
@@ -277,13 +158,14 @@ pub async fn read_summary(ctx: &SessionContext, table: &str) -> Result<Summary, 
     })
 }
 
-/// Run one model stage: returns the rows written and its diagnostics.
+/// Run one model stage: returns the rows written, its diagnostics and its fit (clv), given
+/// the fit of the model it builds on (sltv).
 pub async fn run(
     ctx: &SessionContext,
     name: &str,
     spec: &ModelSpec,
-    fits: &Fits,
-) -> Result<(u64, serde_json::Value), PipelineError> {
+    upstream: Option<Fit>,
+) -> Result<(u64, serde_json::Value, Option<Fit>), PipelineError> {
     let err = |message: String| PipelineError::Model {
         model: name.to_string(),
         message,
@@ -299,15 +181,13 @@ pub async fn run(
         None => None,
     };
     let spec2 = spec.clone();
-    let name2 = name.to_string();
-    let fits2 = fits.clone();
     // The fits are CPU-bound: keep them off the async workers.
     let result = tokio::task::spawn_blocking(move || {
-        super::model_tables::build(&name2, &spec2, &summary, lapsed.as_ref(), &fits2)
+        super::model_tables::build(&spec2, &summary, lapsed.as_ref(), upstream)
     })
     .await
     .map_err(|e| err(e.to_string()))?;
-    let (batch, diagnostics) = match (result, spec.required) {
+    let (batch, diagnostics, fit) = match (result, spec.required) {
         (Ok(built), _) => built,
         (Err(e), true) => return Err(err(e)),
         (Err(e), false) => {
@@ -316,7 +196,7 @@ pub async fn run(
             tracing::warn!(model = name, error = %e, "model not fitted; its table is empty");
             let kind = serde_json::to_value(spec.kind).unwrap_or_default();
             let diag = serde_json::json!({"type": kind, "error": e, "fallback": "empty table"});
-            (RecordBatch::new_empty(output_schema(spec.kind)), diag)
+            (RecordBatch::new_empty(output_schema(spec.kind)), diag, None)
         }
     };
     let rows = batch.num_rows() as u64;
@@ -330,7 +210,7 @@ pub async fn run(
     let _ = ctx.deregister_table(name);
     ctx.register_table(name, Arc::new(table))
         .map_err(|e| err(e.to_string()))?;
-    Ok((rows, diagnostics))
+    Ok((rows, diagnostics, fit))
 }
 
 /// Check a model's inputs and register an empty table of its output, for `validate`.
@@ -365,6 +245,6 @@ pub async fn plan(ctx: &SessionContext, stage: &Stage, spec: &ModelSpec) -> Resu
         )));
     }
     let schema = output_schema(spec.kind);
-    super::plan::register_empty(ctx, &stage.name, schema);
+    crate::engine::register_empty(ctx, &stage.name, schema);
     Ok(())
 }

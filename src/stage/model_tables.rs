@@ -9,13 +9,14 @@ use datafusion::arrow::array::{
 };
 use serde_json::json;
 
-use super::model::{Fits, ModelKind, ModelSpec, Summary, output_schema};
+use super::model::{Fit, Summary, output_schema};
+use crate::config::{ModelKind, ModelSpec};
 use crate::models::{
     self, BgNbdParams, FitReport, GammaGammaParams, fit_bgnbd, fit_gamma_gamma,
     frequency_spend_correlation, score_all,
 };
 
-type Built = Result<(RecordBatch, serde_json::Value), String>;
+type Built = Result<(RecordBatch, serde_json::Value, Option<Fit>), String>;
 
 fn bg_json(r: &FitReport<BgNbdParams>) -> serde_json::Value {
     json!({
@@ -60,13 +61,13 @@ fn tiers(values: &[f64]) -> Vec<&'static str> {
     out
 }
 
-/// Compute a model stage's table and diagnostics.
+/// Compute a model stage's table, diagnostics and (clv) fit; `upstream` is the fit of the
+/// clv model an sltv stage builds on.
 pub fn build(
-    name: &str,
     spec: &ModelSpec,
     s: &Summary,
     lapsed: Option<&ArrayRef>,
-    fits: &Fits,
+    upstream: Option<Fit>,
 ) -> Built {
     let e = |e: models::ModelError| e.to_string();
     let ids: ArrayRef = Arc::new(s.ids.clone());
@@ -96,6 +97,7 @@ pub fn build(
             Ok((
                 batch(spec.kind, vec![ids, f64s(alive), f64s(expected)])?,
                 diag,
+                None,
             ))
         }
         ModelKind::GammaGamma => {
@@ -115,7 +117,7 @@ pub fn build(
             let corr = frequency_spend_correlation(&s.x, &s.spend).ok();
             let diag = json!({"type": "gamma_gamma", "gamma_gamma": gg_json(&gg),
                 "population_mean_spend": mean, "frequency_spend_correlation": corr});
-            Ok((batch(spec.kind, vec![ids, f64s(values)])?, diag))
+            Ok((batch(spec.kind, vec![ids, f64s(values)])?, diag, None))
         }
         ModelKind::Clv => {
             let bg = fit_bgnbd(&s.observations(), &spec.fit).map_err(e)?;
@@ -124,10 +126,6 @@ pub fn build(
                 &bg.params, &gg.params, &s.x, &s.t_x, &s.t, &s.spend, &spec.clv,
             )
             .map_err(e)?;
-            fits.0
-                .lock()
-                .expect("fits lock")
-                .insert(name.to_string(), (bg.params, gg.params));
             let corr = frequency_spend_correlation(&s.x, &s.spend).ok();
             let new_customer = bg
                 .params
@@ -152,9 +150,9 @@ pub fn build(
                 f64s(scores.clv),
                 tier,
             ];
-            Ok((batch(spec.kind, cols)?, diag))
+            Ok((batch(spec.kind, cols)?, diag, Some((bg.params, gg.params))))
         }
-        ModelKind::Sltv => sltv_table(spec, s, lapsed, fits),
+        ModelKind::Sltv => sltv_table(spec, s, lapsed, upstream),
     }
 }
 
@@ -162,14 +160,15 @@ pub fn build(
 /// they bought again today, with their own history: x + 1 repeat days, last purchase at T),
 /// minus the cheapest win-back channel's cost. Only customers who are lapsed, or whose
 /// p_alive is below the threshold, are listed.
-fn sltv_table(spec: &ModelSpec, s: &Summary, lapsed: Option<&ArrayRef>, fits: &Fits) -> Built {
+fn sltv_table(
+    spec: &ModelSpec,
+    s: &Summary,
+    lapsed: Option<&ArrayRef>,
+    upstream: Option<Fit>,
+) -> Built {
     let e = |e: models::ModelError| e.to_string();
     let source = spec.model.clone().unwrap_or_default();
-    let (bg, gg) = *fits
-        .0
-        .lock()
-        .expect("fits lock")
-        .get(&source)
+    let (bg, gg) = upstream
         .ok_or_else(|| format!("model '{source}' has no fit in this run (is it a clv model?)"))?;
     let lapsed: HashSet<&str> = lapsed
         .and_then(|a| a.as_any().downcast_ref::<StringArray>())
@@ -237,7 +236,7 @@ fn sltv_table(spec: &ModelSpec, s: &Summary, lapsed: Option<&ArrayRef>, fits: &F
     ];
     let diag = json!({"type": "sltv", "model": source, "lapsed_customers": n, "chase": chased,
         "channel": channel, "winback_cost": cost});
-    Ok((batch(spec.kind, cols)?, diag))
+    Ok((batch(spec.kind, cols)?, diag, None))
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
-use datafusion::catalog::MemTable;
 use datafusion::prelude::{DataFrame, SessionContext};
 
 use super::{Stage, graph::Graph};
@@ -57,7 +56,7 @@ pub async fn plan_all(
                     problems.extend(compare_columns(stage, &schema, &spec.columns));
                     problems.extend(test_columns(stage, &schema, spec));
                 }
-                register_empty(ctx, &stage.name, schema);
+                crate::engine::register_empty(ctx, &stage.name, schema);
             }
             Err(e) => {
                 problems.push(e);
@@ -66,14 +65,6 @@ pub async fn plan_all(
         }
     }
     problems
-}
-
-/// Register an empty table of `schema` as `name`, replacing any table of that name.
-pub(crate) fn register_empty(ctx: &SessionContext, name: &str, schema: Arc<Schema>) {
-    let table = MemTable::try_new(schema, vec![vec![]]).expect("an empty table fits any schema");
-    let _ = ctx.deregister_table(name);
-    ctx.register_table(name, Arc::new(table))
-        .expect("registering a table in the default schema");
 }
 
 /// Columns named by the stage's tests must exist in its output.

@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::{State, StateError, fmt_ts, parse_ts};
-use crate::schedule::clock::add_std;
+use crate::clock::add_std;
 
 /// The lock key of a pipeline run: pipeline (as written in the schedule or on
 /// the command line) and as_of date.
@@ -169,7 +169,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::clock::FakeClock;
+    use crate::clock::FakeClock;
     use crate::state::{NewRun, RunStatus};
     use chrono::TimeZone;
     use std::sync::Arc;

@@ -5,6 +5,7 @@
 //! schema is migrated forward with `PRAGMA user_version`. A [`State`] is a cheap,
 //! cloneable handle; its calls are short synchronous SQLite statements.
 
+pub mod history_table;
 pub mod locks;
 pub mod runs;
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::schedule::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 
 pub use locks::{LockInfo, holder_id, lock_key};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};

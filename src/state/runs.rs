@@ -307,7 +307,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::clock::FakeClock;
+    use crate::clock::FakeClock;
     use chrono::TimeZone;
     use std::sync::Arc;
 

@@ -11,8 +11,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use winback::config::LoadOptions;
 use winback::engine::EngineOptions;
-use winback::progress::Progress;
-use winback::run::RunOptions;
+use winback::pipeline::RunOptions;
 
 /// The repository root (where Cargo.toml is).
 pub fn repo() -> PathBuf {
@@ -31,7 +30,6 @@ pub fn run_options(
     set: &[(&str, &str)],
 ) -> RunOptions {
     RunOptions {
-        pipeline_file: repo().join("pipelines/reactivation.toml"),
         as_of: Some(date(as_of)),
         load: LoadOptions {
             set: set
@@ -49,8 +47,7 @@ pub fn run_options(
             target_partitions: Some(2),
             memory_limit_bytes: None,
         },
-        progress: Progress::hidden(),
-        state_dir: None,
+        ..RunOptions::new(repo().join("pipelines/reactivation.toml"))
     }
 }
 

@@ -1,18 +1,18 @@
-//! The real pipeline behind the scheduler: turns a scheduled or backfill run request
-//! into a pipeline run, and keeps the last manifest or error for the command that asked.
+//! The pipeline behind the scheduler: turns a scheduled, backfill or manual run request
+//! into a [`run`](super::run) and its result into the scheduler's typed outcome.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::config::LoadOptions;
+use super::{RunOptions, run};
+use crate::config::{LoadOptions, Pipeline};
 use crate::engine::EngineOptions;
 use crate::error::PipelineError;
 use crate::manifest::Manifest;
 use crate::progress::Progress;
-use crate::run::{RunOptions, run};
-use crate::schedule::{PipelineRunner, RunOutcome, RunRequest};
+use crate::schedule::{PipelineRunner, RunFailure, RunOutcome, RunRequest};
 
 /// Runs pipelines with fixed inputs, output and engine settings.
 pub struct EngineRunner {
@@ -23,7 +23,8 @@ pub struct EngineRunner {
     pub state_dir: Option<PathBuf>,
     pub progress: Progress,
     pub select: Vec<String>,
-    last: Mutex<Option<Result<Manifest, PipelineError>>>,
+    /// A pipeline the command already loaded (same file, same overrides): not read again.
+    pub loaded: Option<Pipeline>,
 }
 
 impl EngineRunner {
@@ -36,23 +37,21 @@ impl EngineRunner {
             state_dir,
             progress: Progress::hidden(),
             select: vec![],
-            last: Mutex::new(None),
+            loaded: None,
         }
-    }
-
-    /// The result of the most recent run, taken out.
-    pub fn take_last(&self) -> Option<Result<Manifest, PipelineError>> {
-        self.last.lock().expect("runner result lock").take()
     }
 }
 
 impl PipelineRunner for EngineRunner {
-    fn run(&self, req: RunRequest) -> BoxFuture<'_, Result<RunOutcome, String>> {
+    fn run(&self, req: RunRequest) -> BoxFuture<'_, Result<RunOutcome, RunFailure>> {
         Box::pin(async move {
             let mut set = self.set.clone();
             set.extend(req.set.iter().cloned());
+            // The preloaded pipeline only stands for requests without extra overrides.
+            let loaded = self.loaded.clone().filter(|_| req.set.is_empty());
             let opts = RunOptions {
                 pipeline_file: req.pipeline.clone(),
+                pipeline: loaded,
                 as_of: Some(req.as_of),
                 load: LoadOptions {
                     set,
@@ -63,23 +62,29 @@ impl PipelineRunner for EngineRunner {
                 engine: self.engine.clone(),
                 progress: self.progress.clone(),
                 state_dir: self.state_dir.clone(),
+                cancel: req.cancel.clone(),
+                lock_key: req.lock_key.clone(),
             };
-            let result = tokio::select! {
-                r = run(&opts) => r,
-                _ = req.cancel.cancelled() => Err(PipelineError::Internal(
-                    "interrupted before the run finished".into(),
-                )),
-            };
-            let outcome = match &result {
+            match run(&opts).await {
                 Ok(m) => Ok(RunOutcome {
-                    rows_written: rows_written(m),
+                    rows_written: rows_written(&m),
                     messages_sent: 0,
+                    partial: false,
+                    manifest: Some(Arc::new(m)),
                 }),
-                Err(e) => Err(format!("{e}")),
-            };
-            *self.last.lock().expect("runner result lock") = Some(result);
-            outcome
+                Err(e) => Err(failure(&e)),
+            }
         })
+    }
+}
+
+/// The scheduler's view of a failed run: the message, whose fault, stopped or failed.
+pub fn failure(e: &PipelineError) -> RunFailure {
+    RunFailure {
+        message: e.to_string(),
+        blame: e.blame(),
+        interrupted: matches!(e, PipelineError::Interrupted(_)),
+        manifest: None,
     }
 }
 

@@ -1,95 +1,9 @@
-//! One pipeline run end to end, shared by the serve loop and backfill: lock, run-history rows, the runner call with its timeout and lease renewal, retries with backoff, and a bounded stop on shutdown.
-
-use std::path::Path;
-use std::time::Duration;
-
-use chrono::{DateTime, NaiveDate, Utc};
-use tokio_util::sync::CancellationToken;
+//! One job end to end, shared by the serve loop, backfill and `winback run`: lock, run-history rows, the attempts, retries with backoff for failures a retry can heal, and a bounded stop on shutdown.
 
 use super::attempt::{AttemptEnd, Stop, backoff, hold_lock_for, run_attempt};
-use super::{PipelineRunner, RunOutcome, pipeline_key};
-use crate::state::{NewRun, RunId, RunStatus, State, StateError, holder_id, lock_key};
-
-/// How runs are executed by this process.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// This process's lock holder id (`host/pid/random`).
-    pub holder: String,
-    /// Lock lease; renewed every third of it while a run (or its retry backoff)
-    /// goes on. A process killed without releasing blocks others this long.
-    pub lease: Duration,
-    /// How long a cancelled run gets to stop before it is dropped.
-    pub grace: Duration,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            holder: holder_id(),
-            lease: Duration::from_secs(60),
-            grace: Duration::from_secs(30),
-        }
-    }
-}
-
-/// Retry and timeout settings of one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunPolicy {
-    pub retries: u32,
-    pub retry_backoff: Duration,
-    pub max_run: Option<Duration>,
-}
-
-/// What to run.
-pub(crate) struct Job<'a> {
-    pub schedule: Option<&'a str>,
-    pub pipeline: &'a Path,
-    pub as_of: NaiveDate,
-    pub fire_time: Option<DateTime<Utc>>,
-    pub set: &'a [(String, String)],
-    pub policy: RunPolicy,
-    /// Run even if this pipeline already succeeded for `as_of`.
-    pub force: bool,
-}
-
-/// Who runs it.
-pub(crate) struct Exec<'a> {
-    pub state: &'a State,
-    pub runner: &'a dyn PipelineRunner,
-    pub opts: &'a RunOptions,
-    /// Shutdown: stop the running attempt (with grace) and start no retry.
-    pub shutdown: &'a CancellationToken,
-    /// Called after each change to the run history.
-    pub on_change: &'a (dyn Fn() + Send + Sync),
-}
-
-/// How a job ended. `run` is the last row recorded for it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JobResult {
-    Succeeded {
-        run: RunId,
-        outcome: RunOutcome,
-    },
-    /// Not attempted: this pipeline already succeeded for this as_of.
-    AlreadySucceeded {
-        run: RunId,
-    },
-    /// Not attempted: the run lock is held by another holder.
-    Skipped {
-        run: RunId,
-        reason: String,
-    },
-    /// Every attempt failed; `error` is the last one's.
-    Failed {
-        run: RunId,
-        error: String,
-    },
-    /// Stopped by shutdown.
-    Interrupted {
-        run: RunId,
-        error: String,
-    },
-}
+use super::job::{Exec, Job, JobResult};
+use super::{RunFailure, pipeline_key};
+use crate::state::{NewRun, RunId, RunStatus, StateError, lock_key};
 
 /// Runs `job`: takes its lock (or records a skip), records each attempt, retries
 /// failures with backoff while holding the lock, then releases it.
@@ -161,18 +75,22 @@ async fn attempts(
                 tracing::info!(%run, rows = o.rows_written, messages = o.messages_sent, "run succeeded");
                 Some(JobResult::Succeeded { run, outcome: o })
             }
-            AttemptEnd::Interrupted(error) => {
+            AttemptEnd::Interrupted(failure) => {
                 ex.state
-                    .finish_run(run, RunStatus::Interrupted, Some(&error), 0, 0)?;
-                tracing::warn!(%run, %error, "run interrupted");
-                Some(JobResult::Interrupted { run, error })
+                    .finish_run(run, RunStatus::Interrupted, Some(&failure.message), 0, 0)?;
+                tracing::warn!(%run, error = %failure.message, "run interrupted");
+                Some(JobResult::Interrupted { run, failure })
             }
-            AttemptEnd::Failed(error) => {
+            AttemptEnd::Failed(failure) => {
                 ex.state
-                    .finish_run(run, RunStatus::Failed, Some(&error), 0, 0)?;
-                tracing::error!(%run, attempt, %error, "run failed");
-                (attempt > job.policy.retries || ex.shutdown.is_cancelled())
-                    .then_some(JobResult::Failed { run, error })
+                    .finish_run(run, RunStatus::Failed, Some(&failure.message), 0, 0)?;
+                let blame = failure.blame.as_str();
+                tracing::error!(%run, attempt, blame, error = %failure.message, "run failed");
+                // Only a failure a retry can heal (storage, network) is retried.
+                let last = attempt > job.policy.retries
+                    || ex.shutdown.is_cancelled()
+                    || !failure.blame.retriable();
+                last.then_some(JobResult::Failed { run, failure })
             }
         };
         (ex.on_change)();
@@ -194,7 +112,7 @@ async fn attempts(
                 .unwrap_or_default();
             return Ok(JobResult::Failed {
                 run,
-                error: format!("{last} ({error})"),
+                failure: RunFailure::external(format!("{last} ({error})")),
             });
         }
         attempt += 1;
@@ -209,6 +127,8 @@ mod tests {
         ScriptedRunner, Step, fake_state, policy, run_job, test_job,
     };
     use chrono::TimeDelta;
+    use std::time::Duration;
+    use tokio_util::sync::CancellationToken;
 
     const MIN: Duration = Duration::from_secs(60);
 
@@ -224,11 +144,9 @@ mod tests {
             &test_job(policy(2)),
         )
         .await;
-        let outcome = RunOutcome {
-            rows_written: 7,
-            messages_sent: 3,
-        };
-        assert!(matches!(result, JobResult::Succeeded { outcome: o, .. } if o == outcome));
+        assert!(
+            matches!(result, JobResult::Succeeded { outcome: o, .. } if o.rows_written == 7 && o.messages_sent == 3)
+        );
         let runs = state.all_runs().unwrap();
         let summary: Vec<_> = runs
             .iter()
@@ -268,7 +186,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(&result, JobResult::Failed { error, .. } if error == "e3"),
+            matches!(&result, JobResult::Failed { failure, .. } if failure.message == "e3"),
             "{result:?}"
         );
         let runs = state.all_runs().unwrap();
@@ -281,6 +199,30 @@ mod tests {
         // Backoff 60 s, then 120 s.
         assert_eq!(clock.now() - start, TimeDelta::seconds(180));
         assert_eq!(runner.calls().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_user_error_is_never_retried() {
+        let (_d, clock, state) = fake_state("2025-05-01T02:30:00Z");
+        let bad = Step::FailUser(Duration::ZERO, "pipeline.toml: unknown key".into());
+        let runner = ScriptedRunner::new(&clock, vec![bad]);
+        let result = run_job(
+            &state,
+            &runner,
+            &CancellationToken::new(),
+            &test_job(policy(3)),
+        )
+        .await;
+        let JobResult::Failed { failure, .. } = result else {
+            panic!("{result:?}")
+        };
+        assert_eq!(failure.blame, crate::error::Blame::User);
+        assert_eq!(
+            runner.calls().len(),
+            1,
+            "a configuration error is not retried"
+        );
+        assert_eq!(state.all_runs().unwrap().len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -325,9 +267,10 @@ mod tests {
             stopper.cancel();
         });
         let result = run_job(&state, &runner, &stop, &test_job(policy(3))).await;
-        let JobResult::Failed { error, .. } = result else {
+        let JobResult::Failed { failure, .. } = result else {
             panic!("{result:?}")
         };
+        let error = failure.message;
         assert_eq!(error, "e1 (shutdown while waiting to retry)");
         assert_eq!(runner.calls().len(), 1);
     }

@@ -7,11 +7,11 @@ use std::time::Instant;
 use datafusion::prelude::SessionContext;
 use tokio::task::JoinSet;
 
-use super::output::{OutputWriter, WrittenTable};
 use super::{Stage, StageKind, checks, graph::Graph, model};
 use crate::config::{FileFormat, StageSpec};
 use crate::engine::{Params, materialize, sql_frame};
 use crate::error::PipelineError;
+use crate::output::{OutputWriter, WrittenTable};
 use crate::progress::Progress;
 
 /// What one stage did, for the manifest and the summary.
@@ -27,11 +27,7 @@ pub struct StageRun {
 }
 
 fn stage_err(stage: &Stage, e: datafusion::error::DataFusionError) -> PipelineError {
-    PipelineError::Stage {
-        stage: stage.name.clone(),
-        file: stage.file.display().to_string(),
-        message: e.strip_backtrace().to_string(),
-    }
+    PipelineError::stage(&stage.name, &stage.file.display().to_string(), &e)
 }
 
 /// `direct`: write the result straight to this output's staging files and read it back
@@ -42,13 +38,13 @@ async fn run_one(
     spec: Option<StageSpec>,
     params: Params,
     progress: Progress,
-    fits: model::Fits,
+    upstream_fit: Option<model::Fit>,
     direct: Option<OutputWriter>,
-) -> Result<(StageRun, Option<WrittenTable>), PipelineError> {
+) -> Result<(StageRun, Option<WrittenTable>, Option<model::Fit>), PipelineError> {
     let bar = progress.start(&stage.name);
     let started = Instant::now();
     let result = async {
-        let (rows, diagnostics, unique_proven, written) = match &stage.kind {
+        let (rows, diagnostics, unique_proven, written, fit) = match &stage.kind {
             StageKind::Sql => {
                 let df = sql_frame(&ctx, &stage.sql, &params)
                     .await
@@ -60,30 +56,30 @@ async fn run_one(
                     Some(writer) => {
                         let (written, rows) =
                             writer.stage_and_read_back(&ctx, &stage.name, df).await?;
-                        (rows, None, proven, Some(written))
+                        (rows, None, proven, Some(written), None)
                     }
                     None => {
                         let rows = materialize(&ctx, &stage.name, df)
                             .await
                             .map_err(|e| stage_err(&stage, e))?;
-                        (rows, None, proven, None)
+                        (rows, None, proven, None, None)
                     }
                 }
             }
             StageKind::Model(m) => {
-                let (rows, d) = model::run(&ctx, &stage.name, m, &fits).await?;
-                (rows, Some(d), false, None)
+                let (rows, d, fit) = model::run(&ctx, &stage.name, m, upstream_fit).await?;
+                (rows, Some(d), false, None, fit)
             }
         };
         if let Some(spec) = &spec {
             checks::run(&ctx, &stage.name, spec, unique_proven).await?;
         }
-        Ok((rows, diagnostics, written))
+        Ok((rows, diagnostics, written, fit))
     }
     .await;
     let seconds = started.elapsed().as_secs_f64();
     match result {
-        Ok((rows, diagnostics, written)) => {
+        Ok((rows, diagnostics, written, fit)) => {
             bar.done(rows, seconds);
             let run = StageRun {
                 name: stage.name.clone(),
@@ -92,7 +88,7 @@ async fn run_one(
                 seconds,
                 diagnostics,
             };
-            Ok((run, written))
+            Ok((run, written, fit))
         }
         Err(e) => {
             bar.failed();
@@ -117,8 +113,8 @@ pub struct Lifecycle {
 }
 
 enum Done {
-    /// A stage finished; its output too when it was written directly.
-    Stage(StageRun, Option<WrittenTable>),
+    /// A stage finished; its output too when it was written directly, and its fit.
+    Stage(StageRun, Option<WrittenTable>, Option<model::Fit>),
     Written(WrittenTable),
 }
 
@@ -147,7 +143,8 @@ pub async fn run_all(
     let mut tasks: JoinSet<Result<Done, PipelineError>> = JoinSet::new();
     let mut runs = Vec::new();
     let mut written = Vec::new();
-    let fits = model::Fits::default();
+    // Fits of finished clv models, handed to the models that build on them.
+    let mut fits: HashMap<String, model::Fit> = HashMap::new();
     // How many stages (and pending writes) still need each table.
     let mut readers: HashMap<String, usize> = HashMap::new();
     for stage in &graph.order {
@@ -192,17 +189,23 @@ pub async fn run_all(
                     specs.get(&stage.name).cloned(),
                     params.clone(),
                     progress.clone(),
-                    fits.clone(),
+                    match &stage.kind {
+                        StageKind::Model(m) => m.model.as_ref().and_then(|u| fits.get(u).copied()),
+                        StageKind::Sql => None,
+                    },
                     life.direct(stage),
                 );
-                tasks.spawn(async move { task.await.map(|(run, w)| Done::Stage(run, w)) });
+                tasks.spawn(async move { task.await.map(|(run, w, f)| Done::Stage(run, w, f)) });
             }
         }
         let Some(joined) = tasks.join_next().await else {
             break;
         };
         match joined.map_err(|e| PipelineError::Internal(format!("stage task failed: {e}")))?? {
-            Done::Stage(run, direct) => {
+            Done::Stage(run, direct, fit) => {
+                if let Some(fit) = fit {
+                    fits.insert(run.name.clone(), fit);
+                }
                 if let Some(table) = direct {
                     written.push(table);
                 } else if let (Some(w), Some(format)) = (writer, life.outputs.get(&run.name)) {

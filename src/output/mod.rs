@@ -1,6 +1,8 @@
-//! Writing output tables: each run stages its files, and only a successful run swaps them
-//! into `<output>/<table>/as_of=<YYYY-MM-DD>/`, so readers never see half a table and a
-//! rerun of the same `as_of` replaces it.
+//! Writing output tables: each run stages its files in a private folder, and only a
+//! successful run commits them (see [`commit`]): readers never see half a table, nor some
+//! tables of one run beside tables of another.
+
+pub mod commit;
 
 use datafusion::common::config::{CsvOptions, JsonOptions, TableParquetOptions};
 use datafusion::dataframe::DataFrameWriteOptions;
@@ -11,17 +13,20 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
-use object_store::ObjectStoreExt;
 
 use crate::config::FileFormat;
 use crate::error::PipelineError;
 use crate::storage::Location;
 
-/// Where one run writes: the output root and this run's private staging folder.
+/// Where one run writes: the output root and this run's private staging folder
+/// `<output>/_staging/<scope>/<run_id>/`. The scope is the run lock's key (hashed): the
+/// holder of that lock may remove staging left by an earlier holder that died.
 #[derive(Clone)]
 pub struct OutputWriter {
     pub root: Location,
     staging: Location,
+    scope: Location,
+    run_id: String,
     partition: String,
 }
 
@@ -34,7 +39,7 @@ pub struct WrittenTable {
     pub files: usize,
 }
 
-fn out_err(table: &str, e: impl std::fmt::Display) -> PipelineError {
+pub(crate) fn out_err(table: &str, e: impl std::fmt::Display) -> PipelineError {
     PipelineError::Output {
         table: table.to_string(),
         message: e.to_string(),
@@ -42,13 +47,20 @@ fn out_err(table: &str, e: impl std::fmt::Display) -> PipelineError {
 }
 
 impl OutputWriter {
-    pub fn new(root: Location, as_of: chrono::NaiveDate, run_id: &str) -> Self {
-        let staging = root.child("_staging").child(run_id);
+    pub fn new(root: Location, as_of: chrono::NaiveDate, run_id: &str, scope: &str) -> Self {
+        let scope = root.child("_staging").child(&scope_dir(scope));
         OutputWriter {
+            staging: scope.child(run_id),
+            scope,
             root,
-            staging,
+            run_id: run_id.to_string(),
             partition: format!("as_of={}", as_of.format("%Y-%m-%d")),
         }
+    }
+
+    /// The `as_of=<D>` folder name of this run.
+    pub fn partition(&self) -> &str {
+        &self.partition
     }
 
     /// The final folder of a table for this run's `as_of`.
@@ -132,38 +144,6 @@ impl OutputWriter {
         Ok((written, rows))
     }
 
-    /// Move every staged table into place, replacing what an earlier run of the same
-    /// `as_of` wrote. On a local disk each table switches with a directory rename.
-    pub async fn commit(&self, tables: &[WrittenTable]) -> Result<(), PipelineError> {
-        for t in tables {
-            let staged = self.staging.child(&t.table);
-            let target = self.final_location(&t.table);
-            match (staged.local_dir(), target.local_dir()) {
-                (Some(from), Some(to)) => swap_local(&t.table, &from, &to)?,
-                _ => {
-                    target.delete_all().await?;
-                    for meta in staged.list().await? {
-                        let name = meta
-                            .location
-                            .as_ref()
-                            .rsplit('/')
-                            .next()
-                            .unwrap_or_default()
-                            .to_string();
-                        let dest = target.prefix.clone().join(name.as_str());
-                        target
-                            .store
-                            .copy(&meta.location, &dest)
-                            .await
-                            .map_err(|e| out_err(&t.table, e))?;
-                    }
-                    target.put("_SUCCESS", Vec::new()).await?;
-                }
-            }
-        }
-        self.discard().await
-    }
-
     /// Remove this run's staging folder (after a commit, or after a failure).
     pub async fn discard(&self) -> Result<(), PipelineError> {
         match self.staging.local_dir() {
@@ -174,10 +154,62 @@ impl OutputWriter {
             },
             None => self.staging.delete_all().await?,
         }
-        if let Some(parent) = self.root.child("_staging").local_dir() {
-            let _ = std::fs::remove_dir(parent); // only succeeds when empty
+        // Each only succeeds when empty.
+        for dir in [
+            self.scope.local_dir(),
+            self.root.child("_staging").local_dir(),
+        ] {
+            if let Some(dir) = dir {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
         Ok(())
+    }
+
+    /// Remove staging left in this run's scope by runs that died (SIGKILL, power loss).
+    /// Call only while holding the run lock the scope stands for: no other live run
+    /// writes there. Returns how many folders were removed.
+    pub async fn remove_stale_staging(&self) -> Result<usize, PipelineError> {
+        let mut removed = 0;
+        match self.scope.local_dir() {
+            Some(scope) => {
+                let Ok(entries) = std::fs::read_dir(&scope) else {
+                    return Ok(0);
+                };
+                for entry in entries.flatten() {
+                    if entry.file_name().to_string_lossy() != self.run_id {
+                        std::fs::remove_dir_all(entry.path())
+                            .map_err(|e| out_err("_staging", e))?;
+                        removed += 1;
+                    }
+                }
+            }
+            None => {
+                let mut stale = std::collections::BTreeSet::new();
+                for meta in self.scope.list().await? {
+                    let rel = meta
+                        .location
+                        .as_ref()
+                        .strip_prefix(self.scope.prefix.as_ref());
+                    let run = rel
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .split('/')
+                        .next();
+                    if let Some(run) = run.filter(|r| !r.is_empty() && *r != self.run_id) {
+                        stale.insert(run.to_string());
+                    }
+                }
+                for run in &stale {
+                    self.scope.child(run).delete_all().await?;
+                }
+                removed = stale.len();
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "removed staging left by runs that died");
+        }
+        Ok(removed)
     }
 }
 
@@ -201,25 +233,8 @@ fn empty_file(schema: &SchemaRef, format: FileFormat) -> Result<Vec<u8>, String>
     Ok(buf)
 }
 
-fn swap_local(
-    table: &str,
-    from: &std::path::Path,
-    to: &std::path::Path,
-) -> Result<(), PipelineError> {
-    let err = |e: std::io::Error| out_err(table, e);
-    std::fs::write(from.join("_SUCCESS"), b"").map_err(err)?;
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).map_err(err)?;
-    }
-    let old = from.with_file_name(format!("_old_{table}"));
-    let had_old = match std::fs::rename(to, &old) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(err(e)),
-    };
-    std::fs::rename(from, to).map_err(err)?;
-    if had_old {
-        std::fs::remove_dir_all(&old).map_err(err)?;
-    }
-    Ok(())
+/// The staging folder name of a lock scope: a short hash (lock keys hold paths).
+fn scope_dir(scope: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(scope.as_bytes())[..8])
 }

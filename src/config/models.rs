@@ -1,0 +1,229 @@
+//! `[models.NAME]`: model stages as typed configuration, a closed set chosen by `type`,
+//! validated with the rest of the pipeline file (names, inputs, parameters), with every
+//! default visible here.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::Variable;
+use crate::models::{ClvOptions, FitOptions};
+
+/// Which model a stage fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Bgnbd,
+    GammaGamma,
+    Clv,
+    Sltv,
+}
+
+/// The input every model reads by default: one row per customer.
+pub const DEFAULT_INPUT: &str = "customer_summary";
+
+fn default_input() -> String {
+    DEFAULT_INPUT.into()
+}
+
+fn default_p_alive_below() -> f64 {
+    0.3
+}
+
+/// Keys every fitted model (bgnbd, gamma_gamma, clv) takes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFit {
+    /// The per-customer summary (customer_id, frequency, t_x_days, tenure_days,
+    /// repeat_monetary_avg, monetary_total).
+    #[serde(default = "default_input")]
+    pub input: String,
+    /// L2 penalty on the log-parameters (0 = plain maximum likelihood).
+    #[serde(default)]
+    pub penalizer: f64,
+    /// Fail the run when the model cannot be fitted (default: an empty table and the
+    /// reason in the manifest).
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// `type = "sltv"`: second lifetime value of lapsed customers, from a clv model's fit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSltv {
+    #[serde(default = "default_input")]
+    pub input: String,
+    /// The clv model whose fit it reuses.
+    pub model: String,
+    /// The table of lapsed customers (customer_id).
+    pub lapsed: String,
+    /// Also value customers whose p_alive is below this.
+    #[serde(default = "default_p_alive_below")]
+    pub p_alive_below: f64,
+    /// The cost of one win-back attempt per channel; the cheapest is used. Default: the
+    /// variable `winback_cost_email` (1.0) for e-mail.
+    #[serde(default)]
+    pub winback_cost: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// `[models.NAME]` as written: a closed set of types.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RawModel {
+    Bgnbd(RawFit),
+    GammaGamma(RawFit),
+    Clv(RawFit),
+    Sltv(RawSltv),
+}
+
+/// A validated model stage.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub kind: ModelKind,
+    pub input: String,
+    /// sltv: the clv model whose fit it reuses.
+    pub model: Option<String>,
+    /// sltv: the table of lapsed customers.
+    pub lapsed: Option<String>,
+    pub p_alive_below: f64,
+    pub winback_cost: BTreeMap<String, f64>,
+    pub fit: FitOptions,
+    pub clv: ClvOptions,
+    pub required: bool,
+}
+
+impl ModelSpec {
+    /// The tables the model reads.
+    pub fn reads(&self) -> Vec<String> {
+        let mut r = vec![self.input.clone()];
+        r.extend(self.model.iter().cloned());
+        r.extend(self.lapsed.iter().cloned());
+        r
+    }
+}
+
+fn number(vars: &BTreeMap<String, Variable>, name: &str, default: f64) -> f64 {
+    match vars.get(name) {
+        Some(Variable::Float(f)) => *f,
+        Some(Variable::Integer(i)) => *i as f64,
+        _ => default,
+    }
+}
+
+/// Validate `[models]`: names are table names, inputs are identifiers, sltv builds on a
+/// clv model of the same file, parameters are in range. Every problem is collected.
+pub fn resolve(
+    raw: &BTreeMap<String, toml::Value>,
+    variables: &BTreeMap<String, Variable>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, ModelSpec> {
+    let clv = ClvOptions {
+        horizon_days: number(variables, "horizon_days", 365.0),
+        annual_discount_rate: number(variables, "annual_discount_rate", 0.10),
+        margin: number(variables, "margin", 1.0),
+        threads: 0,
+    };
+    let mut out = BTreeMap::new();
+    let mut kinds = BTreeMap::new();
+    for (name, value) in raw {
+        if !super::resolve::is_identifier(name) {
+            problems.push(format!(
+                "models.{name:?}: a model's name is its table name and must be a lowercase identifier (a-z, 0-9, _)"
+            ));
+            continue;
+        }
+        let parsed: RawModel = match value.clone().try_into() {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("models.{name}: {}", e.to_string().trim_end()));
+                continue;
+            }
+        };
+        if let Err(e) = clv.validate() {
+            problems.push(format!("models.{name}: {e}"));
+        }
+        let fit = |f: &RawFit| FitOptions {
+            penalizer: f.penalizer,
+            ..FitOptions::default()
+        };
+        let base = |kind, f: &RawFit| ModelSpec {
+            kind,
+            input: f.input.clone(),
+            model: None,
+            lapsed: None,
+            p_alive_below: default_p_alive_below(),
+            winback_cost: BTreeMap::new(),
+            fit: fit(f),
+            clv: clv.clone(),
+            required: f.required,
+        };
+        let spec = match &parsed {
+            RawModel::Bgnbd(f) => base(ModelKind::Bgnbd, f),
+            RawModel::GammaGamma(f) => base(ModelKind::GammaGamma, f),
+            RawModel::Clv(f) => base(ModelKind::Clv, f),
+            RawModel::Sltv(s) => {
+                let mut winback_cost = s.winback_cost.clone();
+                if winback_cost.is_empty() {
+                    winback_cost
+                        .insert("email".into(), number(variables, "winback_cost_email", 1.0));
+                }
+                if let Some((channel, cost)) = winback_cost
+                    .iter()
+                    .find(|(_, c)| !(c.is_finite() && **c >= 0.0))
+                {
+                    problems.push(format!(
+                        "models.{name}.winback_cost.{channel}: {cost} must be a finite amount >= 0"
+                    ));
+                }
+                if !(0.0..=1.0).contains(&s.p_alive_below) {
+                    problems.push(format!(
+                        "models.{name}.p_alive_below: {} must be between 0 and 1",
+                        s.p_alive_below
+                    ));
+                }
+                ModelSpec {
+                    kind: ModelKind::Sltv,
+                    input: s.input.clone(),
+                    model: Some(s.model.clone()),
+                    lapsed: Some(s.lapsed.clone()),
+                    p_alive_below: s.p_alive_below,
+                    winback_cost,
+                    fit: FitOptions::default(),
+                    clv: clv.clone(),
+                    required: s.required,
+                }
+            }
+        };
+        if spec.fit.penalizer < 0.0 || !spec.fit.penalizer.is_finite() {
+            problems.push(format!(
+                "models.{name}.penalizer: must be a finite number >= 0"
+            ));
+        }
+        for table in spec.reads() {
+            if !super::resolve::is_identifier(&table) {
+                problems.push(format!(
+                    "models.{name}: '{table}' is not a table name (a lowercase identifier)"
+                ));
+            }
+        }
+        kinds.insert(name.clone(), spec.kind);
+        out.insert(name.clone(), spec);
+    }
+    for (name, spec) in &out {
+        if let Some(m) = &spec.model
+            && raw.contains_key(m)
+            && kinds.get(m) != Some(&ModelKind::Clv)
+        {
+            problems.push(format!(
+                "models.{name}.model: '{m}' must be a model of type clv"
+            ));
+        } else if let Some(m) = &spec.model
+            && !raw.contains_key(m)
+        {
+            problems.push(format!("models.{name}.model: there is no [models.{m}]"));
+        }
+    }
+    out
+}

@@ -1,0 +1,189 @@
+//! Running a prepared pipeline: the quarantine table first, then the stage graph with each
+//! output staged as soon as its stage is done, then the pipeline's `[metrics]`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use datafusion::arrow::array::{Array, Int64Array, StringArray};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::SessionContext;
+
+use super::{Prepared, RunOptions};
+use crate::config::{FileFormat, Pipeline};
+use crate::engine::{self, Params, df_err, sql_frame};
+use crate::error::PipelineError;
+use crate::manifest::Manifest;
+use crate::output::{OutputWriter, WrittenTable};
+use crate::source;
+use crate::stage;
+
+/// Quarantine, every stage, the metrics: the tables to commit, staged by `writer`.
+pub async fn execute(
+    p: &Prepared,
+    opts: &RunOptions,
+    writer: &OutputWriter,
+    m: &mut Manifest,
+) -> Result<Vec<WrittenTable>, PipelineError> {
+    let format_of = |table: &str| {
+        p.pipeline
+            .output
+            .formats
+            .get(table)
+            .copied()
+            .unwrap_or(p.pipeline.output.format)
+    };
+    let tables: Vec<String> = match &p.pipeline.output.tables {
+        Some(t) => t.clone(),
+        None => p
+            .graph
+            .order
+            .iter()
+            .map(|s| s.name.clone())
+            .chain(["quarantine".to_string()])
+            .collect(),
+    };
+    let computed = |t: &String| t == "quarantine" || p.graph.order.iter().any(|s| &s.name == t);
+    let outputs: BTreeMap<String, FileFormat> = tables
+        .iter()
+        .filter(|t| computed(t))
+        .map(|t| (t.clone(), format_of(t)))
+        .collect();
+    // Quarantine first: it reads the sources' internal tables, which can then be dropped
+    // as soon as the stages reading the sources are done.
+    let bar = opts.progress.start("quarantine");
+    let q = Instant::now();
+    let rows = engine::materialize(
+        &p.ctx,
+        "quarantine",
+        sql_frame(&p.ctx, "select * from quarantine", &p.params)
+            .await
+            .map_err(df_err("quarantine"))?,
+    )
+    .await
+    .map_err(df_err("quarantine"))?;
+    m.quarantine_seconds = q.elapsed().as_secs_f64();
+    bar.done(rows, m.quarantine_seconds);
+    m.quarantine = quarantine_counts(&p.ctx).await?;
+    let mut written = Vec::new();
+    if let Some(format) = outputs.get("quarantine") {
+        written.push(writer.stage(&p.ctx, "quarantine", *format).await?);
+    }
+    let keep = p
+        .pipeline
+        .metrics
+        .values()
+        .flat_map(|sql| stage::parse_reads(&p.ctx, sql).unwrap_or_default())
+        .collect();
+    let source_tables = p
+        .pipeline
+        .sources
+        .iter()
+        .map(|s| {
+            let n = &s.name;
+            let internal = source::INTERNAL_PREFIXES
+                .iter()
+                .map(|prefix| format!("{prefix}{n}"))
+                .collect();
+            (n.clone(), internal)
+        })
+        .collect();
+    let life = stage::executor::Lifecycle {
+        outputs,
+        writer: Some(writer.clone()),
+        release: true,
+        keep,
+        source_tables,
+    };
+    let (runs, mut staged) = stage::executor::run_all(
+        &p.ctx,
+        &p.graph,
+        &p.pipeline.stages,
+        &p.params,
+        &opts.progress,
+        &life,
+    )
+    .await?;
+    m.stages = runs;
+    m.models = m
+        .stages
+        .iter()
+        .filter_map(|s| s.diagnostics.clone().map(|d| (s.name.clone(), d)))
+        .collect();
+    m.metrics = metrics(&p.ctx, &p.pipeline, &p.params).await?;
+    written.append(&mut staged);
+    // In the order the pipeline lists its outputs.
+    written.sort_by_key(|w| tables.iter().position(|t| t == &w.table));
+    Ok(written)
+}
+
+async fn quarantine_counts(ctx: &SessionContext) -> Result<BTreeMap<String, u64>, PipelineError> {
+    let batches = ctx
+        .sql("select source || '/' || reason as k, count(*) as n from quarantine group by 1 order by 1")
+        .await
+        .map_err(df_err("quarantine"))?
+        .collect()
+        .await
+        .map_err(df_err("quarantine"))?;
+    let mut out = BTreeMap::new();
+    for b in batches {
+        let (Some(k), Some(n)) = (
+            b.column(0).as_any().downcast_ref::<StringArray>(),
+            b.column(1).as_any().downcast_ref::<Int64Array>(),
+        ) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            out.insert(k.value(i).to_string(), n.value(i) as u64);
+        }
+    }
+    Ok(out)
+}
+
+/// Evaluate the pipeline's `[metrics]`: each query's first value.
+async fn metrics(
+    ctx: &SessionContext,
+    pipeline: &Pipeline,
+    params: &Params,
+) -> Result<BTreeMap<String, serde_json::Value>, PipelineError> {
+    let mut out = BTreeMap::new();
+    for (name, sql) in &pipeline.metrics {
+        // With --select, a metric over tables this run did not compute is left out.
+        let reads = stage::parse_reads(ctx, sql).unwrap_or_default();
+        if !reads
+            .iter()
+            .all(|t| ctx.table_exist(t.as_str()).unwrap_or(false))
+        {
+            continue;
+        }
+        let file = pipeline.file.display().to_string();
+        let err = |e: datafusion::error::DataFusionError| {
+            PipelineError::stage(&format!("metrics.{name}"), &file, &e)
+        };
+        let batches = sql_frame(ctx, sql, params)
+            .await
+            .map_err(err)?
+            .collect()
+            .await
+            .map_err(err)?;
+        let value = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .map(|b| scalar_json(b.column(0).as_ref()))
+            .unwrap_or(serde_json::Value::Null);
+        out.insert(name.clone(), value);
+    }
+    Ok(out)
+}
+
+fn scalar_json(col: &dyn Array) -> serde_json::Value {
+    if col.is_null(0) {
+        return serde_json::Value::Null;
+    }
+    let text = ArrayFormatter::try_new(col, &FormatOptions::default())
+        .map(|f| f.value(0).to_string())
+        .unwrap_or_default();
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => serde_json::json!(v),
+        _ => serde_json::Value::String(text),
+    }
+}

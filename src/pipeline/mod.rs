@@ -1,0 +1,324 @@
+//! One pipeline run for one `as_of`, the same for `run`, `demo`, `backfill` and `serve`:
+//! load the configuration once, set up the session once ([`setup`]), check the sources,
+//! run the stages ([`execute`]), commit every output at once ([`crate::output::commit`])
+//! and write the run's manifest, also when the run fails or is stopped.
+
+pub mod execute;
+pub mod scheduled;
+pub mod setup;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::prelude::SessionContext;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{LoadOptions, Pipeline};
+use crate::engine::{EngineOptions, Params};
+use crate::error::{ConfigError, PipelineError};
+use crate::manifest::{self, Manifest};
+use crate::output::OutputWriter;
+use crate::progress::Progress;
+use crate::source;
+use crate::stage::{executor::StageRun, graph::Graph};
+use crate::state::RunStatus;
+use crate::storage::{self, Location};
+
+pub use setup::{Setup, external_tables, today};
+
+/// Everything that chooses what one run does.
+#[derive(Clone)]
+pub struct RunOptions {
+    pub pipeline_file: PathBuf,
+    /// The pipeline already loaded from `pipeline_file` with `load` (`winback run` loads
+    /// it once to find today's `as_of` before locking); `None` loads it.
+    pub pipeline: Option<Pipeline>,
+    pub as_of: Option<NaiveDate>,
+    pub load: LoadOptions,
+    /// Run only these stages and what they read (`--select`).
+    pub select: Vec<String>,
+    pub engine: EngineOptions,
+    pub progress: Progress,
+    /// Where the run history lives (`winback_runs` is read from it); default `.winback`.
+    pub state_dir: Option<PathBuf>,
+    /// Fires when the run must stop: it stops at the next safe point (no table is
+    /// committed), cleans its staging and records `interrupted` in its manifest.
+    pub cancel: CancellationToken,
+    /// The run lock this run holds, empty when it holds none. A run holding a lock removes
+    /// staging that earlier holders of the same lock left behind when they died.
+    pub lock_key: String,
+}
+
+impl RunOptions {
+    /// Options for a run of `pipeline_file` with everything else at its default.
+    pub fn new(pipeline_file: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            pipeline_file: pipeline_file.into(),
+            pipeline: None,
+            as_of: None,
+            load: LoadOptions::default(),
+            select: vec![],
+            engine: EngineOptions::default(),
+            progress: Progress::hidden(),
+            state_dir: None,
+            cancel: CancellationToken::new(),
+            lock_key: String::new(),
+        }
+    }
+}
+
+/// A pipeline with its session prepared: sources registered, stages ordered.
+pub struct Prepared {
+    pub pipeline: Pipeline,
+    pub ctx: SessionContext,
+    pub params: Params,
+    pub as_of: NaiveDate,
+    pub graph: Graph,
+    pub sources: Vec<source::RegisteredSource>,
+    /// Time spent checking the sources' files and finding duplicates.
+    pub sources_seconds: f64,
+    pub hash: String,
+}
+
+fn load(opts: &RunOptions) -> Result<Pipeline, PipelineError> {
+    match &opts.pipeline {
+        Some(p) => Ok(p.clone()),
+        None => setup::load(&opts.pipeline_file, &opts.load),
+    }
+}
+
+/// Set up the session, register the sources and order the stages; nothing runs yet.
+pub async fn prepare(opts: &RunOptions) -> Result<Prepared, PipelineError> {
+    prepare_loaded(opts, load(opts)?).await
+}
+
+async fn prepare_loaded(opts: &RunOptions, pipeline: Pipeline) -> Result<Prepared, PipelineError> {
+    let setup = Setup::new(
+        pipeline,
+        opts.as_of,
+        &opts.engine,
+        opts.state_dir.as_deref(),
+    )?;
+    let external = setup.external_tables();
+    let Setup {
+        pipeline,
+        ctx,
+        params,
+        as_of,
+        stages,
+        mut problems,
+        hash,
+    } = setup;
+    let graph = match Graph::build(stages, &external) {
+        Ok(mut g) => {
+            if !opts.select.is_empty()
+                && let Err(e) = g.select(&opts.select)
+            {
+                problems.push(e);
+            }
+            Some(g)
+        }
+        Err(mut p) => {
+            problems.append(&mut p);
+            None
+        }
+    };
+    let Some(graph) = graph.filter(|_| problems.is_empty()) else {
+        return Err(ConfigError::Many(problems).into());
+    };
+    let bar = opts.progress.start("sources");
+    let started = Instant::now();
+    let sources = match source::register_all(&ctx, &pipeline, &params).await {
+        Ok(s) => s,
+        Err(e) => {
+            bar.failed();
+            return Err(e);
+        }
+    };
+    let read: u64 = sources.iter().map(|s| s.report.rows_read).sum();
+    let sources_seconds = started.elapsed().as_secs_f64();
+    bar.done(read, sources_seconds);
+    Ok(Prepared {
+        pipeline,
+        ctx,
+        params,
+        as_of,
+        graph,
+        sources,
+        sources_seconds,
+        hash,
+    })
+}
+
+fn new_run_id(started_at: DateTime<Utc>) -> String {
+    format!(
+        "{}-{}",
+        started_at.format("%Y%m%dT%H%M%S"),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+fn interrupted(what: &str) -> PipelineError {
+    PipelineError::Interrupted(format!("stopped {what}; no table was committed"))
+}
+
+/// Run a pipeline end to end. Every run writes `_runs/as_of=<D>/run-<id>.json`, also when
+/// it fails or is stopped (once the output location is known); a successful run commits
+/// its tables and `manifest.json` together, a failed one leaves both as they were.
+pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let run_id = new_run_id(started_at);
+    let pipeline = match load(opts) {
+        Ok(p) => p,
+        Err(e) => {
+            // Without a pipeline the output is known only from --output.
+            if let Some(url) = &opts.load.output {
+                let as_of = opts.as_of.unwrap_or_else(|| Utc::now().date_naive());
+                let mut m = Manifest::started(&opts.pipeline_file, "", &run_id, as_of, started_at);
+                m.finish(clock, Err(&e));
+                let _ = record(&storage::locate(url)?, &m).await;
+            }
+            return Err(e);
+        }
+    };
+    let as_of = opts.as_of.unwrap_or_else(|| today(&pipeline));
+    let mut m = Manifest::started(&pipeline.file, &pipeline.name, &run_id, as_of, started_at);
+    let output_url = pipeline.output.url.clone();
+    let prepared = tokio::select! {
+        p = prepare_loaded(opts, pipeline) => p,
+        _ = opts.cancel.cancelled() => Err(interrupted("while checking the sources")),
+    };
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            m.finish(clock, Err(&e));
+            if let Ok(root) = storage::locate(&output_url) {
+                if let Err(w) = record(&root, &m).await {
+                    tracing::warn!(error = %w, "cannot write the failed run's manifest");
+                }
+            }
+            return Err(e);
+        }
+    };
+    m.pipeline_hash = prepared.hash.clone();
+    m.sources = prepared.sources.iter().map(|s| s.report.clone()).collect();
+    m.sources_seconds = prepared.sources_seconds;
+    m.rows_read = m.sources.iter().map(|s| s.rows_read).sum();
+    let root = storage::register(&prepared.ctx, &prepared.pipeline.output.url)?;
+    let writer = OutputWriter::new(root.clone(), prepared.as_of, &run_id, &opts.lock_key);
+    if !opts.lock_key.is_empty()
+        && let Err(e) = writer.remove_stale_staging().await
+    {
+        tracing::warn!(error = %e, "cannot remove staging left by earlier runs");
+    }
+    // The stages only write into this run's staging: stopping them anywhere is safe.
+    let computed = tokio::select! {
+        r = execute::execute(&prepared, opts, &writer, &mut m) => r,
+        _ = opts.cancel.cancelled() => Err(interrupted("between stages")),
+    };
+    let result = match computed {
+        Ok(written) => {
+            m.outputs = written;
+            m.finish(clock, Ok(()));
+            let json = m.to_json()?;
+            writer.commit(&m.outputs, Some(&json)).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        m.finish(clock, Err(e));
+        if let Err(d) = writer.discard().await {
+            tracing::warn!(error = %d, "cannot remove this run's staging");
+        }
+    }
+    record(&root, &m).await?;
+    result.map(|()| m)
+}
+
+/// Write the run's own manifest, `_runs/as_of=<D>/run-<id>.json`.
+async fn record(root: &Location, m: &Manifest) -> Result<(), PipelineError> {
+    let dir = root.child("_runs").child(&format!("as_of={}", m.as_of));
+    dir.put(&format!("run-{}.json", m.run_id), m.to_json()?)
+        .await
+}
+
+/// Prepare and run every stage, keeping the results in the session only: no outputs, no
+/// manifest. For tests and for tools that read the tables directly.
+pub async fn run_in_session(opts: &RunOptions) -> Result<(Prepared, Vec<StageRun>), PipelineError> {
+    let prepared = prepare(opts).await?;
+    let (runs, _) = crate::stage::executor::run_all(
+        &prepared.ctx,
+        &prepared.graph,
+        &prepared.pipeline.stages,
+        &prepared.params,
+        &opts.progress,
+        &crate::stage::executor::Lifecycle::default(),
+    )
+    .await?;
+    Ok((prepared, runs))
+}
+
+impl Manifest {
+    /// A manifest for a run that is starting: what is known before anything is read.
+    pub fn started(
+        file: &std::path::Path,
+        name: &str,
+        run_id: &str,
+        as_of: NaiveDate,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Manifest {
+            pipeline: name.to_string(),
+            pipeline_file: file.display().to_string(),
+            pipeline_hash: String::new(),
+            run_id: run_id.to_string(),
+            as_of: as_of.to_string(),
+            started_at: started_at.to_rfc3339(),
+            ended_at: String::new(),
+            seconds: 0.0,
+            status: RunStatus::Running,
+            error: None,
+            blame: None,
+            sources: Vec::new(),
+            sources_seconds: 0.0,
+            quarantine_seconds: 0.0,
+            stages: Vec::new(),
+            quarantine: Default::default(),
+            outputs: Vec::new(),
+            metrics: Default::default(),
+            models: Default::default(),
+            rows_read: 0,
+            rows_per_second: 0.0,
+            peak_memory_bytes: None,
+        }
+    }
+
+    /// Close the manifest: timings, peak memory, and the status the result gives.
+    pub fn finish(&mut self, clock: Instant, result: Result<(), &PipelineError>) {
+        self.seconds = clock.elapsed().as_secs_f64();
+        self.ended_at = Utc::now().to_rfc3339();
+        self.rows_per_second = self.rows_read as f64 / self.seconds.max(1e-9);
+        self.peak_memory_bytes = manifest::peak_memory_bytes();
+        match result {
+            Ok(()) => {
+                self.status = RunStatus::Succeeded;
+                self.error = None;
+                self.blame = None;
+            }
+            Err(e) => {
+                self.status = match e {
+                    PipelineError::Interrupted(_) => RunStatus::Interrupted,
+                    _ => RunStatus::Failed,
+                };
+                self.error = Some(e.to_string());
+                self.blame = Some(e.blame());
+            }
+        }
+    }
+
+    pub fn to_json(&self) -> Result<Vec<u8>, PipelineError> {
+        serde_json::to_vec_pretty(self).map_err(|e| PipelineError::Internal(e.to_string()))
+    }
+}
