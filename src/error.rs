@@ -107,7 +107,12 @@ pub enum PipelineError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("storage {url}: {message}")]
-    Storage { url: String, message: String },
+    Storage {
+        url: String,
+        message: String,
+        /// Missing buckets and refused credentials are the user's; the rest may heal.
+        blame: Blame,
+    },
     #[error("source '{source_name}': {message}")]
     Source {
         source_name: String,
@@ -150,7 +155,8 @@ impl PipelineError {
             | PipelineError::Schema { .. }
             | PipelineError::DataTest { .. } => Blame::User,
             PipelineError::Stage { blame, .. } => *blame,
-            PipelineError::Storage { .. } | PipelineError::Output { .. } => Blame::External,
+            PipelineError::Storage { blame, .. } => *blame,
+            PipelineError::Output { .. } => Blame::External,
             PipelineError::Model { .. }
             | PipelineError::Internal(_)
             | PipelineError::Interrupted(_) => Blame::Internal,

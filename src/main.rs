@@ -19,7 +19,7 @@ fn init_logging(format: &str, reports_its_own_errors: bool) {
     let terminal = std::io::stderr().is_terminal();
     let default = if terminal { "warn" } else { "info" };
     let quiet = if terminal && reports_its_own_errors {
-        ",winback::schedule::execute=off"
+        ",winback::schedule::retries=off"
     } else {
         ""
     };
@@ -37,7 +37,10 @@ fn init_logging(format: &str, reports_its_own_errors: bool) {
 
 fn main() {
     let cli = Cli::parse();
-    let reports_own = matches!(cli.command, Command::Run(_) | Command::Backfill(_));
+    let reports_own = matches!(
+        cli.command,
+        Command::Run(_) | Command::Backfill(_) | Command::Demo(_)
+    );
     init_logging(&cli.log_format, reports_own);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -111,6 +111,7 @@ fn to_dir_url(location: &str) -> Result<Url, PipelineError> {
         Url::parse(location).map_err(|e| PipelineError::Storage {
             url: location.to_string(),
             message: format!("not a valid URL: {e}"),
+            blame: crate::error::Blame::User,
         })?
     } else {
         let path =
@@ -118,11 +119,13 @@ fn to_dir_url(location: &str) -> Result<Url, PipelineError> {
                 &std::path::absolute(location).map_err(|e| PipelineError::Storage {
                     url: location.to_string(),
                     message: e.to_string(),
+                    blame: crate::error::Blame::User,
                 })?,
             );
         Url::from_directory_path(&path).map_err(|_| PipelineError::Storage {
             url: location.to_string(),
             message: "not a usable local path".into(),
+            blame: crate::error::Blame::User,
         })?
     };
     if !url.path().ends_with('/') {
@@ -181,6 +184,7 @@ fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>, PipelineError> {
                 message: format!(
                     "unsupported scheme '{other}' (use a path, file://, s3://, gs://, az:// or memory://)"
                 ),
+                blame: crate::error::Blame::User,
             });
         }
     })
@@ -208,11 +212,34 @@ pub fn redacted(url: &Url) -> String {
     shown.to_string()
 }
 
-/// Storage errors carry the redacted URL.
+/// Storage errors carry the redacted URL, and whose fault they are: a bucket or object
+/// that does not exist, or credentials the store refuses, are the configuration's (a retry
+/// cannot help); anything else (connection refused, timeouts, 5xx) may heal.
 pub fn storage_err(url: &Url, e: impl std::fmt::Display) -> PipelineError {
+    let message = e.to_string();
     PipelineError::Storage {
         url: redacted(url),
-        message: e.to_string(),
+        blame: storage_blame(&message),
+        message,
+    }
+}
+
+fn storage_blame(message: &str) -> crate::error::Blame {
+    const USER: [&str; 9] = [
+        "404 Not Found",
+        "403 Forbidden",
+        "401 Unauthorized",
+        "NoSuchBucket",
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ContainerNotFound",
+        "invalid URL",
+    ];
+    if USER.iter().any(|m| message.contains(m)) {
+        crate::error::Blame::User
+    } else {
+        crate::error::Blame::External
     }
 }
 

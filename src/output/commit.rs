@@ -7,7 +7,7 @@
 //! <output>/_versions/as_of=<D>/<run_id>/<table>/part-*.parquet, _SUCCESS
 //! <output>/_versions/as_of=<D>/<run_id>/manifest.json
 //! <output>/_versions/as_of=<D>/current -> <run_id>           (swapped by one rename)
-//! <output>/<table>/as_of=<D>  -> ../../_versions/as_of=<D>/current/<table>
+//! <output>/<table>/as_of=<D>  -> ../_versions/as_of=<D>/current/<table>
 //! <output>/_runs/as_of=<D>/manifest.json -> ../../_versions/as_of=<D>/current/manifest.json
 //! ```
 //!
@@ -144,7 +144,7 @@ fn commit_local(
     let names: Vec<String> = table_dirs(&version)?;
     for name in &names {
         let link = root.join(name).join(partition);
-        let target = Path::new("../../_versions")
+        let target = Path::new("../_versions")
             .join(partition)
             .join("current")
             .join(name);

@@ -239,7 +239,7 @@ mod tests {
         let (state2, c) = (state.clone(), clock.clone());
         let intruder = tokio::spawn(async move {
             c.sleep(Duration::from_secs(1000)).await;
-            let key = "pipelines/p.toml@2025-05-01";
+            let key = &crate::schedule::test_support::key("2025-05-01");
             state2
                 .try_acquire(key, "intruder", Duration::from_secs(60))
                 .unwrap()
@@ -266,7 +266,7 @@ mod tests {
         tokio::spawn(async move {
             // Simulates another process stealing the lock (e.g. after a clock jump).
             c.sleep(Duration::from_secs(100)).await;
-            let key = "pipelines/p.toml@2025-05-01";
+            let key = &crate::schedule::test_support::key("2025-05-01");
             assert!(state2.release(key, "me").unwrap());
             assert!(
                 state2
@@ -288,7 +288,7 @@ mod tests {
         assert!(error.contains("lease was lost"), "{error}");
         // The thief's lock is left alone.
         let lock = state
-            .lock_info("pipelines/p.toml@2025-05-01")
+            .lock_info(&crate::schedule::test_support::key("2025-05-01"))
             .unwrap()
             .unwrap();
         assert_eq!(lock.holder, "thief");
@@ -316,6 +316,28 @@ mod tests {
         let runs = state.all_runs().unwrap();
         assert_eq!(runs.len(), 1, "no retry after a shutdown");
         assert_eq!(runs[0].status, RunStatus::Interrupted);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_ends_within_the_grace_period_finishes() {
+        // Shutdown 2 s before a 4 s run ends: with 30 s of grace it completes normally.
+        let (_d, clock, state) = fake_state("2025-05-01T02:30:00Z");
+        let runner = ScriptedRunner::new(&clock, vec![Step::Cooperative(Duration::from_secs(4))]);
+        let stop = CancellationToken::new();
+        let (stopper, c) = (stop.clone(), clock.clone());
+        tokio::spawn(async move {
+            c.sleep(Duration::from_secs(2)).await;
+            stopper.cancel();
+        });
+        let result = run_job(&state, &runner, &stop, &test_job(policy(2))).await;
+        assert!(matches!(result, JobResult::Succeeded { .. }), "{result:?}");
+        assert_eq!(state.all_runs().unwrap()[0].status, RunStatus::Succeeded);
+    }
+
+    #[test]
+    fn the_stop_reserve_is_a_quarter_of_the_grace_at_most_5s() {
+        assert_eq!(stop_reserve(Duration::from_secs(30)), Duration::from_secs(5));
+        assert_eq!(stop_reserve(Duration::from_secs(4)), Duration::from_secs(1));
     }
 
     #[test]

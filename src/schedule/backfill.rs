@@ -253,7 +253,7 @@ mod tests {
         assert!(
             state
                 .try_acquire(
-                    "pipelines/p.toml@2025-05-02",
+                    &crate::schedule::test_support::key("2025-05-02"),
                     "serve-process",
                     Duration::from_secs(60)
                 )

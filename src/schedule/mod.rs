@@ -221,6 +221,12 @@ pub(crate) mod test_support {
         execute(&ex, job).await.unwrap()
     }
 
+    /// The lock key of `pipelines/p.toml` for `as_of` (YYYY-MM-DD).
+    pub fn key(as_of: &str) -> String {
+        let pipeline = super::pipeline_key(Path::new("pipelines/p.toml"));
+        crate::state::lock_key(&pipeline, as_of.parse().unwrap())
+    }
+
     pub fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }

@@ -166,7 +166,7 @@ mod tests {
         assert_eq!((calls[0].0.attempt, calls[1].0.attempt), (1, 2));
         assert!(
             state
-                .lock_info("pipelines/p.toml@2025-05-01")
+                .lock_info(&crate::schedule::test_support::key("2025-05-01"))
                 .unwrap()
                 .is_none()
         );
@@ -241,7 +241,7 @@ mod tests {
         };
         assert!(
             state
-                .try_acquire("pipelines/p.toml@2025-05-01", "someone-else", MIN)
+                .try_acquire(&crate::schedule::test_support::key("2025-05-01"), "someone-else", MIN)
                 .unwrap()
         );
         let locked = run_job(&state, &runner, &stop, &forced).await;

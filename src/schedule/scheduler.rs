@@ -216,7 +216,7 @@ mod tests {
         );
         assert!(
             state
-                .lock_info("pipelines/p.toml@2025-05-01")
+                .lock_info(&crate::schedule::test_support::key("2025-05-01"))
                 .unwrap()
                 .is_none()
         );
