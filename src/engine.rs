@@ -46,6 +46,22 @@ impl Params {
     }
 }
 
+/// The runtime queries run on, apart from the one that handles signals, timers, locks and
+/// (soon) deliveries. A query operator that computes for seconds without yielding (a large
+/// cross join) then cannot starve the control side: a stop signal is still heard, the
+/// grace period still ends on time, leases are still renewed.
+pub fn query_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .thread_name("winback-query")
+            .enable_all()
+            .build()
+            .expect("building the query runtime")
+    })
+}
+
 /// Tuning for one machine: all cores, a memory limit above which operators spill.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {

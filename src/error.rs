@@ -142,7 +142,7 @@ pub enum PipelineError {
     #[error("{0}")]
     Internal(String),
     /// Stopped on request (SIGTERM, Ctrl-C, a timeout) at a safe point.
-    #[error("interrupted: {0}")]
+    #[error("{0}")]
     Interrupted(String),
 }
 

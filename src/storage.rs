@@ -150,6 +150,16 @@ fn normalize(path: &std::path::Path) -> std::path::PathBuf {
     out
 }
 
+/// Retries of one storage request: a few quick ones for a blip. An outage is the
+/// scheduler's to retry (whole runs, with its own backoff), not each request's for minutes.
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(30),
+        ..object_store::RetryConfig::default()
+    }
+}
+
 fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>, PipelineError> {
     let err = |e: object_store::Error| storage_err(url, e);
     Ok(match url.scheme() {
@@ -164,17 +174,19 @@ fn store_for(url: &Url) -> Result<Arc<dyn ObjectStore>, PipelineError> {
             {
                 builder = builder.with_region("us-east-1");
             }
-            Arc::new(builder.build().map_err(err)?)
+            Arc::new(builder.with_retry(retry()).build().map_err(err)?)
         }
         "gs" => Arc::new(
             object_store::gcp::GoogleCloudStorageBuilder::from_env()
                 .with_url(url.as_str())
+                .with_retry(retry())
                 .build()
                 .map_err(err)?,
         ),
         "az" | "abfs" | "abfss" | "azure" => Arc::new(
             object_store::azure::MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
+                .with_retry(retry())
                 .build()
                 .map_err(err)?,
         ),

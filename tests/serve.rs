@@ -1,33 +1,12 @@
 //! `winback serve` as a real process: fires on a schedule, records history, stops cleanly
 //! on SIGTERM. `backfill` runs dates in order and skips what already succeeded.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use winback::state::{RunStatus, State};
 
 use crate::support::*;
-
-/// A copy of the default project (pipeline, SQL) with small demo data, in `dir`.
-fn project(dir: &Path) {
-    for sub in ["pipelines", "sql/staging", "sql/marts", "sql/seeds"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        for f in std::fs::read_dir(repo().join(sub)).unwrap() {
-            let f = f.unwrap().path();
-            if f.is_file() {
-                std::fs::copy(&f, dir.join(sub).join(f.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    winback::demo::generate(&winback::demo::DemoOptions {
-        dir: dir.join("demo-data"),
-        rows: 2_000,
-        end: chrono::Local::now().date_naive(),
-        seed: 5,
-    })
-    .unwrap();
-}
 
 #[test]
 fn serve_fires_on_schedule_records_history_and_stops_on_sigterm() {

@@ -9,6 +9,7 @@ mod functions;
 mod golden;
 mod lapse;
 mod ltv;
+mod run_path;
 mod s3;
 mod serve;
 mod validate;

@@ -234,7 +234,7 @@ fn empty_file(schema: &SchemaRef, format: FileFormat) -> Result<Vec<u8>, String>
 }
 
 /// The staging folder name of a lock scope: a short hash (lock keys hold paths).
-fn scope_dir(scope: &str) -> String {
+pub fn scope_dir(scope: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(scope.as_bytes())[..8])
 }

@@ -15,7 +15,7 @@ use datafusion::prelude::SessionContext;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{LoadOptions, Pipeline};
-use crate::engine::{EngineOptions, Params};
+use crate::engine::{self, EngineOptions, Params};
 use crate::error::{ConfigError, PipelineError};
 use crate::manifest::{self, Manifest};
 use crate::output::OutputWriter;
@@ -160,7 +160,7 @@ fn new_run_id(started_at: DateTime<Utc>) -> String {
 }
 
 fn interrupted(what: &str) -> PipelineError {
-    PipelineError::Interrupted(format!("stopped {what}; no table was committed"))
+    PipelineError::Interrupted(format!("the run was stopped {what}; no output was changed"))
 }
 
 /// Run a pipeline end to end. Every run writes `_runs/as_of=<D>/run-<id>.json`, also when
@@ -186,11 +186,12 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     let as_of = opts.as_of.unwrap_or_else(|| today(&pipeline));
     let mut m = Manifest::started(&pipeline.file, &pipeline.name, &run_id, as_of, started_at);
     let output_url = pipeline.output.url.clone();
-    let prepared = tokio::select! {
-        p = prepare_loaded(opts, pipeline) => p,
-        _ = opts.cancel.cancelled() => Err(interrupted("while checking the sources")),
+    // Queries run on their own runtime; this task only waits for them or for a stop.
+    let task = {
+        let opts = opts.clone();
+        engine::query_runtime().spawn(async move { prepare_loaded(&opts, pipeline).await })
     };
-    let prepared = match prepared {
+    let prepared = match until_cancelled(task, &opts.cancel, "while checking the sources").await {
         Ok(p) => p,
         Err(e) => {
             m.finish(clock, Err(&e));
@@ -214,12 +215,18 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
         tracing::warn!(error = %e, "cannot remove staging left by earlier runs");
     }
     // The stages only write into this run's staging: stopping them anywhere is safe.
-    let computed = tokio::select! {
-        r = execute::execute(&prepared, opts, &writer, &mut m) => r,
-        _ = opts.cancel.cancelled() => Err(interrupted("between stages")),
+    let task = {
+        let (opts, writer, mut m) = (opts.clone(), writer.clone(), m.clone());
+        engine::query_runtime().spawn(async move {
+            execute::execute(&prepared, &opts, &writer, &mut m)
+                .await
+                .map(|written| (written, m))
+        })
     };
+    let computed = until_cancelled(task, &opts.cancel, "between stages").await;
     let result = match computed {
-        Ok(written) => {
+        Ok((written, computed)) => {
+            m = computed;
             m.outputs = written;
             m.finish(clock, Ok(()));
             let json = m.to_json()?;
@@ -235,6 +242,24 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     }
     record(&root, &m).await?;
     result.map(|()| m)
+}
+
+/// Wait for a task of the query runtime, or abort it when `cancel` fires.
+async fn until_cancelled<T: Send + 'static>(
+    mut task: tokio::task::JoinHandle<Result<T, PipelineError>>,
+    cancel: &CancellationToken,
+    what: &str,
+) -> Result<T, PipelineError> {
+    tokio::select! {
+        joined = &mut task => joined.map_err(|e| PipelineError::Internal(format!("query task: {e}")))?,
+        _ = cancel.cancelled() => {
+            // Aborted tasks stop at their next await; give writers that moment before
+            // staging is removed, so none writes into it afterwards.
+            task.abort();
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(800), &mut task).await;
+            Err(interrupted(what))
+        }
+    }
 }
 
 /// Write the run's own manifest, `_runs/as_of=<D>/run-<id>.json`.

@@ -24,9 +24,10 @@ pub(crate) enum Stop {
 }
 
 /// Of a shutdown's grace period, the part kept for stopping at a safe point (cleaning
-/// staging, writing the manifest) after the run was asked to stop: a quarter, at most 5 s.
+/// staging, writing the manifest; soon, finishing the delivery batch in flight) after the
+/// run was asked to stop: half, at most 10 s.
 pub fn stop_reserve(grace: Duration) -> Duration {
-    (grace / 4).min(Duration::from_secs(5))
+    (grace / 2).min(Duration::from_secs(10))
 }
 
 /// Backoff before retry number `retry` (1-based): `base * 2^(retry-1)`, at most a day.
@@ -335,9 +336,12 @@ mod tests {
     }
 
     #[test]
-    fn the_stop_reserve_is_a_quarter_of_the_grace_at_most_5s() {
-        assert_eq!(stop_reserve(Duration::from_secs(30)), Duration::from_secs(5));
-        assert_eq!(stop_reserve(Duration::from_secs(4)), Duration::from_secs(1));
+    fn the_stop_reserve_is_half_the_grace_at_most_10s() {
+        assert_eq!(
+            stop_reserve(Duration::from_secs(60)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(stop_reserve(Duration::from_secs(4)), Duration::from_secs(2));
     }
 
     #[test]

@@ -241,7 +241,11 @@ mod tests {
         };
         assert!(
             state
-                .try_acquire(&crate::schedule::test_support::key("2025-05-01"), "someone-else", MIN)
+                .try_acquire(
+                    &crate::schedule::test_support::key("2025-05-01"),
+                    "someone-else",
+                    MIN
+                )
                 .unwrap()
         );
         let locked = run_job(&state, &runner, &stop, &forced).await;

@@ -135,3 +135,23 @@ pub async fn read_output(out: &Path, table: &str, as_of: &str) -> Vec<String> {
 pub async fn query(ctx: &SessionContext, sql: &str) -> Vec<String> {
     rows(&ctx.sql(sql).await.unwrap().collect().await.unwrap())
 }
+
+/// A copy of the default project (pipeline, SQL) with small demo data, in `dir`.
+pub fn project(dir: &Path) {
+    for sub in ["pipelines", "sql/staging", "sql/marts", "sql/seeds"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for f in std::fs::read_dir(repo().join(sub)).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_file() {
+                std::fs::copy(&f, dir.join(sub).join(f.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    winback::demo::generate(&winback::demo::DemoOptions {
+        dir: dir.join("demo-data"),
+        rows: 2_000,
+        end: chrono::Local::now().date_naive(),
+        seed: 5,
+    })
+    .unwrap();
+}
