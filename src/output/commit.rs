@@ -250,10 +250,11 @@ fn remove_old_versions(versions: &Path, current: &str, previous: Option<&Path>) 
         let name = entry.file_name();
         let keep =
             name == "current" || name == current || previous.is_some_and(|p| p.as_os_str() == name);
-        if !keep && entry.path().is_dir() {
-            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove an old output version");
-            }
+        if !keep
+            && entry.path().is_dir()
+            && let Err(e) = std::fs::remove_dir_all(entry.path())
+        {
+            tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove an old output version");
         }
     }
 }

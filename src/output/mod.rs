@@ -155,13 +155,9 @@ impl OutputWriter {
             None => self.staging.delete_all().await?,
         }
         // Each only succeeds when empty.
-        for dir in [
-            self.scope.local_dir(),
-            self.root.child("_staging").local_dir(),
-        ] {
-            if let Some(dir) = dir {
-                let _ = std::fs::remove_dir(dir);
-            }
+        let dirs = [self.scope.local_dir(), self.root.child("_staging").local_dir()];
+        for dir in dirs.into_iter().flatten() {
+            let _ = std::fs::remove_dir(dir);
         }
         Ok(())
     }

@@ -195,10 +195,10 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
         Ok(p) => p,
         Err(e) => {
             m.finish(clock, Err(&e));
-            if let Ok(root) = storage::locate(&output_url) {
-                if let Err(w) = record(&root, &m).await {
-                    tracing::warn!(error = %w, "cannot write the failed run's manifest");
-                }
+            if let Ok(root) = storage::locate(&output_url)
+                && let Err(w) = record(&root, &m).await
+            {
+                tracing::warn!(error = %w, "cannot write the failed run's manifest");
             }
             return Err(e);
         }
