@@ -128,7 +128,7 @@ fn explain_model(target: &stage::Stage, spec: &config::ModelSpec) {
     println!("-- reads: {}", target.reads.join(", "));
     println!(
         "-- input columns: {}",
-        stage::model::SUMMARY_COLUMNS.join(", ")
+        stage::model_tables::SUMMARY_COLUMNS.join(", ")
     );
     println!("-- parameters:");
     println!("--   penalizer = {}", spec.fit.penalizer);
@@ -148,7 +148,7 @@ fn explain_model(target: &stage::Stage, spec: &config::ModelSpec) {
         }
     }
     println!("\n-- output columns:");
-    for f in stage::model::output_schema(spec.kind).fields() {
+    for f in stage::model_tables::output_schema(spec.kind).fields() {
         println!("--   {} {}", f.name(), f.data_type());
     }
 }

@@ -155,7 +155,10 @@ impl OutputWriter {
             None => self.staging.delete_all().await?,
         }
         // Each only succeeds when empty.
-        let dirs = [self.scope.local_dir(), self.root.child("_staging").local_dir()];
+        let dirs = [
+            self.scope.local_dir(),
+            self.root.child("_staging").local_dir(),
+        ];
         for dir in dirs.into_iter().flatten() {
             let _ = std::fs::remove_dir(dir);
         }

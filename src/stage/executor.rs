@@ -7,7 +7,7 @@ use std::time::Instant;
 use datafusion::prelude::SessionContext;
 use tokio::task::JoinSet;
 
-use super::{Stage, StageKind, checks, graph::Graph, model};
+use super::{Stage, StageKind, checks, graph::Graph, model, model_tables};
 use crate::config::{FileFormat, StageSpec};
 use crate::engine::{Params, materialize, sql_frame};
 use crate::error::PipelineError;
@@ -38,9 +38,9 @@ async fn run_one(
     spec: Option<StageSpec>,
     params: Params,
     progress: Progress,
-    upstream_fit: Option<model::Fit>,
+    upstream_fit: Option<model_tables::Fit>,
     direct: Option<OutputWriter>,
-) -> Result<(StageRun, Option<WrittenTable>, Option<model::Fit>), PipelineError> {
+) -> Result<(StageRun, Option<WrittenTable>, Option<model_tables::Fit>), PipelineError> {
     let bar = progress.start(&stage.name);
     let started = Instant::now();
     let result = async {
@@ -114,7 +114,7 @@ pub struct Lifecycle {
 
 enum Done {
     /// A stage finished; its output too when it was written directly, and its fit.
-    Stage(StageRun, Option<WrittenTable>, Option<model::Fit>),
+    Stage(StageRun, Option<WrittenTable>, Option<model_tables::Fit>),
     Written(WrittenTable),
 }
 
@@ -144,7 +144,7 @@ pub async fn run_all(
     let mut runs = Vec::new();
     let mut written = Vec::new();
     // Fits of finished clv models, handed to the models that build on them.
-    let mut fits: HashMap<String, model::Fit> = HashMap::new();
+    let mut fits: HashMap<String, model_tables::Fit> = HashMap::new();
     // How many stages (and pending writes) still need each table.
     let mut readers: HashMap<String, usize> = HashMap::new();
     for stage in &graph.order {

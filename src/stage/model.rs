@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::model_tables::{Fit, SUMMARY_COLUMNS, Summary, output_schema};
 use super::{Stage, StageKind};
-use crate::config::{ModelKind, ModelSpec, Pipeline};
+use crate::config::{ModelSpec, Pipeline};
 use crate::error::PipelineError;
-use crate::models::{BgNbdParams, GammaGammaParams, Observation};
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::{cast, concat};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -28,70 +28,6 @@ pub fn load_all(pipeline: &Pipeline) -> Vec<Stage> {
             kind: StageKind::Model(spec.clone()),
         })
         .collect()
-}
-
-/// A clv model's fitted parameters, handed by the stage executor to the models that build
-/// on it (sltv): a value of the run plan, not shared state.
-pub type Fit = (BgNbdParams, GammaGammaParams);
-
-/// The columns a model stage writes.
-pub fn output_schema(kind: ModelKind) -> SchemaRef {
-    let f = |n: &str| Field::new(n, DataType::Float64, false);
-    let id = Field::new("customer_id", DataType::Utf8, false);
-    Arc::new(Schema::new(match kind {
-        ModelKind::Bgnbd => vec![id, f("p_alive"), f("expected_purchases")],
-        ModelKind::GammaGamma => vec![id, f("expected_avg_value")],
-        ModelKind::Clv => vec![
-            id,
-            f("historical_value"),
-            f("p_alive"),
-            f("expected_purchases"),
-            f("expected_avg_value"),
-            f("clv"),
-            Field::new("value_tier", DataType::Utf8, false),
-        ],
-        ModelKind::Sltv => vec![
-            id,
-            f("sltv"),
-            f("winback_cost"),
-            Field::new("channel", DataType::Utf8, false),
-            Field::new("chase", DataType::Boolean, false),
-            Field::new("basis", DataType::Utf8, false),
-        ],
-    }))
-}
-
-/// Columns a model needs from its input table.
-pub const SUMMARY_COLUMNS: [&str; 6] = [
-    "customer_id",
-    "frequency",
-    "t_x_days",
-    "tenure_days",
-    "repeat_monetary_avg",
-    "monetary_total",
-];
-
-/// The per-customer summary as plain columns.
-pub struct Summary {
-    pub ids: StringArray,
-    pub x: Vec<f64>,
-    pub t_x: Vec<f64>,
-    pub t: Vec<f64>,
-    /// Mean repeat spend; refunds can make it negative or absent: read as 0.
-    pub spend: Vec<f64>,
-    pub total: Vec<f64>,
-}
-
-impl Summary {
-    pub fn observations(&self) -> Vec<Observation> {
-        (0..self.x.len())
-            .map(|i| Observation {
-                x: self.x[i],
-                t_x: self.t_x[i],
-                t: self.t[i],
-            })
-            .collect()
-    }
 }
 
 /// Read `names` of `table` in ONE query (separate queries may return rows in different
