@@ -11,7 +11,7 @@ use crate::config::{ModelSpec, Pipeline};
 use crate::error::PipelineError;
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::{cast, concat};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 
