@@ -238,3 +238,32 @@ async fn a_refund_counts_as_evidence_on_the_day_it_was_made() {
         "after the alert"
     );
 }
+
+#[tokio::test]
+async fn silence_of_exactly_lapse_factor_times_the_gap_is_a_lapse() {
+    // Purchases 60 days apart: the threshold is 1.5 x 60 = 90 days, a whole number. The
+    // rule is "at least": 89 days of silence is no lapse, 90 days is.
+    let start = date("2025-01-01");
+    let rows: Vec<_> = (0..8)
+        .map(|k| {
+            let day = start + Duration::days(60 * k);
+            (format!("e{k}"), "even".to_string(), day, 20.0)
+        })
+        .collect();
+    let last = start + Duration::days(60 * 7);
+    let csv = purchases_csv(&rows);
+    let tmp = tempfile::tempdir().unwrap();
+    let night = |days_after_last: i64| {
+        let as_of = (last + Duration::days(days_after_last)).to_string();
+        let (csv, dir) = (csv.clone(), tmp.path().to_path_buf());
+        async move {
+            let ctx = session(&dir, &as_of, &csv, None, None).await;
+            let sql = format!("{ALERT_COLUMNS} where customer_id = 'even'");
+            query(&ctx, &sql).await
+        }
+    };
+    assert!(night(89).await.len() <= 1, "89 days: no lapse yet");
+    let alerted = night(90).await;
+    assert!(alerted[1].starts_with("even,60,own,90,90,value_damaged,"), "{alerted:?}");
+    assert!(alerted[1].ends_with(",true"), "{alerted:?}");
+}
