@@ -5,15 +5,19 @@
 //! commit, manifest), `schedule/` (when runs happen), `state/` (what is remembered: run
 //! history, locks), `commands/` (one file per command).
 
+pub mod campaign;
+pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod functions;
 pub mod manifest;
+pub mod mask;
 pub mod models;
 pub mod output;
 pub mod pipeline;

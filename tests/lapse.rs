@@ -264,6 +264,9 @@ async fn silence_of_exactly_lapse_factor_times_the_gap_is_a_lapse() {
     };
     assert!(night(89).await.len() <= 1, "89 days: no lapse yet");
     let alerted = night(90).await;
-    assert!(alerted[1].starts_with("even,60,own,90,90,value_damaged,"), "{alerted:?}");
+    assert!(
+        alerted[1].starts_with("even,60,own,90,90,value_damaged,"),
+        "{alerted:?}"
+    );
     assert!(alerted[1].ends_with(",true"), "{alerted:?}");
 }

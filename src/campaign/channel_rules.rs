@@ -1,0 +1,140 @@
+//! What planning needs to know about a channel (medium, cost, quiet hours, daily cap),
+//! kept apart from the channel's provider settings so planning stays pure.
+
+use chrono::NaiveTime;
+
+use super::message::Medium;
+
+/// The planning view of one `[channels.NAME]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelRules {
+    pub medium: Medium,
+    /// Local times at which nothing is sent on this channel (deferred to a later run).
+    pub quiet_hours: QuietHours,
+    /// At most this many messages per UTC day on this channel; None = no cap.
+    pub daily_cap: Option<u32>,
+    /// What one message costs, counted against a campaign's budget.
+    pub cost_per_message: f64,
+}
+
+impl ChannelRules {
+    /// A channel with its medium's default quiet hours, no daily cap and no cost.
+    pub fn new(medium: Medium) -> ChannelRules {
+        ChannelRules {
+            medium,
+            quiet_hours: QuietHours::default_for(medium),
+            daily_cap: None,
+            cost_per_message: 0.0,
+        }
+    }
+}
+
+/// A daily window of local time, `start` inclusive to `end` exclusive, possibly over
+/// midnight ("21:00-09:00"). `Off` sends at any hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuietHours {
+    #[default]
+    Off,
+    Window {
+        start: NaiveTime,
+        end: NaiveTime,
+    },
+}
+
+/// A `quiet_hours` value that is not `""` or `"HH:MM-HH:MM"`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "quiet_hours {value:?} is not a range of local times like \"21:00-09:00\" (or \"\" for none): {why}"
+)]
+pub struct QuietHoursError {
+    pub value: String,
+    pub why: &'static str,
+}
+
+impl QuietHours {
+    /// SMS: 21:00-09:00 (people sleep; several countries forbid night texts). E-mail: off.
+    pub fn default_for(medium: Medium) -> QuietHours {
+        match medium {
+            Medium::Sms => QuietHours::Window {
+                start: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+                end: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+            },
+            Medium::Email => QuietHours::Off,
+        }
+    }
+
+    /// Parse `"HH:MM-HH:MM"`; `""` (or blanks) is `Off`.
+    pub fn parse(value: &str) -> Result<QuietHours, QuietHoursError> {
+        let err = |why| QuietHoursError {
+            value: value.to_string(),
+            why,
+        };
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Ok(QuietHours::Off);
+        }
+        let (a, b) = trimmed
+            .split_once('-')
+            .ok_or_else(|| err("no '-' between the times"))?;
+        let parse = |t: &str| {
+            NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| err("a time is not HH:MM"))
+        };
+        let (start, end) = (parse(a)?, parse(b)?);
+        if start == end {
+            return Err(err(
+                "start and end are equal (use \"\" to turn quiet hours off)",
+            ));
+        }
+        Ok(QuietHours::Window { start, end })
+    }
+
+    /// Is `local` (the recipient's wall-clock time) inside the quiet window?
+    pub fn contains(&self, local: NaiveTime) -> bool {
+        match *self {
+            QuietHours::Off => false,
+            QuietHours::Window { start, end } if start < end => local >= start && local < end,
+            QuietHours::Window { start, end } => local >= start || local < end,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(h: u32, m: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn over_midnight_window() {
+        let q = QuietHours::parse("21:00-09:00").unwrap();
+        assert_eq!(q, QuietHours::default_for(Medium::Sms));
+        assert!(q.contains(t(21, 0)));
+        assert!(q.contains(t(23, 59)));
+        assert!(q.contains(t(0, 0)));
+        assert!(q.contains(t(8, 59)));
+        assert!(!q.contains(t(9, 0)));
+        assert!(!q.contains(t(14, 0)));
+        assert!(!q.contains(t(20, 59)));
+    }
+
+    #[test]
+    fn same_day_window_and_off() {
+        let q = QuietHours::parse(" 12:00 - 14:30 ").unwrap();
+        assert!(q.contains(t(12, 0)));
+        assert!(q.contains(t(14, 29)));
+        assert!(!q.contains(t(14, 30)));
+        assert!(!q.contains(t(11, 59)));
+        assert_eq!(QuietHours::parse("").unwrap(), QuietHours::Off);
+        assert!(!QuietHours::Off.contains(t(3, 0)));
+        assert_eq!(QuietHours::default_for(Medium::Email), QuietHours::Off);
+    }
+
+    #[test]
+    fn bad_values() {
+        for v in ["21:00", "21-09", "25:00-09:00", "09:00-09:00", "night"] {
+            assert!(QuietHours::parse(v).is_err(), "{v}");
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Campaign planning: from audience rows to the messages to send tonight and a recorded
+//! decision for everyone who is not sent (holdout, suppressed, deferred). Pure: no I/O
+//! besides reading template files while the configuration is resolved.
+
+pub mod address;
+pub mod channel_rules;
+pub mod config;
+pub mod holdout;
+pub mod id_hash;
+pub mod message;
+mod par;
+pub mod plan;
+mod render;
+mod rules;
+mod select;
+pub mod sequence;
+pub mod sms;
+pub mod summary;
+pub mod suppress;
+pub mod template;
+
+pub use channel_rules::{ChannelRules, QuietHours};
+pub use config::{Campaign, CampaignConfigError, CampaignContext, RawCampaign, resolve_campaigns};
+pub use id_hash::{IdMap, IdSet};
+pub use plan::{AudienceRow, Decision, Plan, PlanError, PlanInput, plan};
+pub use suppress::{Contact, FrequencyCap, Unsubscribe};

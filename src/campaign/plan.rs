@@ -1,0 +1,215 @@
+//! The nightly campaign planner: who gets which message tonight, and a recorded reason
+//! for everyone who does not. Pure and deterministic: the same inputs give the same plan.
+//!
+//! Rules, in this order:
+//! 1. **Sequence** ([`sequence::next_step`]): a customer enters a campaign once per lapse
+//!    (entry date = the lapse's alert date) when the ledger has no row of that campaign
+//!    for that (customer, entry date); step 1 is due when `as_of >= entry + day`, so a
+//!    missed night still sends it. Step k > 1 is due when `as_of >= entry + day`, step
+//!    k-1 of the same entry ended `delivered` (or `holdout`), and at least the configured
+//!    gap (day k - day k-1) has passed since step k-1's `as_of`, so a late entry keeps
+//!    its spacing instead of sending one step per night. A step in the ledger as
+//!    `delivered`, `rejected`, `holdout`, `unknown` (unless `on_unknown = "resend"`),
+//!    `suppressed` or `in_flight` is not planned again; `planned`, `deferred` and
+//!    `failed` are. With `only_if_no_purchase`, a purchase on or after the previous
+//!    step's `as_of` ends the sequence: a `Suppressed` decision with reason `purchased`
+//!    is recorded (for both arms), so the ledger shows why the sequence stopped.
+//!    Customers no longer in the audience are not planned at all.
+//! 2. **Priority**: a customer in several campaigns' audiences tonight belongs to the
+//!    highest `priority` (ties: campaign name); a step due in another campaign is
+//!    `Suppressed` with reason `lower_priority` (and, being final, ends that entry).
+//! 3. **Holdout** ([`holdout::in_holdout`]), before any suppression: a due step of a
+//!    holdout customer is a `Holdout` decision and never a message.
+//! 4. **Suppression** of the treated arm, first match: `no_consent` (null or no customers
+//!    row is no consent), `unsubscribed` (customer or address, that medium or all),
+//!    `missing_address`, `invalid_address`, `frequency_cap` (ledger rows `delivered`,
+//!    `unknown`, `in_flight` or `planned` whose `as_of` is within the last `days` days,
+//!    across all campaigns; the earlier steps of the same sequence entry do not count,
+//!    or a day-3 step could never follow a day-0 one). Tonight's plan adds nothing to
+//!    the count: after priority a customer has one campaign, and an entry one due step,
+//!    so a customer is a candidate at most once per plan.
+//! 5. **Deferred** (a later run sends it): `quiet_hours` (the channel's window in the
+//!    customer's timezone, else the pipeline's, at the injected `now`) and `daily_cap`
+//!    (ledger rows of the channel with `sent_at` on `now`'s UTC day, plus tonight's plan).
+//!    Candidates are taken in priority order, then by value (highest first), then
+//!    customer id, so a cap keeps the most valuable.
+//! 6. **Budget**: per campaign, the planned sends are kept from the highest value down
+//!    while their summed cost fits the budget; the rest are `Suppressed` with reason
+//!    `budget`.
+//! 7. **Render**: templates are rendered per message; a render failure is `Suppressed`
+//!    with reason `render_error` (its detail names the template part, never the address).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::channel_rules::ChannelRules;
+use super::config::Campaign;
+use super::holdout::idempotency_key;
+use super::id_hash::IdMap;
+use super::message::{Medium, Message, PastSend, SendState};
+use super::render::render_all;
+use super::rules::{apply_budget, apply_rules};
+use super::select::select;
+use super::suppress::{Contact, FrequencyCap, Unsubscribe};
+use super::template::Fields;
+
+pub use super::render::derived_token;
+pub use super::summary::{ChannelCounts, PlanSummary};
+
+/// One row of a campaign's audience table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudienceRow {
+    pub customer_id: String,
+    /// The lapse's alert date: the sequence entry.
+    pub entry_date: NaiveDate,
+    /// Ranks recipients for a budget cut (the campaign's `value_column`).
+    pub value: f64,
+    /// Every column of the row, for the templates (shared, never copied per message).
+    pub fields: Arc<Fields>,
+}
+
+/// Everything one planning pass reads.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    pub as_of: NaiveDate,
+    /// The real clock at send time (quiet hours, daily cap); injected for tests.
+    pub now: DateTime<Utc>,
+    /// The pipeline's timezone: quiet hours of customers without their own.
+    pub timezone: Tz,
+    pub campaigns: &'a [Campaign],
+    pub channels: &'a BTreeMap<String, ChannelRules>,
+    /// Audience rows per campaign name (a campaign without an entry has no audience).
+    pub audiences: &'a HashMap<String, Vec<AudienceRow>>,
+    pub contacts: &'a IdMap<String, Contact>,
+    pub unsubscribes: &'a [Unsubscribe],
+    pub ledger: &'a [PastSend],
+    pub last_purchase: &'a IdMap<String, NaiveDate>,
+    pub frequency_cap: FrequencyCap,
+    /// Derives unsubscribe tokens for contacts without one: hex(SHA-256(secret, customer)).
+    pub token_secret: &'a str,
+}
+
+/// A recipient who is not sent tonight, and why (goes to the ledger and output tables).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub campaign: String,
+    pub step: u32,
+    pub customer_id: String,
+    pub channel: String,
+    pub medium: Medium,
+    /// The address considered, when there was one (never for holdout).
+    pub address: Option<String>,
+    pub entry_date: NaiveDate,
+    pub idempotency_key: String,
+    /// `Holdout`, `Suppressed` or `Deferred`.
+    pub state: SendState,
+    pub reason: String,
+    /// More about the reason (a render error's template part), no personal data.
+    pub detail: Option<String>,
+    pub value: f64,
+}
+
+/// The outcome of planning: messages to send, and decisions for the rest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub send: Vec<Message>,
+    pub decisions: Vec<Decision>,
+    pub summary: PlanSummary,
+}
+
+/// Planning cannot start: the configuration and the channel table disagree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("campaign {campaign} step {step}: channel {channel:?} is not configured")]
+    UnknownChannel {
+        campaign: String,
+        step: u32,
+        channel: String,
+    },
+}
+
+/// A due step of one customer in one campaign.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Candidate<'a> {
+    pub campaign: usize,
+    pub step: usize,
+    pub row: &'a AudienceRow,
+    /// Messages in the frequency window (all campaigns), this entry's own steps excluded.
+    pub recent_sent: u32,
+    /// Hash of the customer id: the cheap tie-break when sorting by value.
+    pub tie: u64,
+}
+
+/// A candidate that passed every rule and will be rendered.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Planned<'a> {
+    pub candidate: Candidate<'a>,
+    pub address: &'a str,
+    pub token: Option<&'a str>,
+}
+
+/// The decision record for a candidate (pure: built on any thread).
+pub(super) fn decision(
+    input: &PlanInput<'_>,
+    c: &Candidate<'_>,
+    state: SendState,
+    reason: &str,
+    address: Option<&str>,
+) -> Decision {
+    let campaign = &input.campaigns[c.campaign];
+    let step = &campaign.steps[c.step];
+    Decision {
+        campaign: campaign.name.clone(),
+        step: step.number,
+        customer_id: c.row.customer_id.clone(),
+        channel: step.channel.clone(),
+        medium: step.medium,
+        address: address.map(str::to_string),
+        entry_date: c.row.entry_date,
+        idempotency_key: idempotency_key(
+            &campaign.name,
+            step.number,
+            &c.row.customer_id,
+            &step.channel,
+            c.row.entry_date,
+        ),
+        state,
+        reason: reason.to_string(),
+        detail: None,
+        value: c.row.value,
+    }
+}
+
+/// Plan tonight's messages. See the module documentation for the rules.
+pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    for campaign in input.campaigns {
+        for step in &campaign.steps {
+            if !input.channels.contains_key(&step.channel) {
+                return Err(PlanError::UnknownChannel {
+                    campaign: campaign.name.clone(),
+                    step: step.number,
+                    channel: step.channel.clone(),
+                });
+            }
+        }
+    }
+    let mut decisions = Vec::new();
+    let candidates = select(input, &mut decisions);
+    let planned = apply_rules(input, candidates, &mut decisions);
+    let planned = apply_budget(input, planned, &mut decisions);
+    let send = render_all(input, planned, &mut decisions);
+    let summary = PlanSummary::new(input, &send, &decisions);
+    Ok(Plan {
+        send,
+        decisions,
+        summary,
+    })
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,139 @@
+//! Rules 4-6 of planning: suppression and deferral of the treated arm, then the budget.
+
+use super::id_hash::IdMap;
+use super::message::SendState;
+use super::par::par_map;
+use super::plan::{Candidate, Decision, PlanInput, Planned, decision};
+use super::suppress::{UnsubscribeIndex, check_contact, daily_counts, in_quiet_hours};
+
+/// What the per-candidate rules (everything but the daily cap) say.
+enum Verdict<'a> {
+    Decided(Decision),
+    Pass(Planned<'a>),
+}
+
+/// Suppression (consent, unsubscribes, addresses, frequency cap) and deferral (quiet
+/// hours, daily cap), in rule order. Candidates arrive in priority and value order, which
+/// decides who gets the daily cap's places.
+pub(super) fn apply_rules<'a>(
+    input: &'a PlanInput<'a>,
+    candidates: Vec<Candidate<'a>>,
+    decisions: &mut Vec<Decision>,
+) -> Vec<Planned<'a>> {
+    let unsubscribes = UnsubscribeIndex::new(input.unsubscribes);
+    let cap = input.frequency_cap;
+    let verdicts = par_map(&candidates, |&c| {
+        let campaign = &input.campaigns[c.campaign];
+        let step = &campaign.steps[c.step];
+        let customer = c.row.customer_id.as_str();
+        let contact = input.contacts.get(customer);
+        let address = match check_contact(customer, contact, step.medium, &unsubscribes) {
+            Ok(address) => address,
+            Err((reason, address)) => {
+                return Verdict::Decided(decision(
+                    input,
+                    &c,
+                    SendState::Suppressed,
+                    reason,
+                    address,
+                ));
+            }
+        };
+        // Tonight's plan adds nothing to the count: after priority a customer has one
+        // campaign, and a sequence entry one due step, so a customer is a candidate once.
+        if c.recent_sent >= cap.max_messages {
+            let d = decision(
+                input,
+                &c,
+                SendState::Suppressed,
+                "frequency_cap",
+                Some(address),
+            );
+            return Verdict::Decided(d);
+        }
+        let tz = contact.and_then(|ct| ct.timezone).unwrap_or(input.timezone);
+        let quiet = input
+            .channels
+            .get(&step.channel)
+            .is_some_and(|rules| in_quiet_hours(rules, input.now, tz));
+        if quiet {
+            let d = decision(input, &c, SendState::Deferred, "quiet_hours", Some(address));
+            return Verdict::Decided(d);
+        }
+        Verdict::Pass(Planned {
+            candidate: c,
+            address,
+            token: contact.and_then(|ct| ct.unsubscribe_token.as_deref()),
+        })
+    });
+
+    let mut daily = daily_counts(input.ledger, input.now);
+    let mut planned = Vec::with_capacity(verdicts.len());
+    for v in verdicts {
+        let p = match v {
+            Verdict::Decided(d) => {
+                decisions.push(d);
+                continue;
+            }
+            Verdict::Pass(p) => p,
+        };
+        let step = &input.campaigns[p.candidate.campaign].steps[p.candidate.step];
+        let limit = input.channels.get(&step.channel).and_then(|r| r.daily_cap);
+        let used = daily.entry(step.channel.as_str()).or_default();
+        if limit.is_some_and(|limit| *used >= limit) {
+            let d = decision(
+                input,
+                &p.candidate,
+                SendState::Deferred,
+                "daily_cap",
+                Some(p.address),
+            );
+            decisions.push(d);
+            continue;
+        }
+        *used += 1;
+        planned.push(p);
+    }
+    planned
+}
+
+/// Per campaign with a budget: keep sends from the highest value down while the summed
+/// cost fits; cut the rest. Candidates arrive sorted by value within each campaign.
+pub(super) fn apply_budget<'a>(
+    input: &PlanInput<'_>,
+    planned: Vec<Planned<'a>>,
+    decisions: &mut Vec<Decision>,
+) -> Vec<Planned<'a>> {
+    let mut spent: IdMap<usize, f64> = IdMap::default();
+    let mut over: IdMap<usize, bool> = IdMap::default();
+    let mut kept = Vec::with_capacity(planned.len());
+    for p in planned {
+        let ci = p.candidate.campaign;
+        let campaign = &input.campaigns[ci];
+        let Some(budget) = campaign.budget else {
+            kept.push(p);
+            continue;
+        };
+        let step = &campaign.steps[p.candidate.step];
+        let cost = input
+            .channels
+            .get(&step.channel)
+            .map_or(0.0, |r| r.cost_per_message);
+        let total = spent.entry(ci).or_default();
+        let cut = over.entry(ci).or_default();
+        if !*cut && *total + cost <= budget + 1e-9 {
+            *total += cost;
+            kept.push(p);
+        } else {
+            *cut = true;
+            decisions.push(decision(
+                input,
+                &p.candidate,
+                SendState::Suppressed,
+                "budget",
+                Some(p.address),
+            ));
+        }
+    }
+    kept
+}

@@ -1,0 +1,137 @@
+//! Rules 1-3 of planning: which step of which campaign is due for each audience row
+//! (sequence), which campaign owns a customer tonight (priority) and who is held out.
+
+use std::hash::BuildHasher;
+
+use super::holdout::in_holdout;
+use super::id_hash::IdBuildHasher;
+use super::message::SendState;
+use super::par::par_map;
+use super::plan::{AudienceRow, Candidate, Decision, PlanInput, decision};
+use super::sequence::{CustomerIndex, Next, next_step};
+use super::suppress::counts_as_sent;
+
+/// What one audience row comes to.
+enum Pre<'a> {
+    /// Nothing due, or a repeated row.
+    Skip,
+    /// Purchased, lower priority or holdout.
+    Decided(Decision),
+    /// Due and treated: goes on to suppression.
+    Treated(Candidate<'a>),
+}
+
+/// The treated candidates, in campaign priority order and, within a campaign, by value
+/// (highest first); decisions for the rest are appended to `decisions`.
+pub(super) fn select<'a>(
+    input: &'a PlanInput<'a>,
+    decisions: &mut Vec<Decision>,
+) -> Vec<Candidate<'a>> {
+    // Priority order: highest priority first, ties by name.
+    let mut order: Vec<usize> = (0..input.campaigns.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ca, cb) = (&input.campaigns[a], &input.campaigns[b]);
+        cb.priority
+            .cmp(&ca.priority)
+            .then_with(|| ca.name.cmp(&cb.name))
+    });
+    let mut rank = vec![0usize; input.campaigns.len()];
+    for (position, &ci) in order.iter().enumerate() {
+        rank[ci] = position;
+    }
+
+    // Every row, in priority order; the index gives each customer's owning campaign
+    // (their first row in that order) and their ledger rows.
+    let mut rows: Vec<(usize, usize, &AudienceRow)> = Vec::new();
+    for &ci in &order {
+        if let Some(audience) = input.audiences.get(&input.campaigns[ci].name) {
+            rows.extend(audience.iter().enumerate().map(|(ri, row)| (ci, ri, row)));
+        }
+    }
+    let index = CustomerIndex::new(
+        rows.iter()
+            .map(|&(ci, ri, row)| (ci, ri, row.customer_id.as_str())),
+        rows.len(),
+        input.ledger,
+    );
+
+    let cap = input.frequency_cap;
+    let hasher = IdBuildHasher::default();
+    let pre = par_map(&rows, |&(ci, ri, row)| {
+        let campaign = &input.campaigns[ci];
+        let Some(slot) = index.get(&row.customer_id) else {
+            return Pre::Skip; // every audience row is indexed
+        };
+        let (oc, ori) = slot.owner;
+        if oc == ci && ori != ri {
+            return Pre::Skip; // a repeated row
+        }
+        let owned = oc == ci;
+        let past = index.rows(slot);
+        let last = || input.last_purchase.get(&row.customer_id).copied();
+        let mut c = Candidate {
+            campaign: ci,
+            step: 0,
+            row,
+            recent_sent: 0,
+            tie: 0,
+        };
+        match next_step(campaign, row.entry_date, past, input.as_of, last) {
+            Next::Nothing => return Pre::Skip,
+            Next::Purchased(step) => {
+                c.step = step;
+                return Pre::Decided(decision(
+                    input,
+                    &c,
+                    SendState::Suppressed,
+                    "purchased",
+                    None,
+                ));
+            }
+            Next::Due(step) => c.step = step,
+        }
+        if !owned {
+            return Pre::Decided(decision(
+                input,
+                &c,
+                SendState::Suppressed,
+                "lower_priority",
+                None,
+            ));
+        }
+        if in_holdout(&campaign.name, &row.customer_id, campaign.holdout_share) {
+            return Pre::Decided(decision(input, &c, SendState::Holdout, "holdout", None));
+        }
+        // Messages in the frequency window, all campaigns, except this sequence entry's
+        // own earlier steps.
+        c.recent_sent = past
+            .filter(|r| {
+                counts_as_sent(r.state)
+                    && cap.in_window(r.as_of, input.as_of)
+                    && !(r.entry_date == row.entry_date && r.campaign == campaign.name)
+            })
+            .count() as u32;
+        c.tie = hasher.hash_one(row.customer_id.as_str());
+        Pre::Treated(c)
+    });
+
+    let mut candidates = Vec::with_capacity(pre.len());
+    for p in pre {
+        match p {
+            Pre::Skip => {}
+            Pre::Decided(d) => decisions.push(d),
+            Pre::Treated(c) => candidates.push(c),
+        }
+    }
+    // By campaign priority, then value (highest first), then a hash of the id (no
+    // pointer chasing into the strings), then the id: deterministic whatever the
+    // audience's row order.
+    candidates.sort_unstable_by(|a, b| {
+        rank[a.campaign]
+            .cmp(&rank[b.campaign])
+            .then(b.row.value.total_cmp(&a.row.value))
+            .then(a.tie.cmp(&b.tie))
+            .then_with(|| a.row.customer_id.cmp(&b.row.customer_id))
+    });
+    candidates
+}

@@ -1,0 +1,183 @@
+//! The rules that keep a message from going out tonight: consent, unsubscribes,
+//! addresses, the frequency cap (suppressed), quiet hours and the daily cap (deferred).
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use super::address::{valid_e164, valid_email};
+use super::channel_rules::{ChannelRules, QuietHours};
+use super::id_hash::IdMap;
+use super::message::{Medium, PastSend, SendState};
+
+/// A customer's contact data, from the `customers` source.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Contact {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// None (null) is not consent.
+    pub consent_email: Option<bool>,
+    pub consent_sms: Option<bool>,
+    /// Quiet hours are evaluated here; None = the pipeline's timezone.
+    pub timezone: Option<Tz>,
+    /// For the unsubscribe link; None = derived from the plan's token secret.
+    pub unsubscribe_token: Option<String>,
+}
+
+impl Contact {
+    pub fn consents(&self, medium: Medium) -> bool {
+        match medium {
+            Medium::Email => self.consent_email == Some(true),
+            Medium::Sms => self.consent_sms == Some(true),
+        }
+    }
+
+    pub fn address(&self, medium: Medium) -> Option<&str> {
+        match medium {
+            Medium::Email => self.email.as_deref(),
+            Medium::Sms => self.phone.as_deref(),
+        }
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    }
+}
+
+/// One row of the `unsubscribes` source: a customer, an address, or both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsubscribe {
+    pub customer_id: Option<String>,
+    pub address: Option<String>,
+    /// None = every medium.
+    pub medium: Option<Medium>,
+    pub at: DateTime<Utc>,
+}
+
+fn medium_bit(medium: Option<Medium>) -> u8 {
+    match medium {
+        Some(Medium::Email) => 1,
+        Some(Medium::Sms) => 2,
+        None => 3,
+    }
+}
+
+/// Addresses compare case-insensitively and without surrounding blanks.
+fn normalise(address: &str) -> String {
+    address.trim().to_lowercase()
+}
+
+/// Unsubscribes by customer and by address, as medium bit masks. Every unsubscribe
+/// counts whatever its time: a new consent comes back through `consent_*`, not here.
+#[derive(Debug, Default)]
+pub struct UnsubscribeIndex {
+    by_customer: IdMap<String, u8>,
+    by_address: IdMap<String, u8>,
+}
+
+impl UnsubscribeIndex {
+    pub fn new(rows: &[Unsubscribe]) -> UnsubscribeIndex {
+        let mut index = UnsubscribeIndex::default();
+        for row in rows {
+            let bit = medium_bit(row.medium);
+            if let Some(c) = &row.customer_id {
+                *index.by_customer.entry(c.clone()).or_default() |= bit;
+            }
+            if let Some(a) = &row.address {
+                *index.by_address.entry(normalise(a)).or_default() |= bit;
+            }
+        }
+        index
+    }
+
+    pub fn blocks(&self, customer_id: &str, address: Option<&str>, medium: Medium) -> bool {
+        let bit = medium_bit(Some(medium));
+        let by_customer = self
+            .by_customer
+            .get(customer_id)
+            .is_some_and(|m| m & bit != 0);
+        by_customer
+            || (!self.by_address.is_empty()
+                && address
+                    .and_then(|a| self.by_address.get(&normalise(a)))
+                    .is_some_and(|m| m & bit != 0))
+    }
+}
+
+/// At most `max_messages` per customer within `days` days, across all campaigns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrequencyCap {
+    pub max_messages: u32,
+    pub days: u32,
+}
+
+impl Default for FrequencyCap {
+    fn default() -> FrequencyCap {
+        FrequencyCap {
+            max_messages: 1,
+            days: 7,
+        }
+    }
+}
+
+/// States that count as a message sent (or possibly sent) for caps.
+pub fn counts_as_sent(state: SendState) -> bool {
+    matches!(
+        state,
+        SendState::Delivered | SendState::Unknown | SendState::InFlight | SendState::Planned
+    )
+}
+
+impl FrequencyCap {
+    /// Is a ledger row's `as_of` within the window ending at (and including) `as_of`?
+    pub fn in_window(&self, row_as_of: NaiveDate, as_of: NaiveDate) -> bool {
+        let start = as_of
+            .checked_sub_days(Days::new(u64::from(self.days)))
+            .unwrap_or(NaiveDate::MIN);
+        row_as_of > start && row_as_of <= as_of
+    }
+}
+
+/// Messages per channel already sent on `now`'s UTC day, from the ledger's `sent_at`.
+pub fn daily_counts(ledger: &[PastSend], now: DateTime<Utc>) -> IdMap<&str, u32> {
+    let today = now.date_naive();
+    let mut counts: IdMap<&str, u32> = IdMap::default();
+    for row in ledger {
+        if counts_as_sent(row.state) && row.sent_at.is_some_and(|t| t.date_naive() == today) {
+            *counts.entry(row.channel.as_str()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Why a contact cannot receive a message on `medium` at all (suppressed), in rule order:
+/// `no_consent`, `unsubscribed`, `missing_address`, `invalid_address`. Ok = the address.
+pub fn check_contact<'c>(
+    customer_id: &str,
+    contact: Option<&'c Contact>,
+    medium: Medium,
+    unsubscribes: &UnsubscribeIndex,
+) -> Result<&'c str, (&'static str, Option<&'c str>)> {
+    let address = contact.and_then(|c| c.address(medium));
+    if !contact.is_some_and(|c| c.consents(medium)) {
+        return Err(("no_consent", address));
+    }
+    if unsubscribes.blocks(customer_id, address, medium) {
+        return Err(("unsubscribed", address));
+    }
+    let Some(address) = address else {
+        return Err(("missing_address", None));
+    };
+    let valid = match medium {
+        Medium::Email => valid_email(address),
+        Medium::Sms => valid_e164(address),
+    };
+    if valid {
+        Ok(address)
+    } else {
+        Err(("invalid_address", Some(address)))
+    }
+}
+
+/// Is it quiet time for this channel where the customer lives?
+pub fn in_quiet_hours(rules: &ChannelRules, now: DateTime<Utc>, tz: Tz) -> bool {
+    rules.quiet_hours != QuietHours::Off
+        && rules.quiet_hours.contains(now.with_timezone(&tz).time())
+}

@@ -1,0 +1,179 @@
+//! The HTTP plumbing the API channels share: one prepared request type that both `send`
+//! executes and `--dry-run` previews (secrets masked), a rustls client with the channel's
+//! timeout, and the mapping of transport failures and statuses to outcomes.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+use super::retry::{self, StatusClass};
+use super::{ChannelError, Outcome, RequestPreview};
+use crate::campaign::message::Message;
+use crate::mask;
+
+/// The body of a prepared request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// Serialised JSON, built once (large batches are not kept as a `Value` tree).
+    Json(Vec<u8>),
+    /// `application/x-www-form-urlencoded` pairs, in order (keys may repeat).
+    Form(Vec<(String, String)>),
+}
+
+/// A request ready to go out, built once per (sub-)batch.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub method: reqwest::Method,
+    pub url: String,
+    /// Headers shown as-is in a preview.
+    pub headers: Vec<(String, String)>,
+    /// Headers whose values are secret (Authorization, signatures): masked in a preview.
+    pub secret_headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+impl Prepared {
+    /// The body bytes exactly as sent.
+    pub fn body_bytes(&self) -> Vec<u8> {
+        match &self.body {
+            Body::Json(v) => v.clone(),
+            Body::Form(pairs) => url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish()
+                .into_bytes(),
+        }
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        match self.body {
+            Body::Json(_) => "application/json",
+            Body::Form(_) => "application/x-www-form-urlencoded",
+        }
+    }
+
+    /// The dry-run view: secret header values replaced by `***`.
+    pub fn preview(&self, channel: &str, batch: &[&Message]) -> RequestPreview {
+        let mut headers: Vec<(String, String)> =
+            vec![("Content-Type".to_string(), self.content_type().to_string())];
+        headers.extend(self.headers.iter().cloned());
+        headers.extend(
+            self.secret_headers
+                .iter()
+                .map(|(k, _)| (k.clone(), mask::MASK.to_string())),
+        );
+        let body = match &self.body {
+            Body::Json(v) => serde_json::from_slice(v).unwrap_or_default(),
+            Body::Form(pairs) => serde_json::Value::Array(
+                pairs
+                    .iter()
+                    .map(|(k, v)| serde_json::json!([k, v]))
+                    .collect(),
+            ),
+        };
+        RequestPreview {
+            channel: channel.to_string(),
+            method: self.method.to_string(),
+            url: self.url.clone(),
+            headers,
+            body,
+            idempotency_keys: batch.iter().map(|m| m.idempotency_key.clone()).collect(),
+        }
+    }
+}
+
+/// A provider's answer, body read (and truncated) in full.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// The largest response body kept (error bodies are short; a runaway body is cut).
+const MAX_BODY: usize = 64 * 1024;
+
+/// A rustls client with the channel's request timeout and pooled keep-alive connections.
+pub fn client(channel: &str, timeout: Duration) -> Result<reqwest::Client, ChannelError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .pool_max_idle_per_host(256)
+        .user_agent(concat!("winback/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ChannelError::Internal {
+            channel: channel.to_string(),
+            reason: format!("cannot build the HTTP client: {}", e.without_url()),
+        })
+}
+
+/// Executes `req`. A transport failure (timeout, refused connection, reset) comes back as a
+/// reason string without the URL (URLs can hold account ids or tokens).
+pub async fn execute(client: &reqwest::Client, req: &Prepared) -> Result<Response, String> {
+    let mut b = client
+        .request(req.method.clone(), &req.url)
+        .header(reqwest::header::CONTENT_TYPE, req.content_type())
+        .body(req.body_bytes());
+    for (k, v) in req.headers.iter().chain(&req.secret_headers) {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    let resp = b.send().await.map_err(transport_reason)?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.map_err(transport_reason)?;
+    let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn transport_reason(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "request timed out".to_string()
+    } else if e.is_connect() {
+        "connection to the provider failed".to_string()
+    } else {
+        format!("request failed: {}", e.without_url())
+    }
+}
+
+/// A short, address-free excerpt of a provider's answer, for ledger reasons and logs.
+pub fn excerpt(body: &str, batch: &[&Message]) -> String {
+    let cut: String = body.chars().take(300).collect();
+    let one_line = cut.split_whitespace().collect::<Vec<_>>().join(" ");
+    mask::scrub_addresses(&one_line, batch.iter().map(|m| m.to.as_str()))
+}
+
+/// Handles the statuses every API treats alike. Returns `Ok(None)` for a 2xx or a
+/// permanent 4xx (the provider decides what those mean), `Ok(Some(outcomes))` when every
+/// recipient shares the fate (5xx, 408), and `Err` for 429 and 401/403.
+pub fn common_status(
+    channel: &str,
+    env_var: &str,
+    resp: &Response,
+    batch: &[&Message],
+) -> Result<Option<Vec<Outcome>>, ChannelError> {
+    let wait = retry::retry_after(&resp.headers, chrono::Utc::now());
+    match retry::classify(resp.status) {
+        StatusClass::Success | StatusClass::Permanent => Ok(None),
+        StatusClass::RateLimited => Err(ChannelError::RateLimited {
+            channel: channel.to_string(),
+            retry_after: wait,
+        }),
+        StatusClass::Auth => Err(ChannelError::Auth {
+            channel: channel.to_string(),
+            env_var: env_var.to_string(),
+            status: resp.status,
+        }),
+        StatusClass::Retriable => {
+            let reason = format!("HTTP {}: {}", resp.status, excerpt(&resp.body, batch));
+            Ok(Some(
+                batch
+                    .iter()
+                    .map(|_| Outcome::retriable(reason.clone(), wait))
+                    .collect(),
+            ))
+        }
+    }
+}

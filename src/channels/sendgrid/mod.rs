@@ -1,0 +1,333 @@
+//! SendGrid v3 Mail Send: up to 1000 recipients per `POST /v3/mail/send`, one
+//! `personalization` each (its own `to`, subject, idempotency key in `custom_args` and
+//! RFC 8058 unsubscribe headers). 202 means accepted; `X-Message-Id` is recorded.
+//!
+//! Per-recipient content: when every message of a batch has the same subject and bodies they
+//! go once as `content`; otherwise `content` holds the placeholders `-winback-text-` and
+//! `-winback-html-`, and each personalization carries its own subject and its rendered bodies
+//! as `substitutions` (SendGrid allows 10,000 bytes of substitutions per personalization; a
+//! recipient over that goes in a request of its own). So 1000 recipients stay one request.
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::config::SendgridConfig;
+use super::http::{self, Body, Prepared};
+use super::split::{SubResult, send_split};
+use super::{
+    Channel, ChannelError, ChannelSettings, LIST_UNSUBSCRIBE_POST, Outcome, RequestPreview,
+    list_unsubscribe,
+};
+use crate::campaign::message::Message;
+
+pub const DEFAULT_BASE_URL: &str = "https://api.sendgrid.com";
+const TEXT_TAG: &str = "-winback-text-";
+const HTML_TAG: &str = "-winback-html-";
+/// SendGrid's limit on the substitutions of one personalization.
+const MAX_SUBSTITUTION_BYTES: usize = 10_000;
+
+/// A SendGrid channel.
+pub struct Sendgrid {
+    settings: ChannelSettings,
+    client: reqwest::Client,
+    url: String,
+    from: Value,
+    auth: String,
+    key_env: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ApiError>,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    message: Option<String>,
+    field: Option<String>,
+}
+
+impl Sendgrid {
+    pub fn new(
+        settings: ChannelSettings,
+        c: &SendgridConfig,
+        api_key: String,
+    ) -> Result<Sendgrid, ChannelError> {
+        let base = c.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        Ok(Sendgrid {
+            client: http::client(&settings.name, settings.timeout)?,
+            url: format!("{}/v3/mail/send", base.trim_end_matches('/')),
+            from: parse_from(&c.from),
+            auth: format!("Bearer {api_key}"),
+            key_env: c.api_key_env.clone(),
+            settings,
+        })
+    }
+
+    /// The request for `batch` (all of it in one request).
+    pub fn prepare(&self, batch: &[&Message]) -> Prepared {
+        let first = batch[0];
+        let same = batch
+            .iter()
+            .all(|m| m.subject == first.subject && m.text == first.text && m.html == first.html);
+        let any_html = batch.iter().any(|m| m.html.is_some());
+        let personalizations: Vec<Personalization<'_>> = batch
+            .iter()
+            .map(|m| Personalization {
+                to: [Address { email: &m.to }],
+                custom_args: CustomArgs {
+                    idempotency_key: &m.idempotency_key,
+                },
+                headers: list_unsubscribe(m).map(|lu| Headers {
+                    list_unsubscribe: lu,
+                    list_unsubscribe_post: m
+                        .unsubscribe_url
+                        .as_ref()
+                        .map(|_| LIST_UNSUBSCRIBE_POST),
+                }),
+                subject: (!same).then(|| m.subject.as_deref().unwrap_or("")),
+                substitutions: (!same).then(|| Substitutions {
+                    text: &m.text,
+                    html: any_html.then(|| html_of(m)),
+                }),
+            })
+            .collect();
+        let (text, html) = if same {
+            (first.text.clone(), any_html.then(|| html_of(first)))
+        } else {
+            (TEXT_TAG.to_string(), any_html.then(|| HTML_TAG.to_string()))
+        };
+        let mut content = vec![Content {
+            kind: "text/plain",
+            value: text,
+        }];
+        if let Some(h) = html {
+            content.push(Content {
+                kind: "text/html",
+                value: h,
+            });
+        }
+        let body = MailSend {
+            personalizations,
+            from: &self.from,
+            subject: same.then(|| first.subject.as_deref().unwrap_or("")),
+            content,
+        };
+        Prepared {
+            method: reqwest::Method::POST,
+            url: self.url.clone(),
+            headers: vec![],
+            secret_headers: vec![("Authorization".into(), self.auth.clone())],
+            // Plain structs of strings: serialisation cannot fail.
+            body: Body::Json(serde_json::to_vec(&body).unwrap_or_default()),
+        }
+    }
+
+    async fn send_sub(&self, sub: Vec<&Message>) -> Result<SubResult, ChannelError> {
+        let resp = match http::execute(&self.client, &self.prepare(&sub)).await {
+            Ok(r) => r,
+            Err(reason) => {
+                return Ok(SubResult::Settled(
+                    sub.iter()
+                        .map(|_| Outcome::retriable(reason.clone(), None))
+                        .collect(),
+                ));
+            }
+        };
+        if let Some(o) = http::common_status(&self.settings.name, &self.key_env, &resp, &sub)? {
+            return Ok(SubResult::Settled(o));
+        }
+        if (200..300).contains(&resp.status) {
+            let id = resp
+                .headers
+                .get("x-message-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            return Ok(SubResult::Settled(
+                sub.iter()
+                    .map(|_| Outcome::Delivered {
+                        provider_id: id.clone(),
+                    })
+                    .collect(),
+            ));
+        }
+        let errors = serde_json::from_str::<ErrorBody>(&resp.body)
+            .map(|b| b.errors)
+            .unwrap_or_default();
+        let mut named = Vec::new();
+        for e in &errors {
+            let msg = http::excerpt(e.message.as_deref().unwrap_or("invalid recipient"), &sub);
+            let why = format!("HTTP {} from SendGrid: {msg}", resp.status);
+            if let Some(j) = e.field.as_deref().and_then(personalization_index) {
+                named.push((j, why));
+            } else if let Some(j) = sub
+                .iter()
+                .position(|m| e.message.as_deref().is_some_and(|t| t.contains(&m.to)))
+            {
+                named.push((j, why));
+            }
+        }
+        let split = errors.iter().any(|e| {
+            e.field
+                .as_deref()
+                .is_some_and(|f| f.starts_with("personalizations"))
+                || (e.field.is_none()
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("address") || m.contains("email")))
+        });
+        Ok(SubResult::Refused {
+            named,
+            split,
+            reason: format!(
+                "HTTP {} from SendGrid: {}",
+                resp.status,
+                http::excerpt(&resp.body, &sub)
+            ),
+        })
+    }
+}
+
+/// The v3 mail/send body, borrowing from the messages (no `Value` tree for 1000 recipients).
+#[derive(Serialize)]
+struct MailSend<'a> {
+    personalizations: Vec<Personalization<'a>>,
+    from: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    content: Vec<Content>,
+}
+
+#[derive(Serialize)]
+struct Personalization<'a> {
+    to: [Address<'a>; 1],
+    custom_args: CustomArgs<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<Headers>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    substitutions: Option<Substitutions<'a>>,
+}
+
+#[derive(Serialize)]
+struct Address<'a> {
+    email: &'a str,
+}
+
+#[derive(Serialize)]
+struct CustomArgs<'a> {
+    idempotency_key: &'a str,
+}
+
+#[derive(Serialize)]
+struct Headers {
+    #[serde(rename = "List-Unsubscribe")]
+    list_unsubscribe: String,
+    #[serde(
+        rename = "List-Unsubscribe-Post",
+        skip_serializing_if = "Option::is_none"
+    )]
+    list_unsubscribe_post: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Substitutions<'a> {
+    #[serde(rename = "-winback-text-")]
+    text: &'a str,
+    #[serde(rename = "-winback-html-", skip_serializing_if = "Option::is_none")]
+    html: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Content {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: String,
+}
+
+/// `personalizations.3.to.0.email` or `personalizations[3]...` -> 3.
+fn personalization_index(field: &str) -> Option<usize> {
+    let rest = field.strip_prefix("personalizations")?;
+    let digits: String = rest
+        .trim_start_matches(['.', '['])
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+/// `Name <a@b.c>` -> `{email, name}`; `a@b.c` -> `{email}`.
+fn parse_from(from: &str) -> Value {
+    match (from.find('<'), from.rfind('>')) {
+        (Some(i), Some(j)) if i < j => {
+            let name = from[..i].trim().trim_matches('"');
+            let email = from[i + 1..j].trim();
+            if name.is_empty() {
+                json!({ "email": email })
+            } else {
+                json!({ "email": email, "name": name })
+            }
+        }
+        _ => json!({ "email": from.trim() }),
+    }
+}
+
+/// The HTML body, or the text escaped into a `<pre>` when a message has none.
+fn html_of(m: &Message) -> String {
+    m.html.clone().unwrap_or_else(|| {
+        let t = m
+            .text
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        format!("<pre>{t}</pre>")
+    })
+}
+
+/// Groups of one request each: recipients whose substitutions fit go together, others alone.
+fn groups(batch: &[Message]) -> Vec<Vec<usize>> {
+    let (mut fit, mut alone) = (Vec::new(), Vec::new());
+    for (i, m) in batch.iter().enumerate() {
+        let size = m.text.len() + m.html.as_ref().map_or(0, String::len) + 64;
+        if size > MAX_SUBSTITUTION_BYTES {
+            alone.push(vec![i]);
+        } else {
+            fit.push(i);
+        }
+    }
+    let mut all = vec![fit];
+    all.extend(alone);
+    all
+}
+
+impl Channel for Sendgrid {
+    fn settings(&self) -> &ChannelSettings {
+        &self.settings
+    }
+
+    fn send<'a>(
+        &'a self,
+        batch: &'a [Message],
+    ) -> BoxFuture<'a, Result<Vec<Outcome>, ChannelError>> {
+        Box::pin(send_split(batch, groups(batch), move |sub| {
+            Box::pin(self.send_sub(sub))
+        }))
+    }
+
+    fn preview(&self, batch: &[Message]) -> Vec<RequestPreview> {
+        groups(batch)
+            .into_iter()
+            .filter(|g| !g.is_empty())
+            .map(|g| {
+                let sub: Vec<&Message> = g.iter().map(|&i| &batch[i]).collect();
+                self.prepare(&sub).preview(&self.settings.name, &sub)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,319 @@
+//! The worker pool of one delivery: `concurrency` workers take batches from a shared
+//! source, reserve them in the ledger, send them under the channel's throttle, retry what
+//! is retriable within `max_attempts` and the time budget, and record every outcome.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+
+use super::{ChannelReport, DeliveryError, DeliveryOptions, Ledger};
+use crate::campaign::message::{Message, SendState};
+use crate::channels::rate_limit::Throttle;
+use crate::channels::{Channel, ChannelError, Outcome};
+use crate::clock::add_std;
+use crate::state::SendRecord;
+
+const BUDGET_EXHAUSTED: &str = "time budget exhausted";
+const CANCELLED: &str = "run cancelled before the request";
+
+/// One delivery in progress.
+pub(super) struct Run {
+    channel: Arc<dyn Channel>,
+    ledger: Ledger,
+    source: Mutex<Box<dyn Iterator<Item = Message> + Send>>,
+    opts: DeliveryOptions,
+    throttle: Throttle,
+    deadline: DateTime<Utc>,
+    /// Set when the channel must stop (bad credentials, internal failure).
+    stop: AtomicBool,
+    report: Mutex<ChannelReport>,
+}
+
+impl Run {
+    pub(super) fn new(
+        channel: Arc<dyn Channel>,
+        ledger: Ledger,
+        source: Box<dyn Iterator<Item = Message> + Send>,
+        opts: DeliveryOptions,
+    ) -> Arc<Run> {
+        let s = channel.settings();
+        let throttle = Throttle::new(s.rate_per_sec, s.concurrency, opts.clock.clone());
+        let deadline = add_std(opts.clock.now(), opts.time_budget);
+        let report = ChannelReport {
+            channel: channel.name().to_string(),
+            ..ChannelReport::default()
+        };
+        Arc::new(Run {
+            channel,
+            ledger,
+            source: Mutex::new(source),
+            opts,
+            throttle,
+            deadline,
+            stop: AtomicBool::new(false),
+            report: Mutex::new(report),
+        })
+    }
+
+    /// Runs the workers to the end; the first channel-stopping error wins.
+    pub(super) async fn execute(self: Arc<Run>) -> Result<ChannelReport, DeliveryError> {
+        let workers = self.channel.settings().concurrency.max(1);
+        let mut set = tokio::task::JoinSet::new();
+        for id in 0..workers {
+            let run = self.clone();
+            set.spawn(
+                async move { run.work().await }
+                    .instrument(tracing::debug_span!("worker", worker = id)),
+            );
+        }
+        let mut first_err = None;
+        while let Some(joined) = set.join_next().await {
+            let result = joined.unwrap_or_else(|e| {
+                self.stop.store(true, Ordering::SeqCst);
+                Err(self.ledger_err(format!("a delivery worker panicked: {e}")))
+            });
+            if let Err(e) = result {
+                first_err.get_or_insert(e);
+            }
+        }
+        // Whatever was never taken (cancelled, stopped) is left untouched for the next run.
+        let left = self.take(usize::MAX).len() as u64;
+        let mut report = self.report().clone();
+        report.messages += left;
+        report.not_attempted += left;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    fn report(&self) -> std::sync::MutexGuard<'_, ChannelReport> {
+        self.report.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take(&self, n: usize) -> Vec<Message> {
+        let mut src = self.source.lock().unwrap_or_else(|e| e.into_inner());
+        src.by_ref().take(n).collect()
+    }
+
+    fn ledger_err(&self, reason: String) -> DeliveryError {
+        DeliveryError::Ledger {
+            channel: self.channel.name().to_string(),
+            reason,
+        }
+    }
+
+    fn halted(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.opts.cancel.is_cancelled()
+    }
+
+    async fn work(self: Arc<Run>) -> Result<(), DeliveryError> {
+        let size = self.channel.settings().batch_size.max(1);
+        while !self.halted() {
+            let batch = self.take(size);
+            if batch.is_empty() {
+                break;
+            }
+            let n = batch.len() as u64;
+            self.report().messages += n;
+            let pending = self
+                .ledger
+                .reserve(batch)
+                .await
+                .map_err(|e| self.ledger_err(e))?;
+            {
+                let mut r = self.report();
+                r.skipped += n - pending.len() as u64;
+                r.sent += pending.len() as u64;
+            }
+            if pending.is_empty() {
+                continue;
+            }
+            let span = tracing::debug_span!("batch", size = pending.len());
+            if let Err(e) = self.send_batch(pending).instrument(span).await {
+                self.stop.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one reserved batch until every recipient is settled.
+    async fn send_batch(&self, mut pending: Vec<Message>) -> Result<(), DeliveryError> {
+        let policy = self.channel.settings().retry;
+        let clock = self.opts.clock.clone();
+        let mut attempt: u32 = 1;
+        loop {
+            // Waiting for the pause gate, the rate limit or a slot: give up at the deadline,
+            // or at cancellation (the batch was not sent this attempt: a later run retries).
+            let permit = tokio::select! {
+                p = self.throttle.acquire() => Ok(p),
+                _ = clock.sleep_until(self.deadline) => Err(BUDGET_EXHAUSTED),
+                _ = self.opts.cancel.cancelled() => Err(CANCELLED),
+            };
+            let permit = match permit {
+                Ok(_) if clock.now() >= self.deadline => Err(BUDGET_EXHAUSTED),
+                p => p,
+            };
+            let permit = match permit {
+                Ok(p) => p,
+                Err(why) => return self.settle_all(&pending, SendState::Failed, why).await,
+            };
+            let result = self.channel.send(&pending).await;
+            drop(permit);
+            self.report().requests += 1;
+            let outcomes = match result {
+                Ok(o) if o.len() == pending.len() => o,
+                Ok(o) => {
+                    let e = ChannelError::Internal {
+                        channel: self.channel.name().to_string(),
+                        reason: format!(
+                            "the channel answered {} outcomes for {} recipients",
+                            o.len(),
+                            pending.len()
+                        ),
+                    };
+                    // What happened is not known: never re-send automatically.
+                    self.settle_all(&pending, SendState::Unknown, &e.to_string())
+                        .await?;
+                    return Err(e.into());
+                }
+                Err(ChannelError::RateLimited { retry_after, .. }) => {
+                    // Pauses every worker; does not use up an attempt.
+                    let wait = policy.delay(attempt, retry_after, &mut rand::rng());
+                    let until = self.throttle.pause_for(wait);
+                    self.report().throttled += 1;
+                    tracing::warn!(wait_ms = wait.as_millis() as u64, %until, "provider answered 429: pausing the channel");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, recipients = pending.len(), "stopping the channel");
+                    self.stop.store(true, Ordering::SeqCst);
+                    self.report().stopped = Some(e.to_string());
+                    self.settle_all(&pending, SendState::Failed, &e.to_string())
+                        .await?;
+                    return Err(e.into());
+                }
+            };
+            let (records, retry, wait, last_reason) =
+                self.sort_outcomes(pending, outcomes, attempt, policy.max_attempts);
+            self.ledger
+                .record(records)
+                .await
+                .map_err(|e| self.ledger_err(e))?;
+            if retry.is_empty() {
+                return Ok(());
+            }
+            let delay = policy.delay(attempt, wait, &mut rand::rng());
+            tracing::warn!(recipients = retry.len(), attempt, delay_ms = delay.as_millis() as u64,
+                reason = %last_reason, "retrying");
+            if add_std(clock.now(), delay) >= self.deadline {
+                return self
+                    .settle_all(&retry, SendState::Failed, BUDGET_EXHAUSTED)
+                    .await;
+            }
+            tokio::select! {
+                _ = clock.sleep(delay) => {}
+                _ = self.opts.cancel.cancelled() => {
+                    return self
+                        .settle_all(&retry, SendState::Failed, CANCELLED)
+                        .await;
+                }
+            }
+            attempt += 1;
+            let keys = retry.iter().map(|m| m.idempotency_key.clone()).collect();
+            self.ledger
+                .count_attempt(keys)
+                .await
+                .map_err(|e| self.ledger_err(e))?;
+            pending = retry;
+        }
+    }
+
+    /// Splits outcomes into ledger records and recipients to retry; counts them.
+    fn sort_outcomes(
+        &self,
+        pending: Vec<Message>,
+        outcomes: Vec<Outcome>,
+        attempt: u32,
+        max_attempts: u32,
+    ) -> (
+        Vec<SendRecord>,
+        Vec<Message>,
+        Option<std::time::Duration>,
+        String,
+    ) {
+        let mut records = Vec::with_capacity(pending.len());
+        let (mut retry, mut wait, mut last) = (Vec::new(), None, String::new());
+        let mut r = self.report();
+        for (m, o) in pending.into_iter().zip(outcomes) {
+            let (state, id, reason) = match o {
+                Outcome::Delivered { provider_id } => {
+                    r.delivered += 1;
+                    r.cost += m.cost;
+                    (SendState::Delivered, provider_id, None)
+                }
+                Outcome::Rejected { reason } => {
+                    r.rejected += 1;
+                    (SendState::Rejected, None, Some(reason))
+                }
+                Outcome::Unknown { reason } => {
+                    r.unknown += 1;
+                    (SendState::Unknown, None, Some(reason))
+                }
+                Outcome::Retriable {
+                    reason,
+                    retry_after,
+                } if attempt < max_attempts => {
+                    wait = wait.max(retry_after);
+                    last = reason;
+                    retry.push(m);
+                    continue;
+                }
+                Outcome::Retriable { reason, .. } => {
+                    r.failed += 1;
+                    let why = format!("gave up after {attempt} attempts: {reason}");
+                    (SendState::Failed, None, Some(why))
+                }
+            };
+            records.push(SendRecord {
+                idempotency_key: m.idempotency_key,
+                state,
+                provider_message_id: id,
+                reason,
+            });
+        }
+        (records, retry, wait, last)
+    }
+
+    /// Records every recipient of `batch` in `state` with `reason`.
+    async fn settle_all(
+        &self,
+        batch: &[Message],
+        state: SendState,
+        reason: &str,
+    ) -> Result<(), DeliveryError> {
+        {
+            let mut r = self.report();
+            match state {
+                SendState::Unknown => r.unknown += batch.len() as u64,
+                _ => r.failed += batch.len() as u64,
+            }
+        }
+        let records = batch
+            .iter()
+            .map(|m| SendRecord {
+                idempotency_key: m.idempotency_key.clone(),
+                state,
+                provider_message_id: None,
+                reason: Some(reason.to_string()),
+            })
+            .collect();
+        self.ledger
+            .record(records)
+            .await
+            .map_err(|e| self.ledger_err(e))
+    }
+}

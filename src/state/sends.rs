@@ -1,0 +1,408 @@
+//! The send ledger (table `sends`): one row per idempotency key, written `in_flight` before a
+//! request and settled after it, in one transaction per batch, so that a rerun never sends
+//! again what was delivered or rejected and a crash leaves `unknown` rows instead of doubles.
+//!
+//! The table is keyed by the idempotency key (`WITHOUT ROWID`: one b-tree, not a table
+//! plus a unique index) and only an `as_of` index, because every recipient costs one insert
+//! and one update on the hot path (an index on `state` cost 40% of the ledger's time;
+//! `recover_in_flight` scans instead, once per run). `as_of >= entry_date` holds for every row.
+//!
+//! Rows hold the recipient's address because delivery needs it; it is never logged (use
+//! [`SendRow::masked_address`]).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::send_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
+use super::{State, StateError, fmt_ts, parse_ts};
+use crate::campaign::message::{Medium, Message, PastSend, SendState};
+
+/// Appended to `state::MIGRATIONS`.
+pub const SENDS_MIGRATION: &str = r#"
+CREATE TABLE sends (
+    idempotency_key     TEXT PRIMARY KEY NOT NULL,
+    campaign            TEXT NOT NULL,
+    step                INTEGER NOT NULL,
+    customer_id         TEXT NOT NULL,
+    channel             TEXT NOT NULL,
+    medium              TEXT NOT NULL CHECK (medium IN ('email', 'sms')),
+    address             TEXT,
+    as_of               TEXT NOT NULL,
+    entry_date          TEXT NOT NULL,
+    state               TEXT NOT NULL CHECK (state IN ('planned', 'in_flight', 'delivered',
+                          'rejected', 'failed', 'deferred', 'suppressed', 'holdout', 'unknown')),
+    reason              TEXT,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    provider_message_id TEXT,
+    cost                REAL NOT NULL DEFAULT 0,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    sent_at             TEXT
+) WITHOUT ROWID;
+CREATE INDEX sends_as_of ON sends (as_of);
+"#;
+
+/// States after which a row is never sent again (`unknown` unless the campaign says resend).
+pub(crate) const FINAL_SQL: &str = "('delivered', 'rejected', 'holdout', 'in_flight')";
+
+/// The outcome of one request for one recipient, as the ledger stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendRecord {
+    pub idempotency_key: String,
+    pub state: SendState,
+    pub provider_message_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A planning decision about one recipient that is not a send: `planned`, `holdout`,
+/// `suppressed` or `deferred`, with the lapse (entry date) the sequence belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub message: Message,
+    pub entry_date: NaiveDate,
+    pub state: SendState,
+    pub reason: Option<String>,
+}
+
+/// One row of `sends`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SendRow {
+    pub idempotency_key: String,
+    pub campaign: String,
+    pub step: u32,
+    pub customer_id: String,
+    pub channel: String,
+    pub medium: Medium,
+    /// The real address: never log it, use [`SendRow::masked_address`].
+    #[serde(skip_serializing)]
+    pub address: Option<String>,
+    pub as_of: NaiveDate,
+    pub entry_date: NaiveDate,
+    pub state: SendState,
+    pub reason: Option<String>,
+    pub attempts: u32,
+    pub provider_message_id: Option<String>,
+    pub cost: f64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl SendRow {
+    pub fn masked_address(&self) -> String {
+        self.address
+            .as_deref()
+            .map(|a| crate::mask::address(Some(self.medium), a))
+            .unwrap_or_default()
+    }
+}
+
+/// Rows per (campaign, step, channel, state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendCount {
+    pub campaign: String,
+    pub step: u32,
+    pub channel: String,
+    pub state: SendState,
+    pub n: u64,
+}
+
+const ROW_COLUMNS: &str = "idempotency_key, campaign, step, customer_id, channel, medium, \
+    address, as_of, entry_date, state, reason, attempts, provider_message_id, cost, \
+    created_at, updated_at, sent_at";
+
+fn bad(column: &'static str, value: &str) -> StateError {
+    StateError::InvalidValue {
+        column,
+        value: value.to_string(),
+    }
+}
+
+fn parse_date(column: &'static str, s: &str) -> Result<NaiveDate, StateError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(column, s))
+}
+
+pub(crate) fn parse_state(s: &str) -> Result<SendState, StateError> {
+    SendState::parse(s).ok_or_else(|| bad("sends.state", s))
+}
+
+fn parse_medium(s: &str) -> Result<Medium, StateError> {
+    match s {
+        "email" => Ok(Medium::Email),
+        "sms" => Ok(Medium::Sms),
+        _ => Err(bad("sends.medium", s)),
+    }
+}
+
+fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow(
+        (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ),
+        (
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+        ),
+        (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?),
+    ))
+}
+
+type RawA = (String, String, u32, String, String, String);
+type RawB = (Option<String>, String, String, String, Option<String>, u32);
+type RawC = (Option<String>, f64, String, String, Option<String>);
+struct RawRow(RawA, RawB, RawC);
+
+impl RawRow {
+    fn into_row(self) -> Result<SendRow, StateError> {
+        let RawRow(a, b, c) = self;
+        Ok(SendRow {
+            idempotency_key: a.0,
+            campaign: a.1,
+            step: a.2,
+            customer_id: a.3,
+            channel: a.4,
+            medium: parse_medium(&a.5)?,
+            address: b.0,
+            as_of: parse_date("sends.as_of", &b.1)?,
+            entry_date: parse_date("sends.entry_date", &b.2)?,
+            state: parse_state(&b.3)?,
+            reason: b.4,
+            attempts: b.5,
+            provider_message_id: c.0,
+            cost: c.1,
+            created_at: parse_ts("sends.created_at", &c.2)?,
+            updated_at: parse_ts("sends.updated_at", &c.3)?,
+            sent_at: c
+                .4
+                .as_deref()
+                .map(|s| parse_ts("sends.sent_at", s))
+                .transpose()?,
+        })
+    }
+}
+
+impl State {
+    /// Rows left `in_flight` by a process that died mid-request become `unknown` (they may
+    /// have been delivered) and are returned for reporting. Call it under the run lock,
+    /// before any delivery of this run.
+    pub fn recover_in_flight(&self) -> Result<Vec<SendRow>, StateError> {
+        let now = fmt_ts(self.now());
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let raw: Vec<RawRow> = {
+            let mut stmt = tx.prepare(&format!(
+                "UPDATE sends SET state = 'unknown', updated_at = ?1, reason = \
+                 'in flight when a previous winback process stopped: maybe delivered' \
+                 WHERE state = 'in_flight' RETURNING {ROW_COLUMNS}"
+            ))?;
+            stmt.query_map([&now], read_row)?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        tx.commit()?;
+        raw.into_iter().map(RawRow::into_row).collect()
+    }
+
+    /// In one transaction: marks `in_flight` (attempts + 1) every message whose row is not
+    /// final, and returns those, in order. Skipped: delivered, rejected, holdout, rows in
+    /// flight, and `unknown` unless `resend_unknown`.
+    pub fn reserve(
+        &self,
+        batch: &[Message],
+        resend_unknown: bool,
+    ) -> Result<Vec<Message>, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let keep = reserve_tx(&tx, batch, resend_unknown, &fmt_ts(self.now()))?;
+        tx.commit()?;
+        Ok(batch
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|(m, _)| m.clone())
+            .collect())
+    }
+
+    /// Read only: which messages `reserve` would send now (for `--dry-run`).
+    pub fn sendable(
+        &self,
+        batch: &[Message],
+        resend_unknown: bool,
+    ) -> Result<Vec<bool>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT state FROM sends WHERE idempotency_key = ?1")?;
+        let mut out = Vec::with_capacity(batch.len());
+        for m in batch {
+            let state: Option<String> = stmt
+                .query_row([&m.idempotency_key], |r| r.get(0))
+                .optional()?;
+            out.push(match state.as_deref().map(parse_state).transpose()? {
+                None => true,
+                Some(SendState::Unknown) => resend_unknown,
+                Some(s) => !(s.is_final() || s == SendState::InFlight),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Settles the outcomes of a batch in one transaction.
+    pub fn record(&self, records: &[SendRecord]) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        record_tx(&tx, records, &fmt_ts(self.now()))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Counts one more attempt for rows still in flight (a retry within the run).
+    pub fn count_attempt(&self, keys: &[&str]) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        attempt_tx(&tx, keys, &fmt_ts(self.now()))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes planning decisions (planned, holdout, suppressed, deferred) in one transaction.
+    /// A row already final or in flight is left as it is.
+    pub fn record_decisions(&self, decisions: &[Decision]) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        decide_tx(&tx, decisions, &fmt_ts(self.now()))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Rows decided for `since` or later (which includes every row of a lapse entered since
+    /// then, as a row's `as_of` is never before its `entry_date`), for frequency caps,
+    /// sequences and entry decisions.
+    pub fn past_sends(&self, since: NaiveDate) -> Result<Vec<PastSend>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT campaign, step, customer_id, channel, medium, state, entry_date, as_of, \
+             sent_at FROM sends WHERE as_of >= ?1 ORDER BY created_at, idempotency_key",
+        )?;
+        type Raw = (
+            String,
+            u32,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+        );
+        let raw: Vec<Raw> = stmt
+            .query_map([since.to_string()], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter()
+            .map(|r| {
+                Ok(PastSend {
+                    campaign: r.0,
+                    step: r.1,
+                    customer_id: r.2,
+                    channel: r.3,
+                    medium: parse_medium(&r.4)?,
+                    state: parse_state(&r.5)?,
+                    entry_date: parse_date("sends.entry_date", &r.6)?,
+                    as_of: parse_date("sends.as_of", &r.7)?,
+                    sent_at: r
+                        .8
+                        .as_deref()
+                        .map(|s| parse_ts("sends.sent_at", s))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Row counts by campaign, step, channel and state, optionally for one campaign / as_of.
+    pub fn counts(
+        &self,
+        campaign: Option<&str>,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Vec<SendCount>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT campaign, step, channel, state, COUNT(*) FROM sends \
+             WHERE (?1 IS NULL OR campaign = ?1) AND (?2 IS NULL OR as_of = ?2) \
+             GROUP BY campaign, step, channel, state ORDER BY campaign, step, channel, state",
+        )?;
+        let raw: Vec<(String, u32, String, String, i64)> = stmt
+            .query_map(params![campaign, as_of.map(|d| d.to_string())], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter()
+            .map(|r| {
+                Ok(SendCount {
+                    campaign: r.0,
+                    step: r.1,
+                    channel: r.2,
+                    state: parse_state(&r.3)?,
+                    n: r.4.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Rows whose fate is unknown (in flight at a crash), for an operator to check.
+    pub fn unknown_rows(&self) -> Result<Vec<SendRow>, StateError> {
+        self.rows_where("state = 'unknown'")
+    }
+
+    /// Every row (the `sends` table SQL stages read).
+    pub fn all_rows(&self) -> Result<Vec<SendRow>, StateError> {
+        self.rows_where("1 = 1")
+    }
+
+    /// The row of one idempotency key.
+    pub fn send_row(&self, key: &str) -> Result<Option<SendRow>, StateError> {
+        let conn = self.conn();
+        let raw = conn
+            .query_row(
+                &format!("SELECT {ROW_COLUMNS} FROM sends WHERE idempotency_key = ?1"),
+                [key],
+                read_row,
+            )
+            .optional()?;
+        raw.map(RawRow::into_row).transpose()
+    }
+
+    fn rows_where(&self, filter: &str) -> Result<Vec<SendRow>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ROW_COLUMNS} FROM sends WHERE {filter} ORDER BY created_at, idempotency_key"
+        ))?;
+        let raw: Vec<RawRow> = stmt
+            .query_map([], read_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter().map(RawRow::into_row).collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "sends_tests.rs"]
+mod tests;

@@ -1,0 +1,148 @@
+use chrono::NaiveDate;
+
+use super::*;
+use crate::campaign::message::{Medium, SendState};
+use crate::channels::test_support::{message, messages, temp_state};
+
+fn rec(key: &str, state: SendState) -> SendRecord {
+    SendRecord {
+        idempotency_key: key.to_string(),
+        state,
+        provider_message_id: Some("p1".into()),
+        reason: None,
+    }
+}
+
+#[test]
+fn reserve_skips_final_rows_and_counts_attempts() {
+    let (_dir, state) = temp_state();
+    let batch = messages(5, Medium::Email, "mail");
+    assert_eq!(state.reserve(&batch, false).unwrap().len(), 5);
+    // In flight: not reserved twice.
+    assert!(state.reserve(&batch, false).unwrap().is_empty());
+    let k: Vec<&str> = batch.iter().map(|m| m.idempotency_key.as_str()).collect();
+    state
+        .record(&[
+            rec(k[0], SendState::Delivered),
+            rec(k[1], SendState::Rejected),
+            rec(k[2], SendState::Failed),
+            rec(k[3], SendState::Unknown),
+        ])
+        .unwrap();
+    let again = state.reserve(&batch, false).unwrap();
+    // Failed goes again; delivered, rejected, unknown and in-flight (4) do not.
+    assert_eq!(
+        again
+            .iter()
+            .map(|m| m.customer_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c2"]
+    );
+    let row = state.send_row(k[2]).unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (SendState::InFlight, 2));
+    assert_eq!(
+        state.reserve(&batch[3..4], true).unwrap().len(),
+        1,
+        "resend_unknown"
+    );
+    let delivered = state.send_row(k[0]).unwrap().unwrap();
+    assert!(delivered.sent_at.is_some());
+    assert_eq!(delivered.provider_message_id.as_deref(), Some("p1"));
+    assert_eq!(delivered.masked_address(), "c***@example.com");
+}
+
+#[test]
+fn recover_turns_in_flight_into_unknown() {
+    let (dir, state) = temp_state();
+    let batch = messages(3, Medium::Sms, "sms");
+    state.reserve(&batch, false).unwrap();
+    state
+        .record(&[rec(&batch[0].idempotency_key, SendState::Delivered)])
+        .unwrap();
+    drop(state); // the process dies
+    let state = crate::state::State::open(dir.path()).unwrap();
+    let rows = state.recover_in_flight().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.state == SendState::Unknown));
+    assert!(state.recover_in_flight().unwrap().is_empty());
+    assert_eq!(state.unknown_rows().unwrap().len(), 2);
+    assert!(state.reserve(&batch, false).unwrap().is_empty());
+}
+
+#[test]
+fn decisions_never_overwrite_final_rows() {
+    let (_dir, state) = temp_state();
+    let entry = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
+    let m = messages(3, Medium::Email, "mail");
+    let d = |m: &crate::campaign::message::Message, s| Decision {
+        message: m.clone(),
+        entry_date: entry,
+        state: s,
+        reason: Some("why".into()),
+    };
+    state.reserve(&m[..1], false).unwrap();
+    state
+        .record(&[rec(&m[0].idempotency_key, SendState::Delivered)])
+        .unwrap();
+    state
+        .record_decisions(&[
+            d(&m[0], SendState::Suppressed),
+            d(&m[1], SendState::Holdout),
+            d(&m[2], SendState::Planned),
+        ])
+        .unwrap();
+    let rows = state.all_rows().unwrap();
+    assert_eq!(rows[0].state, SendState::Delivered);
+    assert_eq!(rows[1].state, SendState::Holdout);
+    assert!(rows[1].sent_at.is_some(), "holdout: would have been sent");
+    assert_eq!(rows[2].entry_date, entry);
+    // A planned row keeps its entry date when reserved.
+    state.reserve(&m[2..], false).unwrap();
+    assert_eq!(
+        state
+            .send_row(&m[2].idempotency_key)
+            .unwrap()
+            .unwrap()
+            .entry_date,
+        entry
+    );
+    // Holdout is final: never reserved.
+    assert!(state.reserve(&m[1..2], true).unwrap().is_empty());
+}
+
+#[test]
+fn counts_and_past_sends() {
+    let (_dir, state) = temp_state();
+    let mut batch = messages(3, Medium::Email, "mail");
+    batch.push(message(9, Medium::Email, "mail", "amends"));
+    state.reserve(&batch, false).unwrap();
+    state
+        .record(&[rec(&batch[0].idempotency_key, SendState::Delivered)])
+        .unwrap();
+    let counts = state.counts(Some("quick"), None).unwrap();
+    let n = |s| counts.iter().find(|c| c.state == s).map_or(0, |c| c.n);
+    assert_eq!((n(SendState::Delivered), n(SendState::InFlight)), (1, 2));
+    assert_eq!(state.counts(None, None).unwrap().len(), 3);
+    let as_of = batch[0].as_of;
+    assert!(state.counts(None, as_of.succ_opt()).unwrap().is_empty());
+    let past = state.past_sends(as_of).unwrap();
+    assert_eq!(past.len(), 4);
+    let c0 = past.iter().find(|p| p.customer_id == "c0").unwrap();
+    assert_eq!(c0.state, SendState::Delivered);
+    assert!(c0.sent_at.is_some());
+    assert!(
+        state
+            .past_sends(as_of.succ_opt().unwrap())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn sendable_matches_reserve_without_writing() {
+    let (_dir, state) = temp_state();
+    let batch = messages(2, Medium::Email, "mail");
+    state.reserve(&batch[..1], false).unwrap();
+    assert_eq!(state.sendable(&batch, false).unwrap(), vec![false, true]);
+    assert_eq!(state.all_rows().unwrap().len(), 1);
+}
