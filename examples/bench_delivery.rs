@@ -93,6 +93,7 @@ fn message(i: usize, medium: Medium, channel: &str) -> Message {
         },
         idempotency_key: format!("{channel}-{i:016x}-quick-1-2025-03-01"),
         as_of: NaiveDate::from_ymd_opt(2025, 3, 10).unwrap_or_default(),
+        entry_date: NaiveDate::from_ymd_opt(2025, 3, 10).unwrap_or_default(),
         subject: email.then(|| format!("We miss you, customer {i}")),
         html: email.then(|| format!("<p>Hello {i}, here is 10% off your next order.</p>")),
         text: format!("Hello {i}, here is 10% off your next order. Reply STOP to opt out."),

@@ -43,6 +43,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show the scheduler's status file (last and next runs, heartbeat).
     Status(StatusArgs),
+    /// The send ledger: messages by campaign, step, channel and state.
+    Sends(SendsArgs),
     /// Lifetime value tools.
     #[command(subcommand)]
     Ltv(LtvCommand),
@@ -107,6 +109,10 @@ pub struct BackfillArgs {
     /// stops at once.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub grace_secs: u64,
+    /// Also send the campaigns of each date. Off by default: a backfill of last March
+    /// must never message customers today.
+    #[arg(long)]
+    pub send: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -173,6 +179,13 @@ pub struct RunArgs {
     /// stops at once.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub grace_secs: u64,
+    /// Decide every message and write the exact requests (secrets masked) to the outbox;
+    /// send nothing, record nothing.
+    #[arg(long, conflicts_with = "no_send")]
+    pub dry_run: bool,
+    /// Stop after the tables: no campaign is planned or sent.
+    #[arg(long)]
+    pub no_send: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -238,4 +251,24 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got '{s}'")),
     }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SendsArgs {
+    /// Only this campaign.
+    #[arg(long)]
+    pub campaign: Option<String>,
+    /// Only the sends decided for this as_of.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// List the recipients that were in flight when a process died (addresses masked), for
+    /// an operator to check with the provider.
+    #[arg(long)]
+    pub unknown: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// State folder holding the ledger.
+    #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
+    pub state_dir: PathBuf,
 }

@@ -3,6 +3,7 @@
 //! rate limit, concurrency and 429 pause; retries are finite and the run has a time budget.
 
 mod ledger;
+pub mod report;
 mod worker;
 
 use std::path::{Path, PathBuf};

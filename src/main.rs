@@ -56,6 +56,7 @@ fn main() {
             Command::Backfill(args) => commands::schedule::backfill(args).await,
             Command::Runs(args) => commands::schedule::runs(args).await,
             Command::Status(args) => commands::schedule::status(args).await,
+            Command::Sends(args) => commands::sends::sends(args).await,
             Command::Ltv(LtvCommand::Backtest(args)) => commands::ltv::backtest(args).await,
         }
     });

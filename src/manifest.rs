@@ -50,6 +50,9 @@ pub struct Manifest {
     pub rows_read: u64,
     pub rows_per_second: f64,
     pub peak_memory_bytes: Option<u64>,
+    /// What the campaigns decided and delivered (absent when the run sent nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaigns: Option<crate::delivery::report::CampaignsReport>,
 }
 
 /// Hash the pipeline file and the SQL files so a manifest says exactly what ran.

@@ -37,6 +37,8 @@ pub struct Message {
     pub idempotency_key: String,
     /// The as_of this send was decided for.
     pub as_of: NaiveDate,
+    /// The lapse (alert date) whose sequence this message belongs to.
+    pub entry_date: NaiveDate,
     /// E-mail subject (None for SMS).
     pub subject: Option<String>,
     /// E-mail HTML body (None for SMS).

@@ -84,6 +84,7 @@ fn render_one(input: &PlanInput<'_>, p: &Planned<'_>) -> Result<Message, Templat
             c.row.entry_date,
         ),
         as_of: input.as_of,
+        entry_date: c.row.entry_date,
         subject: r.subject,
         html: r.html,
         text: r.text,

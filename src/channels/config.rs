@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use super::quiet_hours::QuietHours;
 use super::{Channel, ChannelError, ChannelSettings, RetryPolicy};
+pub use crate::campaign::QuietHours;
 use crate::campaign::message::Medium;
 
 /// Every channel `type`, in the order of [`ChannelConfig`]'s variants.
@@ -260,9 +260,8 @@ impl ChannelConfig {
             v => v.unwrap_or(5),
         };
         let quiet_hours = match common.quiet_hours {
-            Some(s) => QuietHours::parse_opt(s).map_err(err)?,
-            None if medium == Medium::Sms => QuietHours::parse_opt("21:00-09:00").map_err(err)?,
-            None => None,
+            Some(s) => QuietHours::parse(s).map_err(|e| err(e.to_string()))?,
+            None => QuietHours::default_for(medium),
         };
         let cost = common.cost_per_message.unwrap_or(0.0);
         if !(cost.is_finite() && cost >= 0.0) {

@@ -6,7 +6,6 @@ pub mod config;
 pub mod file;
 pub mod http;
 pub mod mailgun;
-pub mod quiet_hours;
 pub mod rate_limit;
 pub mod retry;
 pub mod sendgrid;
@@ -123,12 +122,24 @@ pub struct ChannelSettings {
     pub timeout: Duration,
     /// Recipients per request.
     pub batch_size: usize,
-    /// Quiet hours in the recipient's local time (None: off).
-    pub quiet_hours: Option<QuietHours>,
+    /// Quiet hours in the recipient's local time.
+    pub quiet_hours: QuietHours,
     pub daily_cap: Option<u64>,
     pub cost_per_message: f64,
     /// Attempts per recipient per run, and the backoff between them.
     pub retry: RetryPolicy,
+}
+
+impl ChannelSettings {
+    /// What campaign planning needs to know of this channel.
+    pub fn rules(&self) -> crate::campaign::ChannelRules {
+        crate::campaign::ChannelRules {
+            medium: self.medium,
+            quiet_hours: self.quiet_hours,
+            daily_cap: self.daily_cap.map(|c| u32::try_from(c).unwrap_or(u32::MAX)),
+            cost_per_message: self.cost_per_message,
+        }
+    }
 }
 
 /// The request a channel would make, secrets masked: what `--dry-run` writes to the outbox.

@@ -40,6 +40,7 @@ pub fn message(i: usize, medium: Medium, channel: &str, campaign: &str) -> Messa
         to: if email { email_of(i) } else { phone_of(i) },
         idempotency_key: format!("{campaign}-1-c{i}-{channel}-2025-03-01"),
         as_of: as_of(),
+        entry_date: as_of(),
         subject: email.then(|| format!("We miss you, customer {i}")),
         html: email.then(|| format!("<p>Hello customer {i}</p>")),
         text: format!("Hello customer {i}, come back for 10% off"),

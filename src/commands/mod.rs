@@ -5,5 +5,6 @@ pub mod explain;
 pub mod ltv;
 pub mod run;
 pub mod schedule;
+pub mod sends;
 pub mod summary;
 pub mod validate;

@@ -6,6 +6,7 @@ use crate::cli::{PipelineArgs, RunArgs};
 use crate::config::LoadOptions;
 use crate::engine::EngineOptions;
 use crate::error::EXIT_OK;
+use crate::pipeline::campaigns::SendMode;
 use crate::pipeline::setup;
 
 /// Turn the shared pipeline flags into load options (paths relative to the current folder).
@@ -30,6 +31,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         memory_limit_bytes: args.memory_limit_mib.map(|m| m * 1024 * 1024),
     };
     runner.loaded = Some(pipeline);
+    runner.send = if args.dry_run {
+        SendMode::DryRun
+    } else if args.no_send {
+        SendMode::NoSend
+    } else {
+        SendMode::Send
+    };
     let report = recorded_runs(
         &runner,
         &args.pipeline,

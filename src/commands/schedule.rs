@@ -109,7 +109,12 @@ pub async fn recorded_runs(
 }
 
 pub async fn backfill(args: BackfillArgs) -> anyhow::Result<i32> {
-    let runner = cli_runner(&args.pipeline, args.output.clone(), &args.state_dir);
+    let mut runner = cli_runner(&args.pipeline, args.output.clone(), &args.state_dir);
+    runner.send = if args.send {
+        crate::pipeline::campaigns::SendMode::Send
+    } else {
+        crate::pipeline::campaigns::SendMode::NoSend
+    };
     let report = recorded_runs(
         &runner,
         &args.pipeline,

@@ -23,6 +23,7 @@ pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError>
         params,
         stages,
         mut problems,
+        campaigns,
         ..
     } = setup;
     for name in pipeline.stages.keys() {
@@ -50,6 +51,21 @@ pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError>
         source::register_declared_empty(&ctx, &pipeline)?;
     }
     problems.append(&mut plan::plan_all(&ctx, &graph, &pipeline.stages, &params).await);
+    // Every field a campaign's templates use must be a column of its audience.
+    for c in &campaigns {
+        if let Ok(df) = ctx.table(c.audience.as_str()).await {
+            let columns: Vec<String> = df
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            problems.extend(c.validate_fields(&columns));
+        }
+        for w in c.sms_warnings() {
+            println!("warning: {w}");
+        }
+    }
     for (name, sql) in &pipeline.metrics {
         if let Err(e) = engine::sql_frame(&ctx, sql, &params).await {
             problems.push(format!("metrics.{name}: {}", e.strip_backtrace()));

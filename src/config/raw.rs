@@ -29,6 +29,33 @@ pub struct RawPipeline {
     /// Named figures for the run summary: name -> a SQL query returning one value.
     #[serde(default)]
     pub metrics: BTreeMap<String, String>,
+    /// `[channels.NAME]`: where messages go (file outbox, SendGrid, Mailgun, Twilio, webhook).
+    #[serde(default)]
+    pub channels: BTreeMap<String, toml::Value>,
+    /// `[campaigns.NAME]`: who gets which messages, over which nights.
+    #[serde(default)]
+    pub campaigns: BTreeMap<String, crate::campaign::RawCampaign>,
+    /// Campaign rules across all campaigns.
+    #[serde(default)]
+    pub delivery: RawDelivery,
+}
+
+/// `[delivery]`: rules across every campaign and channel.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    /// At most this many messages per customer in `frequency_cap_days`, across campaigns
+    /// (default 1 in 7).
+    #[serde(default)]
+    pub frequency_cap: Option<u32>,
+    #[serde(default)]
+    pub frequency_cap_days: Option<u32>,
+    /// Seconds all sending of one run may take; what is left then ends `failed` (default 3600).
+    #[serde(default)]
+    pub time_budget_secs: Option<u64>,
+    /// The environment variable holding the secret unsubscribe tokens are derived from.
+    #[serde(default)]
+    pub token_secret_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -36,6 +36,26 @@ pub struct Pipeline {
     pub output: OutputSpec,
     /// name -> SQL returning one value, reported in the summary and manifest.
     pub metrics: std::collections::BTreeMap<String, String>,
+    /// `[channels.NAME]`, each checked (no secrets are read until a run sends).
+    pub channels: BTreeMap<String, Channel>,
+    /// `[campaigns.NAME]` as written: resolved once the stages are known (`Setup`).
+    pub campaigns: BTreeMap<String, crate::campaign::RawCampaign>,
+    pub delivery: Delivery,
+}
+
+/// A checked `[channels.NAME]`.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub config: crate::channels::ChannelConfig,
+    pub settings: crate::channels::ChannelSettings,
+}
+
+/// `[delivery]` with its defaults.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub frequency_cap: crate::campaign::FrequencyCap,
+    pub time_budget: std::time::Duration,
+    pub token_secret_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -244,6 +264,37 @@ fn resolve(
         }
     }
     let models = super::models::resolve(&raw.models, &variables, &mut problems);
+    let mut channels = BTreeMap::new();
+    for (name, value) in &raw.channels {
+        if !is_identifier(name) {
+            problems.push(format!(
+                "channels.{name:?}: a channel's name must be a lowercase identifier"
+            ));
+            continue;
+        }
+        let parsed: Result<crate::channels::ChannelConfig, _> = value.clone().try_into();
+        match parsed {
+            Ok(config) => match config.validate(name) {
+                Ok(settings) => {
+                    channels.insert(name.clone(), Channel { config, settings });
+                }
+                Err(e) => problems.push(format!("channels.{name}: {e}")),
+            },
+            Err(e) => problems.push(format!("channels.{name}: {}", e.to_string().trim_end())),
+        }
+    }
+    let default_cap = crate::campaign::FrequencyCap::default();
+    let delivery = Delivery {
+        frequency_cap: crate::campaign::FrequencyCap {
+            max_messages: raw
+                .delivery
+                .frequency_cap
+                .unwrap_or(default_cap.max_messages),
+            days: raw.delivery.frequency_cap_days.unwrap_or(default_cap.days),
+        },
+        time_budget: std::time::Duration::from_secs(raw.delivery.time_budget_secs.unwrap_or(3600)),
+        token_secret_env: raw.delivery.token_secret_env.clone(),
+    };
     let output_url = match (&opts.output, &raw.output.url) {
         (Some(cli), _) => cli.clone(),
         (None, Some(url)) => relative_to(base, url),
@@ -279,6 +330,9 @@ fn resolve(
             formats,
         },
         metrics: raw.metrics,
+        channels,
+        campaigns: raw.campaigns,
+        delivery,
     })
 }
 

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::campaign::message::Message;
 use crate::state::send_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
-use crate::state::{Decision, SendRecord, State, StateError};
+use crate::state::{LedgerDecision, SendRecord, State, StateError};
 
 /// Most operations folded into one transaction.
 const MAX_GROUP: usize = 512;
@@ -19,7 +19,7 @@ enum Op {
     Reserve(Vec<Message>, Reply<Vec<Message>>),
     Record(Vec<SendRecord>, Reply<()>),
     Attempt(Vec<String>, Reply<()>),
-    Decide(Vec<Decision>, Reply<()>),
+    Decide(Vec<LedgerDecision>, Reply<()>),
 }
 
 /// A handle on the writer thread; the thread ends when the last handle is dropped.
@@ -64,7 +64,7 @@ impl Ledger {
         self.call(|r| Op::Attempt(keys, r)).await
     }
 
-    pub async fn decide(&self, decisions: Vec<Decision>) -> Result<(), String> {
+    pub async fn decide(&self, decisions: Vec<LedgerDecision>) -> Result<(), String> {
         if decisions.is_empty() {
             return Ok(());
         }

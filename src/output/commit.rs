@@ -63,6 +63,23 @@ impl OutputWriter {
         self.discard().await
     }
 
+    /// Replace this run's committed `manifest.json` (deliveries happen after the commit).
+    pub async fn update_manifest(&self, manifest: &[u8]) -> Result<(), PipelineError> {
+        match self.root.local_dir() {
+            Some(root) => {
+                let version = versions_dir(&root, self.partition()).join(&self.run_id);
+                let tmp = version.join(format!(".{MANIFEST}.tmp"));
+                std::fs::write(&tmp, manifest)
+                    .and_then(|()| std::fs::rename(&tmp, version.join(MANIFEST)))
+                    .map_err(|e| out_err(MANIFEST, e))
+            }
+            None => {
+                let runs = self.root.child("_runs").child(self.partition());
+                runs.put(MANIFEST, manifest.to_vec()).await
+            }
+        }
+    }
+
     async fn commit_remote(
         &self,
         tables: &[WrittenTable],

@@ -68,12 +68,16 @@ pub async fn execute(
     if let Some(format) = outputs.get("quarantine") {
         written.push(writer.stage(&p.ctx, "quarantine", *format).await?);
     }
-    let keep = p
+    let mut keep: std::collections::HashSet<String> = p
         .pipeline
         .metrics
         .values()
         .flat_map(|sql| stage::parse_reads(&p.ctx, sql).unwrap_or_default())
         .collect();
+    // Campaign planning reads its tables after the stages.
+    if opts.send != super::campaigns::SendMode::NoSend && opts.state_dir.is_some() {
+        keep.extend(super::campaigns::tables_read(&p.campaigns));
+    }
     let source_tables = p
         .pipeline
         .sources

@@ -3,11 +3,13 @@
 //! run the stages ([`execute`]), commit every output at once ([`crate::output::commit`])
 //! and write the run's manifest, also when the run fails or is stopped.
 
+pub mod campaigns;
 pub mod execute;
 pub mod scheduled;
 pub mod setup;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -48,6 +50,9 @@ pub struct RunOptions {
     /// The run lock this run holds, empty when it holds none. A run holding a lock removes
     /// staging that earlier holders of the same lock left behind when they died.
     pub lock_key: String,
+    /// Whether the campaigns send. Campaigns need the state folder (the send ledger): a
+    /// run without `state_dir` sends nothing.
+    pub send: campaigns::SendMode,
 }
 
 impl RunOptions {
@@ -64,6 +69,7 @@ impl RunOptions {
             state_dir: None,
             cancel: CancellationToken::new(),
             lock_key: String::new(),
+            send: campaigns::SendMode::Send,
         }
     }
 }
@@ -79,6 +85,8 @@ pub struct Prepared {
     /// Time spent checking the sources' files and finding duplicates.
     pub sources_seconds: f64,
     pub hash: String,
+    /// The pipeline's campaigns, resolved.
+    pub campaigns: Vec<crate::campaign::Campaign>,
 }
 
 fn load(opts: &RunOptions) -> Result<Pipeline, PipelineError> {
@@ -109,6 +117,7 @@ async fn prepare_loaded(opts: &RunOptions, pipeline: Pipeline) -> Result<Prepare
         stages,
         mut problems,
         hash,
+        campaigns,
     } = setup;
     let graph = match Graph::build(stages, &external) {
         Ok(mut g) => {
@@ -148,6 +157,7 @@ async fn prepare_loaded(opts: &RunOptions, pipeline: Pipeline) -> Result<Prepare
         sources,
         sources_seconds,
         hash,
+        campaigns,
     })
 }
 
@@ -214,25 +224,97 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     {
         tracing::warn!(error = %e, "cannot remove staging left by earlier runs");
     }
-    // The stages only write into this run's staging: stopping them anywhere is safe.
+    // The ledger, when this run's campaigns act (the state folder holds it).
+    let state = match (&opts.state_dir, opts.send) {
+        (Some(dir), mode)
+            if mode != campaigns::SendMode::NoSend && !prepared.campaigns.is_empty() =>
+        {
+            Some(
+                crate::state::State::open(dir)
+                    .map_err(|e| PipelineError::Internal(e.to_string()))?,
+            )
+        }
+        _ => None,
+    };
+    // The stages only write into this run's staging, and planning reads the ledger without
+    // writing it: stopping them anywhere is safe.
     let task = {
-        let (opts, writer, mut m) = (opts.clone(), writer.clone(), m.clone());
+        let (opts, writer, mut m, state) = (opts.clone(), writer.clone(), m.clone(), state.clone());
         engine::query_runtime().spawn(async move {
-            execute::execute(&prepared, &opts, &writer, &mut m)
-                .await
-                .map(|written| (written, m))
+            let mut written = execute::execute(&prepared, &opts, &writer, &mut m).await?;
+            let planned = match &state {
+                Some(state) => {
+                    Some(plan_campaigns(&prepared, &opts, state, &writer, &mut written).await?)
+                }
+                None => None,
+            };
+            Ok((written, m, planned, prepared.pipeline, prepared.campaigns))
         })
     };
     let computed = until_cancelled(task, &opts.cancel, "between stages").await;
+    let mut act = None;
     let result = match computed {
-        Ok((written, computed)) => {
+        Ok((written, computed, planned, pipeline, campaign_list)) => {
             m = computed;
             m.outputs = written;
             m.finish(clock, Ok(()));
             let json = m.to_json()?;
-            writer.commit(&m.outputs, Some(&json)).await
+            let committed = writer.commit(&m.outputs, Some(&json)).await;
+            if committed.is_ok() {
+                act = planned.map(|p| (p, pipeline, campaign_list));
+            }
+            committed
         }
         Err(e) => Err(e),
+    };
+    // After the commit: record every decision, then deliver (stoppable between batches).
+    let result = match (result, act, &state) {
+        (Ok(()), Some(((plan, unknown), pipeline, campaign_list)), Some(state)) => {
+            let outbox = outbox_dir(&root, &m.as_of, opts.state_dir.as_deref());
+            let delivering = campaigns::Delivering {
+                pipeline: &pipeline,
+                campaigns: &campaign_list,
+                state,
+                mode: opts.send,
+                outbox,
+                cancel: opts.cancel.clone(),
+                clock: Arc::new(crate::clock::SystemClock),
+            };
+            let as_of = prepared_as_of(&m);
+            let sent = campaigns::send(plan, as_of, unknown, &delivering).await;
+            let outcome = match sent {
+                Ok(report) => {
+                    let errors = report.errors.clone();
+                    m.campaigns = Some(report);
+                    if !errors.is_empty() {
+                        Err(PipelineError::Stage {
+                            stage: "campaigns.delivery".into(),
+                            file: pipeline.file.display().to_string(),
+                            message: errors.join("; "),
+                            blame: crate::error::Blame::User,
+                        })
+                    } else if opts.cancel.is_cancelled() {
+                        Err(PipelineError::Interrupted(
+                            "the run was stopped while delivering: the tables were committed; what was not sent is sent by the next run".into(),
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            m.finish(clock, outcome.as_ref().map(|_| ()));
+            if let Err(e) = writer.update_manifest(&m.to_json()?).await {
+                tracing::warn!(error = %e, "cannot add the deliveries to manifest.json");
+            }
+            if let Err(e) = &outcome {
+                // The tables are in place; the run record says what went wrong.
+                record(&root, &m).await?;
+                return Err(clone_err(e));
+            }
+            Ok(())
+        }
+        (r, _, _) => r,
     };
     if let Err(e) = &result {
         m.finish(clock, Err(e));
@@ -242,6 +324,91 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     }
     record(&root, &m).await?;
     result.map(|()| m)
+}
+
+/// The `as_of` a manifest is for.
+fn prepared_as_of(m: &Manifest) -> NaiveDate {
+    m.as_of.parse().unwrap_or_else(|_| Utc::now().date_naive())
+}
+
+/// A failed delivery's error, again (the manifest keeps the first).
+fn clone_err(e: &PipelineError) -> PipelineError {
+    match e {
+        PipelineError::Interrupted(m) => PipelineError::Interrupted(m.clone()),
+        other => PipelineError::Stage {
+            stage: "campaigns".into(),
+            file: String::new(),
+            message: other.to_string(),
+            blame: other.blame(),
+        },
+    }
+}
+
+/// Where the file channel writes and a dry run puts its requests: beside the outputs on a
+/// local disk, else in the state folder.
+fn outbox_dir(root: &Location, as_of: &str, state_dir: Option<&std::path::Path>) -> PathBuf {
+    let part = format!("as_of={as_of}");
+    match root.local_dir() {
+        Some(dir) => dir.join("_outbox").join(part),
+        None => state_dir
+            .unwrap_or(std::path::Path::new(".winback"))
+            .join("outbox")
+            .join(part),
+    }
+}
+
+/// Plan the campaigns in the query task (they read the session's tables), after the
+/// in-flight rows of a process that died are settled as `unknown`; stage `suppressed` and
+/// `holdout` when they are outputs.
+async fn plan_campaigns(
+    p: &Prepared,
+    opts: &RunOptions,
+    state: &crate::state::State,
+    writer: &OutputWriter,
+    written: &mut Vec<crate::output::WrittenTable>,
+) -> Result<(crate::campaign::Plan, u64), PipelineError> {
+    let unknown = if opts.send == campaigns::SendMode::Send {
+        let rows = state
+            .recover_in_flight()
+            .map_err(|e| PipelineError::Internal(e.to_string()))?;
+        if !rows.is_empty() {
+            tracing::error!(
+                recipients = rows.len(),
+                "recipients were in flight when a process died: now `unknown`, not sent again (see `winback sends --unknown`)"
+            );
+        }
+        rows.len() as u64
+    } else {
+        0
+    };
+    let plan = campaigns::plan(
+        &p.ctx,
+        &p.pipeline,
+        &p.campaigns,
+        p.as_of,
+        state,
+        Utc::now(),
+    )
+    .await?;
+    for table in [campaigns::SUPPRESSED, campaigns::HOLDOUT] {
+        let listed = p
+            .pipeline
+            .output
+            .tables
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|x| x == table));
+        if listed {
+            let format = p
+                .pipeline
+                .output
+                .formats
+                .get(table)
+                .copied()
+                .unwrap_or(p.pipeline.output.format);
+            written.push(writer.stage(&p.ctx, table, format).await?);
+        }
+    }
+    Ok((plan, unknown))
 }
 
 /// Wait for a task of the query runtime, or abort it when `cancel` fires.
@@ -317,6 +484,7 @@ impl Manifest {
             rows_read: 0,
             rows_per_second: 0.0,
             peak_memory_bytes: None,
+            campaigns: None,
         }
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+use super::campaigns::SendMode;
 use super::{RunOptions, run};
 use crate::config::{LoadOptions, Pipeline};
 use crate::engine::EngineOptions;
@@ -25,6 +26,8 @@ pub struct EngineRunner {
     pub select: Vec<String>,
     /// A pipeline the command already loaded (same file, same overrides): not read again.
     pub loaded: Option<Pipeline>,
+    /// Whether the campaigns send (scheduled runs do; backfills only with `--send`).
+    pub send: SendMode,
 }
 
 impl EngineRunner {
@@ -38,6 +41,7 @@ impl EngineRunner {
             progress: Progress::hidden(),
             select: vec![],
             loaded: None,
+            send: SendMode::Send,
         }
     }
 }
@@ -64,12 +68,16 @@ impl PipelineRunner for EngineRunner {
                 state_dir: self.state_dir.clone(),
                 cancel: req.cancel.clone(),
                 lock_key: req.lock_key.clone(),
+                send: self.send,
             };
             match run(&opts).await {
                 Ok(m) => Ok(RunOutcome {
                     rows_written: rows_written(&m),
-                    messages_sent: 0,
-                    partial: false,
+                    messages_sent: m
+                        .campaigns
+                        .as_ref()
+                        .map_or(0, |c| c.deliveries.iter().map(|d| d.delivered).sum()),
+                    partial: m.campaigns.as_ref().is_some_and(|c| c.is_partial()),
                     manifest: Some(Arc::new(m)),
                 }),
                 Err(e) => Err(failure(&e)),

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 
+use crate::campaign::{Campaign, CampaignContext, ChannelRules};
 use crate::config::{self, LoadOptions, Pipeline};
 use crate::engine::{self, EngineOptions, Params};
 use crate::error::PipelineError;
 use crate::manifest;
 use crate::stage::{self, Stage, StageKind};
-use crate::state::history_table;
+use crate::state::{history_table, sends_table};
 
 /// A pipeline with its session: stages found, nothing registered from the sources yet.
 pub struct Setup {
@@ -26,6 +27,8 @@ pub struct Setup {
     pub problems: Vec<String>,
     /// SHA-256 over the pipeline file and every SQL stage.
     pub hash: String,
+    /// `[campaigns]`, resolved against the stages and channels (problems in `problems`).
+    pub campaigns: Vec<Campaign>,
 }
 
 /// The date a run is for when `--as-of` is not given: today in the pipeline's timezone.
@@ -38,6 +41,7 @@ pub fn external_tables(pipeline: &Pipeline) -> BTreeSet<String> {
     let mut t: BTreeSet<String> = pipeline.sources.iter().map(|s| s.name.clone()).collect();
     t.insert("quarantine".into());
     t.insert(history_table::TABLE.into());
+    t.insert(sends_table::TABLE.into());
     t
 }
 
@@ -69,6 +73,9 @@ impl Setup {
             &files.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
         );
         history_table::register(&ctx, state_dir)?;
+        sends_table::register(&ctx, state_dir, as_of)?;
+        let mut problems = problems;
+        let campaigns = resolve_campaigns(&pipeline, &stages, &mut problems);
         Ok(Setup {
             pipeline,
             ctx,
@@ -77,11 +84,46 @@ impl Setup {
             stages,
             problems,
             hash,
+            campaigns,
         })
     }
 
     /// Tables that exist before any stage runs.
     pub fn external_tables(&self) -> BTreeSet<String> {
         external_tables(&self.pipeline)
+    }
+}
+
+/// The planning view of every channel.
+pub fn channel_rules(pipeline: &Pipeline) -> std::collections::BTreeMap<String, ChannelRules> {
+    pipeline
+        .channels
+        .iter()
+        .map(|(name, c)| (name.clone(), c.settings.rules()))
+        .collect()
+}
+
+fn resolve_campaigns(
+    pipeline: &Pipeline,
+    stages: &[Stage],
+    problems: &mut Vec<String>,
+) -> Vec<Campaign> {
+    if pipeline.campaigns.is_empty() {
+        return Vec::new();
+    }
+    let known: Vec<String> = stages.iter().map(|s| s.name.clone()).collect();
+    let channels = channel_rules(pipeline);
+    let base = pipeline.file.parent().unwrap_or(Path::new("."));
+    let ctx = CampaignContext {
+        base_dir: base,
+        known_tables: &known,
+        channels: &channels,
+    };
+    match crate::campaign::resolve_campaigns(&pipeline.campaigns, &ctx) {
+        Ok(c) => c,
+        Err(e) => {
+            problems.extend(e.problems);
+            Vec::new()
+        }
     }
 }

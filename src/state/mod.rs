@@ -10,6 +10,7 @@ pub mod locks;
 pub mod runs;
 pub mod send_batches;
 pub mod sends;
+pub mod sends_table;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +23,7 @@ use crate::clock::{Clock, SystemClock};
 
 pub use locks::{LockInfo, holder_id, lock_key};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};
-pub use sends::{Decision, SENDS_MIGRATION, SendCount, SendRecord, SendRow};
+pub use sends::{LedgerDecision, SENDS_MIGRATION, SendCount, SendRecord, SendRow};
 
 /// File name of the state database inside the state directory.
 pub const DB_FILE: &str = "winback.db";

@@ -9,7 +9,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Transaction, params, params_from_iter};
 
 use super::StateError;
-use super::sends::{Decision, FINAL_SQL, SendRecord, parse_state};
+use super::sends::{FINAL_SQL, LedgerDecision, SendRecord, parse_state};
 use crate::campaign::message::{Message, SendState};
 
 /// Keys per `IN (...)` list and rows per multi-row INSERT (SQLite allows 32766 parameters).
@@ -173,7 +173,7 @@ pub(crate) fn attempt_tx(tx: &Transaction<'_>, keys: &[&str], now: &str) -> Resu
 
 pub(crate) fn decide_tx(
     tx: &Transaction<'_>,
-    decisions: &[Decision],
+    decisions: &[LedgerDecision],
     now: &str,
 ) -> Result<(), StateError> {
     let mut stmt = tx.prepare_cached(&format!(

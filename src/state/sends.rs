@@ -58,7 +58,7 @@ pub struct SendRecord {
 /// A planning decision about one recipient that is not a send: `planned`, `holdout`,
 /// `suppressed` or `deferred`, with the lapse (entry date) the sequence belongs to.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
+pub struct LedgerDecision {
     pub message: Message,
     pub entry_date: NaiveDate,
     pub state: SendState,
@@ -274,7 +274,7 @@ impl State {
 
     /// Writes planning decisions (planned, holdout, suppressed, deferred) in one transaction.
     /// A row already final or in flight is left as it is.
-    pub fn record_decisions(&self, decisions: &[Decision]) -> Result<(), StateError> {
+    pub fn record_decisions(&self, decisions: &[LedgerDecision]) -> Result<(), StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         decide_tx(&tx, decisions, &fmt_ts(self.now()))?;
