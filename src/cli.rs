@@ -179,6 +179,10 @@ pub struct RunArgs {
     /// stops at once.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub grace_secs: u64,
+    /// Seconds of the run lock's lease (renewed while the run goes on): how long a run
+    /// killed without a chance to release it blocks the next one.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub lease_secs: u64,
     /// Decide every message and write the exact requests (secrets masked) to the outbox;
     /// send nothing, record nothing.
     #[arg(long, conflicts_with = "no_send")]

@@ -3,6 +3,7 @@
 mod support;
 
 mod bad_inputs;
+mod campaigns;
 mod cli;
 mod engine;
 mod functions;

@@ -54,6 +54,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         (as_of, as_of),
         true,
         30,
+        60,
     )
     .await?;
     if let Some(f) = &report.failed {

@@ -45,6 +45,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         (as_of, as_of),
         true,
         args.grace_secs,
+        args.lease_secs,
     )
     .await?;
     if let Some(f) = &report.failed {

@@ -95,6 +95,7 @@ pub async fn recorded_runs(
     (from, to): (NaiveDate, NaiveDate),
     force: bool,
     grace_secs: u64,
+    lease_secs: u64,
 ) -> anyhow::Result<schedule::BackfillReport> {
     let state = State::open(state_dir)?;
     let mut req = BackfillRequest::new(p.pipeline.clone(), from, to);
@@ -102,6 +103,7 @@ pub async fn recorded_runs(
     req.set = p.set.clone();
     let opts = schedule::ExecOptions {
         grace: std::time::Duration::from_secs(grace_secs),
+        lease: std::time::Duration::from_secs(lease_secs.max(3)),
         ..schedule::ExecOptions::default()
     };
     let cancel = cancel_on_signals(grace_secs);
@@ -122,6 +124,7 @@ pub async fn backfill(args: BackfillArgs) -> anyhow::Result<i32> {
         (args.from, args.to),
         args.force,
         args.grace_secs,
+        60,
     )
     .await?;
     for d in &report.skipped {

@@ -67,6 +67,9 @@ pub fn print(m: &Manifest) {
         };
         println!("{k:<40} {shown}");
     }
+    if let Some(c) = &m.campaigns {
+        campaigns(c);
+    }
     let out = m.outputs.first().map(|o| o.path.as_str()).unwrap_or("");
     println!(
         "{} rows in {:.2}s ({:.0} rows/s), peak memory {}",
@@ -79,5 +82,67 @@ pub fn print(m: &Manifest) {
         let root = out.split("/as_of=").next().unwrap_or(out);
         let root = root.rsplit_once('/').map_or(root, |(r, _)| r);
         println!("{} tables written under {root}/", m.outputs.len());
+    }
+}
+
+/// Per campaign and channel: audience, holdout, suppressed and deferred by reason, sent;
+/// then per channel what the provider made of it. No address appears.
+fn campaigns(c: &crate::delivery::report::CampaignsReport) {
+    let mode = match c.mode {
+        crate::delivery::report::SendMode::DryRun => " (dry run: nothing sent)",
+        _ => "",
+    };
+    println!("campaigns{mode}");
+    println!(
+        "  {:<22} {:<8} {:>8} {:>8} {:>8}  suppressed / deferred",
+        "campaign", "channel", "audience", "holdout", "to send"
+    );
+    for (campaign, channels) in &c.plan.channels {
+        let audience = c.plan.audience.get(campaign).copied().unwrap_or(0);
+        for (channel, n) in channels {
+            let reasons: Vec<String> = n
+                .suppressed
+                .iter()
+                .map(|(r, k)| format!("{r} {k}"))
+                .chain(
+                    n.deferred
+                        .iter()
+                        .map(|(r, k)| format!("{r} {k} (deferred)")),
+                )
+                .collect();
+            println!(
+                "  {campaign:<22} {channel:<8} {audience:>8} {:>8} {:>8}  {}",
+                n.holdout,
+                n.send,
+                reasons.join(", ")
+            );
+        }
+    }
+    for d in &c.deliveries {
+        println!(
+            "  channel {:<10} delivered {}, rejected {}, failed {}, unknown {}, not attempted {}, already sent {}, cost {:.2}, {} request(s){}",
+            d.channel,
+            d.delivered,
+            d.rejected,
+            d.failed,
+            d.unknown,
+            d.not_attempted,
+            d.skipped,
+            d.cost,
+            d.requests,
+            d.stopped
+                .as_deref()
+                .map(|s| format!(", stopped: {s}"))
+                .unwrap_or_default()
+        );
+    }
+    if c.unknown_recovered > 0 {
+        println!(
+            "  {} recipient(s) were in flight when a process died: `unknown`, not sent again (winback sends --unknown)",
+            c.unknown_recovered
+        );
+    }
+    for e in &c.errors {
+        println!("  error: {e}");
     }
 }
