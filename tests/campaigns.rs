@@ -29,11 +29,6 @@ fn campaign_project(dir: &Path) {
         seed: 11,
     })
     .unwrap();
-    std::fs::create_dir_all(dir.join("sql/audiences")).unwrap();
-    for f in std::fs::read_dir(repo().join("sql/audiences")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, dir.join("sql/audiences").join(f.file_name().unwrap())).unwrap();
-    }
 }
 
 /// Point the project's e-mail channel at a SendGrid-compatible server.

@@ -54,7 +54,9 @@ fn an_unknown_input_name_is_reported_with_the_known_ones() {
     let (code, _, stderr) = winback(&["validate", "--input", "orders=/tmp/x"]);
     assert_eq!(code, 78, "{stderr}");
     assert!(
-        stderr.contains("no source named 'orders' (sources: complaints, customers, purchases)"),
+        stderr.contains(
+            "no source named 'orders' (sources: complaints, customers, purchases, unsubscribes)"
+        ),
         "{stderr}"
     );
 }

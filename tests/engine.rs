@@ -91,7 +91,11 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
     );
     let share = manifest["metrics"]["top20_revenue_share"].as_f64().unwrap();
     assert!((0.4..0.95).contains(&share), "80/20 figure {share}");
-    assert_eq!(m.stages.len(), 15);
+    assert_eq!(
+        m.stages.len(),
+        18,
+        "15 tables and models, 3 campaign audiences"
+    );
     assert_eq!(manifest["models"]["ltv"]["bgnbd"]["converged"], true);
 
     // Every customer is in exactly one segment and one grade.

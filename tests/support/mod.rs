@@ -138,7 +138,13 @@ pub async fn query(ctx: &SessionContext, sql: &str) -> Vec<String> {
 
 /// A copy of the default project (pipeline, SQL) with small demo data, in `dir`.
 pub fn project(dir: &Path) {
-    for sub in ["pipelines", "sql/staging", "sql/marts", "sql/seeds"] {
+    for sub in [
+        "pipelines",
+        "sql/staging",
+        "sql/marts",
+        "sql/seeds",
+        "sql/audiences",
+    ] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
         for f in std::fs::read_dir(repo().join(sub)).unwrap() {
             let f = f.unwrap().path();
