@@ -69,5 +69,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         "\nOutputs: {}/<table>/as_of={}/ (Parquet; try: duckdb -c \"select segment, count(*) from read_parquet('{}/rfm/*/*.parquet', hive_partitioning=true) group by 1\")",
         args.output, as_of, args.output
     );
+    if manifest.campaigns.is_some() {
+        println!(
+            "Messages: {}/_outbox/as_of={}/ (JSONL per channel and campaign, for a marketing tool); the ledger: winback sends",
+            args.output, as_of
+        );
+    }
     Ok(EXIT_OK)
 }
