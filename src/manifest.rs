@@ -8,7 +8,11 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::Blame;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::error::{Blame, PipelineError};
 use crate::output::WrittenTable;
 use crate::source::SourceReport;
 use crate::stage::executor::StageRun;
@@ -77,4 +81,68 @@ pub fn peak_memory_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+impl Manifest {
+    /// A manifest for a run that is starting: what is known before anything is read.
+    pub fn started(
+        file: &std::path::Path,
+        name: &str,
+        run_id: &str,
+        as_of: NaiveDate,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Manifest {
+            pipeline: name.to_string(),
+            pipeline_file: file.display().to_string(),
+            pipeline_hash: String::new(),
+            run_id: run_id.to_string(),
+            as_of: as_of.to_string(),
+            started_at: started_at.to_rfc3339(),
+            ended_at: String::new(),
+            seconds: 0.0,
+            status: RunStatus::Running,
+            error: None,
+            blame: None,
+            sources: Vec::new(),
+            sources_seconds: 0.0,
+            quarantine_seconds: 0.0,
+            stages: Vec::new(),
+            quarantine: Default::default(),
+            outputs: Vec::new(),
+            metrics: Default::default(),
+            models: Default::default(),
+            rows_read: 0,
+            rows_per_second: 0.0,
+            peak_memory_bytes: None,
+            campaigns: None,
+        }
+    }
+
+    /// Close the manifest: timings, peak memory, and the status the result gives.
+    pub fn finish(&mut self, clock: Instant, result: Result<(), &PipelineError>) {
+        self.seconds = clock.elapsed().as_secs_f64();
+        self.ended_at = Utc::now().to_rfc3339();
+        self.rows_per_second = self.rows_read as f64 / self.seconds.max(1e-9);
+        self.peak_memory_bytes = peak_memory_bytes();
+        match result {
+            Ok(()) => {
+                self.status = RunStatus::Succeeded;
+                self.error = None;
+                self.blame = None;
+            }
+            Err(e) => {
+                self.status = match e {
+                    PipelineError::Interrupted(_) => RunStatus::Interrupted,
+                    _ => RunStatus::Failed,
+                };
+                self.error = Some(e.to_string());
+                self.blame = Some(e.blame());
+            }
+        }
+    }
+
+    pub fn to_json(&self) -> Result<Vec<u8>, PipelineError> {
+        serde_json::to_vec_pretty(self).map_err(|e| PipelineError::Internal(e.to_string()))
+    }
 }

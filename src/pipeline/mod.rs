@@ -3,6 +3,7 @@
 //! run the stages ([`execute`]), commit every output at once ([`crate::output::commit`])
 //! and write the run's manifest, also when the run fails or is stopped.
 
+pub mod campaign_inputs;
 pub mod campaigns;
 pub mod execute;
 pub mod scheduled;
@@ -19,12 +20,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{LoadOptions, Pipeline};
 use crate::engine::{self, EngineOptions, Params};
 use crate::error::{ConfigError, PipelineError};
-use crate::manifest::{self, Manifest};
+use crate::manifest::Manifest;
 use crate::output::OutputWriter;
 use crate::progress::Progress;
 use crate::source;
 use crate::stage::{executor::StageRun, graph::Graph};
-use crate::state::RunStatus;
 use crate::storage::{self, Location};
 
 pub use setup::{Setup, external_tables, today};
@@ -243,9 +243,9 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
         engine::query_runtime().spawn(async move {
             let mut written = execute::execute(&prepared, &opts, &writer, &mut m).await?;
             let planned = match &state {
-                Some(state) => {
-                    Some(plan_campaigns(&prepared, &opts, state, &writer, &mut written).await?)
-                }
+                Some(state) => Some(
+                    campaigns::plan_in_run(&prepared, &opts, state, &writer, &mut written).await?,
+                ),
                 None => None,
             };
             Ok((written, m, planned, prepared.pipeline, prepared.campaigns))
@@ -270,7 +270,7 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     // After the commit: record every decision, then deliver (stoppable between batches).
     let result = match (result, act, &state) {
         (Ok(()), Some(((plan, unknown), pipeline, campaign_list)), Some(state)) => {
-            let outbox = outbox_dir(&root, &m.as_of, opts.state_dir.as_deref());
+            let outbox = campaigns::outbox_dir(&root, &m.as_of, opts.state_dir.as_deref());
             let delivering = campaigns::Delivering {
                 pipeline: &pipeline,
                 campaigns: &campaign_list,
@@ -344,73 +344,6 @@ fn clone_err(e: &PipelineError) -> PipelineError {
     }
 }
 
-/// Where the file channel writes and a dry run puts its requests: beside the outputs on a
-/// local disk, else in the state folder.
-fn outbox_dir(root: &Location, as_of: &str, state_dir: Option<&std::path::Path>) -> PathBuf {
-    let part = format!("as_of={as_of}");
-    match root.local_dir() {
-        Some(dir) => dir.join("_outbox").join(part),
-        None => state_dir
-            .unwrap_or(std::path::Path::new(".winback"))
-            .join("outbox")
-            .join(part),
-    }
-}
-
-/// Plan the campaigns in the query task (they read the session's tables), after the
-/// in-flight rows of a process that died are settled as `unknown`; stage `suppressed` and
-/// `holdout` when they are outputs.
-async fn plan_campaigns(
-    p: &Prepared,
-    opts: &RunOptions,
-    state: &crate::state::State,
-    writer: &OutputWriter,
-    written: &mut Vec<crate::output::WrittenTable>,
-) -> Result<(crate::campaign::Plan, u64), PipelineError> {
-    let unknown = if opts.send == campaigns::SendMode::Send {
-        let rows = state
-            .recover_in_flight()
-            .map_err(|e| PipelineError::Internal(e.to_string()))?;
-        if !rows.is_empty() {
-            tracing::error!(
-                recipients = rows.len(),
-                "recipients were in flight when a process died: now `unknown`, not sent again (see `winback sends --unknown`)"
-            );
-        }
-        rows.len() as u64
-    } else {
-        0
-    };
-    let plan = campaigns::plan(
-        &p.ctx,
-        &p.pipeline,
-        &p.campaigns,
-        p.as_of,
-        state,
-        Utc::now(),
-    )
-    .await?;
-    for table in [campaigns::SUPPRESSED, campaigns::HOLDOUT] {
-        let listed = p
-            .pipeline
-            .output
-            .tables
-            .as_ref()
-            .is_none_or(|t| t.iter().any(|x| x == table));
-        if listed {
-            let format = p
-                .pipeline
-                .output
-                .formats
-                .get(table)
-                .copied()
-                .unwrap_or(p.pipeline.output.format);
-            written.push(writer.stage(&p.ctx, table, format).await?);
-        }
-    }
-    Ok((plan, unknown))
-}
-
 /// Wait for a task of the query runtime, or abort it when `cancel` fires.
 async fn until_cancelled<T: Send + 'static>(
     mut task: tokio::task::JoinHandle<Result<T, PipelineError>>,
@@ -450,68 +383,4 @@ pub async fn run_in_session(opts: &RunOptions) -> Result<(Prepared, Vec<StageRun
     )
     .await?;
     Ok((prepared, runs))
-}
-
-impl Manifest {
-    /// A manifest for a run that is starting: what is known before anything is read.
-    pub fn started(
-        file: &std::path::Path,
-        name: &str,
-        run_id: &str,
-        as_of: NaiveDate,
-        started_at: DateTime<Utc>,
-    ) -> Self {
-        Manifest {
-            pipeline: name.to_string(),
-            pipeline_file: file.display().to_string(),
-            pipeline_hash: String::new(),
-            run_id: run_id.to_string(),
-            as_of: as_of.to_string(),
-            started_at: started_at.to_rfc3339(),
-            ended_at: String::new(),
-            seconds: 0.0,
-            status: RunStatus::Running,
-            error: None,
-            blame: None,
-            sources: Vec::new(),
-            sources_seconds: 0.0,
-            quarantine_seconds: 0.0,
-            stages: Vec::new(),
-            quarantine: Default::default(),
-            outputs: Vec::new(),
-            metrics: Default::default(),
-            models: Default::default(),
-            rows_read: 0,
-            rows_per_second: 0.0,
-            peak_memory_bytes: None,
-            campaigns: None,
-        }
-    }
-
-    /// Close the manifest: timings, peak memory, and the status the result gives.
-    pub fn finish(&mut self, clock: Instant, result: Result<(), &PipelineError>) {
-        self.seconds = clock.elapsed().as_secs_f64();
-        self.ended_at = Utc::now().to_rfc3339();
-        self.rows_per_second = self.rows_read as f64 / self.seconds.max(1e-9);
-        self.peak_memory_bytes = manifest::peak_memory_bytes();
-        match result {
-            Ok(()) => {
-                self.status = RunStatus::Succeeded;
-                self.error = None;
-                self.blame = None;
-            }
-            Err(e) => {
-                self.status = match e {
-                    PipelineError::Interrupted(_) => RunStatus::Interrupted,
-                    _ => RunStatus::Failed,
-                };
-                self.error = Some(e.to_string());
-                self.blame = Some(e.blame());
-            }
-        }
-    }
-
-    pub fn to_json(&self) -> Result<Vec<u8>, PipelineError> {
-        serde_json::to_vec_pretty(self).map_err(|e| PipelineError::Internal(e.to_string()))
-    }
 }

@@ -1,0 +1,256 @@
+//! What campaign planning reads from a run's session: each audience's rows (every column a
+//! template field), contacts and consent from `customers`, the optional `unsubscribes`,
+//! and each customer's last purchase.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::SessionContext;
+
+use crate::campaign::message::Medium;
+use crate::campaign::{AudienceRow, Campaign, Contact, IdMap, Unsubscribe};
+use crate::error::{Blame, ConfigError, PipelineError};
+
+pub(super) fn stage_err(what: &str, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Stage {
+        stage: format!("campaigns.{what}"),
+        file: String::new(),
+        message: e.to_string(),
+        blame: Blame::Internal,
+    }
+}
+
+async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
+    let df = ctx.sql(sql).await.map_err(|e| stage_err("read", e))?;
+    df.collect().await.map_err(|e| stage_err("read", e))
+}
+
+fn has(ctx: &SessionContext, table: &str) -> bool {
+    ctx.table_exist(table).unwrap_or(false)
+}
+
+async fn columns_of(ctx: &SessionContext, table: &str) -> Vec<String> {
+    match ctx.table(table).await {
+        Ok(df) => df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
+        Err(_) => vec![],
+    }
+}
+
+fn text(col: &ArrayRef) -> Result<StringArray, PipelineError> {
+    let c = cast(col, &DataType::Utf8).map_err(|e| stage_err("read", e))?;
+    Ok(c.as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .unwrap_or_else(|| StringArray::from(Vec::<Option<&str>>::new())))
+}
+
+/// The audience rows of one campaign, with every column as a template field.
+pub(super) async fn audience(
+    ctx: &SessionContext,
+    c: &Campaign,
+) -> Result<Vec<AudienceRow>, PipelineError> {
+    let columns = columns_of(ctx, &c.audience).await;
+    let problems = c.validate_fields(&columns);
+    if !problems.is_empty() {
+        return Err(ConfigError::Many(problems).into());
+    }
+    let batches = collect(ctx, &format!("select * from \"{}\"", c.audience)).await?;
+    let mut rows = Vec::new();
+    for b in &batches {
+        let ids = text(b.column_by_name("customer_id").expect("validated column"))?;
+        let entry = cast(
+            b.column_by_name("entry_date").expect("validated column"),
+            &DataType::Date32,
+        )
+        .map_err(|e| stage_err(&c.name, e))?;
+        let entry = entry
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .expect("cast to Date32");
+        let value = cast(
+            b.column_by_name(&c.value_column).expect("validated column"),
+            &DataType::Float64,
+        )
+        .map_err(|e| stage_err(&c.name, e))?;
+        let value = value
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("cast to Float64");
+        let fields = json_rows(b)?;
+        for (i, fields) in fields.into_iter().enumerate() {
+            if ids.is_null(i) || entry.is_null(i) {
+                continue;
+            }
+            rows.push(AudienceRow {
+                customer_id: ids.value(i).to_string(),
+                entry_date: entry.value_as_date(i).expect("a valid date"),
+                value: if value.is_null(i) {
+                    0.0
+                } else {
+                    value.value(i)
+                },
+                fields: Arc::new(fields),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Every row of `b` as a map of column name to JSON value (dates as `YYYY-MM-DD`).
+fn json_rows(b: &RecordBatch) -> Result<Vec<BTreeMap<String, serde_json::Value>>, PipelineError> {
+    let mut buf = Vec::new();
+    let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+    w.write(b).map_err(|e| stage_err("fields", e))?;
+    w.finish().map_err(|e| stage_err("fields", e))?;
+    drop(w);
+    if buf.is_empty() {
+        return Ok(vec![BTreeMap::new(); b.num_rows()]);
+    }
+    let mut rows: Vec<BTreeMap<String, serde_json::Value>> =
+        serde_json::from_slice(&buf).map_err(|e| stage_err("fields", e))?;
+    // The JSON writer leaves nulls out: a template sees them as null, not as missing.
+    for row in &mut rows {
+        for f in b.schema().fields() {
+            row.entry(f.name().clone())
+                .or_insert(serde_json::Value::Null);
+        }
+    }
+    Ok(rows)
+}
+
+/// Contacts from the `customers` source (no row, or a null consent, is no consent).
+pub(super) async fn contacts(
+    ctx: &SessionContext,
+) -> Result<IdMap<String, Contact>, PipelineError> {
+    let mut out = IdMap::default();
+    if !has(ctx, "customers") {
+        return Ok(out);
+    }
+    let have = columns_of(ctx, "customers").await;
+    let col = |c: &str, ty: &str| {
+        if have.iter().any(|h| h == c) {
+            format!("cast(\"{c}\" as {ty}) as \"{c}\"")
+        } else {
+            format!("cast(null as {ty}) as \"{c}\"")
+        }
+    };
+    let sql = format!(
+        "select cast(customer_id as varchar) as customer_id, {}, {}, {}, {}, {} from customers",
+        col("email", "varchar"),
+        col("phone", "varchar"),
+        col("consent_email", "boolean"),
+        col("consent_sms", "boolean"),
+        col("timezone", "varchar"),
+    );
+    for b in collect(ctx, &sql).await? {
+        let s = |i: usize| text(b.column(i));
+        let (ids, email, phone, tz) = (s(0)?, s(1)?, s(2)?, s(5)?);
+        let flag = |i: usize| b.column(i).as_any().downcast_ref::<BooleanArray>().cloned();
+        let (ce, cs) = (flag(3), flag(4));
+        let get = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
+        let consent = |a: &Option<BooleanArray>, i: usize| {
+            a.as_ref().and_then(|a| (!a.is_null(i)).then(|| a.value(i)))
+        };
+        for i in 0..b.num_rows() {
+            if ids.is_null(i) {
+                continue;
+            }
+            out.insert(
+                ids.value(i).to_string(),
+                Contact {
+                    email: get(&email, i),
+                    phone: get(&phone, i),
+                    consent_email: consent(&ce, i),
+                    consent_sms: consent(&cs, i),
+                    timezone: get(&tz, i).and_then(|t| t.parse().ok()),
+                    unsubscribe_token: None,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The optional `unsubscribes` source: customer or address, channel (`email`, `sms`, or
+/// anything else for all), time.
+pub(super) async fn unsubscribes(ctx: &SessionContext) -> Result<Vec<Unsubscribe>, PipelineError> {
+    if !has(ctx, "unsubscribes") {
+        return Ok(vec![]);
+    }
+    let have = columns_of(ctx, "unsubscribes").await;
+    let col = |c: &str| {
+        if have.iter().any(|h| h == c) {
+            format!("cast(\"{c}\" as varchar)")
+        } else {
+            "cast(null as varchar)".to_string()
+        }
+    };
+    let sql = format!(
+        "select {}, {}, {}, cast({} as varchar) from unsubscribes",
+        col("customer_id"),
+        col("address"),
+        col("channel"),
+        if have.iter().any(|h| h == "ts") {
+            "ts"
+        } else {
+            "null"
+        }
+    );
+    let mut out = Vec::new();
+    for b in collect(ctx, &sql).await? {
+        let (ids, addr, chan) = (text(b.column(0))?, text(b.column(1))?, text(b.column(2))?);
+        for i in 0..b.num_rows() {
+            let get = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_string());
+            let medium = match get(&chan)
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("email") => Some(Medium::Email),
+                Some("sms") => Some(Medium::Sms),
+                _ => None,
+            };
+            out.push(Unsubscribe {
+                customer_id: get(&ids),
+                address: get(&addr),
+                medium,
+                at: Utc::now(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Each customer's last purchase date (from `customer_summary`).
+pub(super) async fn last_purchases(
+    ctx: &SessionContext,
+) -> Result<IdMap<String, NaiveDate>, PipelineError> {
+    let mut out = IdMap::default();
+    if !has(ctx, "customer_summary") {
+        return Ok(out);
+    }
+    let sql = "select cast(customer_id as varchar), cast(last_purchase_date as date) from customer_summary";
+    for b in collect(ctx, sql).await? {
+        let ids = text(b.column(0))?;
+        let Some(days) = b.column(1).as_any().downcast_ref::<Date32Array>() else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            if let (false, Some(d)) = (ids.is_null(i), days.value_as_date(i)) {
+                out.insert(ids.value(i).to_string(), d);
+            }
+        }
+    }
+    Ok(out)
+}
