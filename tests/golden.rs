@@ -55,10 +55,43 @@ async fn run_case(stage: &str, dir: &Path) -> Vec<String> {
     let set: Vec<(&str, &str)> = set.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut opts = run_options(&case.as_of, &inputs, &tmp.path().join("out"), &set);
     opts.select = vec![stage.to_string()];
+    // The send ledger, when the case gives one: rows written as winback writes them.
+    let sends = dir.join("given/sends.csv");
+    if sends.exists() {
+        let state = tmp.path().join("state");
+        ledger_from_csv(&state, &std::fs::read_to_string(&sends).unwrap());
+        opts.state_dir = Some(state);
+    }
     let (prepared, _) = winback::pipeline::run_in_session(&opts)
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     query(&prepared.ctx, &format!("select * from {stage}")).await
+}
+
+/// Write `sends.csv` (a header naming ledger columns, then rows; empty cells are NULL) into
+/// a new state database in `state`.
+fn ledger_from_csv(state: &Path, csv: &str) {
+    drop(winback::state::State::open(state).unwrap());
+    let conn = rusqlite::Connection::open(state.join(winback::state::DB_FILE)).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let mut columns: Vec<&str> = header.clone();
+        let mut values: Vec<Option<String>> = cells
+            .iter()
+            .map(|c| (!c.is_empty()).then(|| c.to_string()))
+            .collect();
+        for (col, v) in [("created_at", "2026-01-01T00:00:00.000Z"), ("updated_at", "2026-01-01T00:00:00.000Z")] {
+            if !columns.contains(&col) {
+                columns.push(col);
+                values.push(Some(v.to_string()));
+            }
+        }
+        let marks = vec!["?"; columns.len()].join(", ");
+        let sql = format!("INSERT INTO sends ({}) VALUES ({marks})", columns.join(", "));
+        conn.execute(&sql, rusqlite::params_from_iter(values)).unwrap();
+    }
 }
 
 fn read_expect(path: &Path) -> Vec<String> {

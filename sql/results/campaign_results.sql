@@ -1,0 +1,130 @@
+-- campaign_results: who came back after a win-back message, against the holdout.
+--
+-- One row per campaign, step and channel (step = 0, channel = 'all': the whole campaign,
+-- each customer once, from their first contact). A contact is a delivered message; a
+-- holdout customer's contact is when they *would* have been messaged. A contacted customer
+-- is reactivated by a purchase after the contact and within $attribution_days; a purchase
+-- before the contact is never attributed. Uplift is the difference of the two groups'
+-- reactivation rates with a 95% Wald interval for a difference of proportions.
+-- `sends` is the ledger as it stood before as_of, so a backfill gives the results of then.
+-- Times are compared as recorded: sends in UTC, purchases in the pipeline's timezone.
+
+with contacts as (
+    select
+        campaign,
+        step,
+        channel,
+        customer_id,
+        state = 'holdout' as is_holdout,
+        cost,
+        date_part('epoch', coalesce(sent_at, cast(as_of as timestamp))) as contact_epoch
+    from sends
+    where state in ('delivered', 'holdout')
+),
+
+purchases as (
+    select customer_id, date_part('epoch', order_ts) as order_epoch, net_amount
+    from purchases_clean
+),
+
+-- Each step on its own: did a purchase follow this contact?
+step_outcomes as (
+    select
+        c.campaign,
+        c.step,
+        c.channel,
+        c.customer_id,
+        c.is_holdout,
+        c.cost,
+        count(p.order_epoch) > 0 as reactivated,
+        coalesce(sum(p.net_amount), 0.0) as revenue
+    from contacts c
+    left join purchases p
+        on p.customer_id = c.customer_id
+        and p.order_epoch > c.contact_epoch
+        and p.order_epoch <= c.contact_epoch + $attribution_days * 86400
+    group by c.campaign, c.step, c.channel, c.customer_id, c.is_holdout, c.cost
+),
+
+-- The whole campaign: a customer once, from the first contact, with every step's cost.
+first_contacts as (
+    select campaign, customer_id, is_holdout, min(contact_epoch) as contact_epoch, sum(cost) as cost
+    from contacts
+    group by campaign, customer_id, is_holdout
+),
+
+campaign_outcomes as (
+    select
+        f.campaign,
+        cast(0 as bigint) as step,
+        'all' as channel,
+        f.customer_id,
+        f.is_holdout,
+        f.cost,
+        count(p.order_epoch) > 0 as reactivated,
+        coalesce(sum(p.net_amount), 0.0) as revenue
+    from first_contacts f
+    left join purchases p
+        on p.customer_id = f.customer_id
+        and p.order_epoch > f.contact_epoch
+        and p.order_epoch <= f.contact_epoch + $attribution_days * 86400
+    group by f.campaign, f.customer_id, f.is_holdout, f.cost
+),
+
+outcomes as (
+    select * from step_outcomes
+    union all
+    select * from campaign_outcomes
+),
+
+counts as (
+    select
+        campaign,
+        step,
+        channel,
+        sum(case when not is_holdout then 1 else 0 end) as contacted,
+        sum(case when is_holdout then 1 else 0 end) as holdout,
+        sum(case when not is_holdout and reactivated then 1 else 0 end) as reactivated,
+        sum(case when is_holdout and reactivated then 1 else 0 end) as holdout_reactivated,
+        sum(case when not is_holdout then revenue else 0.0 end) as revenue,
+        sum(case when is_holdout then revenue else 0.0 end) as holdout_revenue,
+        sum(case when not is_holdout then cost else 0.0 end) as cost
+    from outcomes
+    group by campaign, step, channel
+),
+
+rates as (
+    select
+        *,
+        cast(reactivated as double) / nullif(contacted, 0) as rate,
+        cast(holdout_reactivated as double) / nullif(holdout, 0) as holdout_rate
+    from counts
+),
+
+final as (
+    select
+        campaign,
+        step,
+        channel,
+        contacted,
+        holdout,
+        reactivated,
+        holdout_reactivated,
+        rate,
+        holdout_rate,
+        rate - holdout_rate as incremental_rate,
+        rate - holdout_rate
+            - 1.96 * sqrt(rate * (1 - rate) / contacted + holdout_rate * (1 - holdout_rate) / holdout)
+            as ci_low,
+        rate - holdout_rate
+            + 1.96 * sqrt(rate * (1 - rate) / contacted + holdout_rate * (1 - holdout_rate) / holdout)
+            as ci_high,
+        revenue,
+        holdout_revenue,
+        cost,
+        revenue - holdout_revenue * contacted / nullif(holdout, 0) as incremental_revenue,
+        (revenue - holdout_revenue * contacted / nullif(holdout, 0) - cost) / nullif(cost, 0) as roi
+    from rates
+)
+
+select * from final
