@@ -45,6 +45,8 @@ pub enum Command {
     Status(StatusArgs),
     /// The send ledger: messages by campaign, step, channel and state.
     Sends(SendsArgs),
+    /// Write the run's HTML report: <output>/_report/as_of=<D>/report.html.
+    Report(ReportArgs),
     /// Lifetime value tools.
     #[command(subcommand)]
     Ltv(LtvCommand),
@@ -273,6 +275,21 @@ pub struct SendsArgs {
     #[arg(long)]
     pub json: bool,
     /// State folder holding the ledger.
+    #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The output folder to report on. Default: the pipeline's output.url.
+    #[arg(long, value_name = "URL")]
+    pub output: Option<String>,
+    /// The run date to report on. Default: today in the pipeline's timezone.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// State folder (the send ledger: deliveries per campaign).
     #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
     pub state_dir: PathBuf,
 }

@@ -22,6 +22,7 @@ pub mod models;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod schedule;
 pub mod source;
 pub mod stage;

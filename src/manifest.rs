@@ -57,6 +57,9 @@ pub struct Manifest {
     /// What the campaigns decided and delivered (absent when the run sent nothing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaigns: Option<crate::delivery::report::CampaignsReport>,
+    /// Where the run's HTML report was written (after the manifest files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 /// Hash the pipeline file and the SQL files so a manifest says exactly what ran.
@@ -116,6 +119,7 @@ impl Manifest {
             rows_per_second: 0.0,
             peak_memory_bytes: None,
             campaigns: None,
+            report: None,
         }
     }
 

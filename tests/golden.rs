@@ -82,15 +82,22 @@ fn ledger_from_csv(state: &Path, csv: &str) {
             .iter()
             .map(|c| (!c.is_empty()).then(|| c.to_string()))
             .collect();
-        for (col, v) in [("created_at", "2026-01-01T00:00:00.000Z"), ("updated_at", "2026-01-01T00:00:00.000Z")] {
+        for (col, v) in [
+            ("created_at", "2026-01-01T00:00:00.000Z"),
+            ("updated_at", "2026-01-01T00:00:00.000Z"),
+        ] {
             if !columns.contains(&col) {
                 columns.push(col);
                 values.push(Some(v.to_string()));
             }
         }
         let marks = vec!["?"; columns.len()].join(", ");
-        let sql = format!("INSERT INTO sends ({}) VALUES ({marks})", columns.join(", "));
-        conn.execute(&sql, rusqlite::params_from_iter(values)).unwrap();
+        let sql = format!(
+            "INSERT INTO sends ({}) VALUES ({marks})",
+            columns.join(", ")
+        );
+        conn.execute(&sql, rusqlite::params_from_iter(values))
+            .unwrap();
     }
 }
 

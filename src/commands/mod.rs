@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod explain;
 pub mod ltv;
+pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod sends;

@@ -83,6 +83,9 @@ pub fn print(m: &Manifest) {
         let root = root.rsplit_once('/').map_or(root, |(r, _)| r);
         println!("{} tables written under {root}/", m.outputs.len());
     }
+    if let Some(r) = &m.report {
+        println!("report: {r}");
+    }
 }
 
 /// Per campaign and channel: audience, holdout, suppressed and deferred by reason, sent;

@@ -323,6 +323,15 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
         }
     }
     record(&root, &m).await?;
+    if result.is_ok() {
+        // The report reads the committed tables; a report that cannot be written does not
+        // fail a run whose tables are in place.
+        let as_of = prepared_as_of(&m);
+        match crate::report::write_report(&output_url, as_of, opts.state_dir.as_deref()).await {
+            Ok((path, _)) => m.report = Some(path),
+            Err(e) => tracing::warn!(error = %e, "cannot write the report"),
+        }
+    }
     result.map(|()| m)
 }
 

@@ -1,0 +1,460 @@
+//! Gathering the report's numbers from a run's output folder: each table of the `as_of`
+//! is read where it is, aggregated in SQL (never one row per customer leaves the query),
+//! and a missing table leaves its section empty with the reason.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{NaiveDate, Utc};
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+use super::data::*;
+use crate::engine::{self, EngineOptions};
+use crate::error::PipelineError;
+use crate::storage::{self, Location};
+
+fn err(e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Output {
+        table: "report".into(),
+        message: e.to_string(),
+    }
+}
+
+/// Rows of a query as text cells (nulls empty).
+async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<String>>, PipelineError> {
+    let batches: Vec<RecordBatch> = ctx
+        .sql(sql)
+        .await
+        .map_err(err)?
+        .collect()
+        .await
+        .map_err(err)?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let fmts: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default()))
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        for r in 0..b.num_rows() {
+            out.push(
+                b.columns()
+                    .iter()
+                    .zip(&fmts)
+                    .map(|(c, f)| {
+                        if c.is_null(r) {
+                            String::new()
+                        } else {
+                            f.value(r).to_string()
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn num(s: &str) -> f64 {
+    s.parse().unwrap_or(0.0)
+}
+
+fn int(s: &str) -> u64 {
+    s.parse::<f64>().map(|v| v.max(0.0) as u64).unwrap_or(0)
+}
+
+/// Register `<root>/<table>/as_of=<D>/` as `table` when it holds Parquet files.
+async fn register(ctx: &SessionContext, root: &Location, table: &str, as_of: NaiveDate) -> bool {
+    let dir = root.child(table).child(&format!("as_of={as_of}"));
+    let has_files = dir
+        .list()
+        .await
+        .map(|l| l.iter().any(|m| m.location.as_ref().ends_with(".parquet")))
+        .unwrap_or(false);
+    has_files
+        && ctx
+            .register_parquet(table, dir.url.as_str(), ParquetReadOptions::default())
+            .await
+            .is_ok()
+}
+
+/// Everything the report shows for `as_of`, from the outputs under `output` (and the send
+/// ledger in `state_dir`, for deliveries per campaign).
+pub async fn gather(
+    output: &str,
+    as_of: NaiveDate,
+    state_dir: Option<&Path>,
+) -> Result<ReportData, PipelineError> {
+    let ctx = engine::new_session(&EngineOptions::default())?;
+    let root = storage::register(&ctx, output)?;
+    let mut d = ReportData {
+        as_of,
+        generated_at: Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        ..ReportData::default()
+    };
+    let mut have = BTreeMap::new();
+    for t in [
+        "customer_summary",
+        "rfm",
+        "value_grade",
+        "ltv",
+        "lapse_alerts",
+        "segment_alerts",
+        "ltv_backtest",
+        "campaign_results",
+    ] {
+        have.insert(t, register(&ctx, &root, t, as_of).await);
+    }
+    let manifest = read_manifest(&root, as_of).await;
+    if let Some(m) = &manifest {
+        d.pipeline = m["pipeline"].as_str().unwrap_or_default().to_string();
+        d.manifest = Some(manifest_view(m));
+    } else {
+        d.empty.insert(
+            "manifest".into(),
+            format!("no manifest for as_of {as_of} in this output folder"),
+        );
+    }
+    let missing =
+        |t: &str| format!("the table `{t}` is not in this output folder for as_of {as_of}");
+    if have["customer_summary"] {
+        let r = rows(
+            &ctx,
+            "select count(*), coalesce(sum(monetary_total), 0) from customer_summary",
+        )
+        .await?;
+        d.glance.customers = int(&r[0][0]);
+        d.glance.revenue = num(&r[0][1]);
+    } else {
+        d.empty.insert("glance".into(), missing("customer_summary"));
+    }
+    if have["rfm"] {
+        let sql = "select segment, count(*), coalesce(sum(monetary_total), 0) from rfm group by segment order by 2 desc, 1";
+        d.rfm = rows(&ctx, sql)
+            .await?
+            .into_iter()
+            .map(|r| SegmentRow {
+                segment: r[0].clone(),
+                customers: int(&r[1]),
+                revenue: num(&r[2]),
+            })
+            .collect();
+    } else {
+        d.empty.insert("rfm".into(), missing("rfm"));
+    }
+    if have["value_grade"] {
+        d.pareto = Some(pareto(&ctx).await?);
+    } else {
+        d.empty.insert("pareto".into(), missing("value_grade"));
+    }
+    if have["ltv"] {
+        d.clv_hist = histogram(&ctx, "ltv", "clv", "Predicted customer lifetime value").await?;
+        d.p_alive_hist = histogram(
+            &ctx,
+            "ltv",
+            "p_alive",
+            "Probability the customer is still active",
+        )
+        .await?;
+    } else {
+        d.empty.insert("value".into(), missing("ltv"));
+    }
+    if have["lapse_alerts"] {
+        let r = rows(
+            &ctx,
+            "select count(*) filter (where is_first_alert) from lapse_alerts",
+        )
+        .await?;
+        d.glance.first_alerts = int(&r[0][0]);
+        let sql = "select coalesce(segment, 'unknown'), count(*) from lapse_alerts group by 1 order by 2 desc, 1";
+        d.lapse_by_segment = rows(&ctx, sql)
+            .await?
+            .into_iter()
+            .map(|r| (r[0].clone(), int(&r[1])))
+            .collect();
+        d.lapse_history = lapse_history(&ctx, &root, as_of).await.unwrap_or_default();
+    } else {
+        d.empty.insert("lapses".into(), missing("lapse_alerts"));
+    }
+    if have["segment_alerts"] {
+        let sql = "select dimension || ': ' || segment, new_lapses_7d, baseline_mean, z_score, alert \
+                   from segment_alerts order by alert desc, z_score desc nulls last limit 200";
+        d.segment_alerts = rows(&ctx, sql)
+            .await?
+            .into_iter()
+            .map(|r| SegmentAlert {
+                group: r[0].clone(),
+                week: as_of,
+                lapses: int(&r[1]),
+                baseline: num(&r[2]),
+                z: num(&r[3]),
+                alert: r[4] == "true",
+            })
+            .collect();
+        d.glance.segment_alerts = d.segment_alerts.iter().filter(|a| a.alert).count() as u64;
+    }
+    if have["ltv_backtest"] {
+        let sql = "select frequency, customers, predicted, actual from ltv_backtest";
+        d.backtest = Some(
+            rows(&ctx, sql)
+                .await?
+                .into_iter()
+                .map(|r| BacktestRow {
+                    frequency: r[0].clone(),
+                    customers: int(&r[1]),
+                    predicted: num(&r[2]),
+                    actual: num(&r[3]),
+                })
+                .collect(),
+        );
+    } else {
+        d.empty.insert(
+            "backtest".into(),
+            "no model backtest for this date: `winback ltv backtest --output` writes one".into(),
+        );
+    }
+    d.campaigns = campaigns(
+        &ctx,
+        have["campaign_results"],
+        manifest.as_ref(),
+        as_of,
+        state_dir,
+    )
+    .await?;
+    if d.campaigns.is_empty() {
+        d.empty.insert(
+            "campaigns".into(),
+            "no campaign results in this output folder: runs with campaigns write `campaign_results` once messages have gone out".into(),
+        );
+    }
+    d.glance.messages_sent = d.campaigns.iter().map(|c| c.delivered).sum();
+    let incremental: f64 = d.campaigns.iter().map(|c| c.incremental_revenue).sum();
+    d.glance.incremental_revenue = (!d.campaigns.is_empty()).then_some(incremental);
+    Ok(d)
+}
+
+async fn read_manifest(root: &Location, as_of: NaiveDate) -> Option<serde_json::Value> {
+    let dir = root.child("_runs").child(&format!("as_of={as_of}"));
+    let bytes = dir.get("manifest.json").await.ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn manifest_view(m: &serde_json::Value) -> ManifestView {
+    let list = |k: &str| m[k].as_array().cloned().unwrap_or_default();
+    ManifestView {
+        run_id: m["run_id"].as_str().unwrap_or_default().to_string(),
+        status: m["status"].as_str().unwrap_or_default().to_string(),
+        seconds: m["seconds"].as_f64().unwrap_or(0.0),
+        inputs: list("sources")
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap_or_default().to_string(),
+                    s["url"].as_str().unwrap_or_default().to_string(),
+                    s["rows_read"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect(),
+        stages: list("stages")
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap_or_default().to_string(),
+                    s["rows"].as_u64().unwrap_or(0),
+                    s["seconds"].as_f64().unwrap_or(0.0),
+                )
+            })
+            .collect(),
+        quarantine: m["quarantine"]
+            .as_object()
+            .map(|q| {
+                q.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        models: m["models"]
+            .as_object()
+            .map(|ms| {
+                ms.iter()
+                    .map(|(k, v)| {
+                        let converged = v["bgnbd"]["converged"].as_bool();
+                        let summary = match (v["error"].as_str(), converged) {
+                            (Some(e), _) => format!("not fitted: {e}"),
+                            (None, Some(true)) => "fitted, converged".to_string(),
+                            (None, Some(false)) => "fitted, NOT converged".to_string(),
+                            (None, None) => "done".to_string(),
+                        };
+                        (k.clone(), summary)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The 80/20 curve: customers by revenue, at most about 200 points, and where each
+/// grade's band ends.
+async fn pareto(ctx: &SessionContext) -> Result<Pareto, PipelineError> {
+    let ranked = "select grade, cumulative_share, \
+        row_number() over (order by monetary_total desc, customer_id) as rn, count(*) over () as n \
+        from value_grade";
+    let points = rows(
+        ctx,
+        &format!(
+            "select cast(rn as double) / n, cumulative_share from ({ranked}) \
+             where rn % greatest(n / 200, 1) = 0 or rn = n or rn = 1 order by rn"
+        ),
+    )
+    .await?
+    .into_iter()
+    .map(|r| (num(&r[0]), num(&r[1])))
+    .collect();
+    let grades = rows(
+        ctx,
+        &format!("select grade, cast(max(rn) as double) / max(n) from ({ranked}) group by grade order by grade"),
+    )
+    .await?
+    .into_iter()
+    .map(|r| (r[0].clone(), num(&r[1])))
+    .collect();
+    Ok(Pareto { points, grades })
+}
+
+/// 30 equal bins of `column` between its minimum and maximum.
+async fn histogram(
+    ctx: &SessionContext,
+    table: &str,
+    column: &str,
+    label: &str,
+) -> Result<Option<Histogram>, PipelineError> {
+    let r = rows(
+        ctx,
+        &format!("select min({column}), max({column}) from {table}"),
+    )
+    .await?;
+    let (Some(lo), Some(hi)) = (r[0][0].parse::<f64>().ok(), r[0][1].parse::<f64>().ok()) else {
+        return Ok(None);
+    };
+    let width = ((hi - lo) / 30.0).max(f64::MIN_POSITIVE);
+    let sql = format!(
+        "select least(cast(floor(({column} - ({lo})) / ({width})) as bigint), 29) as b, count(*) \
+         from {table} where {column} is not null group by 1 order by 1"
+    );
+    let mut bins: Vec<(f64, f64, u64)> = (0..30)
+        .map(|i| (lo + i as f64 * width, lo + (i + 1) as f64 * width, 0))
+        .collect();
+    for r in rows(ctx, &sql).await? {
+        if let Some(bin) = bins.get_mut(int(&r[0]) as usize) {
+            bin.2 = int(&r[1]);
+        }
+    }
+    Ok(Some(Histogram {
+        label: label.to_string(),
+        bins,
+    }))
+}
+
+/// Alerts of the last 90 runs at or before `as_of`, from the `lapse_alerts` partitions.
+async fn lapse_history(
+    ctx: &SessionContext,
+    root: &Location,
+    as_of: NaiveDate,
+) -> Result<Vec<LapsePoint>, PipelineError> {
+    let dir = root.child("lapse_alerts");
+    let opts =
+        ParquetReadOptions::default().table_partition_cols(vec![("as_of".into(), DataType::Utf8)]);
+    ctx.register_parquet("lapse_history", dir.url.as_str(), opts)
+        .await
+        .map_err(err)?;
+    let sql = format!(
+        "select as_of, count(*), count(*) filter (where is_first_alert) from lapse_history \
+         where as_of <= '{as_of}' group by as_of order by as_of desc limit 90"
+    );
+    let mut points: Vec<LapsePoint> = rows(ctx, &sql)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            Some(LapsePoint {
+                as_of: r[0].parse().ok()?,
+                alerts: int(&r[1]),
+                first_alerts: int(&r[2]),
+            })
+        })
+        .collect();
+    points.reverse();
+    Ok(points)
+}
+
+/// Each campaign's funnel (this run's plan and deliveries) and its results against the
+/// holdout (`campaign_results`, whole campaign).
+async fn campaigns(
+    ctx: &SessionContext,
+    have_results: bool,
+    manifest: Option<&serde_json::Value>,
+    as_of: NaiveDate,
+    state_dir: Option<&Path>,
+) -> Result<Vec<CampaignResult>, PipelineError> {
+    let mut out: BTreeMap<String, CampaignResult> = BTreeMap::new();
+    let plan = manifest.map(|m| &m["campaigns"]["plan"]);
+    if let Some(plan) = plan {
+        for (name, n) in plan["audience"].as_object().into_iter().flatten() {
+            let c = out.entry(name.clone()).or_default();
+            c.campaign = name.clone();
+            c.audience = n.as_u64().unwrap_or(0);
+            let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+            for counts in plan["channels"][name]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                c.holdout += counts["holdout"].as_u64().unwrap_or(0);
+                c.sent += counts["send"].as_u64().unwrap_or(0);
+                for key in ["suppressed", "deferred"] {
+                    for (r, k) in counts[key].as_object().into_iter().flatten() {
+                        *reasons.entry(r.clone()).or_default() += k.as_u64().unwrap_or(0);
+                    }
+                }
+            }
+            c.suppressed = reasons.into_iter().collect();
+        }
+    }
+    if let Some(dir) = state_dir.filter(|d| d.join(crate::state::DB_FILE).exists())
+        && let Ok(state) = crate::state::State::open(dir)
+        && let Ok(counts) = state.counts(None, Some(as_of))
+    {
+        for row in counts
+            .iter()
+            .filter(|r| r.state == crate::campaign::message::SendState::Delivered)
+        {
+            if let Some(c) = out.get_mut(&row.campaign) {
+                c.delivered += row.n;
+            }
+        }
+    }
+    if have_results {
+        let sql = "select campaign, reactivated, holdout_reactivated, rate, holdout_rate, incremental_rate, \
+                   ci_low, ci_high, revenue, incremental_revenue, cost, roi \
+                   from campaign_results where step = 0";
+        for r in rows(ctx, sql).await? {
+            let c = out.entry(r[0].clone()).or_default();
+            c.campaign = r[0].clone();
+            c.reactivated = int(&r[1]);
+            c.holdout_reactivated = int(&r[2]);
+            c.rate = num(&r[3]);
+            c.holdout_rate = num(&r[4]);
+            c.uplift = num(&r[5]);
+            c.ci_low = num(&r[6]);
+            c.ci_high = num(&r[7]);
+            c.revenue = num(&r[8]);
+            c.incremental_revenue = num(&r[9]);
+            c.cost = num(&r[10]);
+            c.roi = r[11].parse().ok();
+        }
+    }
+    Ok(out.into_values().collect())
+}

@@ -1,0 +1,304 @@
+//! The outcome sections: model backtest, campaign results and the run manifest.
+//!
+//! Kept apart from `sections.rs` because these answer "can we trust it and did it pay",
+//! while the others describe the customers.
+
+use std::fmt::Write;
+
+use crate::report::charts::{self, BLUE, GREEN, GREY, ORANGE, SKY};
+use crate::report::curves;
+use crate::report::data::{CampaignResult, ReportData};
+use crate::report::html::{self, esc, int, money, n, pct, pp, t};
+use crate::report::sections::fig;
+
+pub fn backtest(d: &ReportData) -> Option<String> {
+    let rows = d.backtest.as_ref().filter(|r| !r.is_empty())?;
+    let cats: Vec<String> = rows.iter().map(|r| r.frequency.clone()).collect();
+    let series = [
+        (
+            "predicted",
+            rows.iter().map(|r| r.predicted).collect(),
+            BLUE,
+        ),
+        ("actual", rows.iter().map(|r| r.actual).collect(), ORANGE),
+    ];
+    let mut s = charts::grouped(
+        "Predicted and actual repeat purchases by purchases in the calibration period",
+        &cats,
+        &series,
+    );
+    let pred: f64 = rows.iter().map(|r| r.predicted * r.customers as f64).sum();
+    let act: f64 = rows.iter().map(|r| r.actual * r.customers as f64).sum();
+    let off = if act > 0.0 { (pred - act) / act } else { 0.0 };
+    s.push_str(&html::note(&format!(
+        "The model was fitted on an earlier period and asked to predict the purchases that \
+         followed; the bars compare its forecast with what customers really did, grouped \
+         by how often they had bought before. Overall the forecast is {} {} than reality. \
+         When the pairs of bars are close, the CLV and P(alive) figures above can be used \
+         for budgeting; a large gap means treat them as rough rankings only.",
+        pct(off.abs()),
+        if off >= 0.0 { "higher" } else { "lower" }
+    )));
+    let table: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let err = if r.actual != 0.0 {
+                pct((r.predicted - r.actual) / r.actual)
+            } else {
+                "–".into()
+            };
+            (
+                false,
+                vec![
+                    t(r.frequency.clone()),
+                    n(int(r.customers)),
+                    n(html::num(r.predicted, 2)),
+                    n(html::num(r.actual, 2)),
+                    n(err),
+                ],
+            )
+        })
+        .collect();
+    s.push_str(&html::table(
+        "Average repeat purchases per customer in the test period",
+        &[
+            "purchases before",
+            "customers",
+            "predicted",
+            "actual",
+            "forecast error",
+        ],
+        &table,
+    ));
+    Some(s)
+}
+
+fn funnel(c: &CampaignResult) -> String {
+    let mut bars = vec![charts::Bar {
+        label: "audience".into(),
+        value: c.audience as f64,
+        color: GREY,
+    }];
+    for (reason, k) in &c.suppressed {
+        bars.push(charts::Bar {
+            label: format!("not sent: {reason}"),
+            value: *k as f64,
+            color: ORANGE,
+        });
+    }
+    for (label, v, color) in [
+        ("holdout (kept back)", c.holdout, GREY),
+        ("sent", c.sent, SKY),
+        ("delivered", c.delivered, BLUE),
+        ("came back", c.reactivated, GREEN),
+    ] {
+        bars.push(charts::Bar {
+            label: label.into(),
+            value: v as f64,
+            color,
+        });
+    }
+    charts::hbars(
+        &format!("Funnel of campaign {}", c.campaign),
+        charts::WIDTH,
+        &bars,
+        &|v| int(v as u64),
+    )
+}
+
+fn verdict(c: &CampaignResult) -> &'static str {
+    if c.ci_low > 0.0 {
+        "It works: more people came back than would have anyway. Keep it running."
+    } else if c.ci_high < 0.0 {
+        "It does harm: fewer people came back than in the holdout. Stop it or change the message."
+    } else {
+        "Not clear yet: the interval includes zero. Keep the holdout and let it run longer \
+         before deciding."
+    }
+}
+
+pub fn campaigns(d: &ReportData) -> Option<String> {
+    if d.campaigns.is_empty() {
+        return None;
+    }
+    let rows: Vec<_> = d
+        .campaigns
+        .iter()
+        .map(|c| (c.campaign.clone(), c.uplift, c.ci_low, c.ci_high))
+        .collect();
+    let mut s = fig(
+        "Uplift against the holdout, with its 95% interval",
+        curves::uplift(
+            "Uplift of each campaign against its holdout with 95% interval",
+            &rows,
+        ),
+    );
+    s.push_str(&html::note(
+        "Each campaign keeps a random holdout group that gets no message. The dot is how many \
+         more percentage points of the messaged customers came back than of the holdout; the \
+         line is the 95% interval. Green: clearly better than doing nothing. Grey: the line \
+         crosses zero, so it could be luck. Red: clearly worse.",
+    ));
+    let table: Vec<_> = d
+        .campaigns
+        .iter()
+        .map(|c| {
+            (
+                c.ci_low > 0.0,
+                vec![
+                    t(c.campaign.clone()),
+                    n(int(c.sent)),
+                    n(format!("{} ({})", int(c.reactivated), pct(c.rate))),
+                    n(format!(
+                        "{} ({})",
+                        int(c.holdout_reactivated),
+                        pct(c.holdout_rate)
+                    )),
+                    n(format!(
+                        "{} ({} to {})",
+                        pp(c.uplift),
+                        html::num(c.ci_low * 100.0, 1),
+                        html::num(c.ci_high * 100.0, 1)
+                    )),
+                    n(money(c.revenue)),
+                    n(money(c.incremental_revenue)),
+                    n(money(c.cost)),
+                    n(c.roi.map(pct).unwrap_or_else(|| "–".into())),
+                ],
+            )
+        })
+        .collect();
+    s.push_str(&html::table(
+        "Results per campaign (highlighted: uplift clearly above zero)",
+        &[
+            "campaign",
+            "sent",
+            "came back",
+            "holdout came back",
+            "uplift (95% interval)",
+            "revenue",
+            "extra revenue",
+            "cost",
+            "ROI",
+        ],
+        &table,
+    ));
+    for c in &d.campaigns {
+        let _ = writeln!(s, "<h3>{}</h3>", esc(&c.campaign));
+        s.push_str(&funnel(c));
+        let roi = match c.roi {
+            Some(r) => format!(
+                "For every 1.00 spent it brought back {} of extra revenue (ROI {}).",
+                html::num(1.0 + r, 2),
+                pct(r)
+            ),
+            None => "It cost nothing to send, so ROI is not defined.".into(),
+        };
+        s.push_str(&html::note(&format!(
+            "Of {} customers picked, {} were sent a message and {} came back ({}), against {} \
+             of the holdout: {} (95% interval {} to {}). {} Incremental revenue {}, cost {}. {}",
+            int(c.audience),
+            int(c.sent),
+            int(c.reactivated),
+            pct(c.rate),
+            pct(c.holdout_rate),
+            pp(c.uplift),
+            pp(c.ci_low),
+            pp(c.ci_high),
+            verdict(c),
+            money(c.incremental_revenue),
+            money(c.cost),
+            esc(&roi)
+        )));
+    }
+    Some(s)
+}
+
+pub fn manifest(d: &ReportData) -> Option<String> {
+    let m = d.manifest.as_ref()?;
+    let mut s = html::table(
+        "The run",
+        &["run", "status", "duration"],
+        &[(
+            m.status != "succeeded",
+            vec![
+                t(m.run_id.clone()),
+                t(m.status.clone()),
+                n(format!("{} s", html::num(m.seconds, 1))),
+            ],
+        )],
+    );
+    if !m.stages.is_empty() {
+        let bars: Vec<_> = m
+            .stages
+            .iter()
+            .map(|(name, _, secs)| charts::Bar {
+                label: name.clone(),
+                value: *secs,
+                color: SKY,
+            })
+            .collect();
+        s.push_str(&fig(
+            "Seconds per stage",
+            charts::hbars(
+                "Seconds spent in each stage of the run",
+                charts::WIDTH,
+                &bars,
+                &|v| format!("{} s", html::num(v, 1)),
+            ),
+        ));
+    }
+    let quarantined: u64 = m.quarantine.iter().map(|q| q.1).sum();
+    s.push_str(&html::note(&format!(
+        "This is for whoever runs the pipeline. {} input rows broke a rule and were set \
+         aside in the quarantine table instead of being used; if that number grows, fix \
+         the data at its source.",
+        int(quarantined)
+    )));
+    let inputs: Vec<_> = m
+        .inputs
+        .iter()
+        .map(|(src, loc, rows)| (false, vec![t(src.clone()), t(loc.clone()), n(int(*rows))]))
+        .collect();
+    s.push_str(&html::table(
+        "Inputs",
+        &["source", "location", "rows"],
+        &inputs,
+    ));
+    let stages: Vec<_> = m
+        .stages
+        .iter()
+        .map(|(name, rows, secs)| {
+            (
+                false,
+                vec![t(name.clone()), n(int(*rows)), n(html::num(*secs, 2))],
+            )
+        })
+        .collect();
+    s.push_str(&html::table(
+        "Stages",
+        &["stage", "rows", "seconds"],
+        &stages,
+    ));
+    if !m.quarantine.is_empty() {
+        let q: Vec<_> = m
+            .quarantine
+            .iter()
+            .map(|(r, k)| (false, vec![t(r.clone()), n(int(*k))]))
+            .collect();
+        s.push_str(&html::table(
+            "Quarantined rows by reason",
+            &["reason", "rows"],
+            &q,
+        ));
+    }
+    if !m.models.is_empty() {
+        let q: Vec<_> = m
+            .models
+            .iter()
+            .map(|(a, b)| (false, vec![t(a.clone()), t(b.clone())]))
+            .collect();
+        s.push_str(&html::table("Model diagnostics", &["model", "summary"], &q));
+    }
+    Some(s)
+}

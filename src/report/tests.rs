@@ -1,0 +1,239 @@
+//! Tests of the whole page: sections, escaping, no external resource, empty data, size.
+
+use std::time::Instant;
+
+use chrono::{Duration, NaiveDate};
+
+use super::*;
+
+const IDS: [&str; 8] = [
+    "glance",
+    "rfm",
+    "pareto",
+    "value",
+    "lapses",
+    "backtest",
+    "campaigns",
+    "manifest",
+];
+
+/// The body of one section, from its opening tag to its end.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<section id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("section {id} missing"));
+    let end = html[start..]
+        .find("</section>")
+        .expect("section not closed");
+    &html[start..start + end]
+}
+
+fn assert_self_contained(html: &str) {
+    let lower = html.to_lowercase();
+    for bad in [
+        "http:", "https:", "<script", "@import", "url(", "src=", "//", "<link",
+    ] {
+        assert!(!lower.contains(bad), "output contains {bad:?}");
+    }
+}
+
+#[test]
+fn example_has_every_section_in_order_with_its_charts() {
+    let d = example();
+    let html = render(&d);
+    let mut last = 0;
+    for id in IDS {
+        let at = html.find(&format!("<section id=\"{id}\">")).expect(id);
+        assert!(at > last, "{id} out of order");
+        last = at;
+        assert!(
+            html.contains(&format!("<a href=\"#{id}\">")),
+            "toc misses {id}"
+        );
+        let body = section(&html, id);
+        assert!(body.contains("<h2>"), "{id} has no heading");
+        assert!(!body.contains("class=\"empty\""), "{id} shows as empty");
+        if id != "glance" {
+            assert!(body.contains("<table>"), "{id} has no table");
+        }
+    }
+    // glance: none; rfm: 2; pareto: 1; value: 2; lapses: 2; backtest: 1;
+    // campaigns: 1 uplift + 1 funnel each; manifest: 1.
+    let expected = [0, 2, 1, 2, 2, 1, 1 + d.campaigns.len(), 1];
+    for (id, want) in IDS.iter().zip(expected) {
+        let body = section(&html, id);
+        assert_eq!(body.matches("<svg").count(), want, "charts in {id}");
+        assert_eq!(
+            body.matches("<svg class=\"chart\" role=\"img\" aria-label=\"")
+                .count(),
+            want
+        );
+    }
+    assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(
+        html.contains("<text"),
+        "plotters text must come out as SVG text"
+    );
+    assert!(section(&html, "glance").contains("class=\"tile\""));
+    assert!(section(&html, "lapses").contains("<tr class=\"highlight\">"));
+    assert!(section(&html, "pareto").contains("The top 20% of customers bring"));
+    // Numbers are formatted for people.
+    assert!(html.contains("25,000"));
+    assert!(html.contains("1,325,050.50"));
+}
+
+#[test]
+fn text_is_escaped_everywhere() {
+    let evil = "<b>&\"x\"";
+    let mut d = example();
+    d.pipeline = evil.into();
+    d.generated_at = evil.into();
+    d.rfm[0].segment = evil.into();
+    d.campaigns[0].campaign = evil.into();
+    d.campaigns[0].suppressed[0].0 = evil.into();
+    d.lapse_by_segment[0].0 = evil.into();
+    d.segment_alerts[0].group = evil.into();
+    d.segment_alerts[0].alert = true;
+    let m = d.manifest.as_mut().unwrap();
+    m.inputs[0].1 = evil.into();
+    m.inputs[1].1 = "s3://bucket/purchases/".into();
+    m.models[0].1 = "see https://example.com/x".into();
+    d.backtest.as_mut().unwrap()[0].frequency = evil.into();
+    d.empty.insert("pareto".into(), evil.into());
+    d.pareto = None;
+    let html = render(&d);
+    assert!(!html.contains(evil), "raw text leaked");
+    assert!(!html.contains("<b>"), "raw tag leaked");
+    assert!(html.contains("&lt;b&gt;&amp;&quot;x&quot;"));
+    assert_self_contained(&html);
+}
+
+#[test]
+fn no_external_resource() {
+    assert_self_contained(&render(&example()));
+    assert_self_contained(&render(&ReportData::default()));
+}
+
+#[test]
+fn empty_data_renders_every_reason() {
+    let mut d = ReportData::default();
+    d.empty.insert(
+        "campaigns".into(),
+        "no campaign tables in this output folder: run with campaigns to see results".into(),
+    );
+    let html = render(&d);
+    assert_eq!(html.matches("<svg").count(), 0);
+    for id in IDS {
+        let body = section(&html, id);
+        assert!(body.contains("<p class=\"empty\">"), "{id} gives no reason");
+    }
+    let reason = html::esc("no campaign tables in this output folder: run with campaigns");
+    assert!(section(&html, "campaigns").contains(&reason));
+    assert!(section(&html, "backtest").contains("This run has no model backtest."));
+}
+
+#[test]
+fn partial_and_odd_data_never_fail() {
+    let mut d = example();
+    d.campaigns.clear();
+    d.backtest = Some(vec![]);
+    d.clv_hist = None;
+    d.lapse_history.truncate(1);
+    d.pareto.as_mut().unwrap().grades.clear();
+    d.rfm[1].revenue = f64::NAN;
+    d.rfm[2].customers = 0;
+    d.p_alive_hist.as_mut().unwrap().bins = vec![(0.5, 0.5, 0)];
+    let html = render(&d);
+    assert!(section(&html, "campaigns").contains("class=\"empty\""));
+    assert!(section(&html, "backtest").contains("class=\"empty\""));
+    assert!(section(&html, "value").contains("Predicted CLV is not available"));
+    assert!(!html.contains("could not be drawn"), "a chart failed");
+    assert_self_contained(&html);
+}
+
+/// The aggregates of a 1,000,000-customer run at their largest.
+fn large() -> ReportData {
+    let mut d = example();
+    d.glance.customers = 1_000_000;
+    let pareto = d.pareto.as_mut().unwrap();
+    pareto.points = (0..200)
+        .map(|i| {
+            let x = (i + 1) as f64 / 200.0;
+            (x, 1.0 - (1.0 - x).powf(5.0))
+        })
+        .collect();
+    d.clv_hist.as_mut().unwrap().bins = (0..30)
+        .map(|i| (i as f64, i as f64 + 1.0, 33_333))
+        .collect();
+    let start = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    d.lapse_history = (0..90)
+        .map(|i| LapsePoint {
+            as_of: start + Duration::days(i),
+            alerts: 40_000 + i as u64,
+            first_alerts: 3_000,
+        })
+        .collect();
+    d.segment_alerts = (0..1000)
+        .map(|i| SegmentAlert {
+            group: format!("group {}", i % 50),
+            week: start + Duration::weeks(i / 50),
+            lapses: 100 + i as u64,
+            baseline: 90.0,
+            z: (i % 7) as f64,
+            alert: i % 7 == 6,
+        })
+        .collect();
+    d.lapse_by_segment = (0..50).map(|i| (format!("group {i}"), 1000 + i)).collect();
+    d.campaigns = (0..20)
+        .map(|i| data::campaign(&format!("campaign {i}"), 50_000, 0.06, 0.04, 20.0, 0.1))
+        .collect();
+    d
+}
+
+#[test]
+fn large_input_stays_small_and_fast() {
+    let d = large();
+    let t = Instant::now();
+    let html = render(&d);
+    let took = t.elapsed();
+    eprintln!(
+        "large report: {} bytes ({:.1} KB), rendered in {:?}",
+        html.len(),
+        html.len() as f64 / 1024.0,
+        took
+    );
+    assert!(
+        html.len() < 3 * 1024 * 1024,
+        "report is {} bytes",
+        html.len()
+    );
+    let rows = section(&html, "lapses").matches("<tr").count();
+    assert!(
+        rows <= lapses::MAX_ALERT_ROWS + lapses::MAX_SEGMENTS + 14 + 3,
+        "{rows} rows in lapses"
+    );
+    assert!(section(&html, "lapses").contains("more segment checks not shown"));
+    assert_eq!(section(&html, "campaigns").matches("<svg").count(), 21);
+    assert_self_contained(&html);
+    let t = Instant::now();
+    let small = render(&example());
+    eprintln!(
+        "example report: {} bytes, rendered in {:?}",
+        small.len(),
+        t.elapsed()
+    );
+    if let Ok(dir) = std::env::var("REPORT_OUT") {
+        std::fs::write(format!("{dir}/example.html"), &small).unwrap();
+        std::fs::write(format!("{dir}/large.html"), &html).unwrap();
+        std::fs::write(format!("{dir}/empty.html"), render(&ReportData::default())).unwrap();
+    }
+}
+
+#[test]
+fn data_round_trips_through_json() {
+    let d = example();
+    let json = serde_json::to_string(&d).unwrap();
+    let back: ReportData = serde_json::from_str(&json).unwrap();
+    assert_eq!(render(&back), render(&d));
+}
