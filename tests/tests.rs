@@ -10,6 +10,7 @@ mod functions;
 mod golden;
 mod lapse;
 mod ltv;
+mod report;
 mod run_path;
 mod s3;
 mod serve;
