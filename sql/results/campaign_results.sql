@@ -7,7 +7,9 @@
 -- before the contact is never attributed. Uplift is the difference of the two groups'
 -- reactivation rates with a 95% Wald interval for a difference of proportions.
 -- `sends` is the ledger as it stood before as_of, so a backfill gives the results of then.
--- Times are compared as recorded: sends in UTC, purchases in the pipeline's timezone.
+-- A contact is dated by the night it was decided for (its as_of, from midnight): the same
+-- whatever hour the run actually sent it, so results are reproducible and a replayed or
+-- late run is judged like a nightly one.
 
 with contacts as (
     select
@@ -17,7 +19,7 @@ with contacts as (
         customer_id,
         state = 'holdout' as is_holdout,
         cost,
-        date_part('epoch', coalesce(sent_at, cast(as_of as timestamp))) as contact_epoch
+        date_part('epoch', cast(as_of as timestamp)) as contact_epoch
     from sends
     where state in ('delivered', 'holdout')
 ),

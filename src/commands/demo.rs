@@ -47,16 +47,28 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         target_partitions: args.threads,
         memory_limit_bytes: None,
     };
-    let report = recorded_runs(
-        &runner,
-        &pipeline,
-        &args.state_dir,
-        (as_of, as_of),
-        true,
-        30,
-        60,
-    )
-    .await?;
+    // Two nights, two weeks apart: the first sends the campaigns; then some customers come
+    // back (the messaged ones more often than the holdout); the second shows the results.
+    let first = as_of - chrono::Days::new(14);
+    let night = |d| recorded_runs(&runner, &pipeline, &args.state_dir, (d, d), true, 30, 60);
+    let report = night(first).await?;
+    if let Some(f) = &report.failed {
+        eprintln!("error: {}", f.error);
+        return Ok(exit_code(&report));
+    }
+    if let Some(m) = &report.last_manifest {
+        let sent: u64 = m
+            .campaigns
+            .iter()
+            .flat_map(|c| &c.deliveries)
+            .map(|d| d.delivered)
+            .sum();
+        println!("night 1, as_of {first}: {sent} win-back messages sent");
+    }
+    let state = crate::state::State::open(&args.state_dir)?;
+    let back = crate::demo::comebacks::simulate(&state, &args.dir, first, as_of, args.seed)?;
+    println!("between the nights {back} messaged or held-out customers bought again");
+    let report = night(as_of).await?;
     if let Some(f) = &report.failed {
         eprintln!("error: {}", f.error);
         return Ok(exit_code(&report));
@@ -64,6 +76,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let Some(manifest) = report.last_manifest else {
         anyhow::bail!("the demo run left no manifest");
     };
+    println!("night 2, as_of {as_of}:");
     super::summary::print(&manifest);
     println!(
         "\nOutputs: {}/<table>/as_of={}/ (Parquet; try: duckdb -c \"select segment, count(*) from read_parquet('{}/rfm/*/*.parquet', hive_partitioning=true) group by 1\")",

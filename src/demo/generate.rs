@@ -347,6 +347,30 @@ fn purchases_batch(p: Purchases) -> RecordBatch {
     RecordBatch::try_new(Arc::new(schema), cols).expect("columns match the schema")
 }
 
+/// Purchases as the generator writes them: (order id, customer, time, amount, channel).
+pub fn purchase_rows(rows: Vec<(String, String, NaiveDateTime, f64, &'static str)>) -> RecordBatch {
+    let mut p = Purchases {
+        order_id: vec![],
+        customer_id: vec![],
+        order_ts: vec![],
+        amount: vec![],
+        quantity: vec![],
+        channel: vec![],
+    };
+    for (oid, cid, ts, amount, channel) in rows {
+        push(
+            &mut p,
+            Some(oid),
+            Some(cid),
+            Some(micros(ts)),
+            amount,
+            1,
+            channel,
+        );
+    }
+    purchases_batch(p)
+}
+
 fn customers_batch(c: Customers) -> RecordBatch {
     let schema = Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, false),

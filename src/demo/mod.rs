@@ -1,6 +1,7 @@
 //! `winback demo`: realistic synthetic shop data, so the product can be tried with no
 //! account and no network.
 
+pub mod comebacks;
 pub mod generate;
 
 pub use generate::{DemoOptions, DemoReport, generate};
