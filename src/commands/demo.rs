@@ -68,6 +68,17 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let state = crate::state::State::open(&args.state_dir)?;
     let back = crate::demo::comebacks::simulate(&state, &args.dir, first, as_of, args.seed)?;
     println!("between the nights {back} messaged or held-out customers bought again");
+    // A model backtest for the report: fitted on the purchases before 180 days ago, checked
+    // against the 180 days since.
+    let backtest = crate::cli::BacktestArgs {
+        pipeline: pipeline.clone(),
+        calibration_end: as_of - chrono::Days::new(180),
+        holdout_end: as_of,
+        output: Some(args.output.clone()),
+    };
+    if let Err(e) = super::ltv::backtest(backtest).await {
+        eprintln!("the model backtest could not run: {e:#}");
+    }
     let report = night(as_of).await?;
     if let Some(f) = &report.failed {
         eprintln!("error: {}", f.error);

@@ -198,7 +198,9 @@ pub async fn gather(
         d.glance.segment_alerts = d.segment_alerts.iter().filter(|a| a.alert).count() as u64;
     }
     if have["ltv_backtest"] {
-        let sql = "select frequency, customers, predicted, actual from ltv_backtest";
+        // The table holds sums per frequency; the report shows averages per customer.
+        let sql = "select frequency, customers, predicted / nullif(customers, 0), \
+                   actual / nullif(customers, 0) from ltv_backtest";
         d.backtest = Some(
             rows(&ctx, sql)
                 .await?
