@@ -371,17 +371,17 @@ fn two_spellings_of_one_pipeline_are_one_pipeline_under_serve() {
         .spawn()
         .unwrap();
     let state_dir = dir.join(".winback");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Until a run has finished and every spelling has fired (a slow machine: two minutes).
+    let deadline = Instant::now() + Duration::from_secs(120);
     let runs = loop {
         std::thread::sleep(Duration::from_millis(500));
         let runs = State::open(&state_dir)
             .and_then(|s| s.all_runs())
             .unwrap_or_default();
-        let settled = runs
-            .iter()
-            .filter(|r| r.status != RunStatus::Running)
-            .count();
-        if settled >= 9 || Instant::now() > deadline {
+        let done = runs.iter().any(|r| r.status == RunStatus::Succeeded);
+        let fired: std::collections::BTreeSet<_> =
+            runs.iter().filter_map(|r| r.schedule.clone()).collect();
+        if (done && fired.len() == 3) || Instant::now() > deadline {
             break runs;
         }
     };
