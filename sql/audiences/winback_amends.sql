@@ -34,6 +34,7 @@ final as (
         t.sltv,
         l.clv,
         t.grade,
+        t.treatment,
         t.stage,
         coalesce(g.segment, 'unknown') as segment,
         t.reason,

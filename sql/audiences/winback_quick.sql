@@ -50,6 +50,7 @@ final as (
         t.sltv,
         l.clv,
         t.grade,
+        t.treatment,
         t.stage,
         coalesce(g.segment, 'unknown') as segment,
         coalesce(f.favourite_channel, 'our shop') as favourite_channel,

@@ -1,7 +1,9 @@
 -- campaign_results: who came back after a win-back message, against the holdout.
 --
--- One row per campaign, step and channel (step = 0, channel = 'all': the whole campaign,
--- each customer once, from their first contact). A contact is a delivered message; a
+-- One row per campaign, step, channel, treatment and RFM segment, and the same with
+-- treatment = segment = 'all' (step = 0, channel = 'all': the whole campaign, each
+-- customer once, from their first contact). Treatment, segment and the predicted value
+-- (the campaign's value column, SLTV) are as the audience said at decision time. A contact is a delivered message; a
 -- holdout customer's contact is when they *would* have been messaged. A contacted customer
 -- is reactivated by a purchase after the contact and within $attribution_days; a purchase
 -- before the contact is never attributed. Uplift is the difference of the two groups'
@@ -19,6 +21,9 @@ with contacts as (
         customer_id,
         state = 'holdout' as is_holdout,
         cost,
+        coalesce(treatment, 'unknown') as treatment,
+        coalesce(segment, 'unknown') as segment,
+        coalesce(value, 0.0) as predicted_value,
         date_part('epoch', cast(as_of as timestamp)) as contact_epoch
     from sends
     where state in ('delivered', 'holdout')
@@ -38,6 +43,9 @@ step_outcomes as (
         c.customer_id,
         c.is_holdout,
         c.cost,
+        c.treatment,
+        c.segment,
+        c.predicted_value,
         count(p.order_epoch) > 0 as reactivated,
         coalesce(sum(p.net_amount), 0.0) as revenue
     from contacts c
@@ -45,12 +53,21 @@ step_outcomes as (
         on p.customer_id = c.customer_id
         and p.order_epoch > c.contact_epoch
         and p.order_epoch <= c.contact_epoch + $attribution_days * 86400
-    group by c.campaign, c.step, c.channel, c.customer_id, c.is_holdout, c.cost
+    group by c.campaign, c.step, c.channel, c.customer_id, c.is_holdout, c.cost,
+        c.treatment, c.segment, c.predicted_value
 ),
 
 -- The whole campaign: a customer once, from the first contact, with every step's cost.
 first_contacts as (
-    select campaign, customer_id, is_holdout, min(contact_epoch) as contact_epoch, sum(cost) as cost
+    select
+        campaign,
+        customer_id,
+        is_holdout,
+        min(contact_epoch) as contact_epoch,
+        sum(cost) as cost,
+        max(treatment) as treatment,
+        max(segment) as segment,
+        max(predicted_value) as predicted_value
     from contacts
     group by campaign, customer_id, is_holdout
 ),
@@ -63,6 +80,9 @@ campaign_outcomes as (
         f.customer_id,
         f.is_holdout,
         f.cost,
+        f.treatment,
+        f.segment,
+        f.predicted_value,
         count(p.order_epoch) > 0 as reactivated,
         coalesce(sum(p.net_amount), 0.0) as revenue
     from first_contacts f
@@ -70,13 +90,18 @@ campaign_outcomes as (
         on p.customer_id = f.customer_id
         and p.order_epoch > f.contact_epoch
         and p.order_epoch <= f.contact_epoch + $attribution_days * 86400
-    group by f.campaign, f.customer_id, f.is_holdout, f.cost
+    group by f.campaign, f.customer_id, f.is_holdout, f.cost, f.treatment, f.segment,
+        f.predicted_value
 ),
 
+-- Each outcome counts in its own treatment and segment, and in the total of all.
 outcomes as (
-    select * from step_outcomes
-    union all
-    select * from campaign_outcomes
+    select o.campaign, o.step, o.channel, o.customer_id, o.is_holdout, o.cost,
+        case when scope.all_groups then 'all' else o.treatment end as treatment,
+        case when scope.all_groups then 'all' else o.segment end as segment,
+        o.predicted_value, o.reactivated, o.revenue
+    from (select * from step_outcomes union all select * from campaign_outcomes) o
+    cross join (values (true), (false)) as scope(all_groups)
 ),
 
 counts as (
@@ -84,15 +109,18 @@ counts as (
         campaign,
         step,
         channel,
+        treatment,
+        segment,
         sum(case when not is_holdout then 1 else 0 end) as contacted,
         sum(case when is_holdout then 1 else 0 end) as holdout,
         sum(case when not is_holdout and reactivated then 1 else 0 end) as reactivated,
         sum(case when is_holdout and reactivated then 1 else 0 end) as holdout_reactivated,
         sum(case when not is_holdout then revenue else 0.0 end) as revenue,
         sum(case when is_holdout then revenue else 0.0 end) as holdout_revenue,
-        sum(case when not is_holdout then cost else 0.0 end) as cost
+        sum(case when not is_holdout then cost else 0.0 end) as cost,
+        sum(case when not is_holdout then predicted_value else 0.0 end) as predicted_value
     from outcomes
-    group by campaign, step, channel
+    group by campaign, step, channel, treatment, segment
 ),
 
 rates as (
@@ -108,6 +136,8 @@ final as (
         campaign,
         step,
         channel,
+        treatment,
+        segment,
         contacted,
         holdout,
         reactivated,
@@ -125,7 +155,9 @@ final as (
         holdout_revenue,
         cost,
         revenue - holdout_revenue * contacted / nullif(holdout, 0) as incremental_revenue,
-        (revenue - holdout_revenue * contacted / nullif(holdout, 0) - cost) / nullif(cost, 0) as roi
+        (revenue - holdout_revenue * contacted / nullif(holdout, 0) - cost) / nullif(cost, 0) as roi,
+        predicted_value,
+        revenue / nullif(predicted_value, 0) as realised_vs_predicted
     from rates
 )
 

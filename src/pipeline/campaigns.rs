@@ -28,7 +28,7 @@ use crate::config::Pipeline;
 pub use crate::delivery::report::{CampaignsReport, SendMode};
 use crate::delivery::{DeliveryOptions, deliver};
 use crate::error::{Blame, PipelineError};
-use crate::state::{LedgerDecision, State};
+use crate::state::{LedgerDecision, State, Tags};
 
 /// The output tables planning adds beside the stages.
 pub const SUPPRESSED: &str = "suppressed";
@@ -50,7 +50,7 @@ pub async fn plan(
     as_of: NaiveDate,
     state: &State,
     now: DateTime<Utc>,
-) -> Result<Plan, PipelineError> {
+) -> Result<Planned, PipelineError> {
     let mut audiences = HashMap::new();
     for c in campaigns {
         audiences.insert(c.name.clone(), inputs::audience(ctx, c).await?);
@@ -85,7 +85,10 @@ pub async fn plan(
     };
     let plan = crate::campaign::plan(&input).map_err(|e| stage_err("plan", e))?;
     register_decisions(ctx, &plan).map_err(|e| stage_err("tables", e))?;
-    Ok(plan)
+    Ok(Planned {
+        plan,
+        tags: tags_of(&audiences),
+    })
 }
 
 /// `suppressed` (suppressed and deferred recipients, with the reason) and `holdout` (the
@@ -156,8 +159,9 @@ fn register_decisions(ctx: &SessionContext, plan: &Plan) -> datafusion::error::R
 }
 
 /// A ledger row for a recipient who is not sent (no content, the address when known).
-fn ledger_row(d: &crate::campaign::Decision, as_of: NaiveDate) -> LedgerDecision {
+fn ledger_row(d: &crate::campaign::Decision, as_of: NaiveDate, tags: Tags) -> LedgerDecision {
     LedgerDecision {
+        tags,
         message: Message {
             campaign: d.campaign.clone(),
             step: d.step,
@@ -181,6 +185,34 @@ fn ledger_row(d: &crate::campaign::Decision, as_of: NaiveDate) -> LedgerDecision
     }
 }
 
+/// A run's plan with what each audience row said of its customer (for the ledger).
+pub struct Planned {
+    pub plan: Plan,
+    pub tags: HashMap<(String, String), Tags>,
+}
+
+/// Segment, treatment and value of every (campaign, customer) as the audience gave them.
+fn tags_of(
+    audiences: &HashMap<String, Vec<crate::campaign::AudienceRow>>,
+) -> HashMap<(String, String), Tags> {
+    let text = |f: &crate::campaign::AudienceRow, k: &str| {
+        f.fields.get(k).and_then(|v| v.as_str()).map(str::to_string)
+    };
+    audiences
+        .iter()
+        .flat_map(|(campaign, rows)| {
+            rows.iter().map(move |r| {
+                let tags = Tags {
+                    segment: text(r, "segment"),
+                    treatment: text(r, "treatment"),
+                    value: Some(r.value),
+                };
+                ((campaign.clone(), r.customer_id.clone()), tags)
+            })
+        })
+        .collect()
+}
+
 /// Everything delivery needs besides the plan.
 pub struct Delivering<'a> {
     pub pipeline: &'a Pipeline,
@@ -196,11 +228,17 @@ pub struct Delivering<'a> {
 /// Record every decision, then send each channel's messages. A channel whose credentials
 /// are refused stops at once; the others go on; the error names the channel and variable.
 pub async fn send(
-    plan: Plan,
+    planned: Planned,
     as_of: NaiveDate,
     unknown_recovered: u64,
     d: &Delivering<'_>,
 ) -> Result<CampaignsReport, PipelineError> {
+    let Planned { plan, tags } = planned;
+    let tag = |campaign: &str, customer: &str| {
+        tags.get(&(campaign.to_string(), customer.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    };
     let mut report = CampaignsReport {
         mode: d.mode,
         unknown_recovered,
@@ -218,9 +256,10 @@ pub async fn send(
         let mut rows: Vec<LedgerDecision> = plan
             .decisions
             .iter()
-            .map(|x| ledger_row(x, as_of))
+            .map(|x| ledger_row(x, as_of, tag(&x.campaign, &x.customer_id)))
             .collect();
         rows.extend(plan.send.iter().map(|m| LedgerDecision {
+            tags: tag(&m.campaign, &m.customer_id),
             message: m.clone(),
             entry_date: m.entry_date,
             state: SendState::Planned,
@@ -307,7 +346,7 @@ pub async fn plan_in_run(
     state: &crate::state::State,
     writer: &crate::output::OutputWriter,
     written: &mut Vec<crate::output::WrittenTable>,
-) -> Result<(crate::campaign::Plan, u64), PipelineError> {
+) -> Result<(Planned, u64), PipelineError> {
     let unknown = if opts.send == SendMode::Send {
         let rows = state
             .recover_in_flight()

@@ -441,7 +441,7 @@ async fn campaigns(
     if have_results {
         let sql = "select campaign, reactivated, holdout_reactivated, rate, holdout_rate, incremental_rate, \
                    ci_low, ci_high, revenue, incremental_revenue, cost, roi \
-                   from campaign_results where step = 0";
+                   from campaign_results where step = 0 and treatment = 'all' and segment = 'all'";
         for r in rows(ctx, sql).await? {
             let c = out.entry(r[0].clone()).or_default();
             c.campaign = r[0].clone();

@@ -23,7 +23,9 @@ use crate::clock::{Clock, SystemClock};
 
 pub use locks::{LockInfo, holder_id, lock_key};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};
-pub use sends::{LedgerDecision, SENDS_MIGRATION, SendCount, SendRecord, SendRow};
+pub use sends::{
+    LedgerDecision, SENDS_MIGRATION, SENDS_TAGS_MIGRATION, SendCount, SendRecord, SendRow, Tags,
+};
 
 /// File name of the state database inside the state directory.
 pub const DB_FILE: &str = "winback.db";
@@ -63,6 +65,7 @@ CREATE TABLE locks (
 );
 "#,
     SENDS_MIGRATION,
+    SENDS_TAGS_MIGRATION,
 ];
 
 /// A failure of the state database.

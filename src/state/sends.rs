@@ -43,6 +43,14 @@ CREATE TABLE sends (
 CREATE INDEX sends_as_of ON sends (as_of);
 "#;
 
+/// What the audience said of a recipient when the decision was made: results are grouped
+/// by it and compare the value predicted then with what came back.
+pub const SENDS_TAGS_MIGRATION: &str = r#"
+ALTER TABLE sends ADD COLUMN segment TEXT;
+ALTER TABLE sends ADD COLUMN treatment TEXT;
+ALTER TABLE sends ADD COLUMN value REAL;
+"#;
+
 /// States after which a row is never sent again (`unknown` unless the campaign says resend).
 pub(crate) const FINAL_SQL: &str = "('delivered', 'rejected', 'holdout', 'in_flight')";
 
@@ -63,6 +71,7 @@ pub struct LedgerDecision {
     pub entry_date: NaiveDate,
     pub state: SendState,
     pub reason: Option<String>,
+    pub tags: Tags,
 }
 
 /// One row of `sends`.
@@ -84,9 +93,20 @@ pub struct SendRow {
     pub attempts: u32,
     pub provider_message_id: Option<String>,
     pub cost: f64,
+    /// The audience's segment, treatment and value at decision time.
+    pub tags: Tags,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What the audience row said of a recipient when the decision was made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tags {
+    pub segment: Option<String>,
+    pub treatment: Option<String>,
+    /// The campaign's value column (SLTV or CLV): the value predicted at decision time.
+    pub value: Option<f64>,
 }
 
 impl SendRow {
@@ -110,7 +130,7 @@ pub struct SendCount {
 
 const ROW_COLUMNS: &str = "idempotency_key, campaign, step, customer_id, channel, medium, \
     address, as_of, entry_date, state, reason, attempts, provider_message_id, cost, \
-    created_at, updated_at, sent_at";
+    created_at, updated_at, sent_at, segment, treatment, value";
 
 fn bad(column: &'static str, value: &str) -> StateError {
     StateError::InvalidValue {
@@ -154,17 +174,22 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
             r.get(11)?,
         ),
         (r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?),
+        Tags {
+            segment: r.get(17)?,
+            treatment: r.get(18)?,
+            value: r.get(19)?,
+        },
     ))
 }
 
 type RawA = (String, String, u32, String, String, String);
 type RawB = (Option<String>, String, String, String, Option<String>, u32);
 type RawC = (Option<String>, f64, String, String, Option<String>);
-struct RawRow(RawA, RawB, RawC);
+struct RawRow(RawA, RawB, RawC, Tags);
 
 impl RawRow {
     fn into_row(self) -> Result<SendRow, StateError> {
-        let RawRow(a, b, c) = self;
+        let RawRow(a, b, c, tags) = self;
         Ok(SendRow {
             idempotency_key: a.0,
             campaign: a.1,
@@ -180,6 +205,7 @@ impl RawRow {
             attempts: b.5,
             provider_message_id: c.0,
             cost: c.1,
+            tags,
             created_at: parse_ts("sends.created_at", &c.2)?,
             updated_at: parse_ts("sends.updated_at", &c.3)?,
             sent_at: c

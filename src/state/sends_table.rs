@@ -39,6 +39,9 @@ fn schema() -> Arc<Schema> {
         Field::new("cost", DataType::Float64, false),
         Field::new("created_at", ts(), false),
         Field::new("sent_at", ts(), true),
+        text("segment", true),
+        text("treatment", true),
+        Field::new("value", DataType::Float64, true),
     ]))
 }
 
@@ -83,6 +86,13 @@ fn batch(rows: &[SendRow]) -> RecordBatch {
             .iter()
             .map(|r| r.sent_at.map(|t| t.timestamp_micros()))
             .collect()),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.tags.segment.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.tags.treatment.as_deref()),
+        )),
+        Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.tags.value))),
     ];
     RecordBatch::try_new(schema(), cols).expect("columns match the schema")
 }

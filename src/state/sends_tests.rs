@@ -75,6 +75,7 @@ fn decisions_never_overwrite_final_rows() {
     let entry = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
     let m = messages(3, Medium::Email, "mail");
     let d = |m: &crate::campaign::message::Message, s| LedgerDecision {
+        tags: Default::default(),
         message: m.clone(),
         entry_date: entry,
         state: s,
