@@ -99,5 +99,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             args.output, as_of
         );
     }
+    if let Some(r) = &manifest.report {
+        println!("Report (open it in any browser): {r}");
+    }
     Ok(EXIT_OK)
 }
