@@ -280,7 +280,6 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
                 cancel: opts.cancel.clone(),
                 clock: Arc::new(crate::clock::SystemClock),
             };
-            let as_of = prepared_as_of(&m);
             let sent = campaigns::send(plan, as_of, unknown, &delivering).await;
             let outcome = match sent {
                 Ok(report) => {
@@ -307,12 +306,8 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
             if let Err(e) = writer.update_manifest(&m.to_json()?).await {
                 tracing::warn!(error = %e, "cannot add the deliveries to manifest.json");
             }
-            if let Err(e) = &outcome {
-                // The tables are in place; the run record says what went wrong.
-                record(&root, &m).await?;
-                return Err(clone_err(e));
-            }
-            Ok(())
+            // The tables are in place either way; the run record says what went wrong.
+            outcome
         }
         (r, _, _) => r,
     };
@@ -326,31 +321,12 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     if result.is_ok() {
         // The report reads the committed tables; a report that cannot be written does not
         // fail a run whose tables are in place.
-        let as_of = prepared_as_of(&m);
         match crate::report::write_report(&output_url, as_of, opts.state_dir.as_deref()).await {
             Ok((path, _)) => m.report = Some(path),
             Err(e) => tracing::warn!(error = %e, "cannot write the report"),
         }
     }
     result.map(|()| m)
-}
-
-/// The `as_of` a manifest is for.
-fn prepared_as_of(m: &Manifest) -> NaiveDate {
-    m.as_of.parse().unwrap_or_else(|_| Utc::now().date_naive())
-}
-
-/// A failed delivery's error, again (the manifest keeps the first).
-fn clone_err(e: &PipelineError) -> PipelineError {
-    match e {
-        PipelineError::Interrupted(m) => PipelineError::Interrupted(m.clone()),
-        other => PipelineError::Stage {
-            stage: "campaigns".into(),
-            file: String::new(),
-            message: other.to_string(),
-            blame: other.blame(),
-        },
-    }
 }
 
 /// Wait for a task of the query runtime, or abort it when `cancel` fires.
