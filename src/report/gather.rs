@@ -425,8 +425,7 @@ async fn campaigns(
             c.suppressed = reasons.into_iter().collect();
         }
     }
-    if let Some(dir) = state_dir.filter(|d| d.join(crate::state::DB_FILE).exists())
-        && let Ok(state) = crate::state::State::open(dir)
+    if let Ok(Some(state)) = crate::state::State::open_existing(state_dir)
         && let Ok(counts) = state.counts(None, Some(as_of))
     {
         for row in counts

@@ -80,15 +80,12 @@ fn batch(runs: &[RunRecord]) -> RecordBatch {
 
 /// Register `winback_runs` from the state database in `state_dir` (empty when there is none).
 pub fn register(ctx: &SessionContext, state_dir: Option<&Path>) -> Result<(), PipelineError> {
-    let runs = match state_dir {
-        Some(dir) if dir.join(crate::state::DB_FILE).exists() => State::open(dir)
-            .and_then(|s| s.all_runs())
-            .map_err(|e| PipelineError::Source {
-                source_name: TABLE.into(),
-                message: e.to_string(),
-            })?,
-        _ => Vec::new(),
-    };
+    let runs = State::open_existing(state_dir)
+        .and_then(|s| s.map_or(Ok(Vec::new()), |s| s.all_runs()))
+        .map_err(|e| PipelineError::Source {
+            source_name: TABLE.into(),
+            message: e.to_string(),
+        })?;
     let table = MemTable::try_new(schema(), vec![vec![batch(&runs)]])
         .map_err(|e| PipelineError::Internal(e.to_string()))?;
     ctx.register_table(TABLE, Arc::new(table))

@@ -161,6 +161,15 @@ impl State {
         })
     }
 
+    /// The database in `state_dir` if there is one; `None` without a folder or a database
+    /// (a reader, such as a table SQL can read, never creates one).
+    pub fn open_existing(state_dir: Option<&Path>) -> Result<Option<State>, StateError> {
+        match state_dir {
+            Some(dir) if dir.join(DB_FILE).exists() => State::open(dir).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// The state directory this database lives in.
     pub fn state_dir(&self) -> &Path {
         &self.inner.dir

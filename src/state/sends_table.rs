@@ -104,15 +104,12 @@ pub fn register(
     state_dir: Option<&Path>,
     as_of: NaiveDate,
 ) -> Result<(), PipelineError> {
-    let rows = match state_dir {
-        Some(dir) if dir.join(crate::state::DB_FILE).exists() => State::open(dir)
-            .and_then(|s| s.all_rows())
-            .map_err(|e| PipelineError::Source {
-                source_name: TABLE.into(),
-                message: e.to_string(),
-            })?,
-        _ => Vec::new(),
-    };
+    let rows = State::open_existing(state_dir)
+        .and_then(|s| s.map_or(Ok(Vec::new()), |s| s.all_rows()))
+        .map_err(|e| PipelineError::Source {
+            source_name: TABLE.into(),
+            message: e.to_string(),
+        })?;
     let rows: Vec<SendRow> = rows.into_iter().filter(|r| r.as_of < as_of).collect();
     let table = MemTable::try_new(schema(), vec![vec![batch(&rows)]])
         .map_err(|e| PipelineError::Internal(e.to_string()))?;
