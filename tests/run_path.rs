@@ -98,10 +98,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn sigterm_stops_a_slow_run_within_the_grace_period_and_changes_no_output() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// A dated project whose first run succeeded, and what a reader of its outputs sees.
+fn project_after_one_run(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     dated_project(dir);
     let first = winback(dir, &["run", "--as-of", AS_OF]);
     assert_eq!(
@@ -110,7 +108,14 @@ fn sigterm_stops_a_slow_run_within_the_grace_period_and_changes_no_output() {
         "{}",
         code_and_stderr(&first).1
     );
-    let before = snapshot(&dir.join("out"));
+    snapshot(&dir.join("out"))
+}
+
+#[test]
+fn sigterm_stops_a_slow_run_within_the_grace_period_and_changes_no_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let before = project_after_one_run(dir);
 
     // A stage that would take hours: 40 billion rows of a cross join.
     std::fs::write(
@@ -173,15 +178,7 @@ fn sigterm_stops_a_slow_run_within_the_grace_period_and_changes_no_output() {
 fn a_failed_write_of_the_last_table_leaves_every_table_and_the_manifest_as_they_were() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    dated_project(dir);
-    let first = winback(dir, &["run", "--as-of", AS_OF]);
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "{}",
-        code_and_stderr(&first).1
-    );
-    let before = snapshot(&dir.join("out"));
+    let before = project_after_one_run(dir);
 
     // A second run computes other tables (another lapse factor) and one more output,
     // `zz_last`, listed last; a file where its folder must go makes its write fail.
