@@ -106,6 +106,150 @@ pub fn register(ctx: &SessionContext, location: &str) -> Result<Location, Pipeli
     Ok(loc)
 }
 
+/// What a source location names: a folder (every data file below it), one file, or the
+/// files matching a glob pattern (`data/2026-*.parquet`, `s3://b/raw/**/*.csv`).
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Folder,
+    File(StorePath),
+    /// Matched against each object's path relative to the location.
+    Glob(glob::Pattern),
+}
+
+impl Selection {
+    pub fn describe(&self) -> String {
+        match self {
+            Selection::Folder => "folder".into(),
+            Selection::File(_) => "file".into(),
+            Selection::Glob(p) => format!("glob '{}'", p.as_str()),
+        }
+    }
+}
+
+/// The characters that make a location a glob pattern (`?` only in plain paths: in a URL it
+/// starts the query).
+fn glob_start(location: &str) -> Option<usize> {
+    let chars: &[char] = if location.contains("://") {
+        &['*', '[']
+    } else {
+        &['*', '?', '[']
+    };
+    location.find(chars)
+}
+
+/// Resolve a source location into the folder it lives in and what it selects there. A
+/// location with `*`, `?` or `[` is a glob; otherwise one existing file is that file, and
+/// anything else is a folder. The store is registered with the session for SQL to read.
+pub async fn register_selection(
+    ctx: &SessionContext,
+    location: &str,
+) -> Result<(Location, Selection), PipelineError> {
+    let user = |message: String| PipelineError::Storage {
+        url: location.to_string(),
+        message,
+        blame: crate::error::Blame::User,
+    };
+    if let Some(at) = glob_start(location) {
+        let base_end = location[..at].rfind('/').map_or(0, |i| i + 1);
+        let (base, pattern) = location.split_at(base_end);
+        let base = if base.is_empty() { "." } else { base };
+        let pattern = glob::Pattern::new(pattern)
+            .map_err(|e| user(format!("not a valid glob pattern: {e}")))?;
+        return Ok((register(ctx, base)?, Selection::Glob(pattern)));
+    }
+    let trimmed = location.trim_end_matches('/');
+    if trimmed.len() == location.len() && !trimmed.is_empty() {
+        let (base_end, name) = match trimmed.rfind('/') {
+            Some(i) => (i + 1, &trimmed[i + 1..]),
+            None => (0, trimmed),
+        };
+        let is_file = if location.contains("://") {
+            let parent = register(ctx, &trimmed[..base_end])?;
+            let path = parent.prefix.clone().join(name);
+            match parent.store.head(&path).await {
+                Ok(_) => return Ok((parent, Selection::File(path))),
+                Err(object_store::Error::NotFound { .. }) => false,
+                // A folder on the local filesystem, or a store that cannot HEAD a prefix.
+                Err(e) if url_is_file(location) => return Err(storage_err(&parent.url, e)),
+                Err(_) => false,
+            }
+        } else {
+            std::path::Path::new(trimmed).is_file()
+        };
+        if is_file {
+            let base = if base_end == 0 {
+                "."
+            } else {
+                &trimmed[..base_end]
+            };
+            let parent = register(ctx, base)?;
+            let path = parent.prefix.clone().join(name);
+            return Ok((parent, Selection::File(path)));
+        }
+    }
+    Ok((register(ctx, location)?, Selection::Folder))
+}
+
+fn url_is_file(location: &str) -> bool {
+    Url::parse(location)
+        .ok()
+        .and_then(|u| {
+            (u.scheme() == "file")
+                .then(|| u.to_file_path().ok())
+                .flatten()
+        })
+        .is_some_and(|p| p.is_file())
+}
+
+impl Location {
+    /// The files a selection names, sorted by path. A folder gives every file with the
+    /// extension, skipping names that start with `_` or `.` at any level (markers,
+    /// staging, hidden files); a glob gives every file it matches; a file gives itself.
+    pub async fn select(
+        &self,
+        selection: &Selection,
+        extension: &str,
+    ) -> Result<Vec<ObjectMeta>, PipelineError> {
+        let mut metas: Vec<ObjectMeta> = match selection {
+            Selection::File(path) => vec![
+                self.store
+                    .head(path)
+                    .await
+                    .map_err(|e| storage_err(&self.url, e))?,
+            ],
+            Selection::Folder | Selection::Glob(_) => {
+                let options = glob::MatchOptions {
+                    require_literal_separator: true,
+                    ..glob::MatchOptions::new()
+                };
+                self.list()
+                    .await?
+                    .into_iter()
+                    .filter(|m| {
+                        let rel = m
+                            .location
+                            .as_ref()
+                            .strip_prefix(self.prefix.as_ref())
+                            .unwrap_or(m.location.as_ref())
+                            .trim_start_matches('/');
+                        match selection {
+                            Selection::Glob(p) => p.matches_with(rel, options),
+                            _ => {
+                                rel.ends_with(extension)
+                                    && !rel
+                                        .split('/')
+                                        .any(|part| part.starts_with('_') || part.starts_with('.'))
+                            }
+                        }
+                    })
+                    .collect()
+            }
+        };
+        metas.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(metas)
+    }
+}
+
 fn to_dir_url(location: &str) -> Result<Url, PipelineError> {
     let mut url = if location.contains("://") {
         Url::parse(location).map_err(|e| PipelineError::Storage {

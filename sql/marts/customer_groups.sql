@@ -25,7 +25,7 @@ customers_src as (
 
 -- The acquisition channel: of the orders on the first purchase day, the earliest.
 first_orders as (
-    select o.customer_id, first_value(o.channel order by o.order_ts, o.order_id) as first_channel
+    select o.customer_id, first_value(o.channel order by o.order_ts, o.order_id, o.channel) as first_channel
     from purchases_clean o
     join customer_summary s
         on s.customer_id = o.customer_id and o.order_date = s.first_purchase_date

@@ -10,7 +10,7 @@ signals as (
     select customer_id, cast(ts as date) as signal_date, kind as signal, kind as detail
     from complaints
     union all
-    select customer_id, cast(refund_ts as date), 'refund', 'refund of ' || cast(refund_amount as varchar) || ' on order ' || order_id
+    select customer_id, cast(refund_ts as date), 'refund', 'refund of ' || cast(refund_amount as varchar) || coalesce(' on order ' || order_id, '')
     from purchases_clean
     where refund_amount > 0 and refund_ts is not null
 ),

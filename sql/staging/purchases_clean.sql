@@ -1,38 +1,48 @@
 -- purchases_clean: one row per order (order_id and customer), before as_of, refunds netted
 -- against their order. The source already set aside rows that break a rule (see the
--- quarantine table) and exact copies. A row with no order_id is its own order, keyed by
--- its customer, time and amount.
+-- quarantine table) and exact copies of a line. A row with no order_id is its own order
+-- (two identical rows are two purchases): it passes through as is, with order_id empty.
 with source as (
     select * from purchases
 ),
 
-lines as (
-    select
-        coalesce(
-            order_id,
-            'row:' || customer_id || ':' || cast(order_ts as varchar) || ':' || cast(amount as varchar)
-        ) as order_id,
-        customer_id,
-        order_ts,
-        amount,
-        quantity,
-        channel
-    from source
-),
-
-orders as (
+-- Lines sharing an order id are one order: purchases and refunds netted.
+orders_with_id as (
     select
         order_id,
         customer_id,
-        coalesce(min(order_ts) filter (where amount > 0), min(order_ts)) as order_ts,
+        coalesce(min(order_ts) filter (where amount >= 0), min(order_ts)) as order_ts,
         coalesce(sum(amount) filter (where amount > 0), 0) as gross_amount,
         coalesce(-sum(amount) filter (where amount < 0), 0) as refund_amount,
         max(order_ts) filter (where amount < 0) as refund_ts,
-        sum(quantity) filter (where amount > 0) as quantity,
+        sum(quantity) filter (where amount >= 0) as quantity,
         max(channel) as channel,
         count(*) as line_rows
-    from lines
+    from source
+    where order_id is not null
     group by order_id, customer_id
+),
+
+-- A row without an order id: a purchase (amount >= 0, $0 included) or a refund (< 0).
+orders_without_id as (
+    select
+        order_id,
+        customer_id,
+        order_ts,
+        greatest(amount, 0) as gross_amount,
+        greatest(-amount, 0) as refund_amount,
+        case when amount < 0 then order_ts end as refund_ts,
+        case when amount >= 0 then quantity end as quantity,
+        channel,
+        1 as line_rows
+    from source
+    where order_id is null
+),
+
+orders as (
+    select * from orders_with_id
+    union all
+    select * from orders_without_id
 ),
 
 final as (

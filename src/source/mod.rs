@@ -1,6 +1,7 @@
 //! Sources: find a source's files, check every file's columns before anything runs, and
 //! register typed rows (`<name>`) and rejected rows (`_rejects_<name>`) for SQL to read.
 
+pub mod files;
 pub mod schema_check;
 pub mod views;
 
@@ -28,7 +29,12 @@ use crate::storage;
 pub struct SourceReport {
     pub name: String,
     pub url: String,
+    /// What the URL named: a folder, a file, or a glob.
+    pub selection: String,
     pub files: Vec<InputFile>,
+    /// Files not read because another file of the source has the same bytes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<files::SkippedFile>,
     pub rows_read: u64,
 }
 
@@ -145,7 +151,9 @@ pub fn register_declared_empty(
 struct Discovered<'a> {
     source: &'a Source,
     url: String,
+    selection: String,
     files: Vec<(ListingTableUrl, InputFile)>,
+    skipped: Vec<files::SkippedFile>,
     schema: SchemaRef,
 }
 
@@ -161,50 +169,60 @@ fn file_format(source: &Source) -> Arc<dyn DfFileFormat> {
     }
 }
 
-/// List the files, check each one's schema, and work out the table schema.
+/// List the files, skip exact copies, check each one's schema, and work out the table
+/// schema. Every problem of every file is reported together.
 async fn discover<'a>(
     ctx: &SessionContext,
     source: &'a Source,
 ) -> Result<Discovered<'a>, PipelineError> {
-    let loc = storage::register(ctx, &source.url)?;
+    let (loc, selection) = storage::register_selection(ctx, &source.url).await?;
     let ext = format!(".{}", source.format.extension());
-    let mut metas: Vec<_> = loc
-        .list()
-        .await?
-        .into_iter()
-        .filter(|m| {
-            let rel = m
-                .location
-                .as_ref()
-                .strip_prefix(loc.prefix.as_ref())
-                .unwrap_or(m.location.as_ref());
-            m.location.as_ref().ends_with(&ext)
-                && !rel
-                    .split('/')
-                    .any(|part| part.starts_with('_') || part.starts_with('.'))
-        })
-        .collect();
-    metas.sort_by(|a, b| a.location.cmp(&b.location));
+    let metas = loc.select(&selection, &ext).await?;
+    let same_as = files::identical_content(&loc.store, &metas)
+        .await
+        .map_err(|e| storage::storage_err(&loc.url, e))?;
     let format = file_format(source);
     let state = ctx.state();
     let mut problems = Vec::new();
-    let mut fields: Vec<Field> = Vec::new();
+    // Each column's type so far, and the file it was first seen in.
+    let mut fields: Vec<(Field, String)> = Vec::new();
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     let mut first_header: Option<(String, Vec<String>)> = None;
-    for meta in &metas {
-        let file_url = format!(
-            "{}://{}/{}",
-            loc.url.scheme(),
-            loc.url.authority(),
-            meta.location
-        );
-        let schema = format
+    for (meta, same) in metas.iter().zip(&same_as) {
+        let file_url = file_url_of(&loc, meta);
+        if let Some(first) = same {
+            tracing::warn!(source = %source.name, file = %file_url, same_as = %file_url_of(&loc, &metas[*first]),
+                "skipped: the same bytes as another file of the source");
+            skipped.push(files::SkippedFile {
+                path: file_url,
+                same_as: file_url_of(&loc, &metas[*first]),
+                bytes: meta.size,
+            });
+            continue;
+        }
+        if meta.size == 0 {
+            problems.push(format!(
+                "source '{}', file {file_url}: the file is empty (0 bytes); remove it or deliver it again",
+                source.name
+            ));
+            continue;
+        }
+        let schema = match format
             .infer_schema(&state, &loc.store, std::slice::from_ref(meta))
             .await
-            .map_err(|e| PipelineError::Source {
-                source_name: source.name.clone(),
-                message: format!("cannot read {file_url}: {e}"),
-            })?;
+        {
+            Ok(schema) => schema,
+            Err(e) => {
+                problems.push(format!(
+                    "source '{}', file {file_url}: cannot be read as {} ({}); remove it or deliver it again",
+                    source.name,
+                    source.format.extension(),
+                    first_line(&e.to_string())
+                ));
+                continue;
+            }
+        };
         let schema = match source.format {
             // CSV is read as text and parsed row by row, so bad values are quarantined.
             FileFormat::Csv => Schema::new(
@@ -244,8 +262,21 @@ async fn discover<'a>(
         for f in schema.fields() {
             let wanted = source.format == FileFormat::Csv
                 || source.columns.iter().any(|c| &c.file_name == f.name());
-            if wanted && !fields.iter().any(|g| g.name() == f.name()) {
-                fields.push(f.as_ref().clone().with_nullable(true));
+            if !wanted {
+                continue;
+            }
+            match fields.iter_mut().find(|(g, _)| g.name() == f.name()) {
+                None => fields.push((f.as_ref().clone().with_nullable(true), file_url.clone())),
+                Some((g, first)) => match files::unify(g.data_type(), f.data_type()) {
+                    Some(t) => *g = g.clone().with_data_type(t),
+                    None => problems.push(format!(
+                        "source '{}', column '{}': {} in {first} but {} in {file_url}; files of one source must hold one type, or types that convert without loss (integers and decimals to double, text)",
+                        source.name,
+                        f.name(),
+                        g.data_type(),
+                        f.data_type()
+                    )),
+                },
             }
         }
         let url = ListingTableUrl::parse(&file_url).map_err(df_err(&source.name))?;
@@ -262,24 +293,49 @@ async fn discover<'a>(
             },
         ));
     }
-    if files.is_empty() && !source.optional {
+    if metas.is_empty() && !source.optional {
+        let what = match &selection {
+            storage::Selection::Folder => format!("no {ext} files found in the folder {}", loc.url),
+            other => format!("no files match the {} in {}", other.describe(), loc.url),
+        };
         problems.push(format!(
-            "source '{}': no {} files found at {} (set optional = true if the source may be absent{})",
+            "source '{}': {what} (set optional = true if the source may be absent{})",
             source.name,
-            ext,
-            loc.url,
-            if loc.url.path().contains("/demo-data/") { "; `winback demo` generates demo data" } else { "" }
+            if loc.url.path().contains("/demo-data/") {
+                "; `winback demo` generates demo data"
+            } else {
+                ""
+            }
         ));
     }
     if !problems.is_empty() {
         return Err(ConfigError::Many(problems).into());
     }
+    tracing::info!(source = %source.name, selection = %selection.describe(), files = files.len(), skipped = skipped.len(), "source files");
     Ok(Discovered {
         source,
         url: storage::redacted(&loc.url),
+        selection: selection.describe(),
         files,
-        schema: Arc::new(Schema::new(fields)),
+        skipped,
+        schema: Arc::new(Schema::new(
+            fields.into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
+        )),
     })
+}
+
+fn file_url_of(loc: &storage::Location, meta: &object_store::ObjectMeta) -> String {
+    format!(
+        "{}://{}/{}",
+        loc.url.scheme(),
+        loc.url.authority(),
+        meta.location
+    )
+}
+
+/// The first line of an error: readers' messages can run on with backtraces.
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message)
 }
 
 /// The internal tables behind a source `x` are named `<prefix>x`.
@@ -405,7 +461,9 @@ async fn register_one(
         report: SourceReport {
             name: name.clone(),
             url: d.url,
+            selection: d.selection,
             files: d.files.into_iter().map(|(_, f)| f).collect(),
+            skipped: d.skipped,
             rows_read,
         },
         checked_sql,

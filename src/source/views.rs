@@ -8,6 +8,9 @@ use datafusion::arrow::datatypes::Schema;
 use super::schema_check::{RawShape, shape};
 use crate::config::{ColumnKind, ColumnSpec, Source};
 
+/// A time of day followed by a UTC offset, at the end of a text timestamp.
+const OFFSET_SUFFIX: &str = r"(?i)\d:\d\d(:\d\d(\.\d+)?)?\s*(z|[+-]\d\d(:?\d\d)?)$";
+
 /// Quote an identifier for SQL.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -65,10 +68,16 @@ fn column_sql(col: &ColumnSpec, schema: &Schema, timezone: &str) -> ColumnSql {
         }
         (ColumnKind::Text, _) => (format!("cast({raw} as varchar)"), vec![]),
         (ColumnKind::Timestamp, RawShape::Text) => {
-            // Text without an offset is local time in the pipeline's timezone; text with
-            // an offset is that instant. Both become local wall-clock time.
+            // Text with an offset (`Z`, `+01:00`, `-0500`) is that instant, seen in the
+            // pipeline's timezone. Text without one is already local wall-clock time and is
+            // taken as written: a time that a daylight-saving change skips or repeats is
+            // still that time of that day (no instant is needed to count days).
             let trimmed = format!("nullif(btrim({raw}), '')");
-            let typed = format!("to_local_time(arrow_try_cast({trimmed}, {zoned}))");
+            let typed = format!(
+                "case when regexp_like({trimmed}, '{OFFSET_SUFFIX}') \
+                 then to_local_time(arrow_try_cast({trimmed}, {zoned})) \
+                 else arrow_try_cast({trimmed}, 'Timestamp(Nanosecond, None)') end"
+            );
             let problems = vec![
                 (format!("{trimmed} is null"), missing),
                 (format!("{typed} is null"), bad),
@@ -222,13 +231,36 @@ fn key_hash(source: &Source) -> String {
     format!("key_hash({})", key.join(", "))
 }
 
+/// The rows that are never duplicates: those missing an optional id of the key. A
+/// purchase without an order id is its own order, however many identical rows there are
+/// (the same CD bought twice on one day); only an id says two rows are one record.
+fn without_identity(source: &Source) -> Option<String> {
+    let missing: Vec<String> = source
+        .columns
+        .iter()
+        .filter(|c| c.kind == ColumnKind::Id && !c.required)
+        .filter(|c| source.duplicate_key.contains(&c.name))
+        .map(|c| format!("{} is null", ident(&c.name)))
+        .collect();
+    (!missing.is_empty()).then(|| format!("({})", missing.join(" or ")))
+}
+
+/// The condition for valid rows that take part in duplicate removal.
+fn with_identity(source: &Source) -> String {
+    match without_identity(source) {
+        Some(cond) => format!("_reason is null and not {cond}"),
+        None => "_reason is null".to_string(),
+    }
+}
+
 /// (1) The valid rows with `_row_hash`, the hash of their duplicate key.
 pub fn hashed_sql(source: &Source, checked_table: &str) -> String {
     format!(
-        "select {}, {} as _row_hash from {} where _reason is null",
+        "select {}, {} as _row_hash from {} where {}",
         column_names(source).join(", "),
         key_hash(source),
-        ident(checked_table)
+        ident(checked_table),
+        with_identity(source)
     )
 }
 
@@ -256,10 +288,11 @@ pub fn repeated_sql(source: &Source, checked_table: &str, t: &DedupeTables) -> S
                 .collect();
             format!(
                 "select *, row_number() over (partition by {} order by {}) as _rn from {} \
-                 where _reason is null and {} in {shared}",
+                 where {} and {} in {shared}",
                 key.join(", "),
                 order.join(", "),
                 ident(checked_table),
+                with_identity(source),
                 key_hash(source),
             )
         }
@@ -286,10 +319,17 @@ pub fn valid_sql(source: &Source, checked_table: &str, t: &DedupeTables) -> Stri
             ident(t.repeated)
         ),
     };
+    let unkeyed = match without_identity(source) {
+        Some(cond) => format!(
+            "\nunion all\nselect {names}, 1 as _copies from {} where _reason is null and {cond}",
+            ident(checked_table)
+        ),
+        None => String::new(),
+    };
     format!(
         "select {names}, 1 as _copies from {} h \
          where not exists (select 1 from {} s where s._row_hash = h._row_hash)\n\
-         union all\n{resolved}",
+         union all\n{resolved}{unkeyed}",
         ident(t.hashed),
         ident(t.shared),
     )

@@ -39,13 +39,19 @@ pub fn test_queries(table: &str, spec: &StageSpec, unique_proven: bool) -> Vec<(
         out.push((
             format!("unique ({})", spec.unique.join(", ")),
             // Rows are grouped by a hash of the key first (cheap); only rows sharing a
-            // hash are grouped by the key itself (see `key_hash`).
+            // hash are grouped by the key itself (see `key_hash`). As SQL's UNIQUE, a key
+            // with an empty column equals no other (an order without an id is its own).
             format!(
-                "with hashed as (select {c}, key_hash({c}) as _h from {t}), \
+                "with hashed as (select {c}, key_hash({c}) as _h from {t} where {present}), \
                  shared as (select _h from hashed group by _h having count(*) > 1) \
                  select count(*) from (select {c} from hashed where _h in (select _h from shared) \
                  group by {c} having count(*) > 1)",
-                c = cols.join(", ")
+                c = cols.join(", "),
+                present = cols
+                    .iter()
+                    .map(|c| format!("{c} is not null"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             ),
         ));
     }
