@@ -8,6 +8,7 @@ mod cli;
 mod engine;
 mod functions;
 mod golden;
+mod inputs;
 mod lapse;
 mod ltv;
 mod report;
