@@ -450,7 +450,7 @@ async fn register_one(
         .map_err(&err)?;
     let rejects = sql_frame(
         ctx,
-        &views::rejects_sql(d.source, &checked_name, t.repeated),
+        &views::rejects_sql(d.source, &checked_name, t.repeated, &schema),
         params,
     )
     .await

@@ -336,7 +336,12 @@ pub fn valid_sql(source: &Source, checked_table: &str, t: &DedupeTables) -> Stri
 }
 
 /// The source's rows that break a rule, one row per rejected input row.
-pub fn rejects_sql(source: &Source, checked_table: &str, repeated_table: &str) -> String {
+pub fn rejects_sql(
+    source: &Source,
+    checked_table: &str,
+    repeated_table: &str,
+    schema: &Schema,
+) -> String {
     let name = source.name.replace('\'', "''");
     let mut sql = format!(
         "select '{name}' as source, _reason as reason, _record as record from {} where _reason is not null",
@@ -350,8 +355,10 @@ pub fn rejects_sql(source: &Source, checked_table: &str, repeated_table: &str) -
         Dedupe::None => {}
         Dedupe::ExactRows => {
             // Identical rows: the repeated values, one reject per extra copy.
-            let record = source
-                .columns
+            // In the file's column order, as a rejected row's record is.
+            let mut columns: Vec<&ColumnSpec> = source.columns.iter().collect();
+            columns.sort_by_key(|c| schema.index_of(&c.file_name).unwrap_or(usize::MAX));
+            let record = columns
                 .iter()
                 .map(|c| record_pair(&c.file_name, &ident(&c.name), source.personal.contains(&c.name)))
                 .collect::<Vec<_>>()
