@@ -223,3 +223,116 @@ async fn a_missing_bucket_is_a_clear_error_without_secrets() {
     assert!(stderr.contains("s3://no-such-bucket/raw"), "{stderr}");
     assert!(!stderr.contains("test-secret-never-printed"), "{stderr}");
 }
+
+/// On S3 too, a source may be one Parquet file, one CSV file, a glob or a folder, with the
+/// same tables as a local folder.
+#[tokio::test]
+async fn an_s3_source_may_be_a_file_a_csv_file_a_glob_or_a_folder() {
+    let moto = Moto::start();
+    moto.create_bucket("shop");
+    let store = moto.store("shop");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    winback::demo::generate(&winback::demo::DemoOptions {
+        dir: data.clone(),
+        rows: 3_000,
+        end: date("2026-04-01"),
+        seed: 4,
+    })
+    .unwrap();
+    let ctx = SessionContext::new();
+    let batches = ctx
+        .read_parquet(
+            format!("{}/", data.join("purchases").display()),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let files = tmp.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    winback::demo::generate::write_parquet(&files.join("all.parquet"), batch.clone()).unwrap();
+    let mut csv = Vec::new();
+    datafusion::arrow::csv::Writer::new(&mut csv)
+        .write(&batch)
+        .unwrap();
+    std::fs::write(files.join("all.csv"), csv).unwrap();
+    let half = batch.num_rows() / 2;
+    winback::demo::generate::write_parquet(&files.join("part-1.parquet"), batch.slice(0, half))
+        .unwrap();
+    winback::demo::generate::write_parquet(
+        &files.join("part-2.parquet"),
+        batch.slice(half, batch.num_rows() - half),
+    )
+    .unwrap();
+    upload(&store, &files, "one").await;
+    for s in ["purchases", "customers", "complaints"] {
+        upload(&store, &data.join(s), &format!("raw/{s}")).await;
+    }
+    let tables = ["purchases_clean", "customer_summary", "rfm"];
+    let local_out = tmp.path().join("local-out");
+    let inputs: Vec<(&str, std::path::PathBuf)> = ["purchases", "customers", "complaints"]
+        .iter()
+        .map(|s| (*s, data.join(s)))
+        .collect();
+    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let mut opts = run_options("2026-04-01", &inputs, &local_out, &[]);
+    opts.select = vec!["rfm".into()];
+    winback::pipeline::run(&opts).await.unwrap();
+    let mut expected = Vec::new();
+    for t in tables {
+        expected.push(read_output(&local_out, t, "2026-04-01").await);
+    }
+    for (name, url, format) in [
+        ("folder", "s3://shop/raw/purchases", "parquet"),
+        ("file", "s3://shop/one/all.parquet", "parquet"),
+        ("csv", "s3://shop/one/all.csv", "csv"),
+        ("glob", "s3://shop/one/part-*.parquet", "parquet"),
+    ] {
+        let out = tmp.path().join(name);
+        let result = winback(
+            &moto,
+            &[
+                "run".into(),
+                "--pipeline".into(),
+                repo()
+                    .join("pipelines/reactivation.toml")
+                    .display()
+                    .to_string(),
+                "--as-of".into(),
+                "2026-04-01".into(),
+                "--select".into(),
+                "rfm".into(),
+                "--output".into(),
+                out.display().to_string(),
+                "--state-dir".into(),
+                tmp.path()
+                    .join(format!("state-{name}"))
+                    .display()
+                    .to_string(),
+                "--input".into(),
+                format!("purchases={url}"),
+                "--input".into(),
+                "customers=s3://shop/raw/customers".into(),
+                "--input".into(),
+                "complaints=s3://shop/raw/complaints".into(),
+                "--set".into(),
+                format!("sources.purchases.format={format}"),
+            ],
+        );
+        assert!(
+            result.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        for (i, t) in tables.iter().enumerate() {
+            assert!(
+                read_output(&out, t, "2026-04-01").await == expected[i],
+                "{name}: {t} differs from the local folder's"
+            );
+        }
+    }
+}

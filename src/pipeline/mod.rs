@@ -224,10 +224,16 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     {
         tracing::warn!(error = %e, "cannot remove staging left by earlier runs");
     }
-    // The ledger, when this run's campaigns act (the state folder holds it).
+    // The ledger, when this run's campaigns act (the state folder holds it). A `--select`
+    // run computes part of the pipeline, perhaps without the audiences: it never acts.
+    if !opts.select.is_empty() && !prepared.campaigns.is_empty() {
+        tracing::info!("campaigns not planned: --select runs part of the pipeline");
+    }
     let state = match (&opts.state_dir, opts.send) {
         (Some(dir), mode)
-            if mode != campaigns::SendMode::NoSend && !prepared.campaigns.is_empty() =>
+            if mode != campaigns::SendMode::NoSend
+                && !prepared.campaigns.is_empty()
+                && opts.select.is_empty() =>
         {
             Some(
                 crate::state::State::open(dir)
