@@ -4,7 +4,8 @@
 #   2. the whole default pipeline (all stages, models, outputs),
 #   3. the same with --memory-limit-mib 1024 (operators spill to disk above it),
 #   4. BG/NBD + Gamma-Gamma fit and scoring of 1,000,000 simulated customers,
-#   5. DuckDB's bare RFM aggregate on the same files (when the duckdb module is installed).
+#   5. side by side in one sitting, alternated: winback whole / up to rfm, DuckDB's RFM query
+#      and DuckDB running the same SQL stages (scripts/bench_compare.py), with ratios.
 # Prints rows/s, seconds per stage and peak memory. Usage: scripts/bench.sh [ROWS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,9 @@ echo "== whole pipeline, --memory-limit-mib 1024 ($THREADS threads)"
     --threads "$THREADS" --memory-limit-mib 1024
 echo "== models: 1,000,000 customers"
 "$CARGO_TARGET_DIR/release/examples/bench_models" 1000000
-if python3 -c "import duckdb" 2>/dev/null; then
-    echo "== DuckDB baseline"
-    python3 scripts/duckdb_baseline.py "$DATA/purchases" "$THREADS"
-fi
+echo "== side by side with DuckDB (same files, $THREADS threads, alternated)"
+# shellcheck source=scripts/python-env.sh
+source scripts/python-env.sh duckdb
+python3 scripts/duckdb_stages.py "$DATA" "$AS_OF" "$THREADS" bench-out/duckdb-check \
+    --compare bench-out/all | grep -E '^compare_summary' || true
+python3 scripts/bench_compare.py "$BIN" "$DATA" "$AS_OF" "$THREADS" 2
