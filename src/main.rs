@@ -70,7 +70,15 @@ fn main() {
             } else {
                 ""
             };
-            eprintln!("{gap}error: {e:#}");
+            // The chain of causes, each once: most errors already quote their cause.
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("{gap}error: {message}");
             if let Some(p) = e.downcast_ref::<PipelineError>() {
                 p.exit_code()
             } else if e.downcast_ref::<ConfigError>().is_some() {
