@@ -145,7 +145,8 @@ pub struct PipelineArgs {
     /// The pipeline file.
     #[arg(long, default_value = "pipelines/reactivation.toml")]
     pub pipeline: PathBuf,
-    /// Override a source's location: NAME=URL (a path, file://, s3://, gs://, az://, memory://).
+    /// Override a source's location: NAME=URL, a folder, one file or a glob (data/2026-*.parquet);
+    /// a path, file://, s3://, gs://, az:// or memory://.
     #[arg(long = "input", value_name = "NAME=URL", value_parser = parse_key_value)]
     pub inputs: Vec<(String, String)>,
     /// Override any pipeline-file key by dotted path, e.g. variables.lapse_factor=2.0.
