@@ -16,6 +16,10 @@ if ! command -v fake-gcs-server >/dev/null 2>&1; then
 fi
 node_dir="${WINBACK_NODE:-$HOME/.cache/winback-node}"
 if [ ! -x "$node_dir/node_modules/.bin/azurite-blob" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "installing Node.js and npm (Debian) for Azurite..."
+        apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+    fi
     echo "installing azurite (an Azure Blob Storage emulator) from npm into $node_dir..."
     npm install --silent --no-audit --no-fund --prefix "$node_dir" azurite >/dev/null
 fi
