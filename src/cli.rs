@@ -171,7 +171,8 @@ pub struct RunArgs {
     /// Memory limit in MiB for query operators (they spill to disk above it).
     #[arg(long, value_name = "MIB")]
     pub memory_limit_mib: Option<usize>,
-    /// Threads for query execution (default: all cores).
+    /// Threads for query execution and model fits (default: all cores). Results do not
+    /// depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
     /// State folder: run history (readable as the table winback_runs) and locks.
@@ -227,7 +228,7 @@ pub struct DemoArgs {
     /// Where outputs go.
     #[arg(long, default_value = "out")]
     pub output: String,
-    /// Threads for query execution (default: all cores).
+    /// Threads for query execution and model fits (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// State folder: run history and locks (the demo's run is recorded like any other).

@@ -93,7 +93,9 @@ async fn a_source_may_be_one_parquet_file_one_csv_file_a_glob_or_a_folder() {
     // Not matched by the glob: its rows would be counted twice.
     write_parquet(&globbed.join("backup-2026.parquet"), batch.clone()).unwrap();
 
-    let cases: [(&str, String, &[(&str, &str)], &str); 4] = [
+    // (name, source url, --set overrides, the selection the manifest reports)
+    type Case<'a> = (&'a str, String, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
         (
             "folder",
             data.join("purchases").display().to_string(),

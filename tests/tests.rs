@@ -5,6 +5,7 @@ mod support;
 mod bad_inputs;
 mod campaigns;
 mod cli;
+mod determinism;
 mod emulators;
 mod engine;
 mod functions;

@@ -11,7 +11,8 @@ days as (
         customer_id,
         order_date,
         count(*) as day_orders,
-        sum(net_amount) as day_net,
+        -- exact (decimal) sum: the same whatever order the orders arrive in
+        cast(sum(cast(net_amount as decimal(38, 6))) as double) as day_net,
         count(*) filter (where gross_amount > 0 or refund_amount = 0) as day_purchases
     from orders
     group by customer_id, order_date

@@ -11,7 +11,8 @@
 -- `sends` is the ledger as it stood before as_of, so a backfill gives the results of then.
 -- A contact is dated by the night it was decided for (its as_of, from midnight): the same
 -- whatever hour the run actually sent it, so results are reproducible and a replayed or
--- late run is judged like a nightly one.
+-- late run is judged like a nightly one. Money is summed as decimal(38, 6): exactly, so the
+-- figures do not depend on the order rows arrive in (a float sum does, in its last bits).
 
 with contacts as (
     select
@@ -47,7 +48,7 @@ step_outcomes as (
         c.segment,
         c.predicted_value,
         count(p.order_epoch) > 0 as reactivated,
-        coalesce(sum(p.net_amount), 0.0) as revenue
+        coalesce(cast(sum(cast(p.net_amount as decimal(38, 6))) as double), 0.0) as revenue
     from contacts c
     left join purchases p
         on p.customer_id = c.customer_id
@@ -64,7 +65,7 @@ first_contacts as (
         customer_id,
         is_holdout,
         min(contact_epoch) as contact_epoch,
-        sum(cost) as cost,
+        cast(sum(cast(cost as decimal(38, 6))) as double) as cost,
         max(treatment) as treatment,
         max(segment) as segment,
         max(predicted_value) as predicted_value
@@ -84,7 +85,7 @@ campaign_outcomes as (
         f.segment,
         f.predicted_value,
         count(p.order_epoch) > 0 as reactivated,
-        coalesce(sum(p.net_amount), 0.0) as revenue
+        coalesce(cast(sum(cast(p.net_amount as decimal(38, 6))) as double), 0.0) as revenue
     from first_contacts f
     left join purchases p
         on p.customer_id = f.customer_id
@@ -115,10 +116,10 @@ counts as (
         sum(case when is_holdout then 1 else 0 end) as holdout,
         sum(case when not is_holdout and reactivated then 1 else 0 end) as reactivated,
         sum(case when is_holdout and reactivated then 1 else 0 end) as holdout_reactivated,
-        sum(case when not is_holdout then revenue else 0.0 end) as revenue,
-        sum(case when is_holdout then revenue else 0.0 end) as holdout_revenue,
-        sum(case when not is_holdout then cost else 0.0 end) as cost,
-        sum(case when not is_holdout then predicted_value else 0.0 end) as predicted_value
+        cast(sum(cast(case when not is_holdout then revenue else 0.0 end as decimal(38, 6))) as double) as revenue,
+        cast(sum(cast(case when is_holdout then revenue else 0.0 end as decimal(38, 6))) as double) as holdout_revenue,
+        cast(sum(cast(case when not is_holdout then cost else 0.0 end as decimal(38, 6))) as double) as cost,
+        cast(sum(cast(case when not is_holdout then predicted_value else 0.0 end as decimal(38, 6))) as double) as predicted_value
     from outcomes
     group by campaign, step, channel, treatment, segment
 ),

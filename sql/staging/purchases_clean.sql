@@ -6,16 +6,18 @@ with source as (
     select * from purchases
 ),
 
--- Lines sharing an order id are one order: purchases and refunds netted.
+-- Lines sharing an order id are one order: purchases and refunds netted. Amounts are summed
+-- as decimal(38, 6): exactly, so the result does not depend on the order the lines arrive
+-- in (a float sum does, in its last bits, and that order changes with the partitioning).
 orders_with_id as (
     select
         order_id,
         customer_id,
         coalesce(min(order_ts) filter (where amount >= 0), min(order_ts)) as order_ts,
-        coalesce(sum(amount) filter (where amount > 0), 0) as gross_amount,
-        coalesce(-sum(amount) filter (where amount < 0), 0) as refund_amount,
+        coalesce(cast(sum(cast(amount as decimal(38, 6))) filter (where amount > 0) as double), 0) as gross_amount,
+        coalesce(-cast(sum(cast(amount as decimal(38, 6))) filter (where amount < 0) as double), 0) as refund_amount,
         max(order_ts) filter (where amount < 0) as refund_ts,
-        sum(quantity) filter (where amount >= 0) as quantity,
+        cast(sum(cast(quantity as decimal(38, 6))) filter (where amount >= 0) as double) as quantity,
         max(channel) as channel,
         count(*) as line_rows
     from source

@@ -277,7 +277,15 @@ pub fn fit_bgnbd(
         });
     }
     let n = data.n;
-    let alpha0 = (t.iter().sum::<f64>() / n / (1.0 + x.iter().sum::<f64>() / n)).max(1.0);
+    // Sums over the sorted distinct values, not the rows: like the likelihood, the start
+    // must not depend on the order the customers come in.
+    let sum_t: f64 = (data.days.iter().zip(&data.weight_per_t))
+        .map(|(d, w)| d * w.0)
+        .sum();
+    let sum_x: f64 = (data.xs.iter().zip(&data.weight_per_x))
+        .map(|(x, w)| x * w)
+        .sum();
+    let alpha0 = (sum_t / n / (1.0 + sum_x / n)).max(1.0);
     let threads = worker_count(opts.threads, data.groups.len(), 50_000);
     let pen = opts.penalizer;
     let objective = |phi: &[f64], g: &mut [f64]| {

@@ -203,12 +203,14 @@ pub fn score_all(
     let (population_mean_spend, used_empirical_mean_spend) = match gg.population_mean_spend() {
         Ok(v) => (v, false),
         Err(_) => {
-            let buyers: Vec<f64> = x
+            let mut buyers: Vec<f64> = x
                 .iter()
                 .zip(mean_spend)
                 .filter(|(x, m)| **x > 0.0 && **m > 0.0)
                 .map(|(_, m)| *m)
                 .collect();
+            // Summed in sorted order: the same mean whatever order the rows come in.
+            buyers.sort_unstable_by(f64::total_cmp);
             if buyers.is_empty() && x.contains(&0.0) {
                 return Err(ModelError::InfiniteMeanSpend { q: gg.q });
             }

@@ -146,7 +146,7 @@ pub fn frequency_spend_correlation(freq: &[f64], mean_spend: &[f64]) -> Result<f
     Ok((sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0))
 }
 
-/// Validated `(x, m)` of the customers with `x > 0` and `m > 0`.
+/// Validated `(x, m)` of the customers with `x > 0` and `m > 0`, sorted by `(x, m)`.
 fn usable(
     freq: &[f64],
     mean_spend: &[f64],
@@ -163,20 +163,22 @@ fn usable(
     if freq.is_empty() {
         return Err(ModelError::Empty { context });
     }
-    let mut out = (Vec::new(), Vec::new());
+    let mut pairs = Vec::new();
     for (i, (&x, &m)) in freq.iter().zip(mean_spend).enumerate() {
         check_spend(Some(i), x, m)?;
         if x > 0.0 && m > 0.0 {
-            out.0.push(x);
-            out.1.push(m);
+            pairs.push((x, m));
         }
     }
-    if out.0.is_empty() {
+    if pairs.is_empty() {
         return Err(ModelError::NoPositiveSpend {
             n_customers: freq.len(),
         });
     }
-    Ok(out)
+    // Sorted, so every float sum over them is added in the same order whatever order the
+    // customers come in (a query engine's row order varies with its partitioning).
+    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    Ok(pairs.into_iter().unzip())
 }
 
 /// Maximum-likelihood Gamma-Gamma fit over log-parameters (L-BFGS, exact
@@ -310,6 +312,37 @@ mod tests {
                 .unwrap(),
             30.0
         );
+    }
+
+    /// Regression: the fit summed over the customers in their input order and split the
+    /// sum per thread, so a query engine's row order or the core count changed its last
+    /// bits (and with them CLV ties and value tiers).
+    #[test]
+    fn fit_is_bit_identical_for_any_row_order_and_thread_count() {
+        let gg = GammaGammaParams::new(6.0, 4.0, 15.0);
+        // Enough repeat buyers (>= 2 x 50,000) that two threads really are used.
+        let freq: Vec<f64> = (0..120_000)
+            .map(|i| f64::from(1 + (i * 7919) % 23))
+            .collect();
+        let spend = super::super::simulate::simulate_gamma_gamma(&gg, &freq, 4).unwrap();
+        let fit = |freq: &[f64], spend: &[f64], threads| {
+            let opts = FitOptions {
+                threads,
+                ..FitOptions::default()
+            };
+            let r = fit_gamma_gamma(freq, spend, &opts).unwrap();
+            [r.params.p, r.params.q, r.params.v, r.log_likelihood].map(f64::to_bits)
+        };
+        let one = fit(&freq, &spend, 1);
+        let (mut f2, mut s2) = (freq.clone(), spend.clone());
+        f2.reverse();
+        s2.reverse();
+        f2.rotate_left(12_345);
+        s2.rotate_left(12_345);
+        assert_eq!(one, fit(&f2, &s2, 2), "reordered rows, 2 threads");
+        assert_eq!(one, fit(&freq, &spend, 3), "3 threads");
+        let corr = |f: &[f64], s: &[f64]| frequency_spend_correlation(f, s).unwrap().to_bits();
+        assert_eq!(corr(&freq, &spend), corr(&f2, &s2));
     }
 
     #[test]

@@ -151,49 +151,37 @@ where
     })
 }
 
-/// Splits `0..n` into `threads` contiguous ranges, runs `work` on each (in
-/// parallel when `threads > 1`) and adds up the returned arrays. Each range is
-/// fed to `work` in blocks of 2048 items whose partial sums are added
-/// separately (two-level summation), which keeps rounding noise in the
-/// likelihood small enough for the line search to see real decreases.
+/// Adds up `work` over `0..n`, in parallel when `threads > 1`, with a result that is
+/// bit-identical for every thread count.
+///
+/// `0..n` is cut into fixed blocks of 2048 items whatever the thread count; `work`
+/// returns each block's partial sums, and the partials are added in block order on the
+/// calling thread. Threads only decide which thread computes which blocks, never how
+/// the floating-point additions are grouped, so a fit (and every label derived from it)
+/// does not depend on the machine's core count. The two-level summation also keeps
+/// rounding noise in the likelihood small enough for the line search to see real
+/// decreases.
 pub fn parallel_sum<const K: usize, W>(n: usize, threads: usize, work: W) -> [f64; K]
 where
     W: Fn(std::ops::Range<usize>) -> [f64; K] + Sync,
 {
     const BLOCK: usize = 2048;
-    let blocked = |range: std::ops::Range<usize>| {
-        let mut total = [0.0; K];
-        let mut start = range.start;
-        while start < range.end {
-            let end = (start + BLOCK).min(range.end);
-            total
-                .iter_mut()
-                .zip(work(start..end))
-                .for_each(|(t, p)| *t += p);
-            start = end;
-        }
-        total
-    };
-    let threads = threads.clamp(1, n.max(1));
-    if threads == 1 {
-        return blocked(0..n);
+    let blocks = n.div_ceil(BLOCK);
+    let block = |b: usize| work(b * BLOCK..((b + 1) * BLOCK).min(n));
+    let mut total = [0.0; K];
+    let mut add = |part: [f64; K]| total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+    if threads <= 1 || blocks <= 1 {
+        (0..blocks).for_each(|b| add(block(b)));
+        return total;
     }
-    let chunk = n.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|i| {
-                let range = (i * chunk).min(n)..((i + 1) * chunk).min(n);
-                let blocked = &blocked;
-                scope.spawn(move || blocked(range))
-            })
-            .collect();
-        let mut total = [0.0; K];
-        for h in handles {
-            let part = h.join().expect("likelihood worker panicked");
-            total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+    let mut partials = vec![[0.0; K]; blocks];
+    parallel_fill(&mut partials, threads, |first, out| {
+        for (j, slot) in out.iter_mut().enumerate() {
+            *slot = block(first + j);
         }
-        total
-    })
+    });
+    partials.into_iter().for_each(add);
+    total
 }
 
 /// Runs `work(start_row, out_chunk)` over `threads` disjoint chunks of `out`.
@@ -286,7 +274,11 @@ pub(crate) fn count_triples(
 ) -> Vec<([u32; 3], f64)> {
     let rows = ix.rows.iter().filter(|r| keep(r));
     if ix.xs.len() >= 1 << 21 || ix.days.len() >= 1 << 21 {
-        return rows.map(|r| (*r, 1.0)).collect(); // too many distinct values to pack
+        // Too many distinct values to pack: one entry per row, in index order (not the
+        // input's row order, which must not change the likelihood's last bits).
+        let mut each: Vec<([u32; 3], f64)> = rows.map(|r| (*r, 1.0)).collect();
+        each.sort_unstable_by_key(|(r, _)| *r);
+        return each;
     }
     let mut keys: Vec<u64> = rows
         .map(|r| (u64::from(r[0]) << 42) | (u64::from(r[1]) << 21) | u64::from(r[2]))
@@ -356,5 +348,32 @@ mod tests {
                 .for_each(|(i, v)| *v = start + i)
         });
         assert_eq!(out, (0..10).collect::<Vec<_>>());
+    }
+
+    /// Regression: the sum was split into one range per thread, so the grouping of the
+    /// additions (and the last bits of every fit) changed with the core count.
+    #[test]
+    fn parallel_sum_is_bit_identical_for_every_thread_count() {
+        // Terms of very different sizes, so any regrouping of the additions shows.
+        let term = |i: usize| (i as f64 * 0.37).sin() * 10f64.powi((i % 17) as i32 - 8);
+        let work = |r: std::ops::Range<usize>| {
+            let mut s = [0.0, 0.0];
+            for i in r {
+                s[0] += term(i);
+                s[1] += term(i) * term(i + 1);
+            }
+            s
+        };
+        for n in [0, 1, 2047, 2048, 2049, 10_000, 100_003] {
+            let one = parallel_sum::<2, _>(n, 1, work);
+            for threads in [2, 3, 4, 7, 64] {
+                let many = parallel_sum::<2, _>(n, threads, work);
+                assert_eq!(
+                    one.map(f64::to_bits),
+                    many.map(f64::to_bits),
+                    "n = {n}, {threads} threads"
+                );
+            }
+        }
     }
 }

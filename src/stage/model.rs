@@ -10,7 +10,7 @@ use super::{Stage, StageKind};
 use crate::config::{ModelSpec, Pipeline};
 use crate::error::PipelineError;
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
-use datafusion::arrow::compute::{cast, concat};
+use datafusion::arrow::compute::{cast, concat, sort_to_indices, take};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
@@ -77,7 +77,13 @@ fn floats(a: &ArrayRef, default: f64) -> Vec<f64> {
 pub async fn read_summary(ctx: &SessionContext, table: &str) -> Result<Summary, String> {
     let mut wanted = vec![(SUMMARY_COLUMNS[0], DataType::Utf8)];
     wanted.extend(SUMMARY_COLUMNS[1..].iter().map(|c| (*c, DataType::Float64)));
-    let cols = columns(ctx, table, &wanted).await?;
+    let mut cols = columns(ctx, table, &wanted).await?;
+    // In customer id order, not the order the query engine returned (which varies with its
+    // partitioning from run to run): nothing a model computes may depend on it.
+    let order = sort_to_indices(&cols[0], None, None).map_err(|e| e.to_string())?;
+    for c in cols.iter_mut() {
+        *c = take(c.as_ref(), &order, None).map_err(|e| e.to_string())?;
+    }
     let f: Vec<Vec<f64>> = cols[1..].iter().map(|c| floats(c, 0.0)).collect();
     let [x, t_x, t, spend, total]: [Vec<f64>; 5] = f.try_into().expect("five columns");
     Ok(Summary {
@@ -116,7 +122,12 @@ pub async fn run(
         ),
         None => None,
     };
-    let spec2 = spec.clone();
+    // The fits and scoring use the session's threads (`--threads`, default all cores);
+    // their results are the same for any number of threads.
+    let mut spec2 = spec.clone();
+    let threads = ctx.copied_config().target_partitions().max(1);
+    spec2.fit.threads = threads;
+    spec2.clv.threads = threads;
     // The fits are CPU-bound: keep them off the async workers.
     let result = tokio::task::spawn_blocking(move || {
         super::model_tables::build(&spec2, &summary, lapsed.as_ref(), upstream)

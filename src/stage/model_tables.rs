@@ -106,10 +106,16 @@ fn f64s(v: Vec<f64>) -> ArrayRef {
     Arc::new(Float64Array::from(v))
 }
 
-/// `high` for the top 20% by value, `medium` for the next 30%, `low` for the rest.
-fn tiers(values: &[f64]) -> Vec<&'static str> {
+/// `high` for the top 20% by value, `medium` for the next 30%, `low` for the rest. Equal
+/// values at a boundary are ranked by customer id (never by row position, which depends on
+/// how the query engine partitioned the input).
+fn tiers(values: &[f64], ids: &StringArray) -> Vec<&'static str> {
     let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|a, b| values[*b].total_cmp(&values[*a]).then(a.cmp(b)));
+    order.sort_by(|&a, &b| {
+        values[b]
+            .total_cmp(&values[a])
+            .then_with(|| ids.value(a).cmp(ids.value(b)))
+    });
     let n = values.len() as f64;
     let mut out = vec!["low"; values.len()];
     for (rank, i) in order.into_iter().enumerate() {
@@ -204,7 +210,7 @@ pub fn build(
                 "horizon_days": spec.clv.horizon_days, "annual_discount_rate": spec.clv.annual_discount_rate,
                 "margin": spec.clv.margin,
             });
-            let tier: ArrayRef = Arc::new(StringArray::from(tiers(&scores.clv)));
+            let tier: ArrayRef = Arc::new(StringArray::from(tiers(&scores.clv, &s.ids)));
             let cols = vec![
                 ids,
                 f64s(s.total.clone()),
@@ -250,10 +256,11 @@ fn sltv_table(
         .map(|(c, v)| (c.clone(), *v))
         .ok_or("no win-back cost configured")?;
     let mean = gg.population_mean_spend().or_else(|_| {
-        let repeat: Vec<f64> = (0..s.x.len())
+        let mut repeat: Vec<f64> = (0..s.x.len())
             .filter(|i| s.x[*i] > 0.0)
             .map(|i| s.spend[i])
             .collect();
+        repeat.sort_unstable_by(f64::total_cmp); // summed in an order the rows cannot change
         Ok::<f64, String>(repeat.iter().sum::<f64>() / repeat.len().max(1) as f64)
     })?;
     let (mut ids, mut values, mut basis) = (Vec::new(), Vec::new(), Vec::new());
@@ -306,16 +313,42 @@ fn sltv_table(
 #[cfg(test)]
 mod tests {
     use super::tiers;
+    use datafusion::arrow::array::StringArray;
 
     #[test]
     fn tiers_split_20_30_50_by_value() {
         let v: Vec<f64> = (1..=10).map(f64::from).collect();
-        let t = tiers(&v);
+        let ids = StringArray::from_iter_values((0..10).map(|i| format!("c{i}")));
+        let t = tiers(&v, &ids);
         assert_eq!(t[9], "high");
         assert_eq!(t[8], "high");
         assert_eq!(t[7], "medium");
         assert_eq!(t[5], "medium");
         assert_eq!(t[4], "low");
         assert_eq!(t[0], "low");
+    }
+
+    #[test]
+    fn tiers_break_ties_by_customer_id_not_row_order() {
+        // Ten customers worth exactly the same: the two smallest ids are the top 20%.
+        let ids = ["c7", "c2", "c9", "c0", "c5", "c1", "c3", "c8", "c4", "c6"];
+        let v = vec![5.0; ids.len()];
+        let by_id = |ids: &[&str]| {
+            let t = tiers(&v, &StringArray::from(ids.to_vec()));
+            ids.iter()
+                .zip(t)
+                .map(|(i, t)| (i.to_string(), t))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let tiers = by_id(&ids);
+        let mut reversed = ids;
+        reversed.reverse();
+        assert_eq!(tiers, by_id(&reversed));
+        let want = [
+            "high", "high", "medium", "medium", "medium", "low", "low", "low", "low", "low",
+        ];
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(tiers[&format!("c{i}")], *w, "c{i}");
+        }
     }
 }
