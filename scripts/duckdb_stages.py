@@ -8,7 +8,7 @@ customer_groups, lapse_alerts, segment_alerts and lapse_reasons. Not the model s
 (ltv, sltv: Rust code) nor what reads them (audiences, results).
 
 Usage: duckdb_stages.py INPUT_DIR AS_OF THREADS OUT_DIR [--compare WINBACK_OUTPUT_DIR]
-                        [--rules new|old] [--pipeline FILE]
+                        [--pipeline FILE]
 
 INPUT_DIR holds purchases/, customers/, complaints/ (and maybe unsubscribes/) folders of
 Parquet, as `winback demo --no-run --dir DIR` writes them. Each table is written to
@@ -22,13 +22,15 @@ OUT_DIR/<table>.parquet. Prints, one per line:
 
 --compare reads winback's tables (<dir>/<table>/as_of=<AS_OF>/*.parquet) and matches them
 with these by each table's unique key (from the pipeline file; quarantine as a multiset):
-numbers within 1e-9 relative (1e-12 absolute near zero), everything else exactly.
+every value exactly, floats bit for bit (by their shortest round-trip text, in which -0.0
+and 0.0 differ, as do any two distinct doubles).
 
---rules: `new` (default) follows the rules winback's SQL is moving to: a row without an
-order_id is never a duplicate and is its own order, and a day with a $0 order is a purchase
-day (an order that is only a refund still is not). `old` follows the rules of sql/ and
-src/source/views.rs before that change (identical rows collapse also without an order_id;
-such rows group by customer, time and amount; a purchase day needs gross spend > 0).
+The rules are winback's (sql/, src/source/views.rs): a row without an order_id is never a
+duplicate and is its own order; a day with a $0 order is a purchase day (a day of nothing
+but refunds is not). Money is summed as decimal(38, 6) and cast back to double wherever
+winback sums it so (exact, whatever order the rows arrive in); value_grade's running
+revenue is a float sum added row by row in rank order, as DataFusion adds it. So the tables
+come out bit-identical.
 
 The gap statistics winback computes with its own aggregate gap_stats() (src/functions/
 gap_stats.rs: gaps in days between consecutive distinct purchase days, percentiles by
@@ -51,22 +53,13 @@ import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# --- The rules that are changing (see --rules) --------------------------------------------
-
-# purchase_days: which customer-days are purchase days. The days CTE has day_orders,
-# day_gross, day_net and day_purchases (orders of the day that are not only a refund:
-# gross_amount > 0 or refund_amount = 0, so a $0 order counts).
-PURCHASE_DAY_FILTER = {
-    "new": "day_purchases > 0",   # = day_gross > 0 or (orders with refund_amount = 0) > 0
-    "old": "day_gross > 0",
-}
-
 # --- SQL helpers -----------------------------------------------------------------------------
 
 # DataFusion's (Arrow's) text of a timestamp and of a float, where the text ends up in
-# data (quarantine records, the key of an order without an id, refund evidence):
-# 2026-09-04T10:11:00[.123], NaN, inf, -inf.
-MACROS = """
+# data (quarantine records, refund evidence):
+# 2026-09-04T10:11:00[.123]; NaN, inf, -inf; 1e-7, 0.00001, 1e16 (DuckDB: 1e-07, 1e-05,
+# 1e+16: Arrow writes an exponent unpadded, without +, and from -6 down, not -5).
+MACROS = r"""
 create or replace macro df_ts(t) as
     strftime(t, '%Y-%m-%dT%H:%M:%S') || case
         when (epoch_us(t) % 1000000 + 1000000) % 1000000 = 0 then ''
@@ -75,7 +68,13 @@ create or replace macro df_ts(t) as
         else '.' || lpad(cast((epoch_us(t) % 1000000 + 1000000) % 1000000 as varchar), 6, '0')
     end;
 create or replace macro df_float(x) as
-    case when isfinite(x) then cast(x as varchar) else replace(cast(x as varchar), 'nan', 'NaN') end;
+    case
+        when not isfinite(x) then replace(cast(x as varchar), 'nan', 'NaN')
+        when abs(x) >= 1e-5 and abs(x) < 1e-4 then
+            case when x < 0 then '-' else '' end || '0.0000'
+                || replace(regexp_extract(cast(abs(x) as varchar), '^([0-9.]+)e', 1), '.', '')
+        else regexp_replace(cast(x as varchar), 'e[+]?(-?)0*([0-9])', 'e\1\2')
+    end;
 """
 
 # Non-finite numbers are found with isfinite(), not isnan(): DuckDB 2.0.1 folds isnan(x) to
@@ -161,7 +160,7 @@ class Column:
 OFFSET_SUFFIX = r"(?i)\d:\d\d(:\d\d(\.\d+)?)?\s*(z|[+-]\d\d(:?\d\d)?)$"
 
 
-def column_sql(col, raw_types, tz, rules):
+def column_sql(col, raw_types, tz):
     """(typed expression, [(condition, reason)], typed DuckDB type) of one column."""
     ty = SQL_TYPE[col.kind]
     if col.file_name not in raw_types:
@@ -190,15 +189,11 @@ def column_sql(col, raw_types, tz, rules):
         typed, problems = f"cast({raw} as varchar)", []
     elif kind == "timestamp" and not native and is_text(rt):
         trimmed = f"nullif(trim({raw}), '')"
-        if rules == "new":
-            # text with an offset is that instant seen in the pipeline's timezone; text
-            # without one is local wall-clock time as written
-            typed = (f"case when regexp_matches({trimmed}, '{OFFSET_SUFFIX}') "
-                     f"then timezone('{tz}', try_cast({trimmed} as timestamptz)) "
-                     f"else try_cast({trimmed} as timestamp) end")
-        else:
-            # offset-less text is local time in the pipeline's timezone (session TimeZone)
-            typed = f"timezone('{tz}', try_cast({trimmed} as timestamptz))"
+        # text with an offset is that instant seen in the pipeline's timezone; text
+        # without one is local wall-clock time as written
+        typed = (f"case when regexp_matches({trimmed}, '{OFFSET_SUFFIX}') "
+                 f"then timezone('{tz}', try_cast({trimmed} as timestamptz)) "
+                 f"else try_cast({trimmed} as timestamp) end")
         in_range = f"({typed} between {NS_MIN} and {NS_MAX})"
         typed = f"case when {in_range} then {typed} end"
         problems = [(f"{trimmed} is null", missing), (f"{typed} is null", bad)]
@@ -345,14 +340,13 @@ class Source:
         return "keep_first"
 
 
-def register_source(con, src, tz, rules):
+def register_source(con, src, tz):
     """Views <name> (typed valid rows) and _rejects_<name>; tables for the repeated rows."""
     n = src.name
     raw = f"_raw_{n}"
-    never_dup = src.without_identity() if rules == "new" else None
-    if rules == "new":
-        for f, same in src.skip_identical_files():
-            print(f"# skipped {f}: the same bytes as {same}", file=sys.stderr)
+    never_dup = src.without_identity()
+    for f, same in src.skip_identical_files():
+        print(f"# skipped {f}: the same bytes as {same}", file=sys.stderr)
     if src.files:
         con.execute(f"create or replace view {ident(raw)} as {raw_select(con, src)}")
         described = con.execute(f"describe {ident(raw)}").fetchall()
@@ -367,7 +361,7 @@ def register_source(con, src, tz, rules):
         raw_types = {c.file_name: "VARCHAR" for c in src.columns}
     selects, reasons, types, time_expr = [], [], {}, None
     for col in src.columns:
-        typed, problems, ty = column_sql(col, raw_types, tz, rules)
+        typed, problems, ty = column_sql(col, raw_types, tz)
         types[col.name] = ty
         if col.name == src.time_column:
             time_expr = typed
@@ -410,9 +404,12 @@ from {ident(raw)}""")
                         f"where {can} and {key_hash} in (select _h from {ident(shared)}) "
                         f"group by all")
             resolved = f"select {cols} from {ident(repeated)}"
+            # in the file's column order (columns it lacks last), as a rejected row's record
+            in_file = sorted(src.columns, key=lambda c: raw_order.index(c.file_name)
+                             if c.file_name in raw_order else len(raw_order))
             rec = " || ', ' || ".join(
                 record_pair(c.file_name, ident(c.name), types[c.name], c.name in src.personal)
-                for c in src.columns)
+                for c in in_file)
             rejects_dup = (f"select '{n}' as source, 'duplicate_{src.duplicate_key[0]}' as reason, "
                            f"{rec} as record from (select *, unnest(range(1, _copies)) as _copy "
                            f"from {ident(repeated)} where _copies > 1)")
@@ -444,19 +441,27 @@ AS_OF_TS = None  # set in main: TIMESTAMP '<as_of> 00:00:00'
 
 # --- Stages (sql/) -------------------------------------------------------------------------------
 
-PURCHASES_CLEAN_ORDERS = {
-    # Lines sharing an order id are one order; a row without an order id is its own order
-    # (two identical rows are two purchases) and passes through with order_id empty.
-    "new": """
-orders_with_id as (
+# sum(x) exactly, as decimal(38, 6), cast back to double: as winback sums money wherever
+# the order rows arrive in varies with the partitioning (a float sum differs in its last bits).
+def exact_sum(x, where=None):
+    filtered = f" filter (where {where})" if where else ""
+    return f"cast(sum(cast({x} as decimal(38, 6))){filtered} as double)"
+
+
+def stages():
+    return [
+        # Lines sharing an order id are one order; a row without an order id is its own order
+        # (two identical rows are two purchases) and passes through with order_id empty.
+        ("purchases_clean", f"""
+with orders_with_id as (
     select
         order_id,
         customer_id,
         coalesce(min(order_ts) filter (where amount >= 0), min(order_ts)) as order_ts,
-        coalesce(sum(amount) filter (where amount > 0), 0) as gross_amount,
-        coalesce(-sum(amount) filter (where amount < 0), 0) as refund_amount,
+        coalesce({exact_sum("amount", "amount > 0")}, 0) as gross_amount,
+        coalesce(-{exact_sum("amount", "amount < 0")}, 0) as refund_amount,
         max(order_ts) filter (where amount < 0) as refund_ts,
-        sum(quantity) filter (where amount >= 0) as quantity,
+        {exact_sum("quantity", "amount >= 0")} as quantity,
         max(channel) as channel,
         count(*) as line_rows
     from purchases
@@ -481,73 +486,32 @@ orders as (
     select * from orders_with_id
     union all
     select * from orders_without_id
-)""",
-    # A row without an order id is keyed by its customer, time and amount.
-    "old": """
-lines as (
-    select
-        coalesce(
-            order_id,
-            'row:' || customer_id || ':' || df_ts(order_ts) || ':' || df_float(amount)
-        ) as order_id,
-        customer_id, order_ts, amount, quantity, channel
-    from purchases
-),
-orders as (
-    select
-        order_id,
-        customer_id,
-        coalesce(min(order_ts) filter (where amount > 0), min(order_ts)) as order_ts,
-        coalesce(sum(amount) filter (where amount > 0), 0) as gross_amount,
-        coalesce(-sum(amount) filter (where amount < 0), 0) as refund_amount,
-        max(order_ts) filter (where amount < 0) as refund_ts,
-        sum(quantity) filter (where amount > 0) as quantity,
-        max(channel) as channel,
-        count(*) as line_rows
-    from lines
-    group by order_id, customer_id
-)""",
-}
-
-# customer_groups: the first order's channel; new: channel breaks ties of orders without an id
-FIRST_ORDER = {"new": "o.order_ts, o.order_id, o.channel", "old": "o.order_ts, o.order_id"}
-
-# lapse_reasons: the evidence of a refund; new: an order without an id has no ' on order'
-REFUND_DETAIL = {
-    "new": "'refund of ' || df_float(refund_amount) || coalesce(' on order ' || order_id, '')",
-    "old": "'refund of ' || df_float(refund_amount) || ' on order ' || order_id",
-}
-
-
-def stages(rules):
-    return [
-        ("purchases_clean", f"""
-with {PURCHASES_CLEAN_ORDERS[rules]}
+)
 select
     order_id, customer_id, order_ts, cast(order_ts as date) as order_date,
     gross_amount, refund_amount, gross_amount - refund_amount as net_amount,
     refund_ts, quantity, channel, line_rows
 from orders
 """),
+        # a purchase day: an order that is not only a refund ($0 orders count)
         ("purchase_days", f"""
 with days as (
     select
         customer_id,
         order_date,
         count(*) as day_orders,
-        sum(gross_amount) as day_gross,
-        sum(net_amount) as day_net,
+        {exact_sum("net_amount")} as day_net,
         count(*) filter (where gross_amount > 0 or refund_amount = 0) as day_purchases
     from purchases_clean
     group by customer_id, order_date
 )
 select customer_id, order_date, day_orders, day_net
 from days
-where {PURCHASE_DAY_FILTER[rules]}
+where day_purchases > 0
 """),
         # gap_stats(order_date): gaps between consecutive distinct days (purchase_days has
         # one row per customer and day), quantile_cont = linear interpolation at p * (n - 1)
-        ("customer_summary", """
+        ("customer_summary", f"""
 with days as (
     select
         customer_id, order_date, day_orders, day_net,
@@ -561,13 +525,14 @@ per_customer as (
         max(order_date) as last_purchase_date,
         cast(sum(day_orders) as bigint) as orders,
         count(*) as purchase_days,
-        (sum(day_net) - arg_min(day_net, order_date)) / nullif(count(*) - 1, 0) as repeat_monetary_avg,
+        ({exact_sum("day_net")} - arg_min(day_net, order_date)) / nullif(count(*) - 1, 0)
+            as repeat_monetary_avg,
         quantile_cont(gap, [0.5, 0.25, 0.75]) as gaps
     from days
     group by customer_id
 ),
 net_all as (
-    select customer_id, round(sum(net_amount), 6) as monetary_total
+    select customer_id, {exact_sum("net_amount")} as monetary_total
     from purchases_clean
     group by customer_id
 )
@@ -653,17 +618,27 @@ from scored s
 left join rfm_segment_cells c
     on c.r_score = s.r_score and c.f_score = s.f_score and c.m_score = s.m_score
 """),
-        ("value_grade", """
+        ("value_grade", f"""
 with complaint_counts as (
     select customer_id, count(*) as complaints from complaints group by customer_id
 ),
 refund_counts as (
-    select customer_id, count(*) as refunded_orders, sum(refund_amount) as refunds
+    select customer_id, count(*) as refunded_orders, {exact_sum("refund_amount")} as refunds
     from purchases_clean
     where refund_amount > 0
     group by customer_id
 ),
-total as (select sum(monetary_total) as revenue from customer_summary),
+total as (select {exact_sum("monetary_total")} as revenue from customer_summary),
+-- The running revenue: a float sum added row by row in rank order, as DataFusion's window
+-- adds it. DuckDB sums a window with an ORDER BY by a segment tree, in another order (the
+-- last bits differ); a window without one over sorted rows streams, adding one row at a time.
+running as (
+    select customer_id, sum(monetary_total) over (
+        rows between unbounded preceding and current row
+    ) as running_revenue
+    from (select customer_id, monetary_total from customer_summary
+          order by monetary_total desc, customer_id)
+),
 ranked as (
     select
         s.customer_id,
@@ -673,11 +648,9 @@ ranked as (
         coalesce(r.refunds, 0) as refunds,
         coalesce(r.refunded_orders, 0) as refunded_orders,
         s.monetary_total / nullif(t.revenue, 0) as revenue_share,
-        sum(s.monetary_total) over (
-            order by s.monetary_total desc, s.customer_id
-            rows between unbounded preceding and current row
-        ) / nullif(t.revenue, 0) as cumulative_share
+        u.running_revenue / nullif(t.revenue, 0) as cumulative_share
     from customer_summary s
+    join running u on u.customer_id = s.customer_id
     cross join total t
     left join complaint_counts c on c.customer_id = s.customer_id
     left join refund_counts r on r.customer_id = s.customer_id
@@ -735,10 +708,10 @@ select
 from rhythm
 where typical_gap_days > 0
 """),
-        ("customer_groups", f"""
+        ("customer_groups", """
 with cells as (select * from rfm_segment_cells where r_score = 5),
 first_orders as (
-    select o.customer_id, first(o.channel order by {FIRST_ORDER[rules]}) as first_channel
+    select o.customer_id, first(o.channel order by o.order_ts, o.order_id, o.channel) as first_channel
     from purchases_clean o
     join customer_summary s
         on s.customer_id = o.customer_id and o.order_date = s.first_purchase_date
@@ -840,12 +813,13 @@ select
             >= $segment_alert_z as alert
 from scored
 """),
-        ("lapse_reasons", f"""
+        ("lapse_reasons", """
 with signals as (
     select customer_id, cast(ts as date) as signal_date, kind as signal, kind as detail
     from complaints
     union all
-    select customer_id, cast(refund_ts as date), 'refund', {REFUND_DETAIL[rules]}
+    select customer_id, cast(refund_ts as date), 'refund',
+        'refund of ' || df_float(refund_amount) || coalesce(' on order ' || order_id, '')
     from purchases_clean
     where refund_amount > 0 and refund_ts is not null
 ),
@@ -887,12 +861,8 @@ def bind(sql, params):
 
 # --- Compare ------------------------------------------------------------------------------------
 
-NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
-           "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
-
-
 def compare(con, out_dir, winback_dir, as_of, tables, keys, show=5):
-    print(f"# compare with {winback_dir} (as_of={as_of}); numbers within 1e-9 relative")
+    print(f"# compare with {winback_dir} (as_of={as_of}); every value exactly, floats bit for bit")
     results = {}
     for table in tables:
         mine = os.path.join(out_dir, f"{table}.parquet")
@@ -911,12 +881,18 @@ def compare(con, out_dir, winback_dir, as_of, tables, keys, show=5):
         if set(ta) != set(tb):
             notes.append(f"columns only here: {sorted(set(ta) - set(tb))}, "
                          f"only in winback: {sorted(set(tb) - set(ta))}")
+        # a float as its shortest round-trip text: equal text, equal bits (= and EXCEPT
+        # would take -0.0 for 0.0)
+        def exact(c, side=""):
+            float_col = is_float(ta[c]) or is_float(tb[c])
+            return f"cast({side}{ident(c)} as varchar)" if float_col else f"{side}{ident(c)}"
+
         na = con.execute("select count(*) from _a").fetchone()[0]
         nb = con.execute("select count(*) from _b").fetchone()[0]
         key = keys.get(table)
         if not key:
             # no key: the rows as a multiset
-            sel = ", ".join(ident(c) for c in cols)
+            sel = ", ".join(exact(c) for c in cols)
             only_a = con.execute(f"select {sel} from _a except all select {sel} from _b "
                                  f"order by all").fetchall()
             only_b = con.execute(f"select {sel} from _b except all select {sel} from _a "
@@ -934,7 +910,7 @@ def compare(con, out_dir, winback_dir, as_of, tables, keys, show=5):
             continue
         # Rows with an empty key column (an order without an id) equal no other by key, as
         # in SQL's UNIQUE: those are compared as a multiset, the rest by key.
-        sel = ", ".join(ident(c) for c in cols)
+        sel = ", ".join(exact(c) for c in cols)
         keyed = " and ".join(f"{ident(k)} is not null" for k in key)
         null_a = con.execute(f"select {sel} from _a where not ({keyed}) except all "
                              f"select {sel} from _b where not ({keyed}) order by all").fetchall()
@@ -947,12 +923,7 @@ def compare(con, out_dir, winback_dir, as_of, tables, keys, show=5):
         for c in cols:
             if c in key:
                 continue
-            a, b = f"a.{ident(c)}", f"b.{ident(c)}"
-            if ta[c].startswith(NUMERIC) and tb[c].startswith(NUMERIC):
-                diffs.append((c, f"coalesce(not (({a} is null and {b} is null) or {a} = {b} or "
-                                 f"abs({a} - {b}) <= greatest(1e-9 * greatest(abs({a}), abs({b})), 1e-12)), true)"))
-            else:
-                diffs.append((c, f"{a} is distinct from {b}"))
+            diffs.append((c, f"{exact(c, 'a.')} is distinct from {exact(c, 'b.')}"))
         missing_a = f"({' and '.join(f'a.{ident(k)} is null' for k in key)})"
         missing_b = f"({' and '.join(f'b.{ident(k)} is null' for k in key)})"
         counts = ", ".join(
@@ -1007,7 +978,6 @@ def main():
     ap.add_argument("threads", type=int)
     ap.add_argument("out_dir")
     ap.add_argument("--compare", metavar="WINBACK_OUTPUT_DIR")
-    ap.add_argument("--rules", choices=["new", "old"], default="new")
     ap.add_argument("--pipeline", default=str(ROOT / "pipelines" / "reactivation.toml"))
     args = ap.parse_args()
 
@@ -1045,7 +1015,7 @@ def main():
     t = time.perf_counter()
     for name, spec in pipeline.get("sources", {}).items():
         src = Source(name, spec, os.path.join(args.input_dir, name))
-        register_source(con, src, tz, args.rules)
+        register_source(con, src, tz)
     timings.append(("sources", time.perf_counter() - t))
 
     t = time.perf_counter()
@@ -1055,7 +1025,7 @@ def main():
     write("quarantine")
     timings.append(("quarantine", time.perf_counter() - t))
 
-    for name, sql in stages(args.rules):
+    for name, sql in stages():
         t = time.perf_counter()
         con.execute(f"create or replace table {ident(name)} as {bind(sql, params)}")
         write(name)
@@ -1063,7 +1033,7 @@ def main():
 
     total = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"# duckdb {duckdb.__version__}, {args.threads} threads, rules={args.rules}, "
+    print(f"# duckdb {duckdb.__version__}, {args.threads} threads, "
           f"as_of={args.as_of}, input={args.input_dir}")
     for name, s in timings:
         print(f"stage {name} {s:.3f}")
@@ -1076,7 +1046,7 @@ def main():
 
     if args.compare:
         results = compare(con, args.out_dir, args.compare, args.as_of.isoformat(),
-                          ["quarantine"] + [n for n, _ in stages(args.rules)], keys)
+                          ["quarantine"] + [n for n, _ in stages()], keys)
         bad = [t for t, r in results.items() if r == "diff"]
         print(f"compare_summary ok={sum(r == 'ok' for r in results.values())} "
               f"diff={len(bad)} missing={sum(r == 'missing' for r in results.values())}")
