@@ -245,29 +245,24 @@ fn without_identity(source: &Source) -> Option<String> {
     (!missing.is_empty()).then(|| format!("({})", missing.join(" or ")))
 }
 
-/// The condition for valid rows that take part in duplicate removal.
-fn with_identity(source: &Source) -> String {
-    match without_identity(source) {
-        Some(cond) => format!("_reason is null and not {cond}"),
-        None => "_reason is null".to_string(),
-    }
-}
-
-/// (1) The valid rows with `_row_hash`, the hash of their duplicate key.
+/// (1) The valid rows with `_row_hash`, the hash of their duplicate key; null for rows that
+/// are never duplicates (they match no other row and pass straight through).
 pub fn hashed_sql(source: &Source, checked_table: &str) -> String {
+    let hash = match without_identity(source) {
+        Some(cond) => format!("case when {cond} then null else {} end", key_hash(source)),
+        None => key_hash(source),
+    };
     format!(
-        "select {}, {} as _row_hash from {} where {}",
+        "select {}, {hash} as _row_hash from {} where _reason is null",
         column_names(source).join(", "),
-        key_hash(source),
         ident(checked_table),
-        with_identity(source)
     )
 }
 
 /// (2) The hashes more than one valid row has.
 pub fn shared_hashes_sql(hashed_table: &str) -> String {
     format!(
-        "select _row_hash from {} group by _row_hash having count(*) > 1",
+        "select _row_hash from {} where _row_hash is not null group by _row_hash having count(*) > 1",
         ident(hashed_table)
     )
 }
@@ -288,11 +283,11 @@ pub fn repeated_sql(source: &Source, checked_table: &str, t: &DedupeTables) -> S
                 .collect();
             format!(
                 "select *, row_number() over (partition by {} order by {}) as _rn from {} \
-                 where {} and {} in {shared}",
+                 where _reason is null and {}{} in {shared}",
                 key.join(", "),
                 order.join(", "),
                 ident(checked_table),
-                with_identity(source),
+                without_identity(source).map_or(String::new(), |c| format!("not {c} and ")),
                 key_hash(source),
             )
         }
@@ -319,17 +314,10 @@ pub fn valid_sql(source: &Source, checked_table: &str, t: &DedupeTables) -> Stri
             ident(t.repeated)
         ),
     };
-    let unkeyed = match without_identity(source) {
-        Some(cond) => format!(
-            "\nunion all\nselect {names}, 1 as _copies from {} where _reason is null and {cond}",
-            ident(checked_table)
-        ),
-        None => String::new(),
-    };
     format!(
         "select {names}, 1 as _copies from {} h \
          where not exists (select 1 from {} s where s._row_hash = h._row_hash)\n\
-         union all\n{resolved}{unkeyed}",
+         union all\n{resolved}",
         ident(t.hashed),
         ident(t.shared),
     )
