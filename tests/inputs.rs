@@ -569,3 +569,55 @@ async fn cdnow_like_data_keeps_every_customer_and_every_row() {
         "every customer once, every row an order"
     );
 }
+
+#[test]
+fn the_run_summary_names_a_skipped_copy_and_what_each_source_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = "order_id,customer_id,order_ts,amount\no1,c1,2026-01-05 10:00:00,10\n";
+    let folder = csv_source(tmp.path(), "purchases", csv);
+    std::fs::write(folder.join("again.csv"), csv).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_winback"))
+        .args([
+            "run",
+            "--pipeline",
+            &repo()
+                .join("pipelines/reactivation.toml")
+                .display()
+                .to_string(),
+            "--as-of",
+            AS_OF,
+            "--input",
+            &format!("purchases={}", folder.display()),
+            "--input",
+            &format!("customers={}/none-*.parquet", tmp.path().display()),
+            "--set",
+            "sources.purchases.format=csv",
+            "--set",
+            "sources.complaints.optional=true",
+            "--input",
+            &format!("complaints={}", tmp.path().join("complaints").display()),
+            "--output",
+            &tmp.path().join("out").display().to_string(),
+            "--state-dir",
+            &tmp.path().join("state").display().to_string(),
+            "--no-send",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("rows from 1 file(s) (folder)"), "{stdout}");
+    assert!(
+        stdout.contains("/data.csv: the same bytes as ") && stdout.contains("/again.csv"),
+        "{stdout}"
+    );
+    // An optional source whose glob matches nothing is an empty table, not an error.
+    assert!(
+        stdout.contains("rows from 0 file(s) (glob 'none-*.parquet')"),
+        "{stdout}"
+    );
+}

@@ -32,11 +32,18 @@ pub fn print(m: &Manifest) {
     }
     for src in &m.sources {
         println!(
-            "source {:<21} {:>12} rows from {} file(s)",
+            "source {:<21} {:>12} rows from {} file(s) ({})",
             src.name,
             src.rows_read,
-            src.files.len()
+            src.files.len(),
+            src.selection
         );
+        for skipped in &src.skipped {
+            println!(
+                "  skipped {}: the same bytes as {}",
+                skipped.path, skipped.same_as
+            );
+        }
     }
     let quarantined: u64 = m.quarantine.values().sum();
     if quarantined > 0 {
