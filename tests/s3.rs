@@ -2,10 +2,9 @@
 //! (moto's server, installed by `.ci/run`), compared with a local run.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::TryStreamExt;
@@ -17,45 +16,37 @@ use crate::support::*;
 
 /// A moto S3 server on a free loopback port, stopped on drop.
 struct Moto {
-    child: Child,
-    port: u16,
+    server: Server,
 }
 
 impl Moto {
     fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server is installed (pip install 'moto[server]'; .ci/run does this)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto { child, port }
+        let port = free_port();
+        let server = Server::start(
+            "moto_server",
+            &[
+                "-H".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                port.to_string(),
+            ],
+            port,
+            "pip install 'moto[server]'; scripts/test.sh does this",
+        );
+        Moto { server }
     }
 
     fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.endpoint()
     }
 
     /// Create a bucket with a plain HTTP PUT (moto accepts it unsigned).
     fn create_bucket(&self, bucket: &str) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", self.server.port)).unwrap();
         write!(
             s,
             "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
+            self.server.port
         )
         .unwrap();
         let mut reply = String::new();
@@ -73,13 +64,6 @@ impl Moto {
             .with_secret_access_key("test")
             .build()
             .unwrap()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
