@@ -438,3 +438,29 @@ fn staging_left_by_a_run_that_died_is_removed_by_the_next_holder_of_its_lock() {
     assert!(!scope.exists(), "the dead run's staging is gone");
     assert!(other.exists(), "other scopes are left alone");
 }
+
+/// Tables that later stages read but that are no output go to Parquet in a private work
+/// folder under the system's temp space, not memory; the folder is gone after the run.
+#[test]
+fn intermediate_tables_live_in_a_work_folder_removed_after_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(tmp.path());
+    let temp = tmp.path().join("temp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_winback"))
+        .current_dir(tmp.path())
+        .args(["run", "--no-send", "--state-dir", "state"])
+        .env("TMPDIR", &temp)
+        .env("WINBACK_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("intermediate tables go to this work folder")
+            && stderr.contains(&temp.join("winback-work-").display().to_string()),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&temp).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

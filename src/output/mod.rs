@@ -108,14 +108,7 @@ impl OutputWriter {
         let url = dir.url.as_str();
         let opts = DataFrameWriteOptions::new().with_single_file_output(false);
         let result = match format {
-            FileFormat::Parquet => {
-                let mut p = TableParquetOptions::default();
-                p.global.compression = Some("snappy".into());
-                // A writer holds a whole row group in memory: 256k rows instead of 1M
-                // keeps that to a few dozen MB per file while staying reader-friendly.
-                p.global.max_row_group_size = 256 * 1024;
-                df.write_parquet(url, opts, Some(p)).await
-            }
+            FileFormat::Parquet => df.write_parquet(url, opts, Some(parquet_options())).await,
             FileFormat::Csv => {
                 let csv = CsvOptions::default().with_has_header(true);
                 df.write_csv(url, opts, Some(csv)).await
@@ -210,6 +203,44 @@ impl OutputWriter {
         }
         Ok(removed)
     }
+}
+
+fn parquet_options() -> TableParquetOptions {
+    let mut p = TableParquetOptions::default();
+    p.global.compression = Some("snappy".into());
+    // A writer holds a whole row group in memory: 256k rows instead of 1M keeps that to a
+    // few dozen MB per file while staying reader-friendly.
+    p.global.max_row_group_size = 256 * 1024;
+    p
+}
+
+/// Compute `df` into Parquet files in the folder `dir` (a work table: a stage's result
+/// that later stages read but that is no output) and register `table` as those files, so
+/// it is read from disk instead of held in memory. Returns its row count.
+pub async fn spill_and_read_back(
+    ctx: &SessionContext,
+    table: &str,
+    df: DataFrame,
+    dir: &std::path::Path,
+) -> Result<u64, datafusion::error::DataFusionError> {
+    let url = url::Url::from_directory_path(dir).map_err(|()| {
+        datafusion::error::DataFusionError::Plan(format!("work folder {}", dir.display()))
+    })?;
+    let opts = DataFrameWriteOptions::new().with_single_file_output(false);
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let counts = df
+        .write_parquet(url.as_str(), opts, Some(parquet_options()))
+        .await?;
+    if std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none()) {
+        std::fs::create_dir_all(dir)?;
+        let bytes = empty_file(&schema, FileFormat::Parquet)
+            .map_err(datafusion::error::DataFusionError::Execution)?;
+        std::fs::write(dir.join("part-0.parquet"), bytes)?;
+    }
+    ctx.deregister_table(table)?;
+    ctx.register_parquet(table, url.as_str(), ParquetReadOptions::default())
+        .await?;
+    Ok(crate::engine::single_count(&counts))
 }
 
 /// A file holding no rows but the table's columns (Parquet schema, CSV header).

@@ -91,12 +91,20 @@ pub async fn execute(
             (n.clone(), internal)
         })
         .collect();
+    // Intermediate tables go to Parquet in a private folder of the system's temp space
+    // (where DataFusion spills too), removed when the run ends however it ends.
+    let work = tempfile::Builder::new()
+        .prefix("winback-work-")
+        .tempdir()
+        .map_err(|e| PipelineError::Internal(format!("cannot create a work folder: {e}")))?;
+    tracing::info!(folder = %work.path().display(), "intermediate tables go to this work folder");
     let life = stage::executor::Lifecycle {
         outputs,
         writer: Some(writer.clone()),
         release: true,
         keep,
         source_tables,
+        work_dir: Some(work.path().to_path_buf()),
     };
     let (runs, mut staged) = stage::executor::run_all(
         &p.ctx,

@@ -30,8 +30,18 @@ fn stage_err(stage: &Stage, e: datafusion::error::DataFusionError) -> PipelineEr
     PipelineError::stage(&stage.name, &stage.file.display().to_string(), &e)
 }
 
-/// `direct`: write the result straight to this output's staging files and read it back
-/// from there (a Parquet output: the table never sits in memory).
+/// Where a SQL stage's result goes for the stages that read it.
+#[derive(Clone)]
+enum Placement {
+    /// Held in memory.
+    Memory,
+    /// Computed straight into its output's staging files and read back from there (a
+    /// Parquet output: the table never sits in memory).
+    Output(OutputWriter),
+    /// Computed into Parquet files in the run's work folder and read back (not an output).
+    Work(std::path::PathBuf),
+}
+
 async fn run_one(
     ctx: SessionContext,
     stage: Stage,
@@ -39,7 +49,7 @@ async fn run_one(
     params: Params,
     progress: Progress,
     upstream_fit: Option<model_tables::Fit>,
-    direct: Option<OutputWriter>,
+    placement: Placement,
 ) -> Result<(StageRun, Option<WrittenTable>, Option<model_tables::Fit>), PipelineError> {
     let bar = progress.start(&stage.name);
     let started = Instant::now();
@@ -52,13 +62,24 @@ async fn run_one(
                 let proven = spec
                     .as_ref()
                     .is_some_and(|s| checks::unique_by_plan(df.schema(), &s.unique));
-                match &direct {
-                    Some(writer) => {
+                match &placement {
+                    Placement::Output(writer) => {
                         let (written, rows) =
                             writer.stage_and_read_back(&ctx, &stage.name, df).await?;
                         (rows, None, proven, Some(written), None)
                     }
-                    None => {
+                    Placement::Work(dir) => {
+                        let rows = crate::output::spill_and_read_back(
+                            &ctx,
+                            &stage.name,
+                            df,
+                            &dir.join(&stage.name),
+                        )
+                        .await
+                        .map_err(|e| stage_err(&stage, e))?;
+                        (rows, None, proven, None, None)
+                    }
+                    Placement::Memory => {
                         let rows = materialize(&ctx, &stage.name, df)
                             .await
                             .map_err(|e| stage_err(&stage, e))?;
@@ -110,6 +131,9 @@ pub struct Lifecycle {
     pub keep: HashSet<String>,
     /// The tables behind each source, dropped with it.
     pub source_tables: BTreeMap<String, Vec<String>>,
+    /// A local folder for the SQL stages that are no Parquet output: their results go
+    /// there as Parquet instead of memory (`None`: kept in memory).
+    pub work_dir: Option<std::path::PathBuf>,
 }
 
 enum Done {
@@ -125,6 +149,15 @@ impl Lifecycle {
         let parquet = self.outputs.get(&stage.name) == Some(&FileFormat::Parquet);
         let sql = matches!(stage.kind, StageKind::Sql);
         self.writer.clone().filter(|_| parquet && sql)
+    }
+
+    /// Where a stage's result is kept for its readers (model stages keep theirs in memory).
+    fn placement(&self, stage: &Stage) -> Placement {
+        match (self.direct(stage), &self.work_dir, &stage.kind) {
+            (Some(writer), _, _) => Placement::Output(writer),
+            (None, Some(dir), StageKind::Sql) => Placement::Work(dir.clone()),
+            _ => Placement::Memory,
+        }
     }
 }
 
@@ -193,7 +226,7 @@ pub async fn run_all(
                         StageKind::Model(m) => m.model.as_ref().and_then(|u| fits.get(u).copied()),
                         StageKind::Sql => None,
                     },
-                    life.direct(stage),
+                    life.placement(stage),
                 );
                 tasks.spawn(async move { task.await.map(|(run, w, f)| Done::Stage(run, w, f)) });
             }
