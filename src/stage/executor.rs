@@ -37,7 +37,7 @@ enum Placement {
     Memory,
     /// Computed straight into its output's staging files and read back from there (a
     /// Parquet output: the table never sits in memory).
-    Output(OutputWriter),
+    Output(Box<OutputWriter>),
     /// Computed into Parquet files in the run's work folder and read back (not an output).
     Work(std::path::PathBuf),
 }
@@ -154,7 +154,7 @@ impl Lifecycle {
     /// Where a stage's result is kept for its readers (model stages keep theirs in memory).
     fn placement(&self, stage: &Stage) -> Placement {
         match (self.direct(stage), &self.work_dir, &stage.kind) {
-            (Some(writer), _, _) => Placement::Output(writer),
+            (Some(writer), _, _) => Placement::Output(Box::new(writer)),
             (None, Some(dir), StageKind::Sql) => Placement::Work(dir.clone()),
             _ => Placement::Memory,
         }
