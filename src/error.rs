@@ -49,9 +49,9 @@ impl Blame {
     }
 }
 
-/// Whose fault a DataFusion error is: planning and SQL problems are the user's; I/O,
-/// object storage and memory are external (a retry may help); the rest (a cast that fails
-/// on a value at run time, an internal error) is neither.
+/// Whose fault a DataFusion error is: planning and SQL problems, and a memory limit too
+/// small for a stage, are the user's; I/O and object storage are external (a retry may
+/// help); the rest (a cast that fails on a value at run time, an internal error) is neither.
 pub fn blame_datafusion(e: &datafusion::error::DataFusionError) -> Blame {
     use datafusion::error::DataFusionError as E;
     match e {
@@ -60,7 +60,9 @@ pub fn blame_datafusion(e: &datafusion::error::DataFusionError) -> Blame {
         | E::SchemaError(..)
         | E::NotImplemented(_)
         | E::Configuration(_) => Blame::User,
-        E::IoError(_) | E::ObjectStore(_) | E::ResourcesExhausted(_) => Blame::External,
+        // The memory limit is the run's configuration: the same limit fails again.
+        E::ResourcesExhausted(_) => Blame::User,
+        E::IoError(_) | E::ObjectStore(_) => Blame::External,
         E::ParquetError(p) => match p.as_ref() {
             datafusion::parquet::errors::ParquetError::External(_) => Blame::External,
             _ => Blame::Internal,
@@ -173,9 +175,47 @@ impl PipelineError {
         PipelineError::Stage {
             stage: stage.to_string(),
             file: file.to_string(),
-            message: e.strip_backtrace().to_string(),
-            blame: blame_datafusion(e),
+            message: with_memory_hint(e.strip_backtrace().to_string()),
+            blame: if is_memory_exhausted(&e.to_string()) {
+                Blame::User
+            } else {
+                blame_datafusion(e)
+            },
         }
+    }
+
+    /// Writing an output failed; a memory limit too small for the writer is the user's.
+    pub fn output(table: &str, message: impl std::fmt::Display) -> Self {
+        let message = message.to_string();
+        if is_memory_exhausted(&message) {
+            return PipelineError::Stage {
+                stage: table.to_string(),
+                file: "(writing its output)".to_string(),
+                message: with_memory_hint(message),
+                blame: Blame::User,
+            };
+        }
+        PipelineError::Output {
+            table: table.to_string(),
+            message,
+        }
+    }
+}
+
+/// DataFusion's words when an operator cannot get memory under the run's limit.
+fn is_memory_exhausted(message: &str) -> bool {
+    message.contains("Resources exhausted") || message.contains("Not enough memory")
+}
+
+/// DataFusion's advice names its own settings; say which of winback's to change.
+fn with_memory_hint(message: String) -> String {
+    if is_memory_exhausted(&message) {
+        format!(
+            "{message}\n  the memory limit is too small for this stage: raise --memory-limit-mib \
+             (or leave it unset); operators that can spill already do"
+        )
+    } else {
+        message
     }
 }
 

@@ -83,7 +83,7 @@ fn fitted(out: &Path) -> serde_json::Value {
     serde_json::json!({"models": manifest["models"], "metrics": manifest["metrics"]})
 }
 
-async fn run(data: &Path, out: &Path, partitions: usize) {
+async fn run(data: &Path, out: &Path, partitions: usize, memory_limit_mib: Option<usize>) {
     let inputs: Vec<(&str, std::path::PathBuf)> = ["purchases", "customers", "complaints"]
         .iter()
         .map(|s| (*s, data.join(s)))
@@ -91,6 +91,7 @@ async fn run(data: &Path, out: &Path, partitions: usize) {
     let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
     let mut opts = run_options(AS_OF, &inputs, out, &[]);
     opts.engine.target_partitions = Some(partitions);
+    opts.engine.memory_limit_bytes = memory_limit_mib.map(|m| m << 20);
     winback::pipeline::run(&opts).await.unwrap();
 }
 
@@ -125,8 +126,8 @@ async fn every_output_is_bit_identical_with_one_or_two_partitions() {
     })
     .unwrap();
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
-    run(&data, &one, 1).await;
-    run(&data, &two, 2).await;
+    run(&data, &one, 1, None).await;
+    run(&data, &two, 2, None).await;
 
     let (a, b) = (every_table(&one).await, every_table(&two).await);
     assert!(
@@ -154,4 +155,48 @@ async fn every_output_is_bit_identical_with_one_or_two_partitions() {
         .collect();
     assert!(differing.is_empty(), "{}", differing.join("\n\n"));
     assert_eq!(fitted(&one), fitted(&two), "fits and metrics");
+
+    // Under a memory limit (aggregations and sorts spill to disk, intermediate tables are
+    // files anyway) the tables are the same too. An unlimited run of this data peaks at
+    // about 200 MB.
+    let limited = tmp.path().join("limited");
+    run(&data, &limited, 2, Some(48)).await;
+    let c = every_table(&limited).await;
+    let differing: Vec<String> = b
+        .iter()
+        .filter(|(t, rows)| c.get(*t) != Some(*rows))
+        .map(|(t, rows)| format!("{t}: {}", difference(rows, c.get(t).map_or(&[][..], |r| r))))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "under 48 MiB: {}",
+        differing.join("\n\n")
+    );
+}
+
+/// A limit too small for a stage fails the run as a configuration problem (not retried)
+/// that names the stage and winback's setting to raise, not DataFusion's.
+#[tokio::test]
+async fn a_memory_limit_too_small_names_the_stage_and_the_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    winback::demo::generate(&winback::demo::DemoOptions {
+        dir: data.clone(),
+        rows: 100_000,
+        end: date(AS_OF),
+        seed: 3,
+    })
+    .unwrap();
+    let inputs: Vec<(&str, std::path::PathBuf)> = ["purchases", "customers", "complaints"]
+        .iter()
+        .map(|s| (*s, data.join(s)))
+        .collect();
+    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let mut opts = run_options(AS_OF, &inputs, &tmp.path().join("out"), &[]);
+    opts.engine.memory_limit_bytes = Some(4 << 20);
+    let err = winback::pipeline::run(&opts).await.unwrap_err();
+    let msg = err.to_string();
+    assert_eq!(err.blame(), winback::error::Blame::User, "{err:?}");
+    assert!(msg.starts_with("stage '"), "{msg}");
+    assert!(msg.contains("raise --memory-limit-mib"), "{msg}");
 }

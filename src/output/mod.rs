@@ -40,10 +40,7 @@ pub struct WrittenTable {
 }
 
 pub(crate) fn out_err(table: &str, e: impl std::fmt::Display) -> PipelineError {
-    PipelineError::Output {
-        table: table.to_string(),
-        message: e.to_string(),
-    }
+    PipelineError::output(table, e)
 }
 
 impl OutputWriter {
