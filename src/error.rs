@@ -212,7 +212,8 @@ fn with_memory_hint(message: String) -> String {
     if is_memory_exhausted(&message) {
         format!(
             "{message}\n  the memory limit is too small for this stage: raise --memory-limit-mib \
-             (or leave it unset); operators that can spill already do"
+             or memory_limit_mib in the pipeline file (or leave both unset); operators that \
+             can spill already do"
         )
     } else {
         message

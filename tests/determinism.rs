@@ -192,11 +192,23 @@ async fn a_memory_limit_too_small_names_the_stage_and_the_setting() {
         .map(|s| (*s, data.join(s)))
         .collect();
     let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
-    let mut opts = run_options(AS_OF, &inputs, &tmp.path().join("out"), &[]);
-    opts.engine.memory_limit_bytes = Some(4 << 20);
+    // Set in the pipeline file (`--memory-limit-mib` is covered above).
+    let opts = run_options(
+        AS_OF,
+        &inputs,
+        &tmp.path().join("out"),
+        &[("memory_limit_mib", "4")],
+    );
     let err = winback::pipeline::run(&opts).await.unwrap_err();
     let msg = err.to_string();
     assert_eq!(err.blame(), winback::error::Blame::User, "{err:?}");
     assert!(msg.starts_with("stage '"), "{msg}");
-    assert!(msg.contains("raise --memory-limit-mib"), "{msg}");
+    assert!(
+        msg.contains("raise --memory-limit-mib or memory_limit_mib in the pipeline file"),
+        "{msg}"
+    );
+    assert!(
+        !tmp.path().join("out/purchases_clean").exists(),
+        "nothing committed"
+    );
 }

@@ -16,6 +16,10 @@ pub struct RawPipeline {
     /// Folder holding the SQL stages, relative to the pipeline file.
     #[serde(default)]
     pub sql_dir: Option<String>,
+    /// What query operators may hold, in MiB, before they spill (`--memory-limit-mib`
+    /// overrides it).
+    #[serde(default)]
+    pub memory_limit_mib: Option<usize>,
     #[serde(default)]
     pub sources: BTreeMap<String, RawSource>,
     #[serde(default)]

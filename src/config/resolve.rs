@@ -27,6 +27,8 @@ pub struct Pipeline {
     pub file: PathBuf,
     pub timezone: Tz,
     pub sql_dir: PathBuf,
+    /// `memory_limit_mib`: the operators' memory limit when the command line gives none.
+    pub memory_limit_mib: Option<usize>,
     pub sources: Vec<Source>,
     pub variables: BTreeMap<String, Variable>,
     pub stages: BTreeMap<String, StageSpec>,
@@ -319,6 +321,7 @@ fn resolve(
             base,
             raw.sql_dir.as_deref().unwrap_or("../sql"),
         )),
+        memory_limit_mib: raw.memory_limit_mib,
         sources,
         variables,
         stages,
