@@ -85,13 +85,9 @@ impl OutputWriter {
         table: &str,
         df: DataFrame,
     ) -> Result<(WrittenTable, u64), PipelineError> {
-        let (written, rows) = self.stage_frame(table, df, FileFormat::Parquet).await?;
         let dir = self.staging.child(table);
-        ctx.deregister_table(table).map_err(|e| out_err(table, e))?;
-        ctx.register_parquet(table, dir.url.as_str(), ParquetReadOptions::default())
-            .await
-            .map_err(|e| out_err(table, e))?;
-        Ok((written, rows))
+        let (files, rows) = write_and_read_back(ctx, table, df, &dir, table).await?;
+        Ok((self.written(table, FileFormat::Parquet, files), rows))
     }
 
     async fn stage_frame(
@@ -100,38 +96,17 @@ impl OutputWriter {
         df: DataFrame,
         format: FileFormat,
     ) -> Result<(WrittenTable, u64), PipelineError> {
-        let dir = self.staging.child(table);
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let url = dir.url.as_str();
-        let opts = DataFrameWriteOptions::new().with_single_file_output(false);
-        let result = match format {
-            FileFormat::Parquet => df.write_parquet(url, opts, Some(parquet_options())).await,
-            FileFormat::Csv => {
-                let csv = CsvOptions::default().with_has_header(true);
-                df.write_csv(url, opts, Some(csv)).await
-            }
-            FileFormat::Jsonl => df.write_json(url, opts, Some(JsonOptions::default())).await,
-        };
-        let counts = result.map_err(|e| out_err(table, e.strip_backtrace()))?;
-        let rows = crate::engine::single_count(&counts);
-        let mut files = dir.list().await?.len();
-        if files == 0 {
-            // An empty result still gets a file, so readers see the table and its columns.
-            let name = format!("part-0.{}", format.extension());
-            dir.put(
-                &name,
-                empty_file(&schema, format).map_err(|e| out_err(table, e))?,
-            )
-            .await?;
-            files = 1;
-        }
-        let written = WrittenTable {
+        let (files, rows) = write_files(df, &self.staging.child(table), format, table).await?;
+        Ok((self.written(table, format, files), rows))
+    }
+
+    fn written(&self, table: &str, format: FileFormat, files: usize) -> WrittenTable {
+        WrittenTable {
             table: table.to_string(),
             format,
             path: self.final_location(table).url.to_string(),
             files,
-        };
-        Ok((written, rows))
+        }
     }
 
     /// Remove this run's staging folder (after a commit, or after a failure).
@@ -218,26 +193,61 @@ pub async fn spill_and_read_back(
     ctx: &SessionContext,
     table: &str,
     df: DataFrame,
-    dir: &std::path::Path,
-) -> Result<u64, datafusion::error::DataFusionError> {
-    let url = url::Url::from_directory_path(dir).map_err(|()| {
-        datafusion::error::DataFusionError::Plan(format!("work folder {}", dir.display()))
-    })?;
-    let opts = DataFrameWriteOptions::new().with_single_file_output(false);
+    dir: &Location,
+) -> Result<u64, PipelineError> {
+    let label = format!("{table} (work table)");
+    Ok(write_and_read_back(ctx, table, df, dir, &label).await?.1)
+}
+
+/// Write `df` as Parquet into `dir`, then register `table` as those files. Returns the
+/// number of files and of rows; errors name `label`.
+async fn write_and_read_back(
+    ctx: &SessionContext,
+    table: &str,
+    df: DataFrame,
+    dir: &Location,
+    label: &str,
+) -> Result<(usize, u64), PipelineError> {
+    let written = write_files(df, dir, FileFormat::Parquet, label).await?;
+    ctx.deregister_table(table).map_err(|e| out_err(label, e))?;
+    ctx.register_parquet(table, dir.url.as_str(), ParquetReadOptions::default())
+        .await
+        .map_err(|e| out_err(label, e))?;
+    Ok(written)
+}
+
+/// Write `df` into files in the folder `dir`; an empty result still gets a file, so
+/// readers see the table and its columns. Returns the number of files and of rows.
+async fn write_files(
+    df: DataFrame,
+    dir: &Location,
+    format: FileFormat,
+    label: &str,
+) -> Result<(usize, u64), PipelineError> {
     let schema = Arc::new(df.schema().as_arrow().clone());
-    let counts = df
-        .write_parquet(url.as_str(), opts, Some(parquet_options()))
+    let url = dir.url.as_str();
+    let opts = DataFrameWriteOptions::new().with_single_file_output(false);
+    let result = match format {
+        FileFormat::Parquet => df.write_parquet(url, opts, Some(parquet_options())).await,
+        FileFormat::Csv => {
+            let csv = CsvOptions::default().with_has_header(true);
+            df.write_csv(url, opts, Some(csv)).await
+        }
+        FileFormat::Jsonl => df.write_json(url, opts, Some(JsonOptions::default())).await,
+    };
+    let counts = result.map_err(|e| out_err(label, e.strip_backtrace()))?;
+    let rows = crate::engine::single_count(&counts);
+    let mut files = dir.list().await?.len();
+    if files == 0 {
+        let name = format!("part-0.{}", format.extension());
+        dir.put(
+            &name,
+            empty_file(&schema, format).map_err(|e| out_err(label, e))?,
+        )
         .await?;
-    if std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none()) {
-        std::fs::create_dir_all(dir)?;
-        let bytes = empty_file(&schema, FileFormat::Parquet)
-            .map_err(datafusion::error::DataFusionError::Execution)?;
-        std::fs::write(dir.join("part-0.parquet"), bytes)?;
+        files = 1;
     }
-    ctx.deregister_table(table)?;
-    ctx.register_parquet(table, url.as_str(), ParquetReadOptions::default())
-        .await?;
-    Ok(crate::engine::single_count(&counts))
+    Ok((files, rows))
 }
 
 /// A file holding no rows but the table's columns (Parquet schema, CSV header).

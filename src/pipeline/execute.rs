@@ -104,7 +104,7 @@ pub async fn execute(
         release: true,
         keep,
         source_tables,
-        work_dir: Some(work.path().to_path_buf()),
+        work_dir: Some(crate::storage::locate(&work.path().to_string_lossy())?),
     };
     let (runs, mut staged) = stage::executor::run_all(
         &p.ctx,

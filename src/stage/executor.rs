@@ -13,6 +13,7 @@ use crate::engine::{Params, materialize, sql_frame};
 use crate::error::PipelineError;
 use crate::output::{OutputWriter, WrittenTable};
 use crate::progress::Progress;
+use crate::storage::Location;
 
 /// What one stage did, for the manifest and the summary.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,7 +40,7 @@ enum Placement {
     /// Parquet output: the table never sits in memory).
     Output(Box<OutputWriter>),
     /// Computed into Parquet files in the run's work folder and read back (not an output).
-    Work(std::path::PathBuf),
+    Work(Location),
 }
 
 async fn run_one(
@@ -73,10 +74,9 @@ async fn run_one(
                             &ctx,
                             &stage.name,
                             df,
-                            &dir.join(&stage.name),
+                            &dir.child(&stage.name),
                         )
-                        .await
-                        .map_err(|e| stage_err(&stage, e))?;
+                        .await?;
                         (rows, None, proven, None, None)
                     }
                     Placement::Memory => {
@@ -133,7 +133,7 @@ pub struct Lifecycle {
     pub source_tables: BTreeMap<String, Vec<String>>,
     /// A local folder for the SQL stages that are no Parquet output: their results go
     /// there as Parquet instead of memory (`None`: kept in memory).
-    pub work_dir: Option<std::path::PathBuf>,
+    pub work_dir: Option<Location>,
 }
 
 enum Done {
