@@ -157,48 +157,25 @@ pub async fn register_selection(
             .map_err(|e| user(format!("not a valid glob pattern: {e}")))?;
         return Ok((register(ctx, base)?, Selection::Glob(pattern)));
     }
-    let trimmed = location.trim_end_matches('/');
-    if trimmed.len() == location.len() && !trimmed.is_empty() {
-        let (base_end, name) = match trimmed.rfind('/') {
-            Some(i) => (i + 1, &trimmed[i + 1..]),
-            None => (0, trimmed),
-        };
-        let is_file = if location.contains("://") {
-            let parent = register(ctx, &trimmed[..base_end])?;
-            let path = parent.prefix.clone().join(name);
-            match parent.store.head(&path).await {
-                Ok(_) => return Ok((parent, Selection::File(path))),
-                Err(object_store::Error::NotFound { .. }) => false,
-                // A folder on the local filesystem, or a store that cannot HEAD a prefix.
-                Err(e) if url_is_file(location) => return Err(storage_err(&parent.url, e)),
-                Err(_) => false,
-            }
-        } else {
-            std::path::Path::new(trimmed).is_file()
+    // A path that ends in '/', or names only a bucket, is a folder.
+    let (base, name) = match location.rfind('/') {
+        Some(i) => (&location[..=i], &location[i + 1..]),
+        None => ("./", location),
+    };
+    if !name.is_empty() && !base.ends_with("://") {
+        let parent = register(ctx, base)?;
+        let path = parent.prefix.clone().join(name);
+        let is_file = match parent.local_dir() {
+            Some(dir) => dir.join(name).is_file(),
+            // Not found (a prefix, not an object): a folder; other failures show when
+            // the folder is listed.
+            None => parent.store.head(&path).await.is_ok(),
         };
         if is_file {
-            let base = if base_end == 0 {
-                "."
-            } else {
-                &trimmed[..base_end]
-            };
-            let parent = register(ctx, base)?;
-            let path = parent.prefix.clone().join(name);
             return Ok((parent, Selection::File(path)));
         }
     }
     Ok((register(ctx, location)?, Selection::Folder))
-}
-
-fn url_is_file(location: &str) -> bool {
-    Url::parse(location)
-        .ok()
-        .and_then(|u| {
-            (u.scheme() == "file")
-                .then(|| u.to_file_path().ok())
-                .flatten()
-        })
-        .is_some_and(|p| p.is_file())
 }
 
 impl Location {

@@ -18,9 +18,9 @@ pub struct SkippedFile {
     pub bytes: u64,
 }
 
-/// Split `metas` (sorted by path) into the files to read and, for each file whose content
-/// is identical to an earlier one, the index of that earlier file. Only files of equal size
-/// are read and hashed, so a source without duplicates costs one listing.
+/// For each of `metas` (sorted by path), the index of an earlier file with identical
+/// content, if any: that file is read instead. Only files of equal size are read and
+/// hashed, so a source without copies costs nothing more than its listing.
 pub async fn identical_content(
     store: &Arc<dyn ObjectStore>,
     metas: &[ObjectMeta],

@@ -192,11 +192,12 @@ async fn discover<'a>(
     for (meta, same) in metas.iter().zip(&same_as) {
         let file_url = file_url_of(&loc, meta);
         if let Some(first) = same {
-            tracing::warn!(source = %source.name, file = %file_url, same_as = %file_url_of(&loc, &metas[*first]),
+            let same_as = file_url_of(&loc, &metas[*first]);
+            tracing::warn!(source = %source.name, file = %file_url, same_as = %same_as,
                 "skipped: the same bytes as another file of the source");
             skipped.push(files::SkippedFile {
                 path: file_url,
-                same_as: file_url_of(&loc, &metas[*first]),
+                same_as,
                 bytes: meta.size,
             });
             continue;
