@@ -38,6 +38,35 @@ fn record_pair(label: &str, value_sql: &str, personal: bool) -> String {
     format!("'{}=' || {shown}", label.replace('\'', "''"))
 }
 
+/// A rejected row's record: `name=value` pairs in the file's column order, the value read
+/// from the column `column(c)` names. `absent`: also the declared columns the files do not
+/// have (after the others, as NULL).
+fn record_sql(
+    source: &Source,
+    schema: &Schema,
+    column: impl Fn(&ColumnSpec) -> &String,
+    absent: bool,
+) -> String {
+    let mut columns: Vec<(usize, &ColumnSpec)> = source
+        .columns
+        .iter()
+        .map(|c| (schema.index_of(&c.file_name).unwrap_or(usize::MAX), c))
+        .filter(|(i, _)| absent || *i != usize::MAX)
+        .collect();
+    columns.sort_by_key(|(i, _)| *i);
+    columns
+        .into_iter()
+        .map(|(_, c)| {
+            record_pair(
+                &c.file_name,
+                &ident(column(c)),
+                source.personal.contains(&c.name),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" || ', ' || ")
+}
+
 /// Typed expression and failure conditions for one declared column.
 struct ColumnSql {
     typed: String,
@@ -151,24 +180,8 @@ pub fn checked_sql(source: &Source, raw_table: &str, schema: &Schema, timezone: 
     } else {
         format!("case\n{}\n  end", reasons.join("\n"))
     };
-    // The rejected row's values, in the file's column order.
-    let mut present: Vec<(usize, &ColumnSpec)> = source
-        .columns
-        .iter()
-        .filter_map(|c| schema.index_of(&c.file_name).ok().map(|i| (i, c)))
-        .collect();
-    present.sort_by_key(|(i, _)| *i);
-    let record = present
-        .into_iter()
-        .map(|(_, c)| {
-            record_pair(
-                &c.file_name,
-                &ident(&c.file_name),
-                source.personal.contains(&c.name),
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" || ', ' || ");
+    // The rejected row's values as read.
+    let record = record_sql(source, schema, |c| &c.file_name, false);
     let filter = match time_expr {
         Some(t) => format!("\nwhere not coalesce({t} >= $as_of_ts, false)"),
         None => String::new(),
@@ -343,14 +356,7 @@ pub fn rejects_sql(
         Dedupe::None => {}
         Dedupe::ExactRows => {
             // Identical rows: the repeated values, one reject per extra copy.
-            // In the file's column order, as a rejected row's record is.
-            let mut columns: Vec<&ColumnSpec> = source.columns.iter().collect();
-            columns.sort_by_key(|c| schema.index_of(&c.file_name).unwrap_or(usize::MAX));
-            let record = columns
-                .iter()
-                .map(|c| record_pair(&c.file_name, &ident(&c.name), source.personal.contains(&c.name)))
-                .collect::<Vec<_>>()
-                .join(" || ', ' || ");
+            let record = record_sql(source, schema, |c| &c.name, true);
             sql.push_str(&format!(
                 "\nunion all\nselect '{name}' as source, {dup} as reason, {record} as record \
                  from (select *, unnest(range(1, _copies)) as _copy from {} where _copies > 1)",
