@@ -176,11 +176,7 @@ impl PipelineError {
             stage: stage.to_string(),
             file: file.to_string(),
             message: with_memory_hint(e.strip_backtrace().to_string()),
-            blame: if is_memory_exhausted(&e.to_string()) {
-                Blame::User
-            } else {
-                blame_datafusion(e)
-            },
+            blame: blame_datafusion(e),
         }
     }
 
