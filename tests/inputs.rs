@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use winback::demo::generate::write_parquet;
@@ -17,8 +16,8 @@ use crate::support::*;
 
 const AS_OF: &str = "2026-04-01";
 
-/// Small demo data: (data dir, purchases as one batch).
-async fn demo(dir: &Path) -> (PathBuf, RecordBatch) {
+/// Small demo data in `<dir>/data`.
+fn demo(dir: &Path) -> PathBuf {
     let data = dir.join("data");
     winback::demo::generate(&winback::demo::DemoOptions {
         dir: data.clone(),
@@ -27,17 +26,7 @@ async fn demo(dir: &Path) -> (PathBuf, RecordBatch) {
         seed: 11,
     })
     .unwrap();
-    let ctx = SessionContext::new();
-    let df = ctx
-        .read_parquet(
-            format!("{}/", data.join("purchases").display()),
-            ParquetReadOptions::default(),
-        )
-        .await
-        .unwrap();
-    let batches = df.collect().await.unwrap();
-    let batch = concat_batches(&batches[0].schema(), &batches).unwrap();
-    (data, batch)
+    data
 }
 
 async fn run_with_purchases(
@@ -71,27 +60,11 @@ const COMPARED: [&str; 4] = ["purchases_clean", "customer_summary", "rfm", "laps
 #[tokio::test]
 async fn a_source_may_be_one_parquet_file_one_csv_file_a_glob_or_a_folder() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, batch) = demo(tmp.path()).await;
-    // The same rows as one Parquet file, one CSV file, and split over dated files for a glob.
-    let single = tmp.path().join("single");
-    std::fs::create_dir_all(&single).unwrap();
-    write_parquet(&single.join("all.parquet"), batch.clone()).unwrap();
-    let mut csv = Vec::new();
-    datafusion::arrow::csv::Writer::new(&mut csv)
-        .write(&batch)
-        .unwrap();
-    std::fs::write(single.join("all.csv"), csv).unwrap();
-    let globbed = tmp.path().join("globbed");
-    std::fs::create_dir_all(&globbed).unwrap();
-    let half = batch.num_rows() / 2;
-    write_parquet(&globbed.join("2026-a.parquet"), batch.slice(0, half)).unwrap();
-    write_parquet(
-        &globbed.join("2026-b.parquet"),
-        batch.slice(half, batch.num_rows() - half),
-    )
-    .unwrap();
-    // Not matched by the glob: its rows would be counted twice.
-    write_parquet(&globbed.join("backup-2026.parquet"), batch.clone()).unwrap();
+    let data = demo(tmp.path());
+    // The same rows as one Parquet file, one CSV file, and two halves for a glob (which
+    // must not match all.parquet in the same folder: its rows would be counted twice).
+    let shapes = tmp.path().join("shapes");
+    let rows = reshaped_purchases(&data, &shapes).await;
 
     // (name, source url, --set overrides, the selection the manifest reports)
     type Case<'a> = (&'a str, String, &'a [(&'a str, &'a str)], &'a str);
@@ -104,21 +77,21 @@ async fn a_source_may_be_one_parquet_file_one_csv_file_a_glob_or_a_folder() {
         ),
         (
             "parquet-file",
-            single.join("all.parquet").display().to_string(),
+            shapes.join("all.parquet").display().to_string(),
             &[],
             "file",
         ),
         (
             "csv-file",
-            single.join("all.csv").display().to_string(),
+            shapes.join("all.csv").display().to_string(),
             &[("sources.purchases.format", "csv")],
             "file",
         ),
         (
             "glob",
-            format!("{}/2026-*.parquet", globbed.display()),
+            format!("{}/part-*.parquet", shapes.display()),
             &[],
-            "glob '2026-*.parquet'",
+            "glob 'part-*.parquet'",
         ),
     ];
     let mut first: Option<Vec<Vec<String>>> = None;
@@ -129,7 +102,7 @@ async fn a_source_may_be_one_parquet_file_one_csv_file_a_glob_or_a_folder() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let report = purchases_report(&m);
         assert_eq!(report.selection, selection, "{name}");
-        assert_eq!(report.rows_read, batch.num_rows() as u64, "{name}");
+        assert_eq!(report.rows_read, rows as u64, "{name}");
         let mut tables = Vec::new();
         for t in COMPARED {
             tables.push(read_output(&dir.join("out"), t, AS_OF).await);
@@ -207,10 +180,16 @@ o2,c2,2026-01-06 10:00:00,20
 #[tokio::test]
 async fn unreadable_files_are_each_named_and_nothing_is_written() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, batch) = demo(tmp.path()).await;
+    let data = demo(tmp.path());
     let folder = tmp.path().join("purchases");
     std::fs::create_dir_all(&folder).unwrap();
-    write_parquet(&folder.join("good.parquet"), batch).unwrap();
+    let demo_file = std::fs::read_dir(data.join("purchases"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::copy(demo_file, folder.join("good.parquet")).unwrap();
     let good = std::fs::read(folder.join("good.parquet")).unwrap();
     std::fs::write(folder.join("truncated.parquet"), &good[..good.len() / 2]).unwrap();
     std::fs::write(folder.join("empty.parquet"), b"").unwrap();

@@ -224,34 +224,8 @@ async fn an_s3_source_may_be_a_file_a_csv_file_a_glob_or_a_folder() {
         seed: 4,
     })
     .unwrap();
-    let ctx = SessionContext::new();
-    let batches = ctx
-        .read_parquet(
-            format!("{}/", data.join("purchases").display()),
-            ParquetReadOptions::default(),
-        )
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
     let files = tmp.path().join("files");
-    std::fs::create_dir_all(&files).unwrap();
-    winback::demo::generate::write_parquet(&files.join("all.parquet"), batch.clone()).unwrap();
-    let mut csv = Vec::new();
-    datafusion::arrow::csv::Writer::new(&mut csv)
-        .write(&batch)
-        .unwrap();
-    std::fs::write(files.join("all.csv"), csv).unwrap();
-    let half = batch.num_rows() / 2;
-    winback::demo::generate::write_parquet(&files.join("part-1.parquet"), batch.slice(0, half))
-        .unwrap();
-    winback::demo::generate::write_parquet(
-        &files.join("part-2.parquet"),
-        batch.slice(half, batch.num_rows() - half),
-    )
-    .unwrap();
+    reshaped_purchases(&data, &files).await;
     upload(&store, &files, "one").await;
     for s in ["purchases", "customers", "complaints"] {
         upload(&store, &data.join(s), &format!("raw/{s}")).await;

@@ -209,3 +209,32 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The purchases of demo data in `data` written again in `dir` as one Parquet file
+/// (`all.parquet`), one CSV file (`all.csv`) and two halves (`part-1.parquet`,
+/// `part-2.parquet`): the shapes a source URL can name. Returns the number of rows.
+pub async fn reshaped_purchases(data: &Path, dir: &Path) -> usize {
+    use winback::demo::generate::write_parquet;
+    let batches = SessionContext::new()
+        .read_parquet(
+            format!("{}/", data.join("purchases").display()),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    write_parquet(&dir.join("all.parquet"), batch.clone()).unwrap();
+    let mut csv = Vec::new();
+    datafusion::arrow::csv::Writer::new(&mut csv)
+        .write(&batch)
+        .unwrap();
+    std::fs::write(dir.join("all.csv"), csv).unwrap();
+    let (rows, half) = (batch.num_rows(), batch.num_rows() / 2);
+    write_parquet(&dir.join("part-1.parquet"), batch.slice(0, half)).unwrap();
+    write_parquet(&dir.join("part-2.parquet"), batch.slice(half, rows - half)).unwrap();
+    rows
+}
