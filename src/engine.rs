@@ -62,11 +62,23 @@ pub fn query_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Tuning for one machine: all cores, a memory limit above which operators spill.
+/// Tuning for one machine: all cores, a memory cap for the whole run (see `memory_cap`).
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
     pub target_partitions: Option<usize>,
     pub memory_limit_bytes: Option<usize>,
+}
+
+impl EngineOptions {
+    /// These options with the pipeline file's settings where the command line gave none.
+    pub fn for_pipeline(&self, pipeline: &Pipeline) -> EngineOptions {
+        EngineOptions {
+            memory_limit_bytes: self
+                .memory_limit_bytes
+                .or(pipeline.memory_limit_mib.map(|m| m << 20)),
+            ..self.clone()
+        }
+    }
 }
 
 /// Create the session every table of a run is registered in.
@@ -92,10 +104,16 @@ pub fn new_session(opts: &EngineOptions) -> Result<SessionContext, PipelineError
         .schema_force_view_types = false;
     config.options_mut().sql_parser.map_string_types_to_utf8view = false;
     let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(limit) = opts.memory_limit_bytes {
+    if let Some(cap) = opts.memory_limit_bytes {
         // Fair: operators that can spill (sorts, aggregations) share what the others leave,
-        // so one large sort cannot starve the stages running beside it.
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        // so one large sort cannot starve the stages running beside it. The pool is part
+        // of the cap; the rest is for what no pool accounts for.
+        let pool = crate::memory_cap::pool_bytes(cap);
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(pool)));
+        // Bounded writers: one row group at a time, each column encoded in turn.
+        let parquet = &mut config.options_mut().execution.parquet;
+        parquet.allow_single_file_parallelism = false;
+        parquet.maximum_buffered_record_batches_per_stream = 2;
     }
     let runtime = runtime
         .build_arc()

@@ -146,6 +146,18 @@ pub enum PipelineError {
     /// Stopped on request (SIGTERM, Ctrl-C, a timeout) at a safe point.
     #[error("{0}")]
     Interrupted(String),
+    /// The process's resident memory passed the run's cap; stopped before the OS kills it.
+    #[error(
+        "the run used {resident_mib} MiB of memory, above its cap of {cap_mib} MiB, {}: \
+         raise memory_limit_mib in the pipeline file (or --memory-limit-mib), or run the \
+         pipeline on a cluster; no output was changed",
+        if stages.is_empty() { "between stages".to_string() } else { format!("while running stage(s) {}", stages.join(", ")) }
+    )]
+    MemoryCap {
+        resident_mib: usize,
+        cap_mib: usize,
+        stages: Vec<String>,
+    },
 }
 
 impl PipelineError {
@@ -155,7 +167,8 @@ impl PipelineError {
             PipelineError::Config(_)
             | PipelineError::Source { .. }
             | PipelineError::Schema { .. }
-            | PipelineError::DataTest { .. } => Blame::User,
+            | PipelineError::DataTest { .. }
+            | PipelineError::MemoryCap { .. } => Blame::User,
             PipelineError::Stage { blame, .. } => *blame,
             PipelineError::Storage { blame, .. } => *blame,
             PipelineError::Output { .. } => Blame::External,

@@ -18,6 +18,7 @@ pub mod error;
 pub mod functions;
 pub mod manifest;
 pub mod mask;
+pub mod memory_cap;
 pub mod models;
 pub mod output;
 pub mod pipeline;

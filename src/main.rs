@@ -42,6 +42,8 @@ fn main() {
         Command::Run(_) | Command::Backfill(_) | Command::Demo(_)
     );
     init_logging(&cli.log_format, reports_own);
+    // This process is the run's: a run stops cleanly when it passes its memory cap.
+    winback::memory_cap::enable_process_guard();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

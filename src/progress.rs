@@ -1,6 +1,8 @@
 //! Progress on long work: a line per stage on a terminal, structured logs otherwise.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -9,11 +11,14 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 #[derive(Clone)]
 pub struct Progress {
     bars: Option<MultiProgress>,
+    /// The stages started and not yet finished (named when a run stops on its memory cap).
+    running: Arc<Mutex<BTreeSet<String>>>,
 }
 
 pub struct StageBar {
     bar: Option<ProgressBar>,
     name: String,
+    running: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Progress {
@@ -22,11 +27,21 @@ impl Progress {
             std::io::stderr().is_terminal() && std::env::var_os("WINBACK_NO_PROGRESS").is_none();
         Progress {
             bars: on.then(MultiProgress::new),
+            running: Arc::default(),
         }
     }
 
     pub fn hidden() -> Self {
-        Progress { bars: None }
+        Progress {
+            bars: None,
+            running: Arc::default(),
+        }
+    }
+
+    /// The stages running now, by name.
+    pub fn running(&self) -> Vec<String> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.iter().cloned().collect()
     }
 
     pub fn start(&self, name: &str) -> StageBar {
@@ -42,9 +57,15 @@ impl Progress {
             bar
         });
         tracing::info!(stage = name, "stage started");
+        let running = self.running.clone();
+        running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string());
         StageBar {
             bar,
             name: name.to_string(),
+            running,
         }
     }
 }
@@ -55,10 +76,17 @@ impl Default for Progress {
     }
 }
 
+impl Drop for StageBar {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.remove(&self.name);
+    }
+}
+
 impl StageBar {
     pub fn done(self, rows: u64, seconds: f64) {
         tracing::info!(stage = %self.name, rows, seconds, "stage finished");
-        if let Some(bar) = self.bar {
+        if let Some(bar) = &self.bar {
             bar.set_style(
                 ProgressStyle::with_template("✓ {prefix:<24} {msg}").expect("static template"),
             );
@@ -67,7 +95,7 @@ impl StageBar {
     }
 
     pub fn failed(self) {
-        if let Some(bar) = self.bar {
+        if let Some(bar) = &self.bar {
             bar.abandon_with_message("failed");
         }
     }

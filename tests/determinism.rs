@@ -160,7 +160,7 @@ async fn every_output_is_bit_identical_with_one_or_two_partitions() {
     // files anyway) the tables are the same too. An unlimited run of this data peaks at
     // about 200 MB.
     let limited = tmp.path().join("limited");
-    run(&data, &limited, 2, Some(48)).await;
+    run(&data, &limited, 2, Some(64)).await;
     let c = every_table(&limited).await;
     let differing: Vec<String> = b
         .iter()
@@ -169,7 +169,7 @@ async fn every_output_is_bit_identical_with_one_or_two_partitions() {
         .collect();
     assert!(
         differing.is_empty(),
-        "under 48 MiB: {}",
+        "under a 64 MiB cap: {}",
         differing.join("\n\n")
     );
 }

@@ -13,6 +13,7 @@ mod golden;
 mod inputs;
 mod lapse;
 mod ltv;
+mod memory;
 mod report;
 mod run_path;
 mod s3;

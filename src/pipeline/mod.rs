@@ -196,12 +196,17 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     let as_of = opts.as_of.unwrap_or_else(|| today(&pipeline));
     let mut m = Manifest::started(&pipeline.file, &pipeline.name, &run_id, as_of, started_at);
     let output_url = pipeline.output.url.clone();
+    let stops = Stops {
+        cancel: &opts.cancel,
+        cap: opts.engine.for_pipeline(&pipeline).memory_limit_bytes,
+        progress: &opts.progress,
+    };
     // Queries run on their own runtime; this task only waits for them or for a stop.
     let task = {
         let opts = opts.clone();
         engine::query_runtime().spawn(async move { prepare_loaded(&opts, pipeline).await })
     };
-    let prepared = match until_cancelled(task, &opts.cancel, "while checking the sources").await {
+    let prepared = match until_cancelled(task, &stops, "while checking the sources").await {
         Ok(p) => p,
         Err(e) => {
             m.finish(clock, Err(&e));
@@ -257,7 +262,7 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
             Ok((written, m, planned, prepared.pipeline, prepared.campaigns))
         })
     };
-    let computed = until_cancelled(task, &opts.cancel, "between stages").await;
+    let computed = until_cancelled(task, &stops, "between stages").await;
     let mut act = None;
     let result = match computed {
         Ok((written, computed, planned, pipeline, campaign_list)) => {
@@ -335,22 +340,39 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     result.map(|()| m)
 }
 
-/// Wait for a task of the query runtime, or abort it when `cancel` fires.
+/// What stops a run's computing early: a stop request, or the process passing the run's
+/// memory cap (see `memory_cap`).
+struct Stops<'a> {
+    cancel: &'a CancellationToken,
+    cap: Option<usize>,
+    progress: &'a crate::progress::Progress,
+}
+
+/// Wait for a task of the query runtime, or abort it when the run must stop.
 async fn until_cancelled<T: Send + 'static>(
     mut task: tokio::task::JoinHandle<Result<T, PipelineError>>,
-    cancel: &CancellationToken,
+    stops: &Stops<'_>,
     what: &str,
 ) -> Result<T, PipelineError> {
-    tokio::select! {
-        joined = &mut task => joined.map_err(|e| PipelineError::Internal(format!("query task: {e}")))?,
-        _ = cancel.cancelled() => {
-            // Aborted tasks stop at their next await; give writers that moment before
-            // staging is removed, so none writes into it afterwards.
-            task.abort();
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(800), &mut task).await;
-            Err(interrupted(what))
+    let error = tokio::select! {
+        joined = &mut task => return joined.map_err(|e| PipelineError::Internal(format!("query task: {e}")))?,
+        _ = stops.cancel.cancelled() => interrupted(what),
+        resident = crate::memory_cap::exceeded(stops.cap) => {
+            // Named before the abort below ends them.
+            let e = PipelineError::MemoryCap {
+                resident_mib: resident >> 20,
+                cap_mib: stops.cap.unwrap_or_default() >> 20,
+                stages: stops.progress.running(),
+            };
+            tracing::error!(error = %e, "memory cap reached");
+            e
         }
-    }
+    };
+    // Aborted tasks stop at their next await; give writers that moment before staging is
+    // removed, so none writes into it afterwards.
+    task.abort();
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(800), &mut task).await;
+    Err(error)
 }
 
 /// Write the run's own manifest, `_runs/as_of=<D>/run-<id>.json`.

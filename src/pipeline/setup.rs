@@ -60,13 +60,7 @@ impl Setup {
         state_dir: Option<&Path>,
     ) -> Result<Setup, PipelineError> {
         let as_of = as_of.unwrap_or_else(|| today(&pipeline));
-        // The command line's memory limit, else the pipeline file's.
-        let engine = &EngineOptions {
-            memory_limit_bytes: engine
-                .memory_limit_bytes
-                .or(pipeline.memory_limit_mib.map(|m| m << 20)),
-            ..engine.clone()
-        };
+        let engine = &engine.for_pipeline(&pipeline);
         let ctx = engine::new_session(engine)?;
         let params = Params::for_run(&pipeline, as_of);
         let (stages, problems) = stage::load_pipeline(&ctx, &pipeline);
