@@ -216,3 +216,53 @@ async fn model_stage_rows_stay_aligned_with_their_customer() {
     let customers = query(&p.ctx, "select count(*) as n from customer_summary").await;
     assert_eq!(rows, customers);
 }
+
+/// Above `fit_customers` a model is fitted on a sample, the same every run, and still
+/// scores every customer: memory for the fit is bounded, no customer is left out.
+#[tokio::test]
+async fn a_model_fitted_on_a_sample_scores_every_customer_the_same_every_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    demo_data(&data, 20_000, "2026-06-01");
+    let inputs = demo_inputs(&data);
+    let inputs: Vec<(&str, &std::path::Path)> =
+        inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let set = [("models.ltv.fit_customers", "500")];
+    let mut runs = Vec::new();
+    for (i, partitions) in [1, 2].into_iter().enumerate() {
+        let out = tmp.path().join(format!("out{i}"));
+        let mut opts = run_options("2026-06-01", &inputs, &out, &set);
+        opts.engine.target_partitions = Some(partitions);
+        let m = winback::pipeline::run(&opts).await.unwrap();
+        let ltv = &m.models["ltv"];
+        let (fitted, scored) = (
+            ltv["fit_customers"].as_u64().unwrap(),
+            ltv["customers"].as_u64().unwrap(),
+        );
+        let stride = scored.div_ceil(500);
+        assert!(stride >= 2, "{scored} customers, more than the cap");
+        // A 1-in-stride sample by id hash: about scored / stride customers, at most the cap.
+        let expected = scored as f64 / stride as f64;
+        assert!(
+            (fitted as f64 - expected).abs() < expected * 0.25 && fitted < scored,
+            "fitted on {fitted} of {scored}"
+        );
+        let table = read_output(&out, "ltv", "2026-06-01").await;
+        let summary = read_output(&out, "customer_summary", "2026-06-01").await;
+        assert_eq!(table.len(), summary.len(), "every customer is scored");
+        let mut sorted = table.clone();
+        sorted.sort();
+        runs.push((ltv["bgnbd"].clone(), sorted));
+    }
+    assert_eq!(runs[0], runs[1], "the same sample, fit and table every run");
+    // The full fit differs from the sample's: the cap did take a sample.
+    let out = tmp.path().join("full");
+    let m = winback::pipeline::run(&run_options("2026-06-01", &inputs, &out, &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        m.models["ltv"]["fit_customers"],
+        m.models["ltv"]["customers"]
+    );
+    assert_ne!(m.models["ltv"]["bgnbd"]["r"], runs[0].0["r"]);
+}

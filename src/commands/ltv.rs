@@ -60,7 +60,7 @@ pub async fn backtest_rows(args: &BacktestArgs) -> Result<Vec<BacktestRow>, Pipe
         ));
     }
     let (cal, _) = run_in_session(&options(args, args.calibration_end, "customer_summary")).await?;
-    let summary = read_summary(&cal.ctx, "customer_summary")
+    let summary = read_summary(&cal.ctx, "customer_summary", None)
         .await
         .map_err(invalid)?;
     let fit = fit_bgnbd(&summary.observations(), &FitOptions::default())

@@ -41,6 +41,10 @@ pub struct RawFit {
     /// L2 penalty on the log-parameters (0 = plain maximum likelihood).
     #[serde(default)]
     pub penalizer: f64,
+    /// The most customers the fit reads; above it, a sample of them the same every run
+    /// (every customer is still scored).
+    #[serde(default = "default_fit_customers")]
+    pub fit_customers: usize,
     /// Fail the run when the model cannot be fitted (default: an empty table and the
     /// reason in the manifest).
     #[serde(default)]
@@ -104,6 +108,10 @@ impl ModelSpec {
     }
 }
 
+fn default_fit_customers() -> usize {
+    FitOptions::default().max_customers
+}
+
 fn number(vars: &BTreeMap<String, Variable>, name: &str, default: f64) -> f64 {
     match vars.get(name) {
         Some(Variable::Float(f)) => *f,
@@ -146,8 +154,17 @@ pub fn resolve(
         }
         let fit = |f: &RawFit| FitOptions {
             penalizer: f.penalizer,
+            max_customers: f.fit_customers,
             ..FitOptions::default()
         };
+        if let RawModel::Bgnbd(f) | RawModel::GammaGamma(f) | RawModel::Clv(f) = &parsed
+            && f.fit_customers < 100
+        {
+            problems.push(format!(
+                "models.{name}.fit_customers: {} is too few to fit on (at least 100)",
+                f.fit_customers
+            ));
+        }
         let base = |kind, f: &RawFit| ModelSpec {
             kind,
             input: f.input.clone(),

@@ -181,6 +181,56 @@ pub fn score_all(
     bg.validate()?;
     gg.validate()?;
     opts.validate()?;
+    let mean = population_mean_spend(gg, x, mean_spend)?;
+    score_with_mean(bg, gg, mean, x, t_x, t, mean_spend, opts)
+}
+
+/// The spend per purchase used for customers without repeats: the Gamma-Gamma population
+/// mean, or (when `q <= 1` leaves it undefined: `true`) the mean spend of the repeat
+/// buyers with positive spend among `x` and `mean_spend`.
+pub fn population_mean_spend(
+    gg: &GammaGammaParams,
+    x: &[f64],
+    mean_spend: &[f64],
+) -> Result<(f64, bool), ModelError> {
+    match gg.population_mean_spend() {
+        Ok(v) => Ok((v, false)),
+        Err(_) => {
+            let mut buyers: Vec<f64> = x
+                .iter()
+                .zip(mean_spend)
+                .filter(|(x, m)| **x > 0.0 && **m > 0.0)
+                .map(|(_, m)| *m)
+                .collect();
+            // Summed in sorted order: the same mean whatever order the rows come in.
+            buyers.sort_unstable_by(f64::total_cmp);
+            if buyers.is_empty() && x.contains(&0.0) {
+                return Err(ModelError::InfiniteMeanSpend { q: gg.q });
+            }
+            Ok((
+                buyers.iter().sum::<f64>() / buyers.len().max(1) as f64,
+                true,
+            ))
+        }
+    }
+}
+
+/// [`score_all`] with the population mean spend given (from [`population_mean_spend`]
+/// over the whole population): scores any part of it, a batch at a time, alike.
+#[allow(clippy::too_many_arguments)]
+pub fn score_with_mean(
+    bg: &BgNbdParams,
+    gg: &GammaGammaParams,
+    (population_mean_spend, used_empirical_mean_spend): (f64, bool),
+    x: &[f64],
+    t_x: &[f64],
+    t: &[f64],
+    mean_spend: &[f64],
+    opts: &ClvOptions,
+) -> Result<Scores, ModelError> {
+    bg.validate()?;
+    gg.validate()?;
+    opts.validate()?;
     let n = x.len();
     for (column, len) in [
         ("t_x", t_x.len()),
@@ -200,26 +250,6 @@ pub fn score_all(
     for (i, (&xi, &mi)) in x.iter().zip(mean_spend).enumerate() {
         check_spend(Some(i), xi, mi)?;
     }
-    let (population_mean_spend, used_empirical_mean_spend) = match gg.population_mean_spend() {
-        Ok(v) => (v, false),
-        Err(_) => {
-            let mut buyers: Vec<f64> = x
-                .iter()
-                .zip(mean_spend)
-                .filter(|(x, m)| **x > 0.0 && **m > 0.0)
-                .map(|(_, m)| *m)
-                .collect();
-            // Summed in sorted order: the same mean whatever order the rows come in.
-            buyers.sort_unstable_by(f64::total_cmp);
-            if buyers.is_empty() && x.contains(&0.0) {
-                return Err(ModelError::InfiniteMeanSpend { q: gg.q });
-            }
-            (
-                buyers.iter().sum::<f64>() / buyers.len().max(1) as f64,
-                true,
-            )
-        }
-    };
     // Distinct (x, T) pairs -> kernel values at the horizon and discounted by month.
     let nd = days.len();
     let mut pair_of: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();

@@ -18,7 +18,9 @@ pub mod optimize;
 pub mod simulate;
 
 pub use bgnbd::{BgNbdParams, fit_bgnbd};
-pub use clv::{ClvOptions, Scores, discounted_clv, score_all, sltv};
+pub use clv::{
+    ClvOptions, Scores, discounted_clv, population_mean_spend, score_all, score_with_mean, sltv,
+};
 pub use gamma_gamma::{GammaGammaParams, fit_gamma_gamma, frequency_spend_correlation};
 
 /// One customer's purchase summary, all in days (see the module docs).
@@ -58,6 +60,9 @@ pub struct FitOptions {
     pub min_customers: usize,
     /// Worker threads for likelihood sums and scoring; 0 = all available cores.
     pub threads: usize,
+    /// The most customers a model stage fits on; above it, a sample the same every run
+    /// (see `stage::model::frame`). Not used by the fit functions themselves.
+    pub max_customers: usize,
 }
 
 impl Default for FitOptions {
@@ -67,6 +72,7 @@ impl Default for FitOptions {
             gradient_tolerance: 1e-7,
             penalizer: 0.0,
             min_customers: 10,
+            max_customers: 1_000_000,
             threads: 0,
         }
     }

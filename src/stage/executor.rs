@@ -55,7 +55,8 @@ async fn run_one(
     let bar = progress.start(&stage.name);
     let started = Instant::now();
     let result = async {
-        let (rows, diagnostics, unique_proven, written, fit) = match &stage.kind {
+        // A SQL stage's query, or a model's: fitted here, scored as it is written.
+        let (df, mut diagnostics, unique_proven, fit) = match &stage.kind {
             StageKind::Sql => {
                 let df = sql_frame(&ctx, &stage.sql, &params)
                     .await
@@ -63,35 +64,33 @@ async fn run_one(
                 let proven = spec
                     .as_ref()
                     .is_some_and(|s| checks::unique_by_plan(df.schema(), &s.unique));
-                match &placement {
-                    Placement::Output(writer) => {
-                        let (written, rows) =
-                            writer.stage_and_read_back(&ctx, &stage.name, df).await?;
-                        (rows, None, proven, Some(written), None)
-                    }
-                    Placement::Work(dir) => {
-                        let rows = crate::output::spill_and_read_back(
-                            &ctx,
-                            &stage.name,
-                            df,
-                            &dir.child(&stage.name),
-                        )
-                        .await?;
-                        (rows, None, proven, None, None)
-                    }
-                    Placement::Memory => {
-                        let rows = materialize(&ctx, &stage.name, df)
-                            .await
-                            .map_err(|e| stage_err(&stage, e))?;
-                        (rows, None, proven, None, None)
-                    }
-                }
+                (df, None, proven, None)
             }
             StageKind::Model(m) => {
-                let (rows, d, fit) = model::run(&ctx, &stage.name, m, upstream_fit).await?;
-                (rows, Some(d), false, None, fit)
+                let (df, d, fit) = model::frame(&ctx, &stage.name, m, upstream_fit).await?;
+                (df, Some(d), false, fit)
             }
         };
+        let (rows, written) = match &placement {
+            Placement::Output(writer) => {
+                let (written, rows) = writer.stage_and_read_back(&ctx, &stage.name, df).await?;
+                (rows, Some(written))
+            }
+            Placement::Work(dir) => {
+                let at = dir.child(&stage.name);
+                let rows = crate::output::spill_and_read_back(&ctx, &stage.name, df, &at).await?;
+                (rows, None)
+            }
+            Placement::Memory => {
+                let rows = materialize(&ctx, &stage.name, df)
+                    .await
+                    .map_err(|e| stage_err(&stage, e))?;
+                (rows, None)
+            }
+        };
+        if let (StageKind::Model(m), Some(d)) = (&stage.kind, diagnostics.as_mut()) {
+            model::complete_diagnostics(&ctx, &stage.name, m, d).await?;
+        }
         if let Some(spec) = &spec {
             checks::run(&ctx, &stage.name, spec, unique_proven).await?;
         }
@@ -143,19 +142,18 @@ enum Done {
 }
 
 impl Lifecycle {
-    /// The writer for a stage written straight to its output files: a SQL stage with a
+    /// The writer for a stage written straight to its output files: a stage with a
     /// Parquet output (the files can be read back as they are).
     fn direct(&self, stage: &Stage) -> Option<OutputWriter> {
         let parquet = self.outputs.get(&stage.name) == Some(&FileFormat::Parquet);
-        let sql = matches!(stage.kind, StageKind::Sql);
-        self.writer.clone().filter(|_| parquet && sql)
+        self.writer.clone().filter(|_| parquet)
     }
 
-    /// Where a stage's result is kept for its readers (model stages keep theirs in memory).
+    /// Where a stage's result is kept for its readers.
     fn placement(&self, stage: &Stage) -> Placement {
-        match (self.direct(stage), &self.work_dir, &stage.kind) {
-            (Some(writer), _, _) => Placement::Output(Box::new(writer)),
-            (None, Some(dir), StageKind::Sql) => Placement::Work(dir.clone()),
+        match (self.direct(stage), &self.work_dir) {
+            (Some(writer), _) => Placement::Output(Box::new(writer)),
+            (None, Some(dir)) => Placement::Work(dir.clone()),
             _ => Placement::Memory,
         }
     }

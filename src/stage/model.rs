@@ -5,15 +5,24 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::model_tables::{Fit, SUMMARY_COLUMNS, Summary, output_schema};
+use super::model_tables::{
+    Fit, Fitted, SUMMARY_COLUMNS, Summary, output_schema, scored_schema, tier_sql,
+};
 use super::{Stage, StageKind};
-use crate::config::{ModelSpec, Pipeline};
+use crate::config::{ModelKind, ModelSpec, Pipeline};
 use crate::error::PipelineError;
+use crate::source::views::ident;
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::{cast, concat, sort_to_indices, take};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::catalog::MemTable;
-use datafusion::prelude::SessionContext;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::StreamExt;
 
 /// Every `[models.NAME]` as a stage (validated with the pipeline file).
 pub fn load_all(pipeline: &Pipeline) -> Vec<Stage> {
@@ -30,18 +39,12 @@ pub fn load_all(pipeline: &Pipeline) -> Vec<Stage> {
         .collect()
 }
 
-/// Read `names` of `table` in ONE query (separate queries may return rows in different
+/// Read `names` of `df` in ONE query (separate queries may return rows in different
 /// orders), each column cast to the type asked for.
-async fn columns(
-    ctx: &SessionContext,
-    table: &str,
-    names: &[(&str, DataType)],
-) -> Result<Vec<ArrayRef>, String> {
+async fn columns(df: DataFrame, names: &[(&str, DataType)]) -> Result<Vec<ArrayRef>, String> {
     let cols: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
-    let batches = ctx
-        .table(table)
-        .await
-        .and_then(|df| df.select_columns(&cols))
+    let batches = df
+        .select_columns(&cols)
         .map_err(|e| e.strip_backtrace().to_string())?
         .collect()
         .await
@@ -73,11 +76,27 @@ fn floats(a: &ArrayRef, default: f64) -> Vec<f64> {
         .collect()
 }
 
-/// Read the summary columns of `table`.
-pub async fn read_summary(ctx: &SessionContext, table: &str) -> Result<Summary, String> {
+/// Read the summary columns of `table`, of the rows `filter` (SQL) keeps, or all.
+pub async fn read_summary(
+    ctx: &SessionContext,
+    table: &str,
+    filter: Option<&str>,
+) -> Result<Summary, String> {
     let mut wanted = vec![(SUMMARY_COLUMNS[0], DataType::Utf8)];
     wanted.extend(SUMMARY_COLUMNS[1..].iter().map(|c| (*c, DataType::Float64)));
-    let mut cols = columns(ctx, table, &wanted).await?;
+    let mut df = ctx
+        .table(table)
+        .await
+        .map_err(|e| e.strip_backtrace().to_string())?;
+    if let Some(filter) = filter {
+        let expr = df
+            .parse_sql_expr(filter)
+            .map_err(|e| e.strip_backtrace().to_string())?;
+        df = df
+            .filter(expr)
+            .map_err(|e| e.strip_backtrace().to_string())?;
+    }
+    let mut cols = columns(df, &wanted).await?;
     // In customer id order, not the order the query engine returned (which varies with its
     // partitioning from run to run): nothing a model computes may depend on it.
     let order = sort_to_indices(&cols[0], None, None).map_err(|e| e.to_string())?;
@@ -100,42 +119,48 @@ pub async fn read_summary(ctx: &SessionContext, table: &str) -> Result<Summary, 
     })
 }
 
-/// Run one model stage: returns the rows written, its diagnostics and its fit (clv), given
-/// the fit of the model it builds on (sltv).
-pub async fn run(
+/// A model stage's table as a query, its diagnostics and (clv) its fit, given the fit of
+/// the model it builds on (sltv). The model is fitted here, on at most `fit_customers`
+/// (`FitOptions::max_customers`, a million by default): above it, on the customers whose
+/// id hashes to a multiple of `ceil(customers / fit_customers)`, the same every run. A
+/// million customers pin the few parameters of BG/NBD and Gamma-Gamma down far below their
+/// sampling noise, in bounded memory. Every customer is scored:
+/// scoring streams through the returned frame a batch at a time as it is written, so the
+/// stage's memory does not grow with the number of customers.
+pub async fn frame(
     ctx: &SessionContext,
     name: &str,
     spec: &ModelSpec,
     upstream: Option<Fit>,
-) -> Result<(u64, serde_json::Value, Option<Fit>), PipelineError> {
+) -> Result<(DataFrame, serde_json::Value, Option<Fit>), PipelineError> {
     let err = |message: String| PipelineError::Model {
         model: name.to_string(),
         message,
     };
-    let summary = read_summary(ctx, &spec.input).await.map_err(err)?;
-    let lapsed = match &spec.lapsed {
-        Some(t) => Some(
-            columns(ctx, t, &[("customer_id", DataType::Utf8)])
-                .await
-                .map_err(err)?
-                .remove(0),
-        ),
-        None => None,
-    };
-    // The fits and scoring use the session's threads (`--threads`, default all cores);
-    // their results are the same for any number of threads.
+    let input = ident(&spec.input);
+    let customers = count(ctx, &format!("select count(*) from {input}"))
+        .await
+        .map_err(err)?;
+    let stride = customers
+        .div_ceil(spec.fit.max_customers.max(1) as u64)
+        .max(1);
+    let sample = (stride > 1).then(|| format!("key_hash(customer_id) % {stride} = 0"));
+    let summary = read_summary(ctx, &spec.input, sample.as_deref())
+        .await
+        .map_err(err)?;
+    // The fits are CPU-bound: keep them off the async workers. They use the session's
+    // threads (`--threads`, default all cores) and give the same result for any number.
     let mut spec2 = spec.clone();
     let threads = ctx.copied_config().target_partitions().max(1);
     spec2.fit.threads = threads;
     spec2.clv.threads = threads;
-    // The fits are CPU-bound: keep them off the async workers.
     let result = tokio::task::spawn_blocking(move || {
-        super::model_tables::build(&spec2, &summary, lapsed.as_ref(), upstream)
+        super::model_tables::fit(&spec2, &summary, customers, upstream)
     })
     .await
     .map_err(|e| err(e.to_string()))?;
-    let (batch, diagnostics, fit) = match (result, spec.required) {
-        (Ok(built), _) => built,
+    let (fitted, diagnostics, fit) = match (result, spec.required) {
+        (Ok(fitted), _) => fitted,
         (Err(e), true) => return Err(err(e)),
         (Err(e), false) => {
             // Documented fallback: too little or degenerate data gives an empty table
@@ -143,21 +168,142 @@ pub async fn run(
             tracing::warn!(model = name, error = %e, "model not fitted; its table is empty");
             let kind = serde_json::to_value(spec.kind).unwrap_or_default();
             let diag = serde_json::json!({"type": kind, "error": e, "fallback": "empty table"});
-            (RecordBatch::new_empty(output_schema(spec.kind)), diag, None)
+            let empty = RecordBatch::new_empty(output_schema(spec.kind));
+            let df = ctx.read_batch(empty).map_err(|e| err(e.to_string()))?;
+            return Ok((df, diag, None));
         }
     };
-    let rows = batch.num_rows() as u64;
-    // In batches of the session's size, so later sorts can spill a part at a time.
-    let size = ctx.copied_config().batch_size().max(1);
-    let batches: Vec<RecordBatch> = (0..batch.num_rows().max(1))
-        .step_by(size)
-        .map(|start| batch.slice(start, size.min(batch.num_rows() - start)))
-        .collect();
-    let table = MemTable::try_new(batch.schema(), vec![batches]).map_err(|e| err(e.to_string()))?;
-    let _ = ctx.deregister_table(name);
-    ctx.register_table(name, Arc::new(table))
-        .map_err(|e| err(e.to_string()))?;
-    Ok((rows, diagnostics, fit))
+    let df = scored(ctx, name, spec, fitted, customers)
+        .await
+        .map_err(|e| err(e.strip_backtrace().to_string()))?;
+    Ok((df, diagnostics, fit))
+}
+
+/// The query scoring every customer of `spec.input` with `fitted`, batch by batch.
+async fn scored(
+    ctx: &SessionContext,
+    name: &str,
+    spec: &ModelSpec,
+    fitted: Fitted,
+    customers: u64,
+) -> Result<DataFrame, DataFusionError> {
+    let num = |c: &str| format!("cast(s.{c} as double) as {c}");
+    let mut select = vec!["cast(s.customer_id as varchar) as customer_id".to_string()];
+    select.extend(SUMMARY_COLUMNS[1..].iter().map(|c| num(c)));
+    let mut from = format!("{} s", ident(&spec.input));
+    if spec.kind == ModelKind::Sltv {
+        select.push("l._id is not null as _lapsed".into());
+        if let Some(lapsed) = &spec.lapsed {
+            from.push_str(&format!(
+                " left join (select distinct cast(customer_id as varchar) as _id from {}) l \
+                 on cast(s.customer_id as varchar) = l._id",
+                ident(lapsed)
+            ));
+        } else {
+            // No table of lapsed customers: only p_alive decides.
+            select.pop();
+            select.push("false as _lapsed".into());
+        }
+    }
+    let input = ctx
+        .sql(&format!("select {} from {from}", select.join(", ")))
+        .await?
+        .create_physical_plan()
+        .await?;
+    let schema = scored_schema(spec.kind);
+    let fitted = Arc::new(fitted);
+    let partitions: Vec<Arc<dyn PartitionStream>> =
+        (0..input.properties().output_partitioning().partition_count())
+            .map(|partition| {
+                Arc::new(Scoring {
+                    input: input.clone(),
+                    partition,
+                    fitted: fitted.clone(),
+                    schema: schema.clone(),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+    let table = format!("_scored_{name}");
+    let _ = ctx.deregister_table(&table);
+    ctx.register_table(
+        &table,
+        Arc::new(StreamingTable::try_new(schema, partitions)?),
+    )?;
+    match spec.kind {
+        ModelKind::Clv => ctx.sql(&tier_sql(&ident(&table), customers)).await,
+        _ => ctx.table(&table).await,
+    }
+}
+
+/// One partition of a model's input, scored batch by batch as it streams past.
+#[derive(Debug)]
+struct Scoring {
+    input: Arc<dyn ExecutionPlan>,
+    partition: usize,
+    fitted: Arc<Fitted>,
+    schema: SchemaRef,
+}
+
+impl PartitionStream for Scoring {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, task: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let fitted = self.fitted.clone();
+        let scored = match self.input.execute(self.partition, task) {
+            Ok(stream) => stream
+                .map(move |batch| {
+                    let batch = batch?;
+                    fitted
+                        .score(&batch)
+                        .map_err(|e| DataFusionError::Execution(format!("scoring: {e}")))
+                })
+                .boxed(),
+            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+        };
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), scored))
+    }
+}
+
+/// What a model's diagnostics can say only once its table is written (sltv: how many
+/// customers it lists, how many are worth chasing).
+pub async fn complete_diagnostics(
+    ctx: &SessionContext,
+    name: &str,
+    spec: &ModelSpec,
+    diagnostics: &mut serde_json::Value,
+) -> Result<(), PipelineError> {
+    if spec.kind != ModelKind::Sltv || diagnostics.get("error").is_some() {
+        return Ok(());
+    }
+    let t = ident(name);
+    let err = |message: String| PipelineError::Model {
+        model: name.to_string(),
+        message,
+    };
+    let listed = count(ctx, &format!("select count(*) from {t}"))
+        .await
+        .map_err(err)?;
+    let chase = count(ctx, &format!("select count(*) from {t} where chase"))
+        .await
+        .map_err(err)?;
+    if let Some(d) = diagnostics.as_object_mut() {
+        d.insert("lapsed_customers".into(), listed.into());
+        d.insert("chase".into(), chase.into());
+    }
+    Ok(())
+}
+
+async fn count(ctx: &SessionContext, sql: &str) -> Result<u64, String> {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| e.strip_backtrace().to_string())?
+        .collect()
+        .await
+        .map_err(|e| e.strip_backtrace().to_string())?;
+    Ok(crate::engine::single_count(&batches))
 }
 
 /// Check a model's inputs and register an empty table of its output, for `validate`.

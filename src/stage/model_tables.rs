@@ -1,7 +1,7 @@
 //! The tables model stages write, computed from a customer summary with the pure model
 //! functions of `crate::models`; no I/O here, so it can run on a blocking thread.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::config::{ModelKind, ModelSpec};
 use crate::models::{
     self, BgNbdParams, FitReport, GammaGammaParams, Observation, fit_bgnbd, fit_gamma_gamma,
-    frequency_spend_correlation, score_all,
+    frequency_spend_correlation,
 };
 
 /// A clv model's fitted parameters, handed by the stage executor to the models that build
@@ -80,8 +80,6 @@ impl Summary {
     }
 }
 
-type Built = Result<(RecordBatch, serde_json::Value, Option<Fit>), String>;
-
 fn bg_json(r: &FitReport<BgNbdParams>) -> serde_json::Value {
     json!({
         "r": r.params.r, "alpha": r.params.alpha, "a": r.params.a, "b": r.params.b,
@@ -98,257 +96,373 @@ fn gg_json(r: &FitReport<GammaGammaParams>) -> serde_json::Value {
     })
 }
 
-fn batch(kind: ModelKind, cols: Vec<ArrayRef>) -> Result<RecordBatch, String> {
-    RecordBatch::try_new(output_schema(kind), cols).map_err(|e| e.to_string())
-}
-
 fn f64s(v: Vec<f64>) -> ArrayRef {
     Arc::new(Float64Array::from(v))
 }
 
-/// `high` for the top 20% by value, `medium` for the next 30%, `low` for the rest. Equal
-/// values at a boundary are ranked by customer id (never by row position, which depends on
-/// how the query engine partitioned the input).
-fn tiers(values: &[f64], ids: &StringArray) -> Vec<&'static str> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| {
-        values[b]
-            .total_cmp(&values[a])
-            .then_with(|| ids.value(a).cmp(ids.value(b)))
-    });
-    let n = values.len() as f64;
-    let mut out = vec!["low"; values.len()];
-    for (rank, i) in order.into_iter().enumerate() {
-        let q = (rank as f64 + 1.0) / n;
-        out[i] = if q <= 0.2 {
-            "high"
-        } else if q <= 0.5 {
-            "medium"
-        } else {
-            "low"
-        };
-    }
-    out
+/// A model fitted for one stage: everything scoring a batch of customers needs.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    kind: ModelKind,
+    bg: Option<BgNbdParams>,
+    gg: Option<GammaGammaParams>,
+    /// Spend per purchase for customers without repeats (and whether it is the empirical
+    /// mean of repeat buyers rather than the Gamma-Gamma population mean).
+    mean: (f64, bool),
+    clv: models::ClvOptions,
+    /// sltv: the cheapest win-back channel and its cost; the p_alive threshold.
+    winback: Option<(String, f64)>,
+    p_alive_below: f64,
 }
 
-/// Compute a model stage's table, diagnostics and (clv) fit; `upstream` is the fit of the
-/// clv model an sltv stage builds on.
-pub fn build(
-    spec: &ModelSpec,
-    s: &Summary,
-    lapsed: Option<&ArrayRef>,
-    upstream: Option<Fit>,
-) -> Built {
+type Built = Result<(Fitted, serde_json::Value, Option<Fit>), String>;
+
+/// Fit a model stage on `s` (all customers, or the sample `fit_sample` takes), with
+/// `customers` the number of customers it will score; `upstream` is the fit of the clv
+/// model an sltv stage builds on. Returns the fitted model, its diagnostics and (clv) fit.
+pub fn fit(spec: &ModelSpec, s: &Summary, customers: u64, upstream: Option<Fit>) -> Built {
     let e = |e: models::ModelError| e.to_string();
-    let ids: ArrayRef = Arc::new(s.ids.clone());
+    let fitted = |bg, gg, mean| Fitted {
+        kind: spec.kind,
+        bg,
+        gg,
+        mean,
+        clv: spec.clv.clone(),
+        winback: None,
+        p_alive_below: spec.p_alive_below,
+    };
+    let sample = json!({"fit_customers": s.x.len(), "customers": customers});
+    let with_sample = |mut d: serde_json::Value| {
+        if let (Some(d), Some(extra)) = (d.as_object_mut(), sample.as_object()) {
+            d.extend(extra.clone());
+        }
+        d
+    };
     match spec.kind {
         ModelKind::Bgnbd => {
             let bg = fit_bgnbd(&s.observations(), &spec.fit).map_err(e)?;
-            let p = &bg.params;
-            let mut alive = Vec::with_capacity(s.x.len());
-            let mut expected = Vec::with_capacity(s.x.len());
-            for i in 0..s.x.len() {
-                alive.push(p.p_alive(s.x[i], s.t_x[i], s.t[i]).map_err(e)?);
-                expected.push(
-                    p.conditional_expected_purchases(
-                        spec.clv.horizon_days,
-                        s.x[i],
-                        s.t_x[i],
-                        s.t[i],
-                    )
-                    .map_err(e)?,
-                );
-            }
-            let new_customer = p
+            let new_customer = bg
+                .params
                 .expected_purchases_new_customer(spec.clv.horizon_days)
                 .map_err(e)?;
             let diag = json!({"type": "bgnbd", "bgnbd": bg_json(&bg),
                 "expected_purchases_new_customer": new_customer, "horizon_days": spec.clv.horizon_days});
             Ok((
-                batch(spec.kind, vec![ids, f64s(alive), f64s(expected)])?,
-                diag,
+                fitted(Some(bg.params), None, (0.0, false)),
+                with_sample(diag),
                 None,
             ))
         }
         ModelKind::GammaGamma => {
             let gg = fit_gamma_gamma(&s.x, &s.spend, &spec.fit).map_err(e)?;
             let mean = gg.params.population_mean_spend().map_err(e)?;
-            let values = (0..s.x.len())
-                .map(|i| {
-                    if s.x[i] > 0.0 {
-                        gg.params
-                            .conditional_expected_average_value(s.x[i], s.spend[i])
-                            .map_err(e)
-                    } else {
-                        Ok(mean)
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?;
             let corr = frequency_spend_correlation(&s.x, &s.spend).ok();
             let diag = json!({"type": "gamma_gamma", "gamma_gamma": gg_json(&gg),
                 "population_mean_spend": mean, "frequency_spend_correlation": corr});
-            Ok((batch(spec.kind, vec![ids, f64s(values)])?, diag, None))
+            Ok((
+                fitted(None, Some(gg.params), (mean, false)),
+                with_sample(diag),
+                None,
+            ))
         }
         ModelKind::Clv => {
             let bg = fit_bgnbd(&s.observations(), &spec.fit).map_err(e)?;
             let gg = fit_gamma_gamma(&s.x, &s.spend, &spec.fit).map_err(e)?;
-            let scores = score_all(
-                &bg.params, &gg.params, &s.x, &s.t_x, &s.t, &s.spend, &spec.clv,
-            )
-            .map_err(e)?;
+            let (mean, empirical) =
+                models::population_mean_spend(&gg.params, &s.x, &s.spend).map_err(e)?;
             let corr = frequency_spend_correlation(&s.x, &s.spend).ok();
             let new_customer = bg
                 .params
                 .expected_purchases_new_customer(spec.clv.horizon_days)
                 .map_err(e)?;
             let diag = json!({
-                "type": "clv", "customers": s.x.len(), "bgnbd": bg_json(&bg), "gamma_gamma": gg_json(&gg),
+                "type": "clv", "bgnbd": bg_json(&bg), "gamma_gamma": gg_json(&gg),
                 "frequency_spend_correlation": corr,
-                "population_mean_spend": scores.population_mean_spend,
-                "used_empirical_mean_spend": scores.used_empirical_mean_spend,
+                "population_mean_spend": mean,
+                "used_empirical_mean_spend": empirical,
                 "expected_purchases_new_customer": new_customer,
                 "horizon_days": spec.clv.horizon_days, "annual_discount_rate": spec.clv.annual_discount_rate,
                 "margin": spec.clv.margin,
             });
-            let tier: ArrayRef = Arc::new(StringArray::from(tiers(&scores.clv, &s.ids)));
-            let cols = vec![
-                ids,
-                f64s(s.total.clone()),
-                f64s(scores.p_alive),
-                f64s(scores.expected_purchases),
-                f64s(scores.expected_avg_value),
-                f64s(scores.clv),
-                tier,
-            ];
-            Ok((batch(spec.kind, cols)?, diag, Some((bg.params, gg.params))))
+            let fit = Some((bg.params, gg.params));
+            Ok((
+                fitted(Some(bg.params), Some(gg.params), (mean, empirical)),
+                with_sample(diag),
+                fit,
+            ))
         }
-        ModelKind::Sltv => sltv_table(spec, s, lapsed, upstream),
+        ModelKind::Sltv => {
+            let source = spec.model.clone().unwrap_or_default();
+            let (bg, gg) = upstream.ok_or_else(|| {
+                format!("model '{source}' has no fit in this run (is it a clv model?)")
+            })?;
+            let winback = spec
+                .winback_cost
+                .iter()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(c, v)| (c.clone(), *v))
+                .ok_or("no win-back cost configured")?;
+            let mean = gg.population_mean_spend().unwrap_or_else(|_| {
+                let mut repeat: Vec<f64> = (0..s.x.len())
+                    .filter(|i| s.x[*i] > 0.0)
+                    .map(|i| s.spend[i])
+                    .collect();
+                repeat.sort_unstable_by(f64::total_cmp); // summed in an order the rows cannot change
+                repeat.iter().sum::<f64>() / repeat.len().max(1) as f64
+            });
+            let diag = json!({"type": "sltv", "model": source,
+                "channel": winback.0, "winback_cost": winback.1});
+            let mut f = fitted(Some(bg), Some(gg), (mean, false));
+            f.winback = Some(winback);
+            Ok((f, with_sample(diag), None))
+        }
     }
 }
 
-/// Second lifetime value: what a lapsed customer is worth if won back now (valued as if
-/// they bought again today, with their own history: x + 1 repeat days, last purchase at T),
-/// minus the cheapest win-back channel's cost. Only customers who are lapsed, or whose
-/// p_alive is below the threshold, are listed.
-fn sltv_table(
-    spec: &ModelSpec,
-    s: &Summary,
-    lapsed: Option<&ArrayRef>,
-    upstream: Option<Fit>,
-) -> Built {
-    let e = |e: models::ModelError| e.to_string();
-    let source = spec.model.clone().unwrap_or_default();
-    let (bg, gg) = upstream
-        .ok_or_else(|| format!("model '{source}' has no fit in this run (is it a clv model?)"))?;
-    let lapsed: HashSet<&str> = lapsed
-        .and_then(|a| a.as_any().downcast_ref::<StringArray>())
-        .map(|a| {
-            (0..a.len())
-                .filter(|i| !a.is_null(*i))
-                .map(|i| a.value(i))
-                .collect()
-        })
-        .unwrap_or_default();
-    let (channel, cost) = spec
-        .winback_cost
+/// The columns `Fitted::score` writes: the stage's table, less `value_tier` for clv (given
+/// by rank over all customers afterwards, see `tier_sql`).
+pub fn scored_schema(kind: ModelKind) -> SchemaRef {
+    let full = output_schema(kind);
+    let fields: Vec<Field> = full
+        .fields()
         .iter()
-        .min_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(c, v)| (c.clone(), *v))
-        .ok_or("no win-back cost configured")?;
-    let mean = gg.population_mean_spend().or_else(|_| {
-        let mut repeat: Vec<f64> = (0..s.x.len())
-            .filter(|i| s.x[*i] > 0.0)
-            .map(|i| s.spend[i])
+        .filter(|f| f.name() != "value_tier")
+        .map(|f| f.as_ref().clone())
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn floats(a: &ArrayRef, default: f64) -> Vec<f64> {
+    let a = a
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .expect("scored columns are read as Float64");
+    (0..a.len())
+        .map(|i| if a.is_null(i) { default } else { a.value(i) })
+        .collect()
+}
+
+impl Fitted {
+    /// Score one batch of customers (`SUMMARY_COLUMNS`, then `_lapsed` for sltv; numbers
+    /// as Float64, ids as Utf8): every row is a customer of the output, except for sltv, which lists
+    /// only customers who are lapsed or whose p_alive is below the threshold.
+    pub fn score(&self, b: &RecordBatch) -> Result<RecordBatch, String> {
+        let e = |e: models::ModelError| e.to_string();
+        let ids = b.column(0).clone();
+        let x = floats(b.column(1), 0.0);
+        let t_x = floats(b.column(2), 0.0);
+        let t = floats(b.column(3), 0.0);
+        // Mean repeat spend; refunds can make it negative or absent: read as 0.
+        let spend: Vec<f64> = floats(b.column(4), 0.0)
+            .into_iter()
+            .map(|m| m.max(0.0))
             .collect();
-        repeat.sort_unstable_by(f64::total_cmp); // summed in an order the rows cannot change
-        Ok::<f64, String>(repeat.iter().sum::<f64>() / repeat.len().max(1) as f64)
-    })?;
-    let (mut ids, mut values, mut basis) = (Vec::new(), Vec::new(), Vec::new());
-    // CLV is linear in the spend per purchase: value one unit of spend once per (x, T).
-    let mut unit_clv: HashMap<(u64, u64), f64> = HashMap::new();
-    for i in 0..s.x.len() {
-        let id = s.ids.value(i);
-        let alive = bg.p_alive(s.x[i], s.t_x[i], s.t[i]).map_err(e)?;
-        if !lapsed.contains(id) && alive >= spec.p_alive_below {
-            continue;
-        }
-        let own = s.x[i] > 0.0;
-        let ev = if own {
-            gg.conditional_expected_average_value(s.x[i], s.spend[i])
-                .unwrap_or(s.spend[i])
-        } else {
-            mean
+        let total = floats(b.column(5), 0.0);
+        let schema = scored_schema(self.kind);
+        let done = |cols: Vec<ArrayRef>| {
+            RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())
         };
-        let key = (s.x[i].to_bits(), s.t[i].to_bits());
-        let unit = match unit_clv.get(&key) {
-            Some(u) => *u,
-            None => {
-                let u = models::discounted_clv(&bg, s.x[i] + 1.0, s.t[i], s.t[i], 1.0, &spec.clv)
-                    .map_err(e)?;
-                unit_clv.insert(key, u);
-                u
+        match self.kind {
+            ModelKind::Bgnbd => {
+                let p = self.bg.expect("a fitted BG/NBD");
+                let (mut alive, mut expected) = (Vec::new(), Vec::new());
+                for i in 0..x.len() {
+                    alive.push(p.p_alive(x[i], t_x[i], t[i]).map_err(e)?);
+                    expected.push(
+                        p.conditional_expected_purchases(self.clv.horizon_days, x[i], t_x[i], t[i])
+                            .map_err(e)?,
+                    );
+                }
+                done(vec![ids, f64s(alive), f64s(expected)])
             }
-        };
-        let won_back = unit * ev;
-        ids.push(id.to_string());
-        values.push(models::sltv(won_back, cost).map_err(e)?);
-        basis.push(if own { "own_history" } else { "population" });
+            ModelKind::GammaGamma => {
+                let gg = self.gg.expect("a fitted Gamma-Gamma");
+                let values = (0..x.len())
+                    .map(|i| {
+                        if x[i] > 0.0 {
+                            gg.conditional_expected_average_value(x[i], spend[i])
+                                .map_err(e)
+                        } else {
+                            Ok(self.mean.0)
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                done(vec![ids, f64s(values)])
+            }
+            ModelKind::Clv => {
+                let (bg, gg) = (self.bg.expect("fitted"), self.gg.expect("fitted"));
+                let s =
+                    models::score_with_mean(&bg, &gg, self.mean, &x, &t_x, &t, &spend, &self.clv)
+                        .map_err(e)?;
+                done(vec![
+                    ids,
+                    f64s(total),
+                    f64s(s.p_alive),
+                    f64s(s.expected_purchases),
+                    f64s(s.expected_avg_value),
+                    f64s(s.clv),
+                ])
+            }
+            ModelKind::Sltv => self.score_sltv(b, &ids, &x, &t_x, &t, &spend, &schema),
+        }
     }
-    let n = ids.len();
-    let chase: Vec<bool> = values.iter().map(|v| *v > 0.0).collect();
-    let chased = chase.iter().filter(|c| **c).count();
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(ids)),
-        f64s(values),
-        f64s(vec![cost; n]),
-        Arc::new(StringArray::from(vec![channel.as_str(); n])),
-        Arc::new(BooleanArray::from(chase)),
-        Arc::new(StringArray::from(basis)),
-    ];
-    let diag = json!({"type": "sltv", "model": source, "lapsed_customers": n, "chase": chased,
-        "channel": channel, "winback_cost": cost});
-    Ok((batch(spec.kind, cols)?, diag, None))
+
+    /// Second lifetime value: what a lapsed customer is worth if won back now (valued as
+    /// if they bought again today, with their own history: x + 1 repeat days, last purchase
+    /// at T), minus the cheapest win-back channel's cost.
+    #[allow(clippy::too_many_arguments)]
+    fn score_sltv(
+        &self,
+        b: &RecordBatch,
+        ids: &ArrayRef,
+        x: &[f64],
+        t_x: &[f64],
+        t: &[f64],
+        spend: &[f64],
+        schema: &SchemaRef,
+    ) -> Result<RecordBatch, String> {
+        let e = |e: models::ModelError| e.to_string();
+        let (bg, gg) = (self.bg.expect("fitted"), self.gg.expect("fitted"));
+        let (channel, cost) = self.winback.clone().expect("an sltv model has a channel");
+        let lapsed = b
+            .column(6)
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or("_lapsed is boolean")?;
+        let id_text = ids
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("customer_id is text")?;
+        let (mut out_ids, mut values, mut basis) = (Vec::new(), Vec::new(), Vec::new());
+        // CLV is linear in the spend per purchase: value one unit of spend once per (x, T).
+        let mut unit_clv: HashMap<(u64, u64), f64> = HashMap::new();
+        for i in 0..x.len() {
+            let alive = bg.p_alive(x[i], t_x[i], t[i]).map_err(e)?;
+            let is_lapsed = lapsed.is_valid(i) && lapsed.value(i);
+            if !is_lapsed && alive >= self.p_alive_below {
+                continue;
+            }
+            let own = x[i] > 0.0;
+            let ev = if own {
+                gg.conditional_expected_average_value(x[i], spend[i])
+                    .unwrap_or(spend[i])
+            } else {
+                self.mean.0
+            };
+            let key = (x[i].to_bits(), t[i].to_bits());
+            let unit = match unit_clv.get(&key) {
+                Some(u) => *u,
+                None => {
+                    let u = models::discounted_clv(&bg, x[i] + 1.0, t[i], t[i], 1.0, &self.clv)
+                        .map_err(e)?;
+                    unit_clv.insert(key, u);
+                    u
+                }
+            };
+            out_ids.push(id_text.value(i));
+            values.push(models::sltv(unit * ev, cost).map_err(e)?);
+            basis.push(if own { "own_history" } else { "population" });
+        }
+        let n = out_ids.len();
+        let chase: Vec<bool> = values.iter().map(|v| *v > 0.0).collect();
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(out_ids)),
+            f64s(values),
+            f64s(vec![cost; n]),
+            Arc::new(StringArray::from(vec![channel.as_str(); n])),
+            Arc::new(BooleanArray::from(chase)),
+            Arc::new(StringArray::from(basis)),
+        ];
+        RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())
+    }
+}
+
+/// The clv table from its scored rows (`scored`, `customers` of them): `value_tier` is
+/// `high` for the top 20% by value, `medium` for the next 30%, `low` for the rest. Equal
+/// values at a boundary are ranked by customer id (never by row position, which depends
+/// on how the query engine partitioned the input). One sort, which spills under a limit.
+pub fn tier_sql(scored: &str, customers: u64) -> String {
+    format!(
+        "select customer_id, historical_value, p_alive, expected_purchases, expected_avg_value, clv, \
+         case when _q <= 0.2 then 'high' when _q <= 0.5 then 'medium' else 'low' end as value_tier \
+         from (select *, cast(row_number() over (order by clv desc, customer_id) as double) \
+         / cast({customers} as double) as _q from {scored})"
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tiers;
-    use datafusion::arrow::array::StringArray;
+    use super::*;
+    use datafusion::prelude::SessionContext;
+    use std::collections::BTreeMap;
 
-    #[test]
-    fn tiers_split_20_30_50_by_value() {
-        let v: Vec<f64> = (1..=10).map(f64::from).collect();
-        let ids = StringArray::from_iter_values((0..10).map(|i| format!("c{i}")));
-        let t = tiers(&v, &ids);
-        assert_eq!(t[9], "high");
-        assert_eq!(t[8], "high");
-        assert_eq!(t[7], "medium");
-        assert_eq!(t[5], "medium");
-        assert_eq!(t[4], "low");
-        assert_eq!(t[0], "low");
+    /// The tier of each customer, from `tier_sql` over customers `ids` worth `values`.
+    async fn tiers(values: &[f64], ids: &[&str]) -> BTreeMap<String, String> {
+        let n = ids.len();
+        let batch = RecordBatch::try_new(
+            scored_schema(ModelKind::Clv),
+            vec![
+                Arc::new(StringArray::from(ids.to_vec())),
+                f64s(vec![0.0; n]),
+                f64s(vec![0.5; n]),
+                f64s(vec![1.0; n]),
+                f64s(vec![10.0; n]),
+                f64s(values.to_vec()),
+            ],
+        )
+        .unwrap();
+        let ctx = SessionContext::new();
+        ctx.register_batch("scored", batch).unwrap();
+        let out = ctx
+            .sql(&tier_sql("scored", n as u64))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let mut m = BTreeMap::new();
+        for b in out {
+            let id = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            let tier = b.column(6).as_any().downcast_ref::<StringArray>().unwrap();
+            for i in 0..b.num_rows() {
+                m.insert(id.value(i).to_string(), tier.value(i).to_string());
+            }
+        }
+        m
     }
 
-    #[test]
-    fn tiers_break_ties_by_customer_id_not_row_order() {
+    #[tokio::test]
+    async fn tiers_split_20_30_50_by_value() {
+        let v: Vec<f64> = (1..=10).map(f64::from).collect();
+        let ids: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let t = tiers(&v, &ids).await;
+        for (id, want) in [
+            ("c9", "high"),
+            ("c8", "high"),
+            ("c7", "medium"),
+            ("c5", "medium"),
+            ("c4", "low"),
+            ("c0", "low"),
+        ] {
+            assert_eq!(t[id], want, "{id}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tiers_break_ties_by_customer_id_not_row_order() {
         // Ten customers worth exactly the same: the two smallest ids are the top 20%.
         let ids = ["c7", "c2", "c9", "c0", "c5", "c1", "c3", "c8", "c4", "c6"];
         let v = vec![5.0; ids.len()];
-        let by_id = |ids: &[&str]| {
-            let t = tiers(&v, &StringArray::from(ids.to_vec()));
-            ids.iter()
-                .zip(t)
-                .map(|(i, t)| (i.to_string(), t))
-                .collect::<std::collections::BTreeMap<_, _>>()
-        };
-        let tiers = by_id(&ids);
+        let forward = tiers(&v, &ids).await;
         let mut reversed = ids;
         reversed.reverse();
-        assert_eq!(tiers, by_id(&reversed));
+        assert_eq!(forward, tiers(&v, &reversed).await);
         let want = [
             "high", "high", "medium", "medium", "medium", "low", "low", "low", "low", "low",
         ];
         for (i, w) in want.iter().enumerate() {
-            assert_eq!(tiers[&format!("c{i}")], *w, "c{i}");
+            assert_eq!(forward[&format!("c{i}")], *w, "c{i}");
         }
     }
 }
