@@ -110,6 +110,8 @@ pub fn new_session(opts: &EngineOptions) -> Result<SessionContext, PipelineError
         // of the cap; the rest is for what no pool accounts for.
         let pool = crate::memory_cap::pool_bytes(cap);
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(pool)));
+        // Joins by sorting and merging, which spill, instead of hash tables, which cannot.
+        config.options_mut().optimizer.prefer_hash_join = false;
         // Bounded writers: one row group at a time, each column encoded in turn.
         let parquet = &mut config.options_mut().execution.parquet;
         parquet.allow_single_file_parallelism = false;

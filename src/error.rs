@@ -199,7 +199,7 @@ impl PipelineError {
         if is_memory_exhausted(&message) {
             return PipelineError::Stage {
                 stage: table.to_string(),
-                file: "(writing its output)".to_string(),
+                file: "writing its output".to_string(),
                 message: with_memory_hint(message),
                 blame: Blame::User,
             };

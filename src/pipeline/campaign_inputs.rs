@@ -2,7 +2,7 @@
 //! template field), contacts and consent from `customers`, the optional `unsubscribes`,
 //! and each customer's last purchase.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
@@ -29,6 +29,25 @@ pub(super) fn stage_err(what: &str, e: impl std::fmt::Display) -> PipelineError 
 async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
     let df = ctx.sql(sql).await.map_err(|e| stage_err("read", e))?;
     df.collect().await.map_err(|e| stage_err("read", e))
+}
+
+/// Run `sql` and hand each batch to `each` as it arrives: only one batch is held at a
+/// time, however large the table.
+async fn for_each_batch(
+    ctx: &SessionContext,
+    sql: &str,
+    mut each: impl FnMut(&RecordBatch) -> Result<(), PipelineError>,
+) -> Result<(), PipelineError> {
+    use futures::StreamExt;
+    let df = ctx.sql(sql).await.map_err(|e| stage_err("read", e))?;
+    let mut stream = df
+        .execute_stream()
+        .await
+        .map_err(|e| stage_err("read", e))?;
+    while let Some(batch) = stream.next().await {
+        each(&batch.map_err(|e| stage_err("read", e))?)?;
+    }
+    Ok(())
 }
 
 fn has(ctx: &SessionContext, table: &str) -> bool {
@@ -129,9 +148,12 @@ fn json_rows(b: &RecordBatch) -> Result<Vec<BTreeMap<String, serde_json::Value>>
     Ok(rows)
 }
 
-/// Contacts from the `customers` source (no row, or a null consent, is no consent).
+/// Contacts from the `customers` source (no row, or a null consent, is no consent), of the
+/// customers in `wanted` only (the campaigns' audiences and sequences): the source streams
+/// past, so memory follows the audiences, not the customer base.
 pub(super) async fn contacts(
     ctx: &SessionContext,
+    wanted: &HashSet<&str>,
 ) -> Result<IdMap<String, Contact>, PipelineError> {
     let mut out = IdMap::default();
     if !has(ctx, "customers") {
@@ -153,7 +175,7 @@ pub(super) async fn contacts(
         col("consent_sms", "boolean"),
         col("timezone", "varchar"),
     );
-    for b in collect(ctx, &sql).await? {
+    for_each_batch(ctx, &sql, |b| {
         let s = |i: usize| text(b.column(i));
         let (ids, email, phone, tz) = (s(0)?, s(1)?, s(2)?, s(5)?);
         let flag = |i: usize| b.column(i).as_any().downcast_ref::<BooleanArray>().cloned();
@@ -163,7 +185,7 @@ pub(super) async fn contacts(
             a.as_ref().and_then(|a| (!a.is_null(i)).then(|| a.value(i)))
         };
         for i in 0..b.num_rows() {
-            if ids.is_null(i) {
+            if ids.is_null(i) || !wanted.contains(ids.value(i)) {
                 continue;
             }
             out.insert(
@@ -178,7 +200,9 @@ pub(super) async fn contacts(
                 },
             );
         }
-    }
+        Ok(())
+    })
+    .await?;
     Ok(out)
 }
 
@@ -232,25 +256,31 @@ pub(super) async fn unsubscribes(ctx: &SessionContext) -> Result<Vec<Unsubscribe
     Ok(out)
 }
 
-/// Each customer's last purchase date (from `customer_summary`).
+/// The last purchase date (from `customer_summary`) of each customer in `wanted`.
 pub(super) async fn last_purchases(
     ctx: &SessionContext,
+    wanted: &HashSet<&str>,
 ) -> Result<IdMap<String, NaiveDate>, PipelineError> {
     let mut out = IdMap::default();
     if !has(ctx, "customer_summary") {
         return Ok(out);
     }
     let sql = "select cast(customer_id as varchar), cast(last_purchase_date as date) from customer_summary";
-    for b in collect(ctx, sql).await? {
+    for_each_batch(ctx, sql, |b| {
         let ids = text(b.column(0))?;
         let Some(days) = b.column(1).as_any().downcast_ref::<Date32Array>() else {
-            continue;
+            return Ok(());
         };
         for i in 0..b.num_rows() {
-            if let (false, Some(d)) = (ids.is_null(i), days.value_as_date(i)) {
+            if ids.is_null(i) || !wanted.contains(ids.value(i)) {
+                continue;
+            }
+            if let Some(d) = days.value_as_date(i) {
                 out.insert(ids.value(i).to_string(), d);
             }
         }
-    }
+        Ok(())
+    })
+    .await?;
     Ok(out)
 }

@@ -55,13 +55,20 @@ pub async fn plan(
     for c in campaigns {
         audiences.insert(c.name.clone(), inputs::audience(ctx, c).await?);
     }
-    let contacts = inputs::contacts(ctx).await?;
-    let unsubscribes = inputs::unsubscribes(ctx).await?;
-    let last_purchase = inputs::last_purchases(ctx).await?;
     let since = as_of - chrono::Days::new(400);
     let ledger = state
         .past_sends(since)
         .map_err(|e| stage_err("ledger", e))?;
+    // The customers a plan can reach: today's audiences and the sequences under way.
+    let wanted: std::collections::HashSet<&str> = audiences
+        .values()
+        .flatten()
+        .map(|r| r.customer_id.as_str())
+        .chain(ledger.iter().map(|s| s.customer_id.as_str()))
+        .collect();
+    let contacts = inputs::contacts(ctx, &wanted).await?;
+    let unsubscribes = inputs::unsubscribes(ctx).await?;
+    let last_purchase = inputs::last_purchases(ctx, &wanted).await?;
     let channels = channel_rules(pipeline);
     let secret = pipeline
         .delivery

@@ -105,6 +105,11 @@ pub async fn execute(
         keep,
         source_tables,
         work_dir: Some(crate::storage::locate(&work.path().to_string_lossy())?),
+        one_at_a_time: opts
+            .engine
+            .for_pipeline(&p.pipeline)
+            .memory_limit_bytes
+            .is_some(),
     };
     let (runs, mut staged) = stage::executor::run_all(
         &p.ctx,

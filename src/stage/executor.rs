@@ -133,6 +133,9 @@ pub struct Lifecycle {
     /// A local folder for the SQL stages that are no Parquet output: their results go
     /// there as Parquet instead of memory (`None`: kept in memory).
     pub work_dir: Option<Location>,
+    /// Run one stage at a time (under a memory cap: stages side by side would share the
+    /// memory each of them needs; each still uses every core).
+    pub one_at_a_time: bool,
 }
 
 enum Done {
@@ -210,9 +213,15 @@ pub async fn run_all(
         }
         drop_unread(table, readers);
     };
+    // Stages started and not yet done.
+    let mut running = 0usize;
     loop {
         for stage in &graph.order {
+            if life.one_at_a_time && running > 0 {
+                break;
+            }
             if !started.contains(&stage.name) && graph.upstream(stage).all(|u| done.contains(u)) {
+                running += 1;
                 started.insert(stage.name.clone());
                 let task = run_one(
                     ctx.clone(),
@@ -234,6 +243,7 @@ pub async fn run_all(
         };
         match joined.map_err(|e| PipelineError::Internal(format!("stage task failed: {e}")))?? {
             Done::Stage(run, direct, fit) => {
+                running -= 1;
                 if let Some(fit) = fit {
                     fits.insert(run.name.clone(), fit);
                 }
