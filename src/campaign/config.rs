@@ -310,6 +310,24 @@ fn resolve_step(
 }
 
 impl Campaign {
+    /// The audience columns planning and rendering read: the required ones, the value
+    /// column, the tags (`segment`, `treatment`) and every field a template uses. Other
+    /// columns of the audience are never loaded.
+    pub fn audience_fields(&self) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = REQUIRED_AUDIENCE_COLUMNS
+            .iter()
+            .chain(&["segment", "treatment"])
+            .map(|c| c.to_string())
+            .collect();
+        out.insert(self.value_column.clone());
+        for step in &self.steps {
+            for (_, vars) in step.templates.variables() {
+                out.extend(vars);
+            }
+        }
+        out
+    }
+
     /// Problems with this campaign against its audience's columns: the audience must have
     /// `customer_id`, `entry_date` and the value column, and every template variable must
     /// be an audience column or one the planner adds ([`PLANNER_FIELDS`]).

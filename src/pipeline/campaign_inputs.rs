@@ -74,7 +74,7 @@ fn text(col: &ArrayRef) -> Result<StringArray, PipelineError> {
         .unwrap_or_else(|| StringArray::from(Vec::<Option<&str>>::new())))
 }
 
-/// The audience rows of one campaign, with every column as a template field.
+/// The audience rows of one campaign, with the columns templates use as fields.
 pub(super) async fn audience(
     ctx: &SessionContext,
     c: &Campaign,
@@ -84,7 +84,16 @@ pub(super) async fn audience(
     if !problems.is_empty() {
         return Err(ConfigError::Many(problems).into());
     }
-    let batches = collect(ctx, &format!("select * from \"{}\"", c.audience)).await?;
+    // Only what planning and the templates read: an audience row's fields are kept for
+    // each recipient until delivery.
+    let used = c.audience_fields();
+    let select: Vec<String> = columns
+        .iter()
+        .filter(|col| used.contains(col.as_str()))
+        .map(|col| format!("\"{}\"", col.replace('"', "\"\"")))
+        .collect();
+    let sql = format!("select {} from \"{}\"", select.join(", "), c.audience);
+    let batches = collect(ctx, &sql).await?;
     let mut rows = Vec::new();
     for b in &batches {
         let ids = text(b.column_by_name("customer_id").expect("validated column"))?;
