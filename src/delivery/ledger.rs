@@ -137,7 +137,7 @@ fn run_group(
 ) -> Result<Vec<Vec<bool>>, StateError> {
     let now = crate::state::fmt_ts(state.now());
     let mut conn = state.conn();
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut kept = Vec::new();
     for op in ops {
         match op {

@@ -224,7 +224,7 @@ impl State {
     pub fn recover_in_flight(&self) -> Result<Vec<SendRow>, StateError> {
         let now = fmt_ts(self.now());
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let raw: Vec<RawRow> = {
             let mut stmt = tx.prepare(&format!(
                 "UPDATE sends SET state = 'unknown', updated_at = ?1, reason = \
@@ -247,7 +247,7 @@ impl State {
         resend_unknown: bool,
     ) -> Result<Vec<Message>, StateError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let keep = reserve_tx(&tx, batch, resend_unknown, &fmt_ts(self.now()))?;
         tx.commit()?;
         Ok(batch
@@ -283,7 +283,7 @@ impl State {
     /// Settles the outcomes of a batch in one transaction.
     pub fn record(&self, records: &[SendRecord]) -> Result<(), StateError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         record_tx(&tx, records, &fmt_ts(self.now()))?;
         tx.commit()?;
         Ok(())
@@ -292,7 +292,7 @@ impl State {
     /// Counts one more attempt for rows still in flight (a retry within the run).
     pub fn count_attempt(&self, keys: &[&str]) -> Result<(), StateError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         attempt_tx(&tx, keys, &fmt_ts(self.now()))?;
         tx.commit()?;
         Ok(())
@@ -302,7 +302,7 @@ impl State {
     /// A row already final or in flight is left as it is.
     pub fn record_decisions(&self, decisions: &[LedgerDecision]) -> Result<(), StateError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         decide_tx(&tx, decisions, &fmt_ts(self.now()))?;
         tx.commit()?;
         Ok(())

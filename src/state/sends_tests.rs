@@ -147,3 +147,35 @@ fn sendable_matches_reserve_without_writing() {
     assert_eq!(state.sendable(&batch, false).unwrap(), vec![false, true]);
     assert_eq!(state.all_rows().unwrap().len(), 1);
 }
+
+/// The ledger's transactions read (which rows are final) before they write. Begun as a
+/// plain (deferred) transaction, one that read while another process's connection
+/// committed (the scheduler renewing its run lock) failed at once with "database is
+/// locked", whatever the busy timeout: it happened to a 30M-row run's deliveries. Begun
+/// IMMEDIATE, it takes the write lock first and waits its turn.
+#[test]
+fn ledger_writes_wait_for_another_connection_instead_of_failing() {
+    let (dir, state) = temp_state();
+    let other = State::open(dir.path()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renewer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let lease = std::time::Duration::from_secs(60);
+            other.try_acquire("run", "scheduler", lease).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                other.renew("run", "scheduler", lease).unwrap();
+            }
+        })
+    };
+    for round in 0..200 {
+        let batch: Vec<_> = (0..20)
+            .map(|i| message(round * 20 + i, Medium::Email, "mail", "quick"))
+            .collect();
+        state
+            .reserve(&batch, false)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    renewer.join().unwrap();
+}
