@@ -36,7 +36,7 @@ fn options(args: &BacktestArgs, as_of: chrono::NaiveDate, stage: &str) -> RunOpt
         pipeline_file: args.pipeline.pipeline.clone(),
         as_of: Some(as_of),
         load: LoadOptions {
-            set: args.pipeline.set.clone(),
+            set: args.pipeline.overrides(),
             inputs: args.pipeline.inputs.clone(),
             output: None,
         },
@@ -176,7 +176,7 @@ pub async fn backtest(args: BacktestArgs) -> anyhow::Result<i32> {
             )),
         ];
         let batch = RecordBatch::try_new(schema.clone(), cols)?;
-        let ctx = crate::engine::new_session(&EngineOptions::default())?;
+        let ctx = crate::engine::new_session(&EngineOptions::default()).await?;
         ctx.register_table(
             "ltv_backtest",
             Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),

@@ -12,7 +12,6 @@ use crate::error::PipelineError;
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::{cast, concat, sort_to_indices, take};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 
 /// Every `[models.NAME]` as a stage (validated with the pipeline file).
@@ -153,9 +152,8 @@ pub async fn run(
         .step_by(size)
         .map(|start| batch.slice(start, size.min(batch.num_rows() - start)))
         .collect();
-    let table = MemTable::try_new(batch.schema(), vec![batches]).map_err(|e| err(e.to_string()))?;
-    let _ = ctx.deregister_table(name);
-    ctx.register_table(name, Arc::new(table))
+    crate::engine::keep_batches(ctx, name, batch.schema(), batches)
+        .await
         .map_err(|e| err(e.to_string()))?;
     Ok((rows, diagnostics, fit))
 }
