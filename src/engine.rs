@@ -60,12 +60,16 @@ impl Params {
 pub fn query_runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder
             .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
             .thread_name("winback-query")
-            .enable_all()
-            .build()
-            .expect("building the query runtime")
+            .enable_all();
+        // Ballista encodes and decodes plans recursively: deep pipelines overflow the
+        // default 2 MiB stacks (its own binaries use 32 MiB too).
+        #[cfg(feature = "ballista")]
+        builder.thread_stack_size(32 << 20);
+        builder.build().expect("building the query runtime")
     })
 }
 

@@ -5,12 +5,16 @@
 
 use crate::cli::ClusterCommand;
 
+/// Runs on the query runtime (large stacks for Ballista's recursive plan decoding).
 #[cfg(feature = "ballista")]
 pub async fn cluster(command: ClusterCommand) -> anyhow::Result<i32> {
-    match command {
-        ClusterCommand::Scheduler(args) => serve::scheduler(args).await,
-        ClusterCommand::Executor(args) => serve::executor(args).await,
-    }
+    let task = crate::engine::query_runtime().spawn(async move {
+        match command {
+            ClusterCommand::Scheduler(args) => serve::scheduler(args).await,
+            ClusterCommand::Executor(args) => serve::executor(args).await,
+        }
+    });
+    task.await?
 }
 
 #[cfg(not(feature = "ballista"))]

@@ -41,9 +41,10 @@ pub async fn session(
     let area = work_area(opts.work_location.as_deref())?;
     let work_url = area.location.url.to_string();
     let mut config = config
+        .upgrade_for_ballista()
         .with_option_extension(S3Options::default())
         .with_extension(Arc::new(area));
-    for (key, value) in s3_settings() {
+    for (key, value) in s3_settings().into_iter().chain(planner_settings()) {
         config.options_mut().set(key, &value).map_err(internal)?;
     }
     let scheduler = match &opts.engine {
@@ -116,6 +117,13 @@ fn s3_settings() -> Vec<(&'static str, String)> {
     out
 }
 
+/// Ballista 55's adaptive planner loops forever on a stage whose input it has found empty
+/// (its propagate-empty rule puts the same empty exchange back after every re-plan, as
+/// for the duplicate check of a source without repeated rows): that rule is off.
+fn planner_settings() -> Vec<(&'static str, String)> {
+    vec![("ballista.planner.adaptive.enabled", "false".into())]
+}
+
 /// Fail early, and clearly, when no scheduler answers at `url`.
 async fn reachable(url: &str, engine: &Engine) -> Result<(), PipelineError> {
     let connect = SchedulerGrpcClient::connect(url.to_string());
@@ -136,9 +144,14 @@ fn unreachable(engine: &Engine, why: &str) -> PipelineError {
     }
 }
 
-/// winback's SQL functions in an executor's registry (it decodes plans that call them).
+/// An executor's functions (it decodes plans that call them): DataFusion's, with the
+/// nested ones (`range`, `array_*`: Ballista 55's default registry lacks them, though its
+/// sessions plan with them), and winback's.
 pub fn function_registry() -> BallistaFunctionRegistry {
     let mut registry = BallistaFunctionRegistry::default();
+    for f in ballista_core::extension::ballista_scalar_functions() {
+        registry.scalar_functions.insert(f.name().to_string(), f);
+    }
     let udf = crate::functions::key_hash::udf();
     registry
         .scalar_functions

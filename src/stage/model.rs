@@ -3,7 +3,6 @@
 //! that later SQL stages can join, and its fit diagnostics go into the run manifest.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::model_tables::{Fit, SUMMARY_COLUMNS, Summary, output_schema};
 use super::{Stage, StageKind};
