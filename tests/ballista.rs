@@ -51,7 +51,11 @@ fn assert_same_tables(
         "{what}: the same tables"
     );
     let filled = expected.values().filter(|rows| rows.len() > 1).count();
-    assert!(filled >= 12, "most tables have rows: {filled} of {}", expected.len());
+    assert!(
+        filled >= 12,
+        "most tables have rows: {filled} of {}",
+        expected.len()
+    );
     for (table, rows) in expected {
         let other = &got[table];
         assert_eq!(rows.len(), other.len(), "{what}: {table} has as many rows");
