@@ -134,7 +134,14 @@ pub async fn backtest_rows(args: &BacktestArgs) -> Result<Vec<BacktestRow>, Pipe
 }
 
 pub async fn backtest(args: BacktestArgs) -> anyhow::Result<i32> {
-    let rows = backtest_rows(&args).await?;
+    // On the query runtime, like every run (its stacks fit Ballista's plan encoding).
+    let rows = {
+        let args = args.clone();
+        crate::engine::query_runtime()
+            .spawn(async move { backtest_rows(&args).await })
+            .await
+            .map_err(|e| PipelineError::Internal(format!("backtest task: {e}")))??
+    };
     println!(
         "BG/NBD backtest: calibration before {}, holdout {} to {} (exclusive)",
         args.calibration_end, args.calibration_end, args.holdout_end
