@@ -185,11 +185,12 @@ fn a_remote_engine_with_a_local_work_location_or_output_is_reported() {
     );
     assert_eq!(code, 78, "{text}");
     assert!(
-        text.contains("work_location '/tmp/winback-work' is a local folder"),
+        text.contains("work_location '/tmp/winback-work' is not shared storage"),
         "{text}"
     );
     assert!(
-        text.contains("output '") && text.contains("is a local folder"),
+        text.contains("which write the outputs: output '")
+            && text.contains("which read the sources: source 'purchases' at '"),
         "{text}"
     );
     let (code, text) = validate_with(&pipeline, &["--engine", "spark://x"]);

@@ -72,38 +72,64 @@ impl fmt::Display for Engine {
 pub const NOT_BUILT: &str =
     "this winback was built without the ballista feature; build with --features ballista";
 
-/// A location every machine of a cluster can reach: object storage, not a local folder
-/// (nor this process's `memory://`).
-fn shared(location: &str) -> bool {
-    match location.split_once("://") {
-        Some((scheme, _)) => !matches!(scheme, "file" | "memory"),
-        None => false,
-    }
+/// The scheme of a location (`None`: a plain local path).
+fn scheme(location: &str) -> Option<&str> {
+    location.split_once("://").map(|(scheme, _)| scheme)
 }
 
-/// Problems of an engine with the locations it writes: a remote cluster's executors write
-/// the work tables and the outputs, so both must be shared storage.
-pub fn problems(engine: &Engine, work_location: Option<&str>, output: &str) -> Vec<String> {
+/// Problems of an engine with the locations its executors read and write (the sources, the
+/// work tables, the outputs). Ballista's executors reach S3 (settings from the run, see
+/// `engine::ballista`) and, in this process (`ballista-standalone`), local paths; a
+/// remote cluster's executors reach only shared storage, so S3.
+pub fn problems(
+    engine: &Engine,
+    work_location: Option<&str>,
+    output: &str,
+    sources: &[(&str, &str)],
+) -> Vec<String> {
     let mut out = Vec::new();
-    if engine.is_ballista() && !cfg!(feature = "ballista") {
-        out.push(format!("engine = \"{engine}\": {NOT_BUILT}"));
-    }
-    if !engine.is_remote() {
+    if !engine.is_ballista() {
         return out;
     }
-    match work_location {
-        None => out.push(format!(
-            "engine = \"{engine}\" runs the SQL stages on other machines: set work_location to shared storage they all reach (e.g. \"s3://bucket/winback-work\")"
-        )),
-        Some(w) if !shared(w) => out.push(format!(
-            "engine = \"{engine}\" runs the SQL stages on other machines: work_location '{w}' is a local folder; use shared storage they all reach (e.g. \"s3://bucket/winback-work\")"
-        )),
-        Some(_) => {}
+    if !cfg!(feature = "ballista") {
+        out.push(format!("engine = \"{engine}\": {NOT_BUILT}"));
     }
-    if !shared(output) {
+    let remote = engine.is_remote();
+    let reachable = |location: &str| match scheme(location) {
+        Some("s3") => true,
+        Some("file") | None => !remote,
+        Some(_) => false,
+    };
+    let wanted = if remote {
+        "shared storage all of them reach: s3://... (e.g. \"s3://bucket/winback-work\")"
+    } else {
+        "a local path or s3://..."
+    };
+    let runs = if remote {
+        "runs the SQL stages on other machines"
+    } else {
+        "runs the SQL stages in Ballista's executor"
+    };
+    match work_location {
+        None if remote => out.push(format!(
+            "engine = \"{engine}\" {runs}: set work_location to {wanted}"
+        )),
+        Some(w) if !reachable(w) => out.push(format!(
+            "engine = \"{engine}\" {runs}: work_location '{w}' is not {wanted}"
+        )),
+        _ => {}
+    }
+    if !reachable(output) {
         out.push(format!(
-            "engine = \"{engine}\" runs the SQL stages on other machines, which write the outputs: output '{output}' is a local folder; use shared storage (e.g. \"s3://bucket/marts\")"
+            "engine = \"{engine}\" {runs}, which write the outputs: output '{output}' is not {wanted}"
         ));
+    }
+    for (name, url) in sources {
+        if !reachable(url) {
+            out.push(format!(
+                "engine = \"{engine}\" {runs}, which read the sources: source '{name}' at '{url}' is not {wanted}"
+            ));
+        }
     }
     out
 }
@@ -139,25 +165,41 @@ mod tests {
     }
 
     #[test]
-    fn a_remote_engine_needs_shared_work_and_output_locations() {
+    fn a_remote_engine_needs_s3_for_work_output_and_sources() {
         let remote = Engine::parse("ballista://h:1").unwrap();
-        let p = problems(&remote, Some("/tmp/work"), "out");
+        let p = problems(
+            &remote,
+            Some("/tmp/work"),
+            "out",
+            &[("purchases", "gs://b/p")],
+        );
+        let has = |p: &[String], text: &str| p.iter().any(|m| m.contains(text));
         assert!(
-            p.iter()
-                .any(|m| m.contains("work_location '/tmp/work' is a local folder")),
+            has(&p, "work_location '/tmp/work' is not shared storage"),
             "{p:?}"
         );
-        assert!(p.iter().any(|m| m.contains("output 'out'")), "{p:?}");
-        assert!(
-            problems(&remote, None, "s3://b/o")
-                .iter()
-                .any(|m| m.contains("set work_location")),
-        );
-        let ok = problems(&remote, Some("s3://b/w"), "s3://b/o");
+        assert!(has(&p, "output 'out' is not shared storage"), "{p:?}");
+        assert!(has(&p, "source 'purchases' at 'gs://b/p'"), "{p:?}");
+        assert!(has(
+            &problems(&remote, None, "s3://b/o", &[]),
+            "set work_location"
+        ));
+        let ok = problems(&remote, Some("s3://b/w"), "s3://b/o", &[("p", "s3://b/p")]);
         assert_eq!(ok.is_empty(), cfg!(feature = "ballista"), "{ok:?}");
-        // Standalone runs in this process: local folders are fine.
-        let standalone = problems(&Engine::BallistaStandalone, None, "out");
-        assert_eq!(standalone.is_empty(), cfg!(feature = "ballista"));
-        assert!(problems(&Engine::Local, Some("/tmp"), "out").is_empty());
+        // Standalone runs in this process: local folders are fine, memory:// is not.
+        let standalone = Engine::BallistaStandalone;
+        let local = problems(
+            &standalone,
+            None,
+            "out",
+            &[("p", "file:///d"), ("q", "s3://b/q")],
+        );
+        assert_eq!(local.is_empty(), cfg!(feature = "ballista"), "{local:?}");
+        let memory = problems(&standalone, None, "memory://x", &[]);
+        assert!(
+            has(&memory, "output 'memory://x' is not a local path or s3://"),
+            "{memory:?}"
+        );
+        assert!(problems(&Engine::Local, Some("/tmp"), "memory://x", &[]).is_empty());
     }
 }

@@ -314,10 +314,15 @@ fn resolve(
         }),
     };
     let work_location = raw.work_location.as_deref().map(|w| relative_to(base, w));
+    let source_urls: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|s| (s.name.as_str(), s.url.as_str()))
+        .collect();
     problems.extend(super::engine::problems(
         &engine,
         work_location.as_deref(),
         &output_url,
+        &source_urls,
     ));
     if !problems.is_empty() {
         return Err(ConfigError::Invalid {
