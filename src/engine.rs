@@ -1,24 +1,31 @@
 //! The one place a DataFusion session is created, plus the helpers every stage uses to
 //! plan SQL with bound parameters and to keep a result for later stages.
 //!
-//! Keeping session creation here makes the engine a configuration choice: a Ballista
-//! `SessionContext::remote` can replace it without touching the stages.
+//! Keeping session creation here makes the engine a configuration choice: with the
+//! `ballista` feature, `engine = "ballista-standalone"` or `"ballista://HOST:PORT"` gives a
+//! Ballista session ([`ballista`]) instead, and the tables this module keeps for later
+//! stages ([`materialize`], [`keep_batches`]) go to Parquet in the run's work location.
+
+#[cfg(feature = "ballista")]
+pub mod ballista;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::common::ParamValues;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
-use crate::config::{Pipeline, variables::days_since_epoch};
+use crate::config::{Engine, Pipeline, variables::days_since_epoch};
 use crate::error::PipelineError;
+use crate::storage::Location;
 
 /// Named values bound to `$name` placeholders in every statement.
 #[derive(Debug, Clone, Default)]
@@ -53,20 +60,42 @@ impl Params {
 pub fn query_runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder
             .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
             .thread_name("winback-query")
-            .enable_all()
-            .build()
-            .expect("building the query runtime")
+            .enable_all();
+        // Ballista encodes and decodes plans recursively: deep pipelines overflow the
+        // default 2 MiB stacks (its own binaries use 32 MiB too).
+        #[cfg(feature = "ballista")]
+        builder.thread_stack_size(32 << 20);
+        builder.build().expect("building the query runtime")
     })
 }
 
-/// Tuning for one machine: all cores, a memory cap for the whole run (see `memory_cap`).
+/// Tuning for one machine: all cores, a memory cap for the whole run (see `memory_cap`);
+/// and where the SQL stages run.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
     pub target_partitions: Option<usize>,
     pub memory_limit_bytes: Option<usize>,
+    /// `local` (the default) or a Ballista engine.
+    pub engine: Engine,
+    /// Where a Ballista session keeps intermediate tables (default: a temporary folder).
+    pub work_location: Option<String>,
+}
+
+/// Where a Ballista session keeps the tables that the local engine holds in memory: every
+/// one is Parquet there (Ballista cannot read in-memory tables). Kept in the session's
+/// config; a temporary folder is removed with the session.
+pub struct WorkArea {
+    pub location: Location,
+    pub temp: Option<tempfile::TempDir>,
+}
+
+/// The session's work area: `Some` for a Ballista session only.
+pub fn work_area(ctx: &SessionContext) -> Option<Arc<WorkArea>> {
+    ctx.state().config().get_extension::<WorkArea>()
 }
 
 impl EngineOptions {
@@ -76,13 +105,16 @@ impl EngineOptions {
             memory_limit_bytes: self
                 .memory_limit_bytes
                 .or(pipeline.memory_limit_mib.map(|m| m << 20)),
+            // `--engine` is applied to the pipeline when it is loaded.
+            engine: pipeline.engine.clone(),
+            work_location: pipeline.work_location.clone(),
             ..self.clone()
         }
     }
 }
 
 /// Create the session every table of a run is registered in.
-pub fn new_session(opts: &EngineOptions) -> Result<SessionContext, PipelineError> {
+pub async fn new_session(opts: &EngineOptions) -> Result<SessionContext, PipelineError> {
     let partitions = opts
         .target_partitions
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -120,9 +152,36 @@ pub fn new_session(opts: &EngineOptions) -> Result<SessionContext, PipelineError
     let runtime = runtime
         .build_arc()
         .map_err(|e| PipelineError::Internal(e.to_string()))?;
+    if opts.engine.is_ballista() {
+        return ballista_session(config, runtime, opts).await;
+    }
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     crate::functions::register(&ctx);
     Ok(ctx)
+}
+
+#[cfg(feature = "ballista")]
+async fn ballista_session(
+    config: SessionConfig,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    opts: &EngineOptions,
+) -> Result<SessionContext, PipelineError> {
+    ballista::session(config, runtime, opts).await
+}
+
+#[cfg(not(feature = "ballista"))]
+async fn ballista_session(
+    _: SessionConfig,
+    _: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    opts: &EngineOptions,
+) -> Result<SessionContext, PipelineError> {
+    Err(PipelineError::Config(crate::error::ConfigError::Many(
+        vec![format!(
+            "engine = \"{}\": {}",
+            opts.engine,
+            crate::config::engine::NOT_BUILT
+        )],
+    )))
 }
 
 /// Plan `sql` with the run's parameters bound (never pasted into the text).
@@ -147,6 +206,12 @@ pub async fn materialize(
     name: &str,
     df: DataFrame,
 ) -> Result<u64, DataFusionError> {
+    if let Some(area) = work_area(ctx) {
+        let dir = area.location.child(&unique_dir(name));
+        return crate::output::spill_and_read_back(ctx, name, df, &dir)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)));
+    }
     let task_ctx = Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await?;
     // The physical schema is what the batches carry (the logical one can differ in nullability).
@@ -161,6 +226,51 @@ pub async fn materialize(
     ctx.deregister_table(name)?;
     ctx.register_table(name, Arc::new(table))?;
     Ok(rows)
+}
+
+/// Register `batches` (of `schema`) as the table `name`, replacing any table of that name:
+/// in memory, or as Parquet in a Ballista session's work area.
+pub async fn keep_batches(
+    ctx: &SessionContext,
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(), DataFusionError> {
+    let Some(area) = work_area(ctx) else {
+        let table = MemTable::try_new(schema, vec![batches])?;
+        ctx.deregister_table(name)?;
+        ctx.register_table(name, Arc::new(table))?;
+        return Ok(());
+    };
+    let mut bytes = Vec::new();
+    let mut writer =
+        datafusion::parquet::arrow::ArrowWriter::try_new(&mut bytes, schema.clone(), None)?;
+    for batch in &batches {
+        writer.write(batch)?;
+    }
+    writer.close()?;
+    let dir = area.location.child(&unique_dir(name));
+    dir.put("part-0.parquet", bytes)
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    ctx.deregister_table(name)?;
+    ctx.register_parquet(name, dir.url.as_str(), ParquetReadOptions::default())
+        .await
+}
+
+/// A fresh folder name for a table in the work area (a name can be kept more than once).
+fn unique_dir(name: &str) -> String {
+    format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// Remove what a Ballista session kept in a shared work location (a temporary folder goes
+/// with the session). Failures are logged: a leftover folder is no failed run.
+pub async fn clean_work_area(ctx: &SessionContext) {
+    if let Some(area) = work_area(ctx).filter(|a| a.temp.is_none())
+        && let Err(e) = area.location.delete_all().await
+    {
+        tracing::warn!(error = %e, "cannot remove the run's work tables");
+    }
 }
 
 /// The number a one-number query returned (`count(*)`, the row count of a write): the

@@ -13,13 +13,16 @@ use winback::error::{ConfigError, EXIT_CONFIG, EXIT_FAILED, PipelineError};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-fn init_logging(format: &str, reports_its_own_errors: bool) {
+fn init_logging(format: &str, reports_its_own_errors: bool, cluster: bool) {
     // On a terminal the progress display shows the stages; logs say only what matters,
     // and a command that prints its own error report does not log it a second time.
     let terminal = std::io::stderr().is_terminal();
     let default = if terminal { "warn" } else { "info" };
     let quiet = if terminal && reports_its_own_errors {
         ",winback::schedule::retries=off"
+    } else if cluster {
+        // A cluster process says what Ballista does (listening, executors, jobs).
+        ",ballista_scheduler=info,ballista_executor=info"
     } else {
         ""
     };
@@ -41,7 +44,11 @@ fn main() {
         cli.command,
         Command::Run(_) | Command::Backfill(_) | Command::Demo(_)
     );
-    init_logging(&cli.log_format, reports_own);
+    init_logging(
+        &cli.log_format,
+        reports_own,
+        matches!(cli.command, Command::Cluster(_)),
+    );
     // This process is the run's: a run stops cleanly when it passes its memory cap.
     winback::memory_cap::enable_process_guard();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -61,6 +68,7 @@ fn main() {
             Command::Sends(args) => commands::sends::sends(args).await,
             Command::Report(args) => commands::report::report(args).await,
             Command::Ltv(LtvCommand::Backtest(args)) => commands::ltv::backtest(args).await,
+            Command::Cluster(command) => commands::cluster::cluster(command).await,
         }
     });
     let code = match result {

@@ -52,7 +52,9 @@ async fn gap_stats_equals_the_window_and_percentile_sql_it_replaces() {
         let ctx = new_session(&EngineOptions {
             target_partitions: Some(threads),
             memory_limit_bytes: None,
+            ..EngineOptions::default()
         })
+        .await
         .unwrap();
         if skip_partial {
             for set in [
@@ -91,7 +93,7 @@ async fn gap_stats_equals_the_window_and_percentile_sql_it_replaces() {
 
 #[tokio::test]
 async fn gap_stats_honours_filter_and_works_without_group_by() {
-    let ctx = new_session(&EngineOptions::default()).unwrap();
+    let ctx = new_session(&EngineOptions::default()).await.unwrap();
     let got = query(
         &ctx,
         "select g['gaps'], g['median'], g['p25'], g['p75'] from (select gap_stats(d) filter (where d <> date '2026-01-20') as g \

@@ -14,13 +14,13 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::support::*;
 
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto {
+/// A moto S3 server on a free loopback port, stopped on drop (also used by `ballista`).
+pub(crate) struct Moto {
     server: Server,
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub(crate) fn start() -> Moto {
         let port = free_port();
         let server = Server::start(
             "moto_server",
@@ -36,12 +36,12 @@ impl Moto {
         Moto { server }
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         self.server.endpoint()
     }
 
     /// Create a bucket with a plain HTTP PUT (moto accepts it unsigned).
-    fn create_bucket(&self, bucket: &str) {
+    pub(crate) fn create_bucket(&self, bucket: &str) {
         let mut s = TcpStream::connect(("127.0.0.1", self.server.port)).unwrap();
         write!(
             s,
@@ -54,7 +54,7 @@ impl Moto {
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     }
 
-    fn store(&self, bucket: &str) -> impl ObjectStore {
+    pub(crate) fn store(&self, bucket: &str) -> impl ObjectStore + use<> {
         AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_endpoint(self.endpoint())
@@ -67,7 +67,7 @@ impl Moto {
     }
 }
 
-async fn upload(store: &impl ObjectStore, local: &Path, prefix: &str) {
+pub(crate) async fn upload(store: &impl ObjectStore, local: &Path, prefix: &str) {
     for entry in std::fs::read_dir(local).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -79,7 +79,7 @@ async fn upload(store: &impl ObjectStore, local: &Path, prefix: &str) {
     }
 }
 
-fn winback(moto: &Moto, args: &[String]) -> std::process::Output {
+pub(crate) fn winback(moto: &Moto, args: &[String]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_winback"))
         .args(args)
         .env("AWS_ENDPOINT_URL", moto.endpoint())

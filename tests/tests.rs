@@ -3,6 +3,8 @@
 mod support;
 
 mod bad_inputs;
+#[cfg(feature = "ballista")]
+mod ballista;
 mod campaigns;
 mod cli;
 mod determinism;

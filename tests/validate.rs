@@ -39,14 +39,7 @@ columns = ["customer_id", "total"]
 }
 
 fn validate(pipeline: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_winback"))
-        .args(["validate", "--pipeline"])
-        .arg(pipeline)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    (out.status.code().unwrap(), text)
+    validate_with(pipeline, &[])
 }
 
 const BROKEN: &[(&str, &str)] = &[
@@ -158,4 +151,80 @@ fn the_default_pipeline_is_valid() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn validate_with(pipeline: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_winback"))
+        .args(["validate", "--pipeline"])
+        .arg(pipeline)
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.code().unwrap(), text)
+}
+
+const GOOD: &[(&str, &str)] = &[(
+    "good",
+    "select customer_id, sum(amount) as total from purchases group by customer_id",
+)];
+
+#[test]
+fn a_remote_engine_with_a_local_work_location_or_output_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = project(tmp.path(), "customer_id,order_ts,amount", GOOD);
+    let (code, text) = validate_with(
+        &pipeline,
+        &[
+            "--engine",
+            "ballista://127.0.0.1:50050",
+            "--set",
+            "work_location=/tmp/winback-work",
+        ],
+    );
+    assert_eq!(code, 78, "{text}");
+    assert!(
+        text.contains("work_location '/tmp/winback-work' is not shared storage"),
+        "{text}"
+    );
+    assert!(
+        text.contains("which write the outputs: output '")
+            && text.contains("which read the sources: source 'purchases' at '"),
+        "{text}"
+    );
+    let (code, text) = validate_with(&pipeline, &["--engine", "spark://x"]);
+    assert_eq!(code, 78, "{text}");
+    assert!(text.contains("unknown engine 'spark://x'"), "{text}");
+    let (code, text) = validate_with(&pipeline, &["--engine", "local"]);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[cfg(not(feature = "ballista"))]
+#[test]
+fn without_the_ballista_feature_a_ballista_engine_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = project(tmp.path(), "customer_id,order_ts,amount", GOOD);
+    let (code, text) = validate_with(&pipeline, &["--engine", "ballista-standalone"]);
+    assert_eq!(code, 78, "{text}");
+    assert!(
+        text.contains(
+            "this winback was built without the ballista feature; build with --features ballista"
+        ),
+        "{text}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_winback"))
+        .args([
+            "cluster",
+            "scheduler",
+            "--bind-host",
+            "127.0.0.1",
+            "--bind-port",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("--features ballista"), "{stderr}");
 }

@@ -40,12 +40,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             .map(|s| (s.to_string(), dir(s)))
             .collect(),
         set: vec![],
+        engine: args.engine.clone(),
     };
     // The same path as `winback run`: locked, recorded in the run history.
     let mut runner = cli_runner(&pipeline, Some(args.output.clone()), &args.state_dir);
     runner.engine = EngineOptions {
         target_partitions: args.threads,
         memory_limit_bytes: None,
+        ..EngineOptions::default()
     };
     // Two nights, two weeks apart: the first sends the campaigns; then some customers come
     // back (the messaged ones more often than the holdout); the second shows the results.

@@ -12,12 +12,15 @@ use crate::stage::{self, graph::Graph, plan};
 
 pub async fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
     let opts = super::run::load_options(&args.pipeline, None);
-    let pipeline = setup::load(&args.pipeline.pipeline, &opts)?;
+    let mut pipeline = setup::load(&args.pipeline.pipeline, &opts)?;
+    // Plans (and --analyze) are shown for this process's engine.
+    pipeline.engine = config::Engine::Local;
     let engine = EngineOptions {
         target_partitions: args.threads,
         memory_limit_bytes: None,
+        ..EngineOptions::default()
     };
-    let setup = Setup::new(pipeline, args.as_of, &engine, None)?;
+    let setup = Setup::new(pipeline, args.as_of, &engine, None).await?;
     let external = setup.external_tables();
     let Setup {
         pipeline,

@@ -36,7 +36,7 @@ fn options(args: &BacktestArgs, as_of: chrono::NaiveDate, stage: &str) -> RunOpt
         pipeline_file: args.pipeline.pipeline.clone(),
         as_of: Some(as_of),
         load: LoadOptions {
-            set: args.pipeline.set.clone(),
+            set: args.pipeline.overrides(),
             inputs: args.pipeline.inputs.clone(),
             output: None,
         },
@@ -134,7 +134,14 @@ pub async fn backtest_rows(args: &BacktestArgs) -> Result<Vec<BacktestRow>, Pipe
 }
 
 pub async fn backtest(args: BacktestArgs) -> anyhow::Result<i32> {
-    let rows = backtest_rows(&args).await?;
+    // On the query runtime, like every run (its stacks fit Ballista's plan encoding).
+    let rows = {
+        let args = args.clone();
+        crate::engine::query_runtime()
+            .spawn(async move { backtest_rows(&args).await })
+            .await
+            .map_err(|e| PipelineError::Internal(format!("backtest task: {e}")))??
+    };
     println!(
         "BG/NBD backtest: calibration before {}, holdout {} to {} (exclusive)",
         args.calibration_end, args.calibration_end, args.holdout_end
@@ -176,7 +183,7 @@ pub async fn backtest(args: BacktestArgs) -> anyhow::Result<i32> {
             )),
         ];
         let batch = RecordBatch::try_new(schema.clone(), cols)?;
-        let ctx = crate::engine::new_session(&EngineOptions::default())?;
+        let ctx = crate::engine::new_session(&EngineOptions::default()).await?;
         ctx.register_table(
             "ltv_backtest",
             Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),

@@ -1,5 +1,6 @@
 //! What each command does; `cli.rs` says what it accepts.
 
+pub mod cluster;
 pub mod demo;
 pub mod explain;
 pub mod ltv;

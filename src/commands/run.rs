@@ -12,7 +12,7 @@ use crate::pipeline::setup;
 /// Turn the shared pipeline flags into load options (paths relative to the current folder).
 pub fn load_options(p: &PipelineArgs, output: Option<String>) -> LoadOptions {
     LoadOptions {
-        set: p.set.clone(),
+        set: p.overrides(),
         inputs: p.inputs.clone(),
         output,
     }
@@ -29,6 +29,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     runner.engine = EngineOptions {
         target_partitions: args.threads,
         memory_limit_bytes: args.memory_limit_mib.map(|m| m * 1024 * 1024),
+        ..EngineOptions::default()
     };
     runner.loaded = Some(pipeline);
     runner.send = if args.dry_run {

@@ -100,7 +100,7 @@ pub async fn recorded_runs(
     let state = State::open(state_dir)?;
     let mut req = BackfillRequest::new(p.pipeline.clone(), from, to);
     req.force = force;
-    req.set = p.set.clone();
+    req.set = p.overrides();
     let opts = schedule::ExecOptions {
         grace: std::time::Duration::from_secs(grace_secs),
         lease: std::time::Duration::from_secs(lease_secs.max(3)),

@@ -10,12 +10,14 @@ use crate::stage::{graph::Graph, plan};
 /// Check a pipeline; returns the list of problems (empty when valid).
 pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError> {
     let opts = super::run::load_options(&args.pipeline, None);
-    let pipeline = match setup::load(&args.pipeline.pipeline, &opts) {
+    let mut pipeline = match setup::load(&args.pipeline.pipeline, &opts) {
         Ok(p) => p,
         Err(PipelineError::Config(ConfigError::Many(p))) => return Ok(p),
         Err(e) => return Ok(vec![e.to_string()]),
     };
-    let setup = Setup::new(pipeline, None, &EngineOptions::default(), None)?;
+    // Planning is the same on every engine (the engine's settings were checked on load).
+    pipeline.engine = crate::config::Engine::Local;
+    let setup = Setup::new(pipeline, None, &EngineOptions::default(), None).await?;
     let external = setup.external_tables();
     let Setup {
         pipeline,

@@ -1,11 +1,13 @@
 //! Pipeline configuration: the raw file, `--set` overrides, and the validated pipeline.
 
+pub mod engine;
 pub mod models;
 pub mod overrides;
 pub mod raw;
 mod resolve;
 pub mod variables;
 
+pub use engine::Engine;
 pub use models::{ModelKind, ModelSpec};
 pub use resolve::{
     ColumnKind, ColumnSpec, FileFormat, LoadOptions, OutputSpec, Pipeline, Source, StageSpec,

@@ -20,6 +20,14 @@ pub struct RawPipeline {
     /// overrides it).
     #[serde(default)]
     pub memory_limit_mib: Option<usize>,
+    /// Where SQL stages run: "local" (default), "ballista-standalone" or
+    /// "ballista://HOST:PORT" (`--engine` overrides it).
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// Where a Ballista run keeps its intermediate tables (Parquet); shared storage
+    /// (`s3://...`) for a remote cluster. Default: a temporary local folder.
+    #[serde(default)]
+    pub work_location: Option<String>,
     #[serde(default)]
     pub sources: BTreeMap<String, RawSource>,
     #[serde(default)]

@@ -29,6 +29,10 @@ pub struct Pipeline {
     pub sql_dir: PathBuf,
     /// `memory_limit_mib`: the operators' memory limit when the command line gives none.
     pub memory_limit_mib: Option<usize>,
+    /// Where the SQL stages run (`engine`, `--engine`).
+    pub engine: super::Engine,
+    /// `work_location`: where a Ballista run keeps intermediate tables.
+    pub work_location: Option<String>,
     pub sources: Vec<Source>,
     pub variables: BTreeMap<String, Variable>,
     pub stages: BTreeMap<String, StageSpec>,
@@ -302,6 +306,24 @@ fn resolve(
         (None, Some(url)) => relative_to(base, url),
         (None, None) => "out".to_string(),
     };
+    let engine = match raw.engine.as_ref() {
+        None => super::Engine::Local,
+        Some(text) => super::Engine::parse(text).unwrap_or_else(|e| {
+            problems.push(format!("engine: {e}"));
+            super::Engine::Local
+        }),
+    };
+    let work_location = raw.work_location.as_deref().map(|w| relative_to(base, w));
+    let source_urls: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|s| (s.name.as_str(), s.url.as_str()))
+        .collect();
+    problems.extend(super::engine::problems(
+        &engine,
+        work_location.as_deref(),
+        &output_url,
+        &source_urls,
+    ));
     if !problems.is_empty() {
         return Err(ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -322,6 +344,8 @@ fn resolve(
             raw.sql_dir.as_deref().unwrap_or("../sql"),
         )),
         memory_limit_mib: raw.memory_limit_mib,
+        engine,
+        work_location,
         sources,
         variables,
         stages,

@@ -16,7 +16,6 @@ use datafusion::arrow::array::{
     ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::campaign_inputs::{self as inputs, stage_err};
@@ -91,7 +90,9 @@ pub async fn plan(
         token_secret: &secret,
     };
     let plan = crate::campaign::plan(&input).map_err(|e| stage_err("plan", e))?;
-    register_decisions(ctx, &plan).map_err(|e| stage_err("tables", e))?;
+    register_decisions(ctx, &plan)
+        .await
+        .map_err(|e| stage_err("tables", e))?;
     Ok(Planned {
         plan,
         tags: tags_of(&audiences),
@@ -100,7 +101,7 @@ pub async fn plan(
 
 /// `suppressed` (suppressed and deferred recipients, with the reason) and `holdout` (the
 /// control group, "would have been sent"). Neither holds an address.
-fn register_decisions(ctx: &SessionContext, plan: &Plan) -> datafusion::error::Result<()> {
+async fn register_decisions(ctx: &SessionContext, plan: &Plan) -> datafusion::error::Result<()> {
     let (held, rest): (Vec<_>, Vec<_>) = plan
         .decisions
         .iter()
@@ -156,11 +157,7 @@ fn register_decisions(ctx: &SessionContext, plan: &Plan) -> datafusion::error::R
     )));
     let suppressed = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
     for (name, batch) in [(HOLDOUT, holdout), (SUPPRESSED, suppressed)] {
-        let _ = ctx.deregister_table(name);
-        ctx.register_table(
-            name,
-            Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
-        )?;
+        crate::engine::keep_batches(ctx, name, batch.schema(), vec![batch]).await?;
     }
     Ok(())
 }

@@ -104,7 +104,11 @@ pub async fn execute(
         release: true,
         keep,
         source_tables,
-        work_dir: Some(crate::storage::locate(&work.path().to_string_lossy())?),
+        // A Ballista session's own work area: its executors must reach it.
+        work_dir: Some(match engine::work_area(&p.ctx) {
+            Some(area) => area.location.clone(),
+            None => crate::storage::locate(&work.path().to_string_lossy())?,
+        }),
         one_at_a_time: opts
             .engine
             .for_pipeline(&p.pipeline)

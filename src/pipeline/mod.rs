@@ -107,7 +107,8 @@ async fn prepare_loaded(opts: &RunOptions, pipeline: Pipeline) -> Result<Prepare
         opts.as_of,
         &opts.engine,
         opts.state_dir.as_deref(),
-    )?;
+    )
+    .await?;
     let external = setup.external_tables();
     let Setup {
         pipeline,
@@ -252,14 +253,22 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     let task = {
         let (opts, writer, mut m, state) = (opts.clone(), writer.clone(), m.clone(), state.clone());
         engine::query_runtime().spawn(async move {
-            let mut written = execute::execute(&prepared, &opts, &writer, &mut m).await?;
-            let planned = match &state {
-                Some(state) => Some(
-                    campaigns::plan_in_run(&prepared, &opts, state, &writer, &mut written).await?,
-                ),
-                None => None,
-            };
-            Ok((written, m, planned, prepared.pipeline, prepared.campaigns))
+            let ctx = prepared.ctx.clone();
+            let computed = async {
+                let mut written = execute::execute(&prepared, &opts, &writer, &mut m).await?;
+                let planned = match &state {
+                    Some(state) => Some(
+                        campaigns::plan_in_run(&prepared, &opts, state, &writer, &mut written)
+                            .await?,
+                    ),
+                    None => None,
+                };
+                Ok((written, m, planned, prepared.pipeline, prepared.campaigns))
+            }
+            .await;
+            // Every table is staged by now: a Ballista run's work tables can go.
+            engine::clean_work_area(&ctx).await;
+            computed
         })
     };
     let computed = until_cancelled(task, &stops, "between stages").await;

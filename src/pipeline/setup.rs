@@ -53,7 +53,7 @@ pub fn load(file: &Path, opts: &LoadOptions) -> Result<Pipeline, PipelineError> 
 impl Setup {
     /// Build the session for `pipeline` and find its stages. `as_of` defaults to today in
     /// the pipeline's timezone; `state_dir` is where `winback_runs` is read from.
-    pub fn new(
+    pub async fn new(
         pipeline: Pipeline,
         as_of: Option<NaiveDate>,
         engine: &EngineOptions,
@@ -61,7 +61,7 @@ impl Setup {
     ) -> Result<Setup, PipelineError> {
         let as_of = as_of.unwrap_or_else(|| today(&pipeline));
         let engine = &engine.for_pipeline(&pipeline);
-        let ctx = engine::new_session(engine)?;
+        let ctx = engine::new_session(engine).await?;
         let params = Params::for_run(&pipeline, as_of);
         let (stages, problems) = stage::load_pipeline(&ctx, &pipeline);
         let files: Vec<PathBuf> = stages
@@ -73,8 +73,8 @@ impl Setup {
             &pipeline.file,
             &files.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
         );
-        history_table::register(&ctx, state_dir)?;
-        sends_table::register(&ctx, state_dir, as_of)?;
+        history_table::register(&ctx, state_dir).await?;
+        sends_table::register(&ctx, state_dir, as_of).await?;
         let mut problems = problems;
         let campaigns = resolve_campaigns(&pipeline, &stages, &mut problems);
         Ok(Setup {

@@ -89,7 +89,7 @@ pub async fn gather(
     as_of: NaiveDate,
     state_dir: Option<&Path>,
 ) -> Result<ReportData, PipelineError> {
-    let ctx = engine::new_session(&EngineOptions::default())?;
+    let ctx = engine::new_session(&EngineOptions::default()).await?;
     let root = storage::register(&ctx, output)?;
     let mut d = ReportData {
         as_of,

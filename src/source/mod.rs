@@ -368,11 +368,9 @@ async fn register_one(
             .map(|c| Field::new(&c.file_name, DataType::Utf8, true))
             .collect();
         let schema = Arc::new(Schema::new(declared));
-        ctx.register_table(
-            &raw_name,
-            Arc::new(MemTable::try_new(schema.clone(), vec![vec![]]).map_err(&err)?),
-        )
-        .map_err(&err)?;
+        crate::engine::keep_batches(ctx, &raw_name, schema.clone(), vec![])
+            .await
+            .map_err(&err)?;
         schema
     } else {
         let urls = d.files.iter().map(|(u, _)| u.clone()).collect();

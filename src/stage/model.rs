@@ -12,7 +12,7 @@ use super::{Stage, StageKind};
 use crate::config::{ModelKind, ModelSpec, Pipeline};
 use crate::error::PipelineError;
 use crate::source::views::ident;
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StringArray};
 use datafusion::arrow::compute::{cast, concat, sort_to_indices, take};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
@@ -168,8 +168,13 @@ pub async fn frame(
             tracing::warn!(model = name, error = %e, "model not fitted; its table is empty");
             let kind = serde_json::to_value(spec.kind).unwrap_or_default();
             let diag = serde_json::json!({"type": kind, "error": e, "fallback": "empty table"});
-            let empty = RecordBatch::new_empty(output_schema(spec.kind));
-            let df = ctx.read_batch(empty).map_err(|e| err(e.to_string()))?;
+            let empty = format!("_scored_{name}");
+            let df = async {
+                crate::engine::keep_batches(ctx, &empty, output_schema(spec.kind), vec![]).await?;
+                ctx.table(&empty).await
+            }
+            .await
+            .map_err(|e| err(e.strip_backtrace().to_string()))?;
             return Ok((df, diag, None));
         }
     };
@@ -225,10 +230,24 @@ async fn scored(
             .collect();
     let table = format!("_scored_{name}");
     let _ = ctx.deregister_table(&table);
-    ctx.register_table(
-        &table,
-        Arc::new(StreamingTable::try_new(schema, partitions)?),
-    )?;
+    if crate::engine::work_area(ctx).is_some() {
+        // Ballista: its executors cannot run a stream of the driver, so the driver scores
+        // the customers (the input arrives from the cluster) into the work area first.
+        let task = Arc::new(TaskContext::from(&ctx.state()));
+        let mut batches = Vec::new();
+        for partition in &partitions {
+            let mut stream = partition.execute(task.clone());
+            while let Some(batch) = stream.next().await {
+                batches.push(batch?);
+            }
+        }
+        crate::engine::keep_batches(ctx, &table, schema, batches).await?;
+    } else {
+        ctx.register_table(
+            &table,
+            Arc::new(StreamingTable::try_new(schema, partitions)?),
+        )?;
+    }
     match spec.kind {
         ModelKind::Clv => ctx.sql(&tier_sql(&ident(&table), customers)).await,
         _ => ctx.table(&table).await,

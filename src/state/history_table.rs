@@ -7,7 +7,6 @@ use datafusion::arrow::array::{
     ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 
 use crate::config::variables::days_since_epoch;
@@ -79,16 +78,15 @@ fn batch(runs: &[RunRecord]) -> RecordBatch {
 }
 
 /// Register `winback_runs` from the state database in `state_dir` (empty when there is none).
-pub fn register(ctx: &SessionContext, state_dir: Option<&Path>) -> Result<(), PipelineError> {
+pub async fn register(ctx: &SessionContext, state_dir: Option<&Path>) -> Result<(), PipelineError> {
     let runs = State::open_existing(state_dir)
         .and_then(|s| s.map_or(Ok(Vec::new()), |s| s.all_runs()))
         .map_err(|e| PipelineError::Source {
             source_name: TABLE.into(),
             message: e.to_string(),
         })?;
-    let table = MemTable::try_new(schema(), vec![vec![batch(&runs)]])
-        .map_err(|e| PipelineError::Internal(e.to_string()))?;
-    ctx.register_table(TABLE, Arc::new(table))
+    crate::engine::keep_batches(ctx, TABLE, schema(), vec![batch(&runs)])
+        .await
         .map_err(|e| PipelineError::Internal(e.to_string()))?;
     Ok(())
 }

@@ -11,7 +11,6 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 
 use crate::config::variables::days_since_epoch;
@@ -99,7 +98,7 @@ fn batch(rows: &[SendRow]) -> RecordBatch {
 
 /// Register `sends` from the ledger in `state_dir`: the rows decided for an `as_of` before
 /// `as_of`, so a backfill sees the ledger as it stood then (empty without a ledger).
-pub fn register(
+pub async fn register(
     ctx: &SessionContext,
     state_dir: Option<&Path>,
     as_of: NaiveDate,
@@ -111,9 +110,8 @@ pub fn register(
             message: e.to_string(),
         })?;
     let rows: Vec<SendRow> = rows.into_iter().filter(|r| r.as_of < as_of).collect();
-    let table = MemTable::try_new(schema(), vec![vec![batch(&rows)]])
-        .map_err(|e| PipelineError::Internal(e.to_string()))?;
-    ctx.register_table(TABLE, Arc::new(table))
+    crate::engine::keep_batches(ctx, TABLE, schema(), vec![batch(&rows)])
+        .await
         .map_err(|e| PipelineError::Internal(e.to_string()))?;
     Ok(())
 }

@@ -49,6 +49,7 @@ pub fn run_options(
         engine: EngineOptions {
             target_partitions: Some(2),
             memory_limit_bytes: None,
+            ..EngineOptions::default()
         },
         ..RunOptions::new(repo().join("pipelines/reactivation.toml"))
     }
