@@ -144,6 +144,11 @@ pub async fn new_session(opts: &EngineOptions) -> Result<SessionContext, Pipelin
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(pool)));
         // Joins by sorting and merging, which spill, instead of hash tables, which cannot.
         config.options_mut().optimizer.prefer_hash_join = false;
+        // Each sort sets memory aside for merging its spill files (10 MB by default); with
+        // the sorts of sort-merge joins side by side, a small pool is not enough for all.
+        let execution = &mut config.options_mut().execution;
+        execution.sort_spill_reservation_bytes =
+            execution.sort_spill_reservation_bytes.min(pool / 32);
         // Bounded writers: one row group at a time, each column encoded in turn.
         let parquet = &mut config.options_mut().execution.parquet;
         parquet.allow_single_file_parallelism = false;
