@@ -12,7 +12,7 @@ use super::{Stage, StageKind};
 use crate::config::{ModelKind, ModelSpec, Pipeline};
 use crate::error::PipelineError;
 use crate::source::views::ident;
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::compute::{cast, concat, sort_to_indices, take};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
@@ -66,16 +66,6 @@ async fn columns(df: DataFrame, names: &[(&str, DataType)]) -> Result<Vec<ArrayR
     Ok(out)
 }
 
-fn floats(a: &ArrayRef, default: f64) -> Vec<f64> {
-    let a = a
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .expect("cast to Float64");
-    (0..a.len())
-        .map(|i| if a.is_null(i) { default } else { a.value(i) })
-        .collect()
-}
-
 /// Read the summary columns of `table`, of the rows `filter` (SQL) keeps, or all.
 pub async fn read_summary(
     ctx: &SessionContext,
@@ -103,20 +93,7 @@ pub async fn read_summary(
     for c in cols.iter_mut() {
         *c = take(c.as_ref(), &order, None).map_err(|e| e.to_string())?;
     }
-    let f: Vec<Vec<f64>> = cols[1..].iter().map(|c| floats(c, 0.0)).collect();
-    let [x, t_x, t, spend, total]: [Vec<f64>; 5] = f.try_into().expect("five columns");
-    Ok(Summary {
-        ids: cols[0]
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("cast to Utf8")
-            .clone(),
-        x,
-        t_x,
-        t,
-        spend: spend.into_iter().map(|m| m.max(0.0)).collect(),
-        total,
-    })
+    Summary::from_columns(&cols)
 }
 
 /// A model stage's table as a query, its diagnostics and (clv) its fit, given the fit of

@@ -69,6 +69,29 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary from its columns in `SUMMARY_COLUMNS` order: ids as Utf8, the numbers as
+    /// Float64 (a missing number reads as 0; negative mean spend as 0).
+    pub fn from_columns(cols: &[ArrayRef]) -> Result<Summary, String> {
+        let ids = cols[0]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("customer_id is read as text")?
+            .clone();
+        let f: Vec<Vec<f64>> = cols[1..SUMMARY_COLUMNS.len()]
+            .iter()
+            .map(|c| floats(c, 0.0))
+            .collect();
+        let [x, t_x, t, spend, total]: [Vec<f64>; 5] = f.try_into().expect("five columns");
+        Ok(Summary {
+            ids,
+            x,
+            t_x,
+            t,
+            spend: spend.into_iter().map(|m| m.max(0.0)).collect(),
+            total,
+        })
+    }
+
     pub fn observations(&self) -> Vec<Observation> {
         (0..self.x.len())
             .map(|i| Observation {
@@ -249,15 +272,8 @@ impl Fitted {
     pub fn score(&self, b: &RecordBatch) -> Result<RecordBatch, String> {
         let e = |e: models::ModelError| e.to_string();
         let ids = b.column(0).clone();
-        let x = floats(b.column(1), 0.0);
-        let t_x = floats(b.column(2), 0.0);
-        let t = floats(b.column(3), 0.0);
-        // Mean repeat spend; refunds can make it negative or absent: read as 0.
-        let spend: Vec<f64> = floats(b.column(4), 0.0)
-            .into_iter()
-            .map(|m| m.max(0.0))
-            .collect();
-        let total = floats(b.column(5), 0.0);
+        let s = Summary::from_columns(b.columns())?;
+        let (x, t_x, t, spend) = (&s.x, &s.t_x, &s.t, &s.spend);
         let schema = scored_schema(self.kind);
         let done = |cols: Vec<ArrayRef>| {
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())
@@ -291,36 +307,32 @@ impl Fitted {
             }
             ModelKind::Clv => {
                 let (bg, gg) = (self.bg.expect("fitted"), self.gg.expect("fitted"));
-                let s =
-                    models::score_with_mean(&bg, &gg, self.mean, &x, &t_x, &t, &spend, &self.clv)
+                let scores =
+                    models::score_with_mean(&bg, &gg, self.mean, x, t_x, t, spend, &self.clv)
                         .map_err(e)?;
                 done(vec![
                     ids,
-                    f64s(total),
-                    f64s(s.p_alive),
-                    f64s(s.expected_purchases),
-                    f64s(s.expected_avg_value),
-                    f64s(s.clv),
+                    f64s(s.total),
+                    f64s(scores.p_alive),
+                    f64s(scores.expected_purchases),
+                    f64s(scores.expected_avg_value),
+                    f64s(scores.clv),
                 ])
             }
-            ModelKind::Sltv => self.score_sltv(b, &ids, &x, &t_x, &t, &spend, &schema),
+            ModelKind::Sltv => self.score_sltv(b, &s, &schema),
         }
     }
 
     /// Second lifetime value: what a lapsed customer is worth if won back now (valued as
     /// if they bought again today, with their own history: x + 1 repeat days, last purchase
     /// at T), minus the cheapest win-back channel's cost.
-    #[allow(clippy::too_many_arguments)]
     fn score_sltv(
         &self,
         b: &RecordBatch,
-        ids: &ArrayRef,
-        x: &[f64],
-        t_x: &[f64],
-        t: &[f64],
-        spend: &[f64],
+        s: &Summary,
         schema: &SchemaRef,
     ) -> Result<RecordBatch, String> {
+        let (x, t_x, t, spend) = (&s.x, &s.t_x, &s.t, &s.spend);
         let e = |e: models::ModelError| e.to_string();
         let (bg, gg) = (self.bg.expect("fitted"), self.gg.expect("fitted"));
         let (channel, cost) = self.winback.clone().expect("an sltv model has a channel");
@@ -329,10 +341,6 @@ impl Fitted {
             .as_any()
             .downcast_ref::<BooleanArray>()
             .ok_or("_lapsed is boolean")?;
-        let id_text = ids
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("customer_id is text")?;
         let (mut out_ids, mut values, mut basis) = (Vec::new(), Vec::new(), Vec::new());
         // CLV is linear in the spend per purchase: value one unit of spend once per (x, T).
         let mut unit_clv: HashMap<(u64, u64), f64> = HashMap::new();
@@ -359,7 +367,7 @@ impl Fitted {
                     u
                 }
             };
-            out_ids.push(id_text.value(i));
+            out_ids.push(s.ids.value(i));
             values.push(models::sltv(unit * ev, cost).map_err(e)?);
             basis.push(if own { "own_history" } else { "population" });
         }
