@@ -14,7 +14,7 @@ use chrono::{Days, NaiveDate};
 use winback::campaign::config::{CampaignContext, RawCampaign, resolve_campaigns};
 use winback::campaign::message::{Medium, PastSend, SendState};
 use winback::campaign::{
-    AudienceRow, ChannelRules, Contact, FrequencyCap, IdMap, PlanInput, Unsubscribe, plan,
+    AudienceRow, ChannelRules, Contact, Fields, FrequencyCap, IdMap, PlanInput, Unsubscribe, plan,
 };
 
 /// The main crate's allocator: glibc malloc doubles the time of this allocation-heavy pass.
@@ -64,6 +64,25 @@ fn main() {
     }
 }
 
+/// The audience columns the templates read, one row per customer (as planning loads them).
+fn fields_table(n: usize) -> Arc<datafusion::arrow::array::RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    let ids: StringArray = (0..n).map(|i| Some(format!("C{i:08}"))).collect();
+    let names: StringArray = (0..n).map(|i| (i % 7 != 0).then_some("Anna")).collect();
+    let segments: StringArray = (0..n).map(|_| Some("At Risk")).collect();
+    let days: Int64Array = (0..n).map(|i| Some(90 + (i % 30) as i64)).collect();
+    let sltv: Float64Array = (0..n).map(|i| Some((i % 1000) as f64)).collect();
+    let batch = datafusion::arrow::array::RecordBatch::try_from_iter(vec![
+        ("customer_id", Arc::new(ids) as ArrayRef),
+        ("first_name", Arc::new(names) as ArrayRef),
+        ("segment", Arc::new(segments) as ArrayRef),
+        ("days_since_last_purchase", Arc::new(days) as ArrayRef),
+        ("sltv", Arc::new(sltv) as ArrayRef),
+    ])
+    .expect("bench columns");
+    Fields::table(&batch).expect("bench fields")
+}
+
 fn run(n: usize, spread: u64) {
     #[derive(serde::Deserialize)]
     struct File {
@@ -89,6 +108,7 @@ fn run(n: usize, spread: u64) {
     let mut ledger = Vec::new();
     let mut unsubscribes = Vec::new();
     let mut last_purchase: IdMap<String, NaiveDate> = IdMap::default();
+    let table = fields_table(n);
     for i in 0..n {
         let id = format!("C{i:08}");
         // Independent pseudo-random attributes from one multiplicative hash of i.
@@ -97,23 +117,6 @@ fn run(n: usize, spread: u64) {
         let ci = usize::from(pick(8, 5) == 0);
         let campaign = &campaigns[ci];
         let entry = as_of - Days::new(pick(16, spread));
-        let fields = BTreeMap::from([
-            ("customer_id".to_string(), serde_json::json!(id)),
-            (
-                "first_name".to_string(),
-                if i % 7 == 0 {
-                    serde_json::Value::Null
-                } else {
-                    serde_json::json!("Anna")
-                },
-            ),
-            ("segment".to_string(), serde_json::json!("At Risk")),
-            (
-                "days_since_last_purchase".to_string(),
-                serde_json::json!(90 + i % 30),
-            ),
-            ("sltv".to_string(), serde_json::json!((i % 1000) as f64)),
-        ]);
         audiences
             .entry(campaign.name.clone())
             .or_default()
@@ -121,7 +124,7 @@ fn run(n: usize, spread: u64) {
                 customer_id: id.clone(),
                 entry_date: entry,
                 value: (i % 1000) as f64,
-                fields: Arc::new(fields),
+                fields: Fields::new(Arc::clone(&table), i),
             });
         // Steps due before tonight went out on their day.
         for step in &campaign.steps {

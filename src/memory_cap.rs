@@ -42,6 +42,37 @@ pub fn resident_bytes() -> Option<usize> {
     Some(kib * 1024)
 }
 
+/// Hand the allocator's free pages back to the operating system now, instead of after
+/// jemalloc's decay time: between the stages and campaign planning the stages' freed
+/// buffers would otherwise count as resident for a while, and against the cap.
+pub fn release_free_memory() {
+    // MALLCTL_ARENAS_ALL (4096): every arena. A void mallctl: no old or new value.
+    let name = c"arena.4096.purge";
+    // SAFETY: a NUL-terminated name, null old/new pointers with zero lengths, as the
+    // jemalloc manual specifies for `arena.<i>.purge`; it only returns pages to the OS.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(rc, "jemalloc purge refused");
+    }
+}
+
+/// Log the process's resident memory at `step` (debug level: `WINBACK_LOG=winback=debug`),
+/// to see which step of a long run holds the memory.
+pub fn trace_resident(step: &str) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let mib = resident_bytes().unwrap_or(0) >> 20;
+        tracing::debug!(step, resident_mib = mib, "memory");
+    }
+}
+
 /// Resolves with the resident bytes once the process is above `cap` (never, when the guard
 /// is off, there is no cap, or the platform cannot tell).
 pub async fn exceeded(cap: Option<usize>) -> usize {

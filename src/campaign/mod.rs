@@ -5,6 +5,8 @@
 pub mod address;
 pub mod channel_rules;
 pub mod config;
+pub mod draft;
+pub mod fields;
 pub mod holdout;
 pub mod id_hash;
 pub mod message;
@@ -21,6 +23,8 @@ pub mod template;
 
 pub use channel_rules::{ChannelRules, QuietHours};
 pub use config::{Campaign, CampaignConfigError, CampaignContext, RawCampaign, resolve_campaigns};
+pub use draft::Draft;
+pub use fields::Fields;
 pub use id_hash::{IdMap, IdSet};
 pub use plan::{AudienceRow, Decision, Plan, PlanError, PlanInput, plan};
 pub use suppress::{Contact, FrequencyCap, Unsubscribe};

@@ -40,7 +40,6 @@
 //!    with reason `render_error` (its detail names the template part, never the address).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -48,14 +47,15 @@ use serde::Serialize;
 
 use super::channel_rules::ChannelRules;
 use super::config::Campaign;
+use super::draft::Draft;
+use super::fields::Fields;
 use super::holdout::idempotency_key;
 use super::id_hash::IdMap;
-use super::message::{Medium, Message, PastSend, SendState};
+use super::message::{Medium, PastSend, SendState};
 use super::render::render_all;
 use super::rules::{apply_budget, apply_rules};
 use super::select::select;
 use super::suppress::{Contact, FrequencyCap, Unsubscribe};
-use super::template::Fields;
 
 pub use super::render::derived_token;
 pub use super::summary::{ChannelCounts, PlanSummary};
@@ -68,8 +68,9 @@ pub struct AudienceRow {
     pub entry_date: NaiveDate,
     /// Ranks recipients for a budget cut (the campaign's `value_column`).
     pub value: f64,
-    /// Every column of the row, for the templates (shared, never copied per message).
-    pub fields: Arc<Fields>,
+    /// The row's columns, for the templates and the ledger's tags (shared, never copied
+    /// per message).
+    pub fields: Fields,
 }
 
 /// Everything one planning pass reads.
@@ -111,12 +112,16 @@ pub struct Decision {
     /// More about the reason (a render error's template part), no personal data.
     pub detail: Option<String>,
     pub value: f64,
+    /// The audience row (the ledger's segment and treatment).
+    #[serde(skip)]
+    pub fields: Fields,
 }
 
 /// The outcome of planning: messages to send, and decisions for the rest.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
-    pub send: Vec<Message>,
+    /// Rendered at send time ([`Draft::render`]).
+    pub send: Vec<Draft>,
     pub decisions: Vec<Decision>,
     pub summary: PlanSummary,
 }
@@ -181,6 +186,7 @@ pub(super) fn decision(
         reason: reason.to_string(),
         detail: None,
         value: c.row.value,
+        fields: c.row.fields.clone(),
     }
 }
 

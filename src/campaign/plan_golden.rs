@@ -108,7 +108,18 @@ fn golden_suppression_reasons() {
     ]);
     assert_eq!(decided(&p), expect);
     // The message is rendered for its recipient, with the token in the unsubscribe link.
-    let m = p.send.iter().find(|m| m.customer_id == "ok").unwrap();
+    // Planning renders to check; delivery renders again, to the same text.
+    let draft = p
+        .send
+        .iter()
+        .find(|d| d.message.customer_id == "ok")
+        .unwrap();
+    let m = draft.clone().render().unwrap();
+    assert_eq!(m, draft.clone().render().unwrap());
+    assert_eq!(
+        (draft.message.text.as_str(), draft.message.html.as_ref()),
+        ("", None)
+    );
     assert_eq!(m.to, "ok@example.com");
     assert_eq!(
         m.text,
@@ -198,7 +209,7 @@ fn golden_holdout_share_and_stability() {
         night2
             .send
             .iter()
-            .all(|m| m.step == 2 && m.medium == Medium::Sms)
+            .all(|d| d.message.step == 2 && d.message.medium == Medium::Sms)
     );
     // The frequency cap does not count the sequence's own step 1 (3 days ago).
 }
@@ -309,8 +320,8 @@ fn golden_quiet_hours_in_the_customers_timezone() {
     w.now = at("2026-06-04T20:30:00Z");
     let p = w.plan();
     assert_eq!(sent(&p), BTreeSet::from([s("nudge", 1, "new_york")]));
-    assert_eq!(p.send[0].to, "+4915112345678");
-    assert_eq!(p.send[0].subject, None);
+    assert_eq!(p.send[0].message.to, "+4915112345678");
+    assert_eq!(p.send[0].clone().render().unwrap().subject, None);
     assert_eq!(
         decided(&p),
         BTreeMap::from([
@@ -329,7 +340,7 @@ fn golden_quiet_hours_in_the_customers_timezone() {
     assert!(p.decisions.is_empty());
     // Same idempotency key as the deferred decision: the ledger row is updated, not doubled.
     let k = idempotency_key("nudge", 1, "berlin", "sms", d("2026-06-04"));
-    assert!(p.send.iter().any(|m| m.idempotency_key == k));
+    assert!(p.send.iter().any(|d| d.message.idempotency_key == k));
 }
 
 /// Budget 0.03 at 0.01 per e-mail keeps the three highest values (50, 40, 30) and cuts

@@ -114,7 +114,7 @@ fn golden_missed_night_still_sends_step_one() {
     w.as_of = d("2026-06-20");
     let p = w.plan();
     assert_eq!(sent(&p), BTreeSet::from([s("quick", 1, "c1")]));
-    assert_eq!(p.send[0].as_of, d("2026-06-20"));
+    assert_eq!(p.send[0].message.as_of, d("2026-06-20"));
 }
 
 /// `unknown` (maybe delivered) is not re-sent by default, re-planned with `resend`;
@@ -163,7 +163,7 @@ fn golden_late_entry_keeps_the_step_spacing() {
         w.now = at(&format!("2026-06-{day:02}T12:00:00Z"));
         let p = w.plan();
         for m in &p.send {
-            sent_on.push((m.step, w.as_of));
+            sent_on.push((m.message.step, w.as_of));
         }
         w.record(&p);
     }

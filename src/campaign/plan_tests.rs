@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -123,7 +122,7 @@ impl World {
     }
 
     pub fn add_row(&mut self, campaign: &str, id: &str, entry: &str, value: f64) {
-        let fields = BTreeMap::from([("segment".to_string(), serde_json::json!("At Risk"))]);
+        let fields = Fields::from_pairs(&[("segment", serde_json::json!("At Risk"))]);
         self.audiences
             .entry(campaign.to_string())
             .or_default()
@@ -131,7 +130,7 @@ impl World {
                 customer_id: id.to_string(),
                 entry_date: d(entry),
                 value,
-                fields: Arc::new(fields),
+                fields,
             });
     }
 
@@ -185,7 +184,7 @@ impl World {
     /// Record a plan's outcome in the ledger as the sender would: sends delivered,
     /// decisions in their state.
     pub fn record(&mut self, plan: &Plan) {
-        for m in &plan.send {
+        for Draft { message: m, .. } in &plan.send {
             let entry = self.entry_of(&m.campaign, &m.customer_id);
             self.ledger.push(PastSend {
                 campaign: m.campaign.clone(),
@@ -227,7 +226,10 @@ impl World {
 pub fn sent(plan: &Plan) -> BTreeSet<(String, u32, String)> {
     plan.send
         .iter()
-        .map(|m| (m.campaign.clone(), m.step, m.customer_id.clone()))
+        .map(|d| {
+            let m = &d.message;
+            (m.campaign.clone(), m.step, m.customer_id.clone())
+        })
         .collect()
 }
 

@@ -1,13 +1,13 @@
-//! Rule 7 of planning: every planned message rendered from its step's templates, on all
-//! cores; a template that fails for one recipient suppresses that message only.
+//! Rule 7 of planning: every planned message rendered once from its step's templates, on
+//! all cores; a template that fails for one recipient suppresses that message only.
 
 use sha2::{Digest, Sha256};
 
+use super::draft::Draft;
 use super::holdout::idempotency_key;
 use super::message::{Message, SendState};
 use super::par::par_map;
 use super::plan::{Decision, PlanInput, Planned, decision};
-use super::template::{RenderInput, TemplateError};
 
 /// The unsubscribe token of a customer without one in `customers`: hex of the first 16
 /// bytes of SHA-256(secret, customer id). Keep the secret secret, or anyone who knows a
@@ -20,19 +20,21 @@ pub fn derived_token(secret: &str, customer_id: &str) -> String {
     hex::encode(&hasher.finalize()[..16])
 }
 
-/// Render every planned message; a failure becomes a `render_error` decision whose
-/// detail names the template part (never the recipient).
+/// Check every planned message by rendering it (on all cores); the text is dropped and
+/// rendered again at send time ([`Draft`]). A failure becomes a `render_error` decision
+/// whose detail names the template part (never the recipient).
 pub(super) fn render_all(
     input: &PlanInput<'_>,
     planned: Vec<Planned<'_>>,
     decisions: &mut Vec<Decision>,
-) -> Vec<Message> {
-    let rendered = par_map(&planned, |p| render_one(input, p));
+) -> Vec<Draft> {
+    let drafts = par_map(&planned, |p| draft(input, p));
+    let failed = par_map(&drafts, |d| d.parts().err());
     let mut send = Vec::with_capacity(planned.len());
-    for (p, result) in planned.iter().zip(rendered) {
-        match result {
-            Ok(m) => send.push(m),
-            Err(e) => {
+    for ((p, draft), failure) in planned.iter().zip(drafts).zip(failed) {
+        match failure {
+            None => send.push(draft),
+            Some(e) => {
                 let mut d = decision(
                     input,
                     &p.candidate,
@@ -48,28 +50,15 @@ pub(super) fn render_all(
     send
 }
 
-fn render_one(input: &PlanInput<'_>, p: &Planned<'_>) -> Result<Message, TemplateError> {
+fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
     let c = &p.candidate;
     let campaign = &input.campaigns[c.campaign];
     let step = &campaign.steps[c.step];
-    let derived;
     let token = match p.token {
-        Some(t) => t,
-        None => {
-            derived = derived_token(input.token_secret, &c.row.customer_id);
-            derived.as_str()
-        }
+        Some(t) => t.to_string(),
+        None => derived_token(input.token_secret, &c.row.customer_id),
     };
-    let entry = c.row.entry_date.to_string();
-    let r = step.templates.render(&RenderInput {
-        fields: &c.row.fields,
-        customer_id: &c.row.customer_id,
-        campaign: &campaign.name,
-        step: step.number,
-        entry_date: &entry,
-        unsubscribe_token: token,
-    })?;
-    Ok(Message {
+    let message = Message {
         campaign: campaign.name.clone(),
         step: step.number,
         customer_id: c.row.customer_id.clone(),
@@ -85,14 +74,21 @@ fn render_one(input: &PlanInput<'_>, p: &Planned<'_>) -> Result<Message, Templat
         ),
         as_of: input.as_of,
         entry_date: c.row.entry_date,
-        subject: r.subject,
-        html: r.html,
-        text: r.text,
-        unsubscribe_url: r.unsubscribe_url,
-        unsubscribe_mailto: r.unsubscribe_mailto,
+        subject: None,
+        html: None,
+        text: String::new(),
+        unsubscribe_url: None,
+        unsubscribe_mailto: None,
         cost: input
             .channels
             .get(&step.channel)
             .map_or(0.0, |r| r.cost_per_message),
-    })
+    };
+    Draft::new(
+        message,
+        c.row.fields.clone(),
+        c.row.value,
+        token,
+        std::sync::Arc::clone(&step.templates),
+    )
 }

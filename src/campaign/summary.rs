@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::message::{Message, SendState};
+use super::draft::Draft;
+use super::message::SendState;
 use super::plan::{Decision, PlanInput};
 
 /// What a plan decided, per campaign (and per channel inside it).
@@ -30,13 +31,13 @@ pub struct ChannelCounts {
 }
 
 impl PlanSummary {
-    pub fn new(input: &PlanInput<'_>, send: &[Message], decisions: &[Decision]) -> PlanSummary {
+    pub fn new(input: &PlanInput<'_>, send: &[Draft], decisions: &[Decision]) -> PlanSummary {
         let mut summary = PlanSummary::default();
         for campaign in input.campaigns {
             let rows = input.audiences.get(&campaign.name).map_or(0, Vec::len);
             summary.audience.insert(campaign.name.clone(), rows as u64);
         }
-        for m in send {
+        for Draft { message: m, .. } in send {
             let counts = summary.counts(&m.campaign, &m.channel);
             counts.send += 1;
             counts.cost += m.cost;

@@ -9,8 +9,7 @@ use std::sync::{Arc, OnceLock};
 use minijinja::value::{Object, Value};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-/// One audience row's columns, as read from the audience table (customer_id excluded or not).
-pub type Fields = BTreeMap<String, serde_json::Value>;
+pub use super::fields::Fields;
 
 /// Fields every template may use besides the audience's columns; the planner fills them:
 /// `customer_id`, `campaign`, `step` (1-based), `entry_date` (the lapse's alert date,
@@ -98,7 +97,7 @@ impl fmt::Debug for StepTemplates {
 /// What the planner knows about the recipient, besides the audience row.
 #[derive(Debug, Clone)]
 pub struct RenderInput<'a> {
-    pub fields: &'a Arc<Fields>,
+    pub fields: &'a Fields,
     pub customer_id: &'a str,
     pub campaign: &'a str,
     pub step: u32,
@@ -190,7 +189,7 @@ impl StepTemplates {
     /// show it as `{{ unsubscribe_url }}`.
     pub fn render(&self, input: &RenderInput<'_>) -> Result<Rendered, TemplateError> {
         let row = Arc::new(RowContext {
-            fields: Arc::clone(input.fields),
+            fields: input.fields.clone(),
             customer_id: Value::from(input.customer_id),
             campaign: Value::from(input.campaign),
             step: input.step,
@@ -233,7 +232,7 @@ fn describe(e: &minijinja::Error, with_detail: bool) -> String {
 /// up lazily, so rendering never copies the row.
 #[derive(Debug)]
 struct RowContext {
-    fields: Arc<Fields>,
+    fields: Fields,
     customer_id: Value,
     campaign: Value,
     step: u32,
@@ -253,27 +252,8 @@ impl Object for RowContext {
             "entry_date" => Some(self.entry_date.clone()),
             "unsubscribe_token" => Some(self.unsubscribe_token.clone()),
             "unsubscribe_url" => self.unsubscribe_url.get().cloned(),
-            _ => self.fields.get(key).map(json_to_value),
+            _ => self.fields.get(key),
         }
-    }
-}
-
-/// An audience value as a template value (null renders as nothing).
-pub fn json_to_value(v: &serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::from(()),
-        serde_json::Value::Bool(b) => Value::from(*b),
-        serde_json::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                Value::from(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        serde_json::Value::String(s) => Value::from(s.as_str()),
-        other => Value::from(minijinja::value::Serde(other)),
     }
 }
 
@@ -288,16 +268,11 @@ mod tests {
         }
     }
 
-    fn fields(pairs: &[(&str, serde_json::Value)]) -> Arc<Fields> {
-        Arc::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        )
+    fn fields(pairs: &[(&str, serde_json::Value)]) -> Fields {
+        Fields::from_pairs(pairs)
     }
 
-    fn input<'a>(f: &'a Arc<Fields>) -> RenderInput<'a> {
+    fn input<'a>(f: &'a Fields) -> RenderInput<'a> {
         RenderInput {
             fields: f,
             customer_id: "C1",

@@ -2,7 +2,7 @@
 //! template field), contacts and consent from `customers`, the optional `unsubscribes`,
 //! and each customer's last purchase.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
@@ -115,8 +115,8 @@ pub(super) async fn audience(
             .as_any()
             .downcast_ref::<Float64Array>()
             .expect("cast to Float64");
-        let fields = json_rows(b)?;
-        for (i, fields) in fields.into_iter().enumerate() {
+        let table = crate::campaign::Fields::table(b).map_err(|e| stage_err("fields", e))?;
+        for i in 0..b.num_rows() {
             if ids.is_null(i) || entry.is_null(i) {
                 continue;
             }
@@ -128,30 +128,8 @@ pub(super) async fn audience(
                 } else {
                     value.value(i)
                 },
-                fields: Arc::new(fields),
+                fields: crate::campaign::Fields::new(Arc::clone(&table), i),
             });
-        }
-    }
-    Ok(rows)
-}
-
-/// Every row of `b` as a map of column name to JSON value (dates as `YYYY-MM-DD`).
-fn json_rows(b: &RecordBatch) -> Result<Vec<BTreeMap<String, serde_json::Value>>, PipelineError> {
-    let mut buf = Vec::new();
-    let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
-    w.write(b).map_err(|e| stage_err("fields", e))?;
-    w.finish().map_err(|e| stage_err("fields", e))?;
-    drop(w);
-    if buf.is_empty() {
-        return Ok(vec![BTreeMap::new(); b.num_rows()]);
-    }
-    let mut rows: Vec<BTreeMap<String, serde_json::Value>> =
-        serde_json::from_slice(&buf).map_err(|e| stage_err("fields", e))?;
-    // The JSON writer leaves nulls out: a template sees them as null, not as missing.
-    for row in &mut rows {
-        for f in b.schema().fields() {
-            row.entry(f.name().clone())
-                .or_insert(serde_json::Value::Null);
         }
     }
     Ok(rows)

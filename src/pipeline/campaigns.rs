@@ -21,7 +21,7 @@ use datafusion::prelude::SessionContext;
 use super::campaign_inputs::{self as inputs, stage_err};
 use super::setup::channel_rules;
 use crate::campaign::message::{Message, SendState};
-use crate::campaign::{Campaign, Plan, PlanInput};
+use crate::campaign::{Campaign, Draft, Plan, PlanInput};
 use crate::clock::Clock;
 use crate::config::Pipeline;
 pub use crate::delivery::report::{CampaignsReport, SendMode};
@@ -50,10 +50,14 @@ pub async fn plan(
     state: &State,
     now: DateTime<Utc>,
 ) -> Result<Planned, PipelineError> {
+    // The stages' freed buffers go back to the system before planning fills memory again.
+    crate::memory_cap::release_free_memory();
+    crate::memory_cap::trace_resident("plan: start");
     let mut audiences = HashMap::new();
     for c in campaigns {
         audiences.insert(c.name.clone(), inputs::audience(ctx, c).await?);
     }
+    crate::memory_cap::trace_resident("plan: audiences read");
     let since = as_of - chrono::Days::new(400);
     let ledger = state
         .past_sends(since)
@@ -68,6 +72,9 @@ pub async fn plan(
     let contacts = inputs::contacts(ctx, &wanted).await?;
     let unsubscribes = inputs::unsubscribes(ctx).await?;
     let last_purchase = inputs::last_purchases(ctx, &wanted).await?;
+    // And the read buffers of the scans over `customers` and `customer_summary`.
+    crate::memory_cap::release_free_memory();
+    crate::memory_cap::trace_resident("plan: contacts read");
     let channels = channel_rules(pipeline);
     let secret = pipeline
         .delivery
@@ -90,13 +97,11 @@ pub async fn plan(
         token_secret: &secret,
     };
     let plan = crate::campaign::plan(&input).map_err(|e| stage_err("plan", e))?;
+    crate::memory_cap::trace_resident("plan: planned");
     register_decisions(ctx, &plan)
         .await
         .map_err(|e| stage_err("tables", e))?;
-    Ok(Planned {
-        plan,
-        tags: tags_of(&audiences),
-    })
+    Ok(Planned { plan })
 }
 
 /// `suppressed` (suppressed and deferred recipients, with the reason) and `holdout` (the
@@ -162,10 +167,19 @@ async fn register_decisions(ctx: &SessionContext, plan: &Plan) -> datafusion::er
     Ok(())
 }
 
+/// What the audience said of a recipient when the decision was made.
+fn tags(fields: &crate::campaign::Fields, value: f64) -> Tags {
+    Tags {
+        segment: fields.text("segment"),
+        treatment: fields.text("treatment"),
+        value: Some(value),
+    }
+}
+
 /// A ledger row for a recipient who is not sent (no content, the address when known).
-fn ledger_row(d: &crate::campaign::Decision, as_of: NaiveDate, tags: Tags) -> LedgerDecision {
+fn ledger_row(d: &crate::campaign::Decision, as_of: NaiveDate) -> LedgerDecision {
     LedgerDecision {
-        tags,
+        tags: tags(&d.fields, d.value),
         message: Message {
             campaign: d.campaign.clone(),
             step: d.step,
@@ -189,32 +203,24 @@ fn ledger_row(d: &crate::campaign::Decision, as_of: NaiveDate, tags: Tags) -> Le
     }
 }
 
-/// A run's plan with what each audience row said of its customer (for the ledger).
-pub struct Planned {
-    pub plan: Plan,
-    pub tags: HashMap<(String, String), Tags>,
+/// A planned message's ledger row (`planned`; no content: the ledger never holds it).
+fn planned_row(draft: &Draft) -> LedgerDecision {
+    LedgerDecision {
+        tags: tags(&draft.fields, draft.value),
+        message: draft.message.clone(),
+        entry_date: draft.message.entry_date,
+        state: SendState::Planned,
+        reason: None,
+    }
 }
 
-/// Segment, treatment and value of every (campaign, customer) as the audience gave them.
-fn tags_of(
-    audiences: &HashMap<String, Vec<crate::campaign::AudienceRow>>,
-) -> HashMap<(String, String), Tags> {
-    let text = |f: &crate::campaign::AudienceRow, k: &str| {
-        f.fields.get(k).and_then(|v| v.as_str()).map(str::to_string)
-    };
-    audiences
-        .iter()
-        .flat_map(|(campaign, rows)| {
-            rows.iter().map(move |r| {
-                let tags = Tags {
-                    segment: text(r, "segment"),
-                    treatment: text(r, "treatment"),
-                    value: Some(r.value),
-                };
-                ((campaign.clone(), r.customer_id.clone()), tags)
-            })
-        })
-        .collect()
+/// Decisions are written in transactions of this many rows, so the ledger rows of a
+/// million recipients are never all in memory at once. All are written before any send.
+const RECORD_CHUNK: usize = 10_000;
+
+/// A run's plan, to be recorded and delivered after the commit.
+pub struct Planned {
+    pub plan: Plan,
 }
 
 /// Everything delivery needs besides the plan.
@@ -237,12 +243,7 @@ pub async fn send(
     unknown_recovered: u64,
     d: &Delivering<'_>,
 ) -> Result<CampaignsReport, PipelineError> {
-    let Planned { plan, tags } = planned;
-    let tag = |campaign: &str, customer: &str| {
-        tags.get(&(campaign.to_string(), customer.to_string()))
-            .cloned()
-            .unwrap_or_default()
-    };
+    let Planned { plan } = planned;
     let mut report = CampaignsReport {
         mode: d.mode,
         unknown_recovered,
@@ -257,20 +258,16 @@ pub async fn send(
         blame: Blame::External,
     };
     if d.mode == SendMode::Send {
-        let mut rows: Vec<LedgerDecision> = plan
-            .decisions
-            .iter()
-            .map(|x| ledger_row(x, as_of, tag(&x.campaign, &x.customer_id)))
-            .collect();
-        rows.extend(plan.send.iter().map(|m| LedgerDecision {
-            tags: tag(&m.campaign, &m.customer_id),
-            message: m.clone(),
-            entry_date: m.entry_date,
-            state: SendState::Planned,
-            reason: None,
-        }));
-        d.state.record_decisions(&rows).map_err(ledger_err)?;
+        for chunk in plan.decisions.chunks(RECORD_CHUNK) {
+            let rows: Vec<LedgerDecision> = chunk.iter().map(|x| ledger_row(x, as_of)).collect();
+            d.state.record_decisions(&rows).map_err(ledger_err)?;
+        }
+        for chunk in plan.send.chunks(RECORD_CHUNK) {
+            let rows: Vec<LedgerDecision> = chunk.iter().map(planned_row).collect();
+            d.state.record_decisions(&rows).map_err(ledger_err)?;
+        }
     }
+    drop(plan.decisions);
     let resend: HashMap<&str, bool> = d
         .campaigns
         .iter()
@@ -281,13 +278,15 @@ pub async fn send(
             )
         })
         .collect();
-    let mut by_channel: BTreeMap<(String, bool), Vec<Message>> = BTreeMap::new();
-    for m in plan.send {
+    crate::memory_cap::trace_resident("send: decisions recorded");
+    let mut by_channel: BTreeMap<(String, bool), Vec<Draft>> = BTreeMap::new();
+    for draft in plan.send {
+        let m = &draft.message;
         let again = resend.get(m.campaign.as_str()).copied().unwrap_or(false);
         by_channel
             .entry((m.channel.clone(), again))
             .or_default()
-            .push(m);
+            .push(draft);
     }
     let env = |k: &str| std::env::var(k).ok();
     let ctx = crate::channels::config::BuildContext {
@@ -313,7 +312,7 @@ pub async fn send(
         if d.mode == SendMode::DryRun {
             opts.dry_run = Some(d.outbox.clone());
         }
-        match deliver(d.state, built, messages, opts).await {
+        match deliver(d.state, built, rendered(messages), opts).await {
             Ok(r) => report.deliveries.push(r),
             Err(e) => {
                 tracing::error!(channel = %name, error = %e, "channel stopped");
@@ -321,7 +320,25 @@ pub async fn send(
             }
         }
     }
+    crate::memory_cap::trace_resident("send: delivered");
     Ok(report)
+}
+
+/// The drafts' messages, each rendered as delivery takes it. Planning rendered every
+/// draft once already, and rendering is deterministic: a failure here would be a bug. It
+/// is logged (the template part, never the recipient) and the message stays `planned`
+/// in the ledger, for the next run.
+fn rendered(drafts: Vec<Draft>) -> impl Iterator<Item = Message> + Send + 'static {
+    drafts.into_iter().filter_map(|draft| {
+        let campaign = draft.message.campaign.clone();
+        match draft.render() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!(campaign = %campaign, error = %e, "a planned message failed to render at send time: not sent");
+                None
+            }
+        }
+    })
 }
 
 /// Where the file channel writes and a dry run puts its requests: beside the outputs on a
