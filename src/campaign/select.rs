@@ -15,8 +15,9 @@ use super::suppress::counts_as_sent;
 enum Pre<'a> {
     /// Nothing due, or a repeated row.
     Skip,
-    /// Purchased, lower priority or holdout.
-    Decided(Decision),
+    /// Purchased, lower priority or holdout (boxed: one `Pre` per audience row is held
+    /// at once, and most are not decisions).
+    Decided(Box<Decision>),
     /// Due and treated: goes on to suppression.
     Treated(Candidate<'a>),
 }
@@ -80,27 +81,33 @@ pub(super) fn select<'a>(
             Next::Nothing => return Pre::Skip,
             Next::Purchased(step) => {
                 c.step = step;
-                return Pre::Decided(decision(
+                return Pre::Decided(Box::new(decision(
                     input,
                     &c,
                     SendState::Suppressed,
                     "purchased",
                     None,
-                ));
+                )));
             }
             Next::Due(step) => c.step = step,
         }
         if !owned {
-            return Pre::Decided(decision(
+            return Pre::Decided(Box::new(decision(
                 input,
                 &c,
                 SendState::Suppressed,
                 "lower_priority",
                 None,
-            ));
+            )));
         }
         if in_holdout(&campaign.name, &row.customer_id, campaign.holdout_share) {
-            return Pre::Decided(decision(input, &c, SendState::Holdout, "holdout", None));
+            return Pre::Decided(Box::new(decision(
+                input,
+                &c,
+                SendState::Holdout,
+                "holdout",
+                None,
+            )));
         }
         // Messages in the frequency window, all campaigns, except this sequence entry's
         // own earlier steps.
@@ -119,7 +126,7 @@ pub(super) fn select<'a>(
     for p in pre {
         match p {
             Pre::Skip => {}
-            Pre::Decided(d) => decisions.push(d),
+            Pre::Decided(d) => decisions.push(*d),
             Pre::Treated(c) => candidates.push(c),
         }
     }
