@@ -54,6 +54,10 @@ pub struct Manifest {
     pub rows_read: u64,
     pub rows_per_second: f64,
     pub peak_memory_bytes: Option<u64>,
+    /// The most bytes of DataFusion's spill files on disk at once while the stages ran
+    /// (sampled every 100 ms; per stage in `stages`).
+    #[serde(default)]
+    pub spill_peak_bytes: u64,
     /// What the campaigns decided and delivered (absent when the run sent nothing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaigns: Option<crate::delivery::report::CampaignsReport>,
@@ -118,6 +122,7 @@ impl Manifest {
             rows_read: 0,
             rows_per_second: 0.0,
             peak_memory_bytes: None,
+            spill_peak_bytes: 0,
             campaigns: None,
             report: None,
         }

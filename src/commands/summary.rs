@@ -78,8 +78,13 @@ pub fn print(m: &Manifest) {
         campaigns(c);
     }
     let out = m.outputs.first().map(|o| o.path.as_str()).unwrap_or("");
+    let spilled = if m.spill_peak_bytes > 0 {
+        format!(", spill files up to {}", human_bytes(m.spill_peak_bytes))
+    } else {
+        String::new()
+    };
     println!(
-        "{} rows in {:.2}s ({:.0} rows/s), peak memory {}",
+        "{} rows in {:.2}s ({:.0} rows/s), peak memory {}{spilled}",
         m.rows_read,
         m.seconds,
         m.rows_per_second,

@@ -50,6 +50,7 @@ pub async fn execute(
         .collect();
     // Quarantine first: it reads the sources' internal tables, which can then be dropped
     // as soon as the stages reading the sources are done.
+    let spills = crate::spill_watch::SpillWatch::start(&p.ctx, &opts.progress);
     let bar = opts.progress.start("quarantine");
     let q = Instant::now();
     let rows = engine::materialize(
@@ -124,7 +125,12 @@ pub async fn execute(
         &life,
     )
     .await?;
+    let spilled = spills.finish();
+    m.spill_peak_bytes = spilled.run;
     m.stages = runs;
+    for run in &mut m.stages {
+        run.spill_peak_bytes = spilled.by_stage.get(&run.name).copied();
+    }
     m.models = m
         .stages
         .iter()

@@ -25,6 +25,9 @@ pub struct StageRun {
     /// Fit diagnostics of a model stage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<serde_json::Value>,
+    /// The most bytes of spill files on disk while the stage ran (absent: none seen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spill_peak_bytes: Option<u64>,
 }
 
 fn stage_err(stage: &Stage, e: datafusion::error::DataFusionError) -> PipelineError {
@@ -107,6 +110,7 @@ async fn run_one(
                 rows,
                 seconds,
                 diagnostics,
+                spill_peak_bytes: None,
             };
             Ok((run, written, fit))
         }
