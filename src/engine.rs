@@ -18,6 +18,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::common::ParamValues;
 use datafusion::error::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
@@ -135,7 +136,10 @@ pub async fn new_session(opts: &EngineOptions) -> Result<SessionContext, Pipelin
         .parquet
         .schema_force_view_types = false;
     config.options_mut().sql_parser.map_string_types_to_utf8view = false;
-    let mut runtime = RuntimeEnvBuilder::new();
+    // Spill files go to this process's own folder (see `spill`), whatever the cap.
+    let disk = DiskManagerBuilder::default()
+        .with_mode(DiskManagerMode::Directories(vec![crate::spill::folder()]));
+    let mut runtime = RuntimeEnvBuilder::new().with_disk_manager_builder(disk);
     if let Some(cap) = opts.memory_limit_bytes {
         // Fair: operators that can spill (sorts, aggregations) share what the others leave,
         // so one large sort cannot starve the stages running beside it. The pool is part

@@ -26,7 +26,7 @@ pub mod progress;
 pub mod report;
 pub mod schedule;
 pub mod source;
-pub mod spill_watch;
+pub mod spill;
 pub mod stage;
 pub mod state;
 pub mod storage;

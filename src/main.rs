@@ -98,5 +98,8 @@ fn main() {
             }
         }
     };
+    // An exit runs no destructors: the spill and work folders of a run stopped by an error
+    // would stay behind (gigabytes at scale).
+    winback::spill::remove_folders();
     std::process::exit(code);
 }

@@ -440,13 +440,19 @@ fn staging_left_by_a_run_that_died_is_removed_by_the_next_holder_of_its_lock() {
 }
 
 /// Tables that later stages read but that are no output go to Parquet in a private work
-/// folder under the system's temp space, not memory; the folder is gone after the run.
+/// folder under the system's temp space, not memory; the folder is gone after the run, and
+/// so are the spill and work folders a killed process left (its process id is gone).
 #[test]
 fn intermediate_tables_live_in_a_work_folder_removed_after_the_run() {
     let tmp = tempfile::tempdir().unwrap();
     project(tmp.path());
     let temp = tmp.path().join("temp");
     std::fs::create_dir_all(&temp).unwrap();
+    // Above Linux's largest process id: no process has it.
+    for left in ["winback-spill-4194305", "winback-work-4194305-Ab12Cd"] {
+        std::fs::create_dir_all(temp.join(left).join("datafusion-x")).unwrap();
+        std::fs::write(temp.join(left).join("datafusion-x/spill.arrow"), b"spilled").unwrap();
+    }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_winback"))
         .current_dir(tmp.path())
         .args(["run", "--no-send", "--state-dir", "state"])
@@ -461,6 +467,23 @@ fn intermediate_tables_live_in_a_work_folder_removed_after_the_run() {
             && stderr.contains(&temp.join("winback-work-").display().to_string()),
         "{stderr}"
     );
+    let left: Vec<_> = std::fs::read_dir(&temp).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A run that stops on an error exits without destructors: its folders go all the same.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_winback"))
+        .current_dir(tmp.path())
+        .args([
+            "run",
+            "--no-send",
+            "--state-dir",
+            "state",
+            "--memory-limit-mib",
+            "8",
+        ])
+        .env("TMPDIR", &temp)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
     let left: Vec<_> = std::fs::read_dir(&temp).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }

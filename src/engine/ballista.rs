@@ -82,7 +82,7 @@ fn work_area(work_location: Option<&str>) -> Result<WorkArea, PipelineError> {
         }
         None => {
             let temp = tempfile::Builder::new()
-                .prefix("winback-work-")
+                .prefix(&crate::spill::work_prefix())
                 .tempdir()
                 .map_err(|e| internal(format!("cannot create a work folder: {e}")))?;
             WorkArea {

@@ -50,7 +50,7 @@ pub async fn execute(
         .collect();
     // Quarantine first: it reads the sources' internal tables, which can then be dropped
     // as soon as the stages reading the sources are done.
-    let spills = crate::spill_watch::SpillWatch::start(&p.ctx, &opts.progress);
+    let spills = crate::spill::SpillWatch::start(&p.ctx, &opts.progress);
     let bar = opts.progress.start("quarantine");
     let q = Instant::now();
     let rows = engine::materialize(
@@ -95,7 +95,7 @@ pub async fn execute(
     // Intermediate tables go to Parquet in a private folder of the system's temp space
     // (where DataFusion spills too), removed when the run ends however it ends.
     let work = tempfile::Builder::new()
-        .prefix("winback-work-")
+        .prefix(&crate::spill::work_prefix())
         .tempdir()
         .map_err(|e| PipelineError::Internal(format!("cannot create a work folder: {e}")))?;
     tracing::info!(folder = %work.path().display(), "intermediate tables go to this work folder");
