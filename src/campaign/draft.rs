@@ -68,14 +68,19 @@ impl Draft {
 
     /// The message, rendered.
     pub fn render(self) -> Result<Message, TemplateError> {
-        let r = self.parts()?;
-        Ok(Message {
+        let parts = self.parts()?;
+        Ok(self.with(parts))
+    }
+
+    /// The message with these parts (from [`Draft::parts`]).
+    pub fn with(self, r: Rendered) -> Message {
+        Message {
             subject: r.subject,
             html: r.html,
             text: r.text,
             unsubscribe_url: r.unsubscribe_url,
             unsubscribe_mailto: r.unsubscribe_mailto,
             ..self.message
-        })
+        }
     }
 }

@@ -329,14 +329,12 @@ pub async fn send(
 /// is logged (the template part, never the recipient) and the message stays `planned`
 /// in the ledger, for the next run.
 fn rendered(drafts: Vec<Draft>) -> impl Iterator<Item = Message> + Send + 'static {
-    drafts.into_iter().filter_map(|draft| {
-        let campaign = draft.message.campaign.clone();
-        match draft.render() {
-            Ok(m) => Some(m),
-            Err(e) => {
-                tracing::error!(campaign = %campaign, error = %e, "a planned message failed to render at send time: not sent");
-                None
-            }
+    drafts.into_iter().filter_map(|draft| match draft.parts() {
+        Ok(parts) => Some(draft.with(parts)),
+        Err(e) => {
+            tracing::error!(campaign = %draft.message.campaign, error = %e,
+                "a planned message failed to render at send time: not sent");
+            None
         }
     })
 }
