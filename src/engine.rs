@@ -8,6 +8,7 @@
 
 #[cfg(feature = "ballista")]
 pub mod ballista;
+mod small_joins;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,9 +19,12 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::common::ParamValues;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
@@ -164,10 +168,29 @@ pub async fn new_session(opts: &EngineOptions) -> Result<SessionContext, Pipelin
     if opts.engine.is_ballista() {
         return ballista_session(config, runtime, opts).await;
     }
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let capped = opts.memory_limit_bytes.is_some();
+    let pool = opts.memory_limit_bytes.map(crate::memory_cap::pool_bytes);
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features();
+    if let (true, Some(pool)) = (capped, pool) {
+        // Joins against a small side hash it instead of sorting both sides.
+        let mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> =
+            vec![Arc::new(small_joins::HashSmallJoins {
+                max_rows: SMALL_JOIN_ROWS,
+                max_bytes: pool / 16,
+            })];
+        rules.extend(PhysicalOptimizer::new().rules);
+        state = state.with_physical_optimizer_rules(rules);
+    }
+    let ctx = SessionContext::new_with_state(state.build());
     crate::functions::register(&ctx);
     Ok(ctx)
 }
+
+/// Under a cap, the most rows a join side may have to be hashed rather than sorted.
+const SMALL_JOIN_ROWS: usize = 1_000_000;
 
 #[cfg(feature = "ballista")]
 async fn ballista_session(
