@@ -168,13 +168,11 @@ pub async fn new_session(opts: &EngineOptions) -> Result<SessionContext, Pipelin
     if opts.engine.is_ballista() {
         return ballista_session(config, runtime, opts).await;
     }
-    let capped = opts.memory_limit_bytes.is_some();
-    let pool = opts.memory_limit_bytes.map(crate::memory_cap::pool_bytes);
     let mut state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features();
-    if let (true, Some(pool)) = (capped, pool) {
+    if let Some(pool) = opts.memory_limit_bytes.map(crate::memory_cap::pool_bytes) {
         // Joins against a small side hash it instead of sorting both sides.
         let mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> =
             vec![Arc::new(small_joins::HashSmallJoins {
