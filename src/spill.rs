@@ -29,7 +29,13 @@ pub fn folder() -> PathBuf {
         .get_or_init(|| {
             let temp = std::env::temp_dir();
             remove_stale(&temp);
-            temp.join(format!("{SPILL_PREFIX}{}", std::process::id()))
+            let folder = temp.join(format!("{SPILL_PREFIX}{}", std::process::id()));
+            // Made here, once: DataFusion creates a missing folder itself, and sessions
+            // built side by side then race to create it (the loser fails to start).
+            if let Err(e) = std::fs::create_dir_all(&folder) {
+                tracing::warn!(folder = %folder.display(), error = %e, "cannot create the spill folder");
+            }
+            folder
         })
         .clone()
 }
@@ -99,7 +105,7 @@ impl SpillPeaks {
     }
 }
 
-/// Samples the session's spill files until [`SpillWatch::finish`].
+/// Samples the session's spill files from `start` until it is dropped.
 pub struct SpillWatch {
     peaks: Arc<Mutex<SpillPeaks>>,
     disk: Arc<DiskManager>,
@@ -129,12 +135,19 @@ impl SpillWatch {
         }
     }
 
-    /// Stop sampling; the peaks seen.
+    /// The peaks seen, with a last sample (sampling stops when the watch is dropped).
     pub fn finish(self) -> SpillPeaks {
-        self.task.abort();
         sample(&self.disk, &self.peaks, &self.progress);
         let peaks = self.peaks.lock().unwrap_or_else(|p| p.into_inner());
         peaks.clone()
+    }
+}
+
+/// A run that stops early (an error between start and finish) stops the sampling too:
+/// the scheduler's process would otherwise poll a finished run's disk forever.
+impl Drop for SpillWatch {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

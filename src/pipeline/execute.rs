@@ -48,9 +48,9 @@ pub async fn execute(
         .filter(|t| computed(t))
         .map(|t| (t.clone(), format_of(t)))
         .collect();
+    let spills = crate::spill::SpillWatch::start(&p.ctx, &opts.progress);
     // Quarantine first: it reads the sources' internal tables, which can then be dropped
     // as soon as the stages reading the sources are done.
-    let spills = crate::spill::SpillWatch::start(&p.ctx, &opts.progress);
     let bar = opts.progress.start("quarantine");
     let q = Instant::now();
     let rows = engine::materialize(
