@@ -236,10 +236,7 @@ async fn a_cluster_of_separate_processes_reading_and_writing_s3_gives_the_same_t
         let mut args: Vec<String> = [
             "run",
             "--pipeline",
-            &repo()
-                .join("pipelines/reactivation.toml")
-                .display()
-                .to_string(),
+            &default_pipeline(),
             "--as-of",
             AS_OF,
             "--engine",

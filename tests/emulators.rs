@@ -63,10 +63,7 @@ fn run_winback(dir: &Path, sources_url: &str, output: &str, env: &[(&str, String
     let mut args: Vec<String> = vec![
         "run".into(),
         "--pipeline".into(),
-        repo()
-            .join("pipelines/reactivation.toml")
-            .display()
-            .to_string(),
+        default_pipeline(),
         "--as-of".into(),
         AS_OF.into(),
         "--output".into(),

@@ -559,10 +559,7 @@ fn the_run_summary_names_a_skipped_copy_and_what_each_source_was() {
         .args([
             "run",
             "--pipeline",
-            &repo()
-                .join("pipelines/reactivation.toml")
-                .display()
-                .to_string(),
+            &default_pipeline(),
             "--as-of",
             AS_OF,
             "--input",

@@ -194,10 +194,7 @@ async fn a_missing_bucket_is_a_clear_error_without_secrets() {
         &[
             "run".into(),
             "--pipeline".into(),
-            repo()
-                .join("pipelines/reactivation.toml")
-                .display()
-                .to_string(),
+            default_pipeline(),
             "--input".into(),
             "purchases=s3://no-such-bucket/raw".into(),
         ],
@@ -256,10 +253,7 @@ async fn an_s3_source_may_be_a_file_a_csv_file_a_glob_or_a_folder() {
             &[
                 "run".into(),
                 "--pipeline".into(),
-                repo()
-                    .join("pipelines/reactivation.toml")
-                    .display()
-                    .to_string(),
+                default_pipeline(),
                 "--as-of".into(),
                 "2026-04-01".into(),
                 "--select".into(),

@@ -21,6 +21,14 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The shipped default pipeline file, as a command-line argument.
+pub fn default_pipeline() -> String {
+    repo()
+        .join("pipelines/reactivation.toml")
+        .display()
+        .to_string()
+}
+
 pub fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test dates are valid")
 }
