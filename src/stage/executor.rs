@@ -269,6 +269,9 @@ pub async fn run_all(
                     release(t, &mut readers);
                 }
                 drop_unread(&run.name, &readers);
+                // The finished stage's buffers are free: hand them back to the system now
+                // rather than seconds later, before the next stages allocate theirs.
+                crate::memory_cap::release_free_memory();
                 done.insert(run.name.clone());
                 runs.push(run);
             }
