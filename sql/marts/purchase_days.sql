@@ -1,27 +1,42 @@
 -- purchase_days: one row per customer and day with a purchase: an order that is not only a
 -- refund. A $0 order (a free promotion, a full voucher) is a purchase occasion; a day with
--- nothing but refunds is not. Refunds count against the day of their order. Gaps between the days are measured per customer
--- with gap_stats() (customer_summary), without sorting every day of every customer.
+-- nothing but refunds is not. Refunds count against the day of their order. Gaps between
+-- the days are measured per customer with gap_stats() (customer_summary), without sorting
+-- every day of every customer.
 with orders as (
-    select * from purchases_clean
+    select *, key_hash(customer_id, order_date) as day_key
+    from purchases_clean
 ),
 
-days as (
+-- Most days hold one order: the day is that order, when it is a purchase. Its net is kept to
+-- the millionth, as the exact sums of several orders below are.
+single_order_days as (
+    select customer_id, order_date, 1 as day_orders, round(net_amount, 6) as day_net
+    from orders o
+    where (gross_amount > 0 or refund_amount = 0)
+        and not exists (select 1 from multi_order_days m where m.day_key = o.day_key)
+),
+
+-- Days of several orders (multi_order_days): counted and netted together.
+shared_days as (
     select
         customer_id,
         order_date,
         count(*) as day_orders,
         -- exact (decimal) sum: the same whatever order the orders arrive in
         cast(sum(cast(net_amount as decimal(38, 6))) as double) as day_net,
-        count(*) filter (where gross_amount > 0 or refund_amount = 0) as day_purchases
-    from orders
+        bool_or(gross_amount > 0 or refund_amount = 0) as has_purchase
+    from orders o
+    where exists (select 1 from multi_order_days m where m.day_key = o.day_key)
     group by customer_id, order_date
 ),
 
 final as (
+    select * from single_order_days
+    union all
     select customer_id, order_date, day_orders, day_net
-    from days
-    where day_purchases > 0
+    from shared_days
+    where has_purchase
 )
 
 select * from final
