@@ -13,16 +13,6 @@ use winback::error::{ConfigError, EXIT_CONFIG, EXIT_FAILED, PipelineError};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-// jemalloc's settings, read when it starts (`_RJEM_MALLOC_CONF` in the environment still
-// overrides them). Huge pages for its arenas: the stages fault in gigabytes of fresh
-// buffers, and with 4 KiB pages the kernel's page faults were 15% of a 10M-row run;
-// with 2 MiB pages they are 8 times fewer and the run about 10% faster, for about 80 MiB
-// more resident memory at the peak (BENCHMARKS.md). Linux only: elsewhere the option is
-// unknown.
-#[cfg(target_os = "linux")]
-#[unsafe(export_name = "_rjem_malloc_conf")]
-static MALLOC_CONF: &[u8; 31] = b"thp:always,metadata_thp:always\0";
-
 fn init_logging(format: &str, reports_its_own_errors: bool, cluster: bool) {
     // On a terminal the progress display shows the stages; logs say only what matters,
     // and a command that prints its own error report does not log it a second time.
