@@ -177,7 +177,7 @@ pub async fn new_session(opts: &EngineOptions) -> Result<SessionContext, Pipelin
         let mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> =
             vec![Arc::new(small_joins::HashSmallJoins {
                 max_rows: SMALL_JOIN_ROWS,
-                max_bytes: pool / 16,
+                max_bytes: pool / 8,
             })];
         rules.extend(PhysicalOptimizer::new().rules);
         state = state.with_physical_optimizer_rules(rules);
@@ -188,7 +188,7 @@ pub async fn new_session(opts: &EngineOptions) -> Result<SessionContext, Pipelin
 }
 
 /// Under a cap, the most rows a join side may have to be hashed rather than sorted.
-const SMALL_JOIN_ROWS: usize = 1_000_000;
+const SMALL_JOIN_ROWS: usize = 4_000_000;
 
 #[cfg(feature = "ballista")]
 async fn ballista_session(
