@@ -4,7 +4,11 @@
 -- the days are measured per customer with gap_stats() (customer_summary), without sorting
 -- every day of every customer.
 with orders as (
-    select *, key_hash(customer_id, order_date) as day_key
+    select
+        *,
+        key_hash(customer_id, order_date) as day_key,
+        -- a purchase: anything but a pure refund
+        gross_amount > 0 or refund_amount = 0 as is_purchase
     from purchases_clean
 ),
 
@@ -13,7 +17,7 @@ with orders as (
 single_order_days as (
     select customer_id, order_date, 1 as day_orders, round(net_amount, 6) as day_net
     from orders o
-    where (gross_amount > 0 or refund_amount = 0)
+    where is_purchase
         and not exists (select 1 from multi_order_days m where m.day_key = o.day_key)
 ),
 
@@ -25,7 +29,7 @@ shared_days as (
         count(*) as day_orders,
         -- exact (decimal) sum: the same whatever order the orders arrive in
         cast(sum(cast(net_amount as decimal(38, 6))) as double) as day_net,
-        bool_or(gross_amount > 0 or refund_amount = 0) as has_purchase
+        bool_or(is_purchase) as has_purchase
     from orders o
     where exists (select 1 from multi_order_days m where m.day_key = o.day_key)
     group by customer_id, order_date

@@ -68,6 +68,14 @@ impl HashSmallJoins {
     }
 
     fn replace(&self, smj: &SortMergeJoinExec) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        // The left input is the one a hash join builds its table from.
+        let swap = if self.small(smj.left()) {
+            false
+        } else if self.small(smj.right()) && smj.join_type().supports_swap() {
+            true
+        } else {
+            return Ok(None);
+        };
         let join = HashJoinExec::try_new(
             Arc::clone(smj.left()),
             Arc::clone(smj.right()),
@@ -79,14 +87,11 @@ impl HashSmallJoins {
             smj.null_equality(),
             false,
         )?;
-        // The left input is the one a hash join builds its table from.
-        if self.small(smj.left()) {
-            return Ok(Some(Arc::new(join)));
-        }
-        if self.small(smj.right()) && smj.join_type().supports_swap() {
-            return Ok(Some(join.swap_inputs(PartitionMode::Auto)?));
-        }
-        Ok(None)
+        Ok(Some(if swap {
+            join.swap_inputs(PartitionMode::Auto)?
+        } else {
+            Arc::new(join)
+        }))
     }
 }
 

@@ -16,6 +16,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
@@ -160,7 +161,7 @@ struct Discovered<'a> {
 /// How the source's files are read. Parquet takes the session's Parquet options: text as
 /// plain Utf8 (the default format would decode every string column as Utf8View, only for
 /// the checks to cast it back, about 4% of a 12M-row run).
-fn file_format(ctx: &SessionContext, source: &Source) -> Arc<dyn DfFileFormat> {
+fn file_format(state: &SessionState, source: &Source) -> Arc<dyn DfFileFormat> {
     match source.format {
         FileFormat::Csv => Arc::new(
             CsvFormat::default()
@@ -168,9 +169,7 @@ fn file_format(ctx: &SessionContext, source: &Source) -> Arc<dyn DfFileFormat> {
                 .with_delimiter(source.delimiter)
                 .with_schema_infer_max_rec(0),
         ),
-        _ => Arc::new(
-            ParquetFormat::default().with_options(ctx.state().table_options().parquet.clone()),
-        ),
+        _ => Arc::new(ParquetFormat::default().with_options(state.table_options().parquet.clone())),
     }
 }
 
@@ -186,8 +185,8 @@ async fn discover<'a>(
     let same_as = files::identical_content(&loc.store, &metas)
         .await
         .map_err(|e| storage::storage_err(&loc.url, e))?;
-    let format = file_format(ctx, source);
     let state = ctx.state();
+    let format = file_format(&state, source);
     let mut problems = Vec::new();
     // Each column's type so far, and the file it was first seen in.
     let mut fields: Vec<(Field, String)> = Vec::new();
@@ -379,7 +378,7 @@ async fn register_one(
         schema
     } else {
         let urls = d.files.iter().map(|(u, _)| u.clone()).collect();
-        let options = ListingOptions::new(file_format(ctx, d.source))
+        let options = ListingOptions::new(file_format(&ctx.state(), d.source))
             .with_file_extension(d.source.format.extension());
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
