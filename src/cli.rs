@@ -43,7 +43,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show the scheduler's status file (last and next runs, heartbeat).
     Status(StatusArgs),
-    /// The send ledger: messages by campaign, step, channel and state.
+    /// The send ledger: messages by campaign, step, channel and state; `--reconcile` settles
+    /// `unknown` rows by asking the providers what they accepted.
     Sends(SendsArgs),
     /// Write the run's HTML report: <output>/_report/as_of=<D>/report.html.
     Report(ReportArgs),
@@ -345,10 +346,26 @@ pub struct SendsArgs {
     /// Only the sends decided for this as_of.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub as_of: Option<NaiveDate>,
-    /// List the recipients that were in flight when a process died (addresses masked), for
-    /// an operator to check with the provider.
+    /// List the recipients whose request may have been processed (in flight when a process
+    /// died, or the provider's answer was lost), addresses masked.
     #[arg(long)]
     pub unknown: bool,
+    /// Ask each channel's provider what it accepted of the `unknown` rows: `delivered`
+    /// when it lists them, `not_sent` (sent by the next run, once) when its answer proves
+    /// it never accepted them; the rest stay `unknown` with the reason. Every run also does
+    /// this before planning.
+    #[arg(long, conflicts_with = "unknown")]
+    pub reconcile: bool,
+    /// With `--reconcile`: ask the providers, change nothing.
+    #[arg(long, requires = "reconcile")]
+    pub dry_run: bool,
+    /// With `--reconcile`: the pipeline whose channels to ask.
+    #[arg(long, default_value = "pipelines/reactivation.toml")]
+    pub pipeline: PathBuf,
+    /// With `--reconcile`: the output folder whose file outbox to read (default: the
+    /// pipeline's output.url).
+    #[arg(long, value_name = "URL")]
+    pub output: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -3,6 +3,7 @@
 //! rate limit, concurrency and 429 pause; retries are finite and the run has a time budget.
 
 mod ledger;
+pub mod reconcile;
 pub mod report;
 mod worker;
 
@@ -15,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::campaign::message::Message;
-use crate::channels::{Channel, ChannelError, Fault, RequestPreview};
+use crate::channels::{Channel, ChannelError, RequestPreview};
 use crate::clock::Clock;
-use crate::state::State;
+use crate::error::Blame;
+use crate::state::{RunOwner, State};
 
 pub use ledger::Ledger;
 
@@ -35,6 +37,8 @@ pub struct DeliveryOptions {
     pub dry_run: Option<PathBuf>,
     /// Send `unknown` rows again (the campaign's `on_unknown = "resend"`).
     pub resend_unknown: bool,
+    /// The run reserving the rows (its lock): recovery leaves a live run's rows alone.
+    pub owner: Option<RunOwner>,
 }
 
 impl DeliveryOptions {
@@ -46,6 +50,7 @@ impl DeliveryOptions {
             clock,
             dry_run: None,
             resend_unknown: false,
+            owner: None,
         }
     }
 }
@@ -65,6 +70,12 @@ pub struct ChannelReport {
     pub failed: u64,
     pub deferred: u64,
     pub unknown: u64,
+    /// Why recipients ended `unknown` (`timeout after send`, `provider 502`, ...), with
+    /// how many each.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unknown_reasons: std::collections::BTreeMap<String, u64>,
+    /// Recipients the provider refused because they opted out (recorded for later runs).
+    pub opted_out: u64,
     /// Left untouched because the run was cancelled or the channel stopped.
     pub not_attempted: u64,
     /// Requests (or request groups) made, and how many of them were answered 429.
@@ -100,10 +111,12 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
-    pub fn fault(&self) -> Fault {
+    /// A channel error is as its kind says; a ledger or dry-run file that cannot be
+    /// written is never the user's configuration (a retry may help: the disk, a lock).
+    pub fn blame(&self) -> Blame {
         match self {
-            DeliveryError::Channel(e) => e.fault(),
-            DeliveryError::Ledger { .. } | DeliveryError::DryRun { .. } => Fault::Internal,
+            DeliveryError::Channel(e) => e.blame(),
+            DeliveryError::Ledger { .. } | DeliveryError::DryRun { .. } => Blame::External,
         }
     }
 }
@@ -130,7 +143,7 @@ where
         if let Some(dir) = opts.dry_run.clone() {
             return dry_run(state, channel.as_ref(), messages.into_iter(), &dir, &opts).await;
         }
-        let ledger = Ledger::start(state.clone(), opts.resend_unknown);
+        let ledger = Ledger::start(state.clone(), opts.resend_unknown, opts.owner.clone());
         let run = worker::Run::new(channel, ledger, Box::new(messages.into_iter()), opts);
         let report = run.execute().await?;
         tracing::info!(

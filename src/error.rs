@@ -27,6 +27,18 @@ pub enum Blame {
 }
 
 impl Blame {
+    /// The worse of two: a part that a retry may heal, or that is winback's own, outranks
+    /// the user's configuration (a run whose ledger failed is retried even when another
+    /// channel's configuration is also wrong).
+    pub fn worst(self, other: Blame) -> Blame {
+        let rank = |b: Blame| match b {
+            Blame::User => 0,
+            Blame::External => 1,
+            Blame::Internal => 2,
+        };
+        if rank(other) > rank(self) { other } else { self }
+    }
+
     /// The process exit code for a failure of this kind.
     pub fn exit_code(self) -> i32 {
         match self {

@@ -19,6 +19,14 @@ impl Medium {
             Medium::Sms => "sms",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Medium> {
+        match s {
+            "email" => Some(Medium::Email),
+            "sms" => Some(Medium::Sms),
+            _ => None,
+        }
+    }
 }
 
 /// One message to one recipient, fully rendered, ready for a channel.
@@ -73,12 +81,17 @@ pub enum SendState {
     Suppressed,
     /// In the holdout: never contacted, recorded as "would have been sent".
     Holdout,
-    /// Was in flight when the process died: maybe delivered. Not re-sent by default.
+    /// May have been delivered (in flight when a process died, or the provider's answer
+    /// was lost): never re-sent until reconciliation proves it was not (or
+    /// `on_unknown = "resend"`).
     Unknown,
+    /// Was `unknown`; the provider's own answer proved it never accepted it: the next run
+    /// sends it, once.
+    NotSent,
 }
 
 impl SendState {
-    pub const ALL: [SendState; 9] = [
+    pub const ALL: [SendState; 10] = [
         SendState::Planned,
         SendState::InFlight,
         SendState::Delivered,
@@ -88,6 +101,7 @@ impl SendState {
         SendState::Suppressed,
         SendState::Holdout,
         SendState::Unknown,
+        SendState::NotSent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +115,7 @@ impl SendState {
             SendState::Suppressed => "suppressed",
             SendState::Holdout => "holdout",
             SendState::Unknown => "unknown",
+            SendState::NotSent => "not_sent",
         }
     }
 

@@ -106,7 +106,7 @@ fn rank(state: SendState) -> u8 {
         SendState::Delivered | SendState::Holdout => 4,
         SendState::Unknown | SendState::Rejected | SendState::Suppressed => 3,
         SendState::InFlight => 2,
-        SendState::Planned | SendState::Deferred | SendState::Failed => 1,
+        SendState::Planned | SendState::Deferred | SendState::Failed | SendState::NotSent => 1,
     }
 }
 
@@ -117,8 +117,8 @@ fn rank(state: SendState) -> u8 {
 ///
 /// A step whose row is `delivered` or `holdout` is done and the sequence moves on; one
 /// that is `rejected`, `suppressed`, `in_flight` or `unknown` stops it (`unknown` is
-/// re-planned when the campaign says `on_unknown = "resend"`); `planned`, `deferred` and
-/// `failed` rows, and no row, make the step plannable. A plannable step is due when
+/// re-planned when the campaign says `on_unknown = "resend"`); `planned`, `deferred`,
+/// `failed` and `not_sent` rows, and no row, make the step plannable. A plannable step is due when
 /// `as_of >= entry_date + day` and, after the first, also when `as_of` is at least the
 /// steps' configured gap after the previous step's `as_of`: a customer who entered late
 /// (a lapse found after a missed night, or campaigns switched on with old lapses) gets
@@ -150,7 +150,10 @@ pub fn next_step<'a>(
             }
             Some(SendState::Unknown) => campaign.on_unknown == OnUnknown::Resend,
             Some(SendState::Rejected | SendState::Suppressed | SendState::InFlight) => false,
-            None | Some(SendState::Planned | SendState::Deferred | SendState::Failed) => true,
+            None
+            | Some(
+                SendState::Planned | SendState::Deferred | SendState::Failed | SendState::NotSent,
+            ) => true,
         };
         if !plannable {
             return Next::Nothing;

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
-use super::retry::{self, StatusClass};
-use super::{ChannelError, Outcome, RequestPreview};
+use super::classify::{self, Transport};
+use super::outcome::ChannelError;
+use super::channel::RequestPreview;
 use crate::campaign::message::Message;
 use crate::mask;
 
@@ -98,6 +99,8 @@ pub fn client(channel: &str, timeout: Duration) -> Result<reqwest::Client, Chann
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .pool_max_idle_per_host(256)
+        // An API answers; it does not redirect a POST elsewhere (a 3xx is a refusal).
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("winback/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ChannelError::Internal {
@@ -106,9 +109,11 @@ pub fn client(channel: &str, timeout: Duration) -> Result<reqwest::Client, Chann
         })
 }
 
-/// Executes `req`. A transport failure (timeout, refused connection, reset) comes back as a
-/// reason string without the URL (URLs can hold account ids or tokens).
-pub async fn execute(client: &reqwest::Client, req: &Prepared) -> Result<Response, String> {
+/// Executes `req`. A transport failure comes back sorted by whether the request can have
+/// reached the provider whole, with a reason that holds no URL (URLs can hold account ids).
+/// Once the status line is in, a body that cannot be read is taken as empty: the status
+/// alone says whether the provider accepted the request.
+pub async fn execute(client: &reqwest::Client, req: &Prepared) -> Result<Response, Transport> {
     let mut b = client
         .request(req.method.clone(), &req.url)
         .header(reqwest::header::CONTENT_TYPE, req.content_type())
@@ -116,11 +121,16 @@ pub async fn execute(client: &reqwest::Client, req: &Prepared) -> Result<Respons
     for (k, v) in req.headers.iter().chain(&req.secret_headers) {
         b = b.header(k.as_str(), v.as_str());
     }
-    let resp = b.send().await.map_err(transport_reason)?;
+    let resp = b.send().await.map_err(|e| classify::transport_of(&e))?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let bytes = resp.bytes().await.map_err(transport_reason)?;
-    let body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
+    let body = match resp.bytes().await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned(),
+        Err(e) => {
+            tracing::warn!(status, error = %e.without_url(), "the provider's answer was cut short after its status");
+            String::new()
+        }
+    };
     Ok(Response {
         status,
         headers,
@@ -128,52 +138,9 @@ pub async fn execute(client: &reqwest::Client, req: &Prepared) -> Result<Respons
     })
 }
 
-fn transport_reason(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "request timed out".to_string()
-    } else if e.is_connect() {
-        "connection to the provider failed".to_string()
-    } else {
-        format!("request failed: {}", e.without_url())
-    }
-}
-
 /// A short, address-free excerpt of a provider's answer, for ledger reasons and logs.
 pub fn excerpt(body: &str, batch: &[&Message]) -> String {
     let cut: String = body.chars().take(300).collect();
     let one_line = cut.split_whitespace().collect::<Vec<_>>().join(" ");
     mask::scrub_addresses(&one_line, batch.iter().map(|m| m.to.as_str()))
-}
-
-/// Handles the statuses every API treats alike. Returns `Ok(None)` for a 2xx or a
-/// permanent 4xx (the provider decides what those mean), `Ok(Some(outcomes))` when every
-/// recipient shares the fate (5xx, 408), and `Err` for 429 and 401/403.
-pub fn common_status(
-    channel: &str,
-    env_var: &str,
-    resp: &Response,
-    batch: &[&Message],
-) -> Result<Option<Vec<Outcome>>, ChannelError> {
-    let wait = retry::retry_after(&resp.headers, chrono::Utc::now());
-    match retry::classify(resp.status) {
-        StatusClass::Success | StatusClass::Permanent => Ok(None),
-        StatusClass::RateLimited => Err(ChannelError::RateLimited {
-            channel: channel.to_string(),
-            retry_after: wait,
-        }),
-        StatusClass::Auth => Err(ChannelError::Auth {
-            channel: channel.to_string(),
-            env_var: env_var.to_string(),
-            status: resp.status,
-        }),
-        StatusClass::Retriable => {
-            let reason = format!("HTTP {}: {}", resp.status, excerpt(&resp.body, batch));
-            Ok(Some(
-                batch
-                    .iter()
-                    .map(|_| Outcome::retriable(reason.clone(), wait))
-                    .collect(),
-            ))
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! Retry policy as data: which HTTP answers are worth another try, how long to wait
+//! Retry policy as data: how long to wait
 //! (exponential backoff with full jitter, or what the provider asks for in `Retry-After` /
 //! `X-RateLimit-Reset`), and how many attempts a recipient gets.
 
@@ -65,31 +65,6 @@ impl RetryPolicy {
 /// The longest `Retry-After` honoured.
 pub const MAX_PROVIDER_WAIT: Duration = Duration::from_secs(15 * 60);
 
-/// How an HTTP status is handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusClass {
-    /// 2xx.
-    Success,
-    /// 429: pause the whole channel, no attempt used up.
-    RateLimited,
-    /// 401, 403: the credentials are wrong; stop the channel.
-    Auth,
-    /// 408, 5xx: try again after a backoff.
-    Retriable,
-    /// Any other status: permanent for the recipients concerned.
-    Permanent,
-}
-
-pub fn classify(status: u16) -> StatusClass {
-    match status {
-        200..=299 => StatusClass::Success,
-        429 => StatusClass::RateLimited,
-        401 | 403 => StatusClass::Auth,
-        408 | 500..=599 => StatusClass::Retriable,
-        _ => StatusClass::Permanent,
-    }
-}
-
 /// The wait a response asks for: `Retry-After` (delta-seconds or an HTTP date), else
 /// `X-RateLimit-Reset` (epoch seconds when it looks like one, else delta-seconds).
 pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
@@ -139,18 +114,6 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2015, 10, 21, 7, 27, 0).unwrap()
-    }
-
-    #[test]
-    fn classifies_statuses() {
-        assert_eq!(classify(202), StatusClass::Success);
-        assert_eq!(classify(429), StatusClass::RateLimited);
-        assert_eq!(classify(401), StatusClass::Auth);
-        assert_eq!(classify(403), StatusClass::Auth);
-        assert_eq!(classify(408), StatusClass::Retriable);
-        assert_eq!(classify(503), StatusClass::Retriable);
-        assert_eq!(classify(400), StatusClass::Permanent);
-        assert_eq!(classify(404), StatusClass::Permanent);
     }
 
     #[test]

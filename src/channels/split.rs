@@ -4,7 +4,7 @@
 
 use futures::future::BoxFuture;
 
-use super::{ChannelError, Outcome};
+use super::outcome::{ChannelError, Outcome, Sent};
 use crate::campaign::message::Message;
 
 /// The answer to one (sub-)request.
@@ -24,19 +24,18 @@ pub enum SubResult {
 
 /// Sends `batch` in the sub-requests `groups` (indices into `batch`), splitting refused ones.
 ///
-/// An `Err` (429, 401/403) is returned as such while nothing has been delivered, so the caller
-/// pauses or stops and retries the whole batch; once something has been delivered, the
-/// recipients not yet settled become retriable instead, so nothing delivered is sent again.
-pub async fn send_split<'a, F>(
-    batch: &'a [Message],
-    groups: Vec<Vec<usize>>,
-    mut send: F,
-) -> Result<Vec<Outcome>, ChannelError>
+/// An `Err` from a sub-request (429, 401/403, the sender's configuration refused) halts the
+/// batch: the recipients not yet settled are `Retriable` (no request of theirs went out)
+/// and the error comes back beside the outcomes the earlier sub-requests earned, so a
+/// delivered or possibly-delivered recipient keeps its outcome whatever the caller does
+/// about the error.
+pub async fn send_split<'a, F>(batch: &'a [Message], groups: Vec<Vec<usize>>, mut send: F) -> Sent
 where
     F: FnMut(Vec<&'a Message>) -> BoxFuture<'a, Result<SubResult, ChannelError>>,
 {
     let mut out: Vec<Option<Outcome>> = vec![None; batch.len()];
     let mut stack: Vec<Vec<usize>> = groups.into_iter().rev().collect();
+    let mut halt = None;
     while let Some(idx) = stack.pop() {
         if idx.is_empty() {
             continue;
@@ -44,20 +43,7 @@ where
         let sub: Vec<&Message> = idx.iter().map(|&i| &batch[i]).collect();
         match send(sub).await {
             Err(e) => {
-                let delivered = out
-                    .iter()
-                    .any(|o| matches!(o, Some(Outcome::Delivered { .. })));
-                if !delivered {
-                    return Err(e);
-                }
-                let retry_after = match &e {
-                    ChannelError::RateLimited { retry_after, .. } => *retry_after,
-                    _ => None,
-                };
-                let reason = e.to_string();
-                for i in idx.into_iter().chain(stack.drain(..).flatten()) {
-                    out[i] = Some(Outcome::retriable(reason.clone(), retry_after));
-                }
+                halt = Some(e);
                 break;
             }
             Ok(SubResult::Settled(v)) => {
@@ -91,25 +77,39 @@ where
             }
         }
     }
-    Ok(out
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::retriable("not attempted", None)))
-        .collect())
+    let (reason, wait) = match &halt {
+        Some(e) => (e.to_string(), e.retry_after()),
+        None => ("not attempted".to_string(), None),
+    };
+    Sent {
+        outcomes: out
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::retriable(reason.clone(), wait)))
+            .collect(),
+        halt,
+    }
 }
 
-/// Splits `batch` so no address appears twice in one request (batch APIs key per-recipient
-/// data by address), each group keeping the batch order.
-pub fn unique_address_groups(batch: &[Message]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<(std::collections::HashSet<&str>, Vec<usize>)> = Vec::new();
-    for (i, m) in batch.iter().enumerate() {
-        let key = m.to.as_str();
-        match groups.iter_mut().find(|(seen, _)| !seen.contains(key)) {
-            Some((seen, idx)) => {
+/// Splits the recipients `idx` of `batch` so no address appears twice in one request (batch
+/// APIs key per-recipient data by address, and SendGrid refuses a request that repeats
+/// one), each group keeping the batch order. Returns indices into `batch`.
+pub fn unique_address_groups(batch: &[Message], idx: &[usize]) -> Vec<Vec<usize>> {
+    // Case-insensitively: SendGrid compares addresses so.
+    let mut groups: Vec<(std::collections::HashSet<String>, Vec<usize>)> = Vec::new();
+    for &i in idx {
+        let key = batch[i].to.to_ascii_lowercase();
+        match groups.iter_mut().find(|(seen, _)| !seen.contains(&key)) {
+            Some((seen, members)) => {
                 seen.insert(key);
-                idx.push(i);
+                members.push(i);
             }
             None => groups.push(([key].into_iter().collect(), vec![i])),
         }
     }
-    groups.into_iter().map(|(_, idx)| idx).collect()
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
+/// Every recipient of `batch`, in order.
+pub fn all(batch: &[Message]) -> Vec<usize> {
+    (0..batch.len()).collect()
 }

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::campaign::message::Message;
 use crate::state::send_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
-use crate::state::{LedgerDecision, SendRecord, State, StateError};
+use crate::state::{LedgerDecision, RunOwner, SendRecord, State, StateError};
 
 /// Most operations folded into one transaction.
 const MAX_GROUP: usize = 512;
@@ -29,11 +29,12 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn start(state: State, resend_unknown: bool) -> Ledger {
+    /// Starts the writer; rows it reserves are owned by `owner` (the run's lock).
+    pub fn start(state: State, resend_unknown: bool, owner: Option<RunOwner>) -> Ledger {
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("winback-ledger".into())
-            .spawn(move || writer(state, resend_unknown, rx))
+            .spawn(move || writer(state, resend_unknown, owner, rx))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the ledger writer"));
         Ledger { tx }
@@ -76,7 +77,12 @@ impl Ledger {
 /// small for the key b-tree of a million-recipient run).
 const CACHE_SIZE_KIB: i64 = 64 * 1024;
 
-fn writer(state: State, resend_unknown: bool, mut rx: mpsc::UnboundedReceiver<Op>) {
+fn writer(
+    state: State,
+    resend_unknown: bool,
+    owner: Option<RunOwner>,
+    mut rx: mpsc::UnboundedReceiver<Op>,
+) {
     // Statement journals in memory, not in a temp file; room for the batch statements.
     state.conn().set_prepared_statement_cache_capacity(64);
     let tuned = state.conn().execute_batch(&format!(
@@ -93,7 +99,7 @@ fn writer(state: State, resend_unknown: bool, mut rx: mpsc::UnboundedReceiver<Op
                 Err(_) => break,
             }
         }
-        let result = run_group(&state, resend_unknown, &ops);
+        let result = run_group(&state, resend_unknown, owner.as_ref(), &ops);
         match result {
             Ok(mut kept) => {
                 for op in ops {
@@ -133,6 +139,7 @@ fn writer(state: State, resend_unknown: bool, mut rx: mpsc::UnboundedReceiver<Op
 fn run_group(
     state: &State,
     resend_unknown: bool,
+    owner: Option<&RunOwner>,
     ops: &[Op],
 ) -> Result<Vec<Vec<bool>>, StateError> {
     let now = crate::state::fmt_ts(state.now());
@@ -141,7 +148,9 @@ fn run_group(
     let mut kept = Vec::new();
     for op in ops {
         match op {
-            Op::Reserve(batch, _) => kept.push(reserve_tx(&tx, batch, resend_unknown, &now)?),
+            Op::Reserve(batch, _) => {
+                kept.push(reserve_tx(&tx, batch, resend_unknown, owner, &now)?)
+            }
             Op::Record(records, _) => record_tx(&tx, records, &now)?,
             Op::Attempt(keys, _) => {
                 let keys: Vec<&str> = keys.iter().map(String::as_str).collect();

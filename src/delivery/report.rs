@@ -31,6 +31,9 @@ pub struct CampaignsReport {
     /// Channels that stopped (credentials refused), with the variable to check.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Whose fault the worst of `errors` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blame: Option<crate::error::Blame>,
 }
 
 impl CampaignsReport {

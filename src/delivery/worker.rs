@@ -11,9 +11,10 @@ use tracing::Instrument;
 use super::{ChannelReport, DeliveryError, DeliveryOptions, Ledger};
 use crate::campaign::message::{Message, SendState};
 use crate::channels::rate_limit::Throttle;
-use crate::channels::{Channel, ChannelError, Outcome};
+use crate::channels::{Channel, ChannelError, Outcome, Sent};
 use crate::clock::add_std;
 use crate::state::SendRecord;
+use crate::state::opt_outs::OptOut;
 
 const BUDGET_EXHAUSTED: &str = "time budget exhausted";
 const CANCELLED: &str = "run cancelled before the request";
@@ -161,48 +162,64 @@ impl Run {
                 Ok(p) => p,
                 Err(why) => return self.settle_all(&pending, SendState::Failed, why).await,
             };
-            let result = self.channel.send(&pending).await;
+            let sent = self.channel.send(&pending).await;
             drop(permit);
             self.report().requests += 1;
-            let outcomes = match result {
-                Ok(o) if o.len() == pending.len() => o,
-                Ok(o) => {
-                    let e = ChannelError::Internal {
-                        channel: self.channel.name().to_string(),
-                        reason: format!(
-                            "the channel answered {} outcomes for {} recipients",
-                            o.len(),
-                            pending.len()
-                        ),
-                    };
-                    // What happened is not known: never re-send automatically.
-                    self.settle_all(&pending, SendState::Unknown, &e.to_string())
-                        .await?;
-                    return Err(e.into());
-                }
-                Err(ChannelError::RateLimited { retry_after, .. }) => {
-                    // Pauses every worker; does not use up an attempt.
+            if sent.outcomes.len() != pending.len() {
+                let e = ChannelError::Internal {
+                    channel: self.channel.name().to_string(),
+                    reason: format!(
+                        "the channel answered {} outcomes for {} recipients",
+                        sent.outcomes.len(),
+                        pending.len()
+                    ),
+                };
+                // What happened is not known: never re-send automatically.
+                self.settle_all(&pending, SendState::Unknown, &e.to_string())
+                    .await?;
+                return Err(e.into());
+            }
+            let Sent { outcomes, halt } = sent;
+            // A 429 pauses every worker and uses up no attempt; any other halt stops the
+            // channel. Either way what the requests before it earned is recorded as is.
+            let (free_retry, stop) = match halt {
+                None => (false, None),
+                Some(ChannelError::RateLimited { retry_after, .. }) => {
                     let wait = policy.delay(attempt, retry_after, &mut rand::rng());
                     let until = self.throttle.pause_for(wait);
                     self.report().throttled += 1;
                     tracing::warn!(wait_ms = wait.as_millis() as u64, %until, "provider answered 429: pausing the channel");
-                    continue;
+                    (true, None)
                 }
-                Err(e) => {
+                Some(e) => {
                     tracing::error!(error = %e, recipients = pending.len(), "stopping the channel");
                     self.stop.store(true, Ordering::SeqCst);
                     self.report().stopped = Some(e.to_string());
-                    self.settle_all(&pending, SendState::Failed, &e.to_string())
-                        .await?;
-                    return Err(e.into());
+                    (false, Some(e))
                 }
             };
+            let max = match (&stop, free_retry) {
+                (Some(_), _) => attempt, // nothing is retried: the channel stops
+                (None, true) => u32::MAX,
+                (None, false) => policy.max_attempts,
+            };
             let (records, retry, wait, last_reason) =
-                self.sort_outcomes(pending, outcomes, attempt, policy.max_attempts);
+                self.sort_outcomes(pending, outcomes, attempt, max);
             self.ledger
                 .record(records)
                 .await
                 .map_err(|e| self.ledger_err(e))?;
+            if let Some(e) = stop {
+                return Err(e.into());
+            }
+            if free_retry {
+                // Not an attempt: the requests of the recipients left were never processed.
+                pending = retry;
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                continue;
+            }
             if retry.is_empty() {
                 return Ok(());
             }
@@ -259,8 +276,28 @@ impl Run {
                     r.rejected += 1;
                     (SendState::Rejected, None, Some(reason))
                 }
+                Outcome::OptedOut { reason } => {
+                    r.rejected += 1;
+                    r.opted_out += 1;
+                    records.push(SendRecord {
+                        opt_out: Some(OptOut {
+                            customer_id: m.customer_id.clone(),
+                            medium: m.medium.as_str().to_string(),
+                            address: Some(m.to.clone()),
+                            reason: reason.clone(),
+                            source: format!("provider:{}", self.channel.name()),
+                            at: self.opts.clock.now(),
+                        }),
+                        idempotency_key: m.idempotency_key,
+                        state: SendState::Rejected,
+                        provider_message_id: None,
+                        reason: Some(reason),
+                    });
+                    continue;
+                }
                 Outcome::Unknown { reason } => {
                     r.unknown += 1;
+                    *r.unknown_reasons.entry(reason.clone()).or_default() += 1;
                     (SendState::Unknown, None, Some(reason))
                 }
                 Outcome::Retriable {
@@ -283,6 +320,7 @@ impl Run {
                 state,
                 provider_message_id: id,
                 reason,
+                opt_out: None,
             });
         }
         (records, retry, wait, last)
@@ -298,7 +336,11 @@ impl Run {
         {
             let mut r = self.report();
             match state {
-                SendState::Unknown => r.unknown += batch.len() as u64,
+                SendState::Unknown => {
+                    r.unknown += batch.len() as u64;
+                    *r.unknown_reasons.entry(reason.to_string()).or_default() +=
+                        batch.len() as u64;
+                }
                 _ => r.failed += batch.len() as u64,
             }
         }
@@ -309,6 +351,7 @@ impl Run {
                 state,
                 provider_message_id: None,
                 reason: Some(reason.to_string()),
+                opt_out: None,
             })
             .collect();
         self.ledger

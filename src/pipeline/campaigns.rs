@@ -70,7 +70,16 @@ pub async fn plan(
         .chain(ledger.iter().map(|s| s.customer_id.as_str()))
         .collect();
     let contacts = inputs::contacts(ctx, &wanted).await?;
-    let unsubscribes = inputs::unsubscribes(ctx).await?;
+    let mut unsubscribes = inputs::unsubscribes(ctx).await?;
+    // Opt-outs providers reported (a STOP reply): honoured whatever `as_of` this run is for.
+    for o in state.opt_outs().map_err(|e| stage_err("opt_outs", e))? {
+        unsubscribes.push(crate::campaign::Unsubscribe {
+            customer_id: Some(o.customer_id),
+            address: o.address,
+            medium: crate::campaign::message::Medium::parse(&o.medium),
+            at: o.at,
+        });
+    }
     let last_purchase = inputs::last_purchases(ctx, &wanted).await?;
     // And the read buffers of the scans over `customers` and `customer_summary`.
     crate::memory_cap::release_free_memory();
@@ -233,6 +242,35 @@ pub struct Delivering<'a> {
     pub outbox: PathBuf,
     pub cancel: tokio_util::sync::CancellationToken,
     pub clock: Arc<dyn Clock>,
+    /// The run's lock, recorded with each reservation.
+    pub owner: Option<crate::state::RunOwner>,
+}
+
+/// Every channel of the pipeline that can be built (its secrets set), by name, and why
+/// each other one cannot.
+pub fn build_channels(
+    pipeline: &Pipeline,
+    outbox: &std::path::Path,
+) -> (
+    BTreeMap<String, Arc<dyn crate::channels::Channel>>,
+    BTreeMap<String, String>,
+) {
+    let env = |k: &str| std::env::var(k).ok();
+    let ctx = crate::channels::BuildContext {
+        outbox: outbox.to_path_buf(),
+    };
+    let (mut built, mut missing) = (BTreeMap::new(), BTreeMap::new());
+    for (name, channel) in &pipeline.channels {
+        match channel.config.build(name, &env, &ctx) {
+            Ok(c) => {
+                built.insert(name.clone(), c);
+            }
+            Err(e) => {
+                missing.insert(name.clone(), e.to_string());
+            }
+        }
+    }
+    (built, missing)
 }
 
 /// Record every decision, then send each channel's messages. A channel whose credentials
@@ -250,6 +288,7 @@ pub async fn send(
         plan: plan.summary.clone(),
         deliveries: vec![],
         errors: vec![],
+        blame: None,
     };
     let ledger_err = |e: crate::state::StateError| PipelineError::Stage {
         stage: "campaigns.ledger".into(),
@@ -289,7 +328,7 @@ pub async fn send(
             .push(draft);
     }
     let env = |k: &str| std::env::var(k).ok();
-    let ctx = crate::channels::config::BuildContext {
+    let ctx = crate::channels::BuildContext {
         outbox: d.outbox.clone(),
     };
     for ((name, resend_unknown), messages) in by_channel {
@@ -309,6 +348,7 @@ pub async fn send(
         opts.cancel = d.cancel.clone();
         opts.time_budget = d.pipeline.delivery.time_budget;
         opts.resend_unknown = resend_unknown;
+        opts.owner = d.owner.clone();
         if d.mode == SendMode::DryRun {
             opts.dry_run = Some(d.outbox.clone());
         }
@@ -316,6 +356,8 @@ pub async fn send(
             Ok(r) => report.deliveries.push(r),
             Err(e) => {
                 tracing::error!(channel = %name, error = %e, "channel stopped");
+                let blame = e.blame();
+                report.blame = Some(report.blame.map_or(blame, |b| b.worst(blame)));
                 report.errors.push(e.to_string());
             }
         }
@@ -359,10 +401,12 @@ pub fn outbox_dir(
 /// Plan the campaigns in the query task (they read the session's tables), after the
 /// in-flight rows of a process that died are settled as `unknown`; stage `suppressed` and
 /// `holdout` when they are outputs.
+#[allow(clippy::too_many_arguments)]
 pub async fn plan_in_run(
     p: &super::Prepared,
     opts: &super::RunOptions,
     state: &crate::state::State,
+    outbox: &std::path::Path,
     writer: &crate::output::OutputWriter,
     written: &mut Vec<crate::output::WrittenTable>,
 ) -> Result<(Planned, u64), PipelineError> {
@@ -373,8 +417,22 @@ pub async fn plan_in_run(
         if !rows.is_empty() {
             tracing::error!(
                 recipients = rows.len(),
-                "recipients were in flight when a process died: now `unknown`, not sent again (see `winback sends --unknown`)"
+                "recipients were in flight when a process died: now `unknown`, not sent again until reconciled (see `winback sends --unknown`)"
             );
+        }
+        // Settle what can be settled before planning, so `not_sent` rows go out tonight.
+        let (channels, missing) = build_channels(&p.pipeline, outbox);
+        let opts = crate::delivery::reconcile::ReconcileOptions::default();
+        match crate::delivery::reconcile::reconcile(state, &channels, &missing, &opts, Utc::now())
+            .await
+        {
+            Ok(r) if r.settled() > 0 || r.still_unknown() > 0 => tracing::info!(
+                settled = r.settled(),
+                still_unknown = r.still_unknown(),
+                "reconciled unknown sends with the providers"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not reconcile unknown sends: they stay unknown"),
         }
         rows.len() as u64
     } else {

@@ -50,6 +50,8 @@ pub struct RunOptions {
     /// The run lock this run holds, empty when it holds none. A run holding a lock removes
     /// staging that earlier holders of the same lock left behind when they died.
     pub lock_key: String,
+    /// Who holds `lock_key` (empty when no lock is held).
+    pub lock_holder: String,
     /// Whether the campaigns send. Campaigns need the state folder (the send ledger): a
     /// run without `state_dir` sends nothing.
     pub send: campaigns::SendMode,
@@ -69,6 +71,7 @@ impl RunOptions {
             state_dir: None,
             cancel: CancellationToken::new(),
             lock_key: String::new(),
+            lock_holder: String::new(),
             send: campaigns::SendMode::Send,
         }
     }
@@ -250,16 +253,25 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     };
     // The stages only write into this run's staging, and planning reads the ledger without
     // writing it: stopping them anywhere is safe.
+    let outbox = campaigns::outbox_dir(&root, &m.as_of, opts.state_dir.as_deref());
     let task = {
         let (opts, writer, mut m, state) = (opts.clone(), writer.clone(), m.clone(), state.clone());
+        let outbox = outbox.clone();
         engine::query_runtime().spawn(async move {
             let ctx = prepared.ctx.clone();
             let computed = async {
                 let mut written = execute::execute(&prepared, &opts, &writer, &mut m).await?;
                 let planned = match &state {
                     Some(state) => Some(
-                        campaigns::plan_in_run(&prepared, &opts, state, &writer, &mut written)
-                            .await?,
+                        campaigns::plan_in_run(
+                            &prepared,
+                            &opts,
+                            state,
+                            &outbox,
+                            &writer,
+                            &mut written,
+                        )
+                        .await?,
                     ),
                     None => None,
                 };
@@ -290,7 +302,6 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
     // After the commit: record every decision, then deliver (stoppable between batches).
     let result = match (result, act, &state) {
         (Ok(()), Some(((plan, unknown), pipeline, campaign_list)), Some(state)) => {
-            let outbox = campaigns::outbox_dir(&root, &m.as_of, opts.state_dir.as_deref());
             let delivering = campaigns::Delivering {
                 pipeline: &pipeline,
                 campaigns: &campaign_list,
@@ -299,18 +310,25 @@ pub async fn run(opts: &RunOptions) -> Result<Manifest, PipelineError> {
                 outbox,
                 cancel: opts.cancel.clone(),
                 clock: Arc::new(crate::clock::SystemClock),
+                owner: (!opts.lock_key.is_empty() && !opts.lock_holder.is_empty()).then(|| {
+                    crate::state::RunOwner {
+                        lock: opts.lock_key.clone(),
+                        holder: opts.lock_holder.clone(),
+                    }
+                }),
             };
             let sent = campaigns::send(plan, as_of, unknown, &delivering).await;
             let outcome = match sent {
                 Ok(report) => {
                     let errors = report.errors.clone();
+                    let blame = report.blame.unwrap_or(crate::error::Blame::User);
                     m.campaigns = Some(report);
                     if !errors.is_empty() {
                         Err(PipelineError::Stage {
                             stage: "campaigns.delivery".into(),
                             file: pipeline.file.display().to_string(),
                             message: errors.join("; "),
-                            blame: crate::error::Blame::User,
+                            blame,
                         })
                     } else if opts.cancel.is_cancelled() {
                         Err(PipelineError::Interrupted(

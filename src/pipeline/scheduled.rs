@@ -68,6 +68,7 @@ impl PipelineRunner for EngineRunner {
                 state_dir: self.state_dir.clone(),
                 cancel: req.cancel.clone(),
                 lock_key: req.lock_key.clone(),
+                lock_holder: req.lock_holder.clone(),
                 send: self.send,
             };
             match run(&opts).await {

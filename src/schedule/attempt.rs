@@ -85,6 +85,7 @@ pub(crate) async fn run_attempt(
         fire_time: job.fire_time,
         attempt,
         lock_key: key.to_string(),
+        lock_holder: holder.to_string(),
         cancel: cancel.clone(),
     });
     let started = clock.now();

@@ -54,6 +54,9 @@ pub struct RunRequest {
     pub attempt: u32,
     /// The run lock held for this run (its staging scope).
     pub lock_key: String,
+    /// Who holds that lock (`host/pid/nonce`): the send ledger records it with each
+    /// reservation, so recovery can tell a live run's rows from a dead one's.
+    pub lock_holder: String,
     /// Triggered when the run must stop: shutdown, `max_run_secs` exceeded, or the
     /// run's lock was lost. The runner should stop at the next safe point (finish
     /// the current batch) and return: `Ok` only if the run is complete, `Err`

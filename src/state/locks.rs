@@ -21,17 +21,41 @@ pub fn lock_key(pipeline: &str, as_of: NaiveDate) -> String {
 
 /// An id for this process as a lock holder: `hostname/pid/random`.
 pub fn holder_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".to_string());
+    let host = this_host();
     format!(
         "{host}/{}/{:08x}",
         std::process::id(),
         rand::random::<u32>()
     )
+}
+
+/// This host's name, as holder ids record it.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// Whether `holder` (`host/pid/nonce`, as [`holder_id`] makes it) names a process of this
+/// host that no longer runs. False whenever that cannot be known (another host, a holder
+/// id of another shape, no `/proc`): then only the lease decides.
+pub fn process_is_dead_here(holder: &str) -> bool {
+    let mut parts = holder.split('/');
+    let (Some(host), Some(pid), Some(_nonce), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    if host != this_host() || !std::path::Path::new("/proc/self").exists() {
+        return false;
+    }
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// A row of `locks`.
@@ -45,8 +69,9 @@ pub struct LockInfo {
 
 impl State {
     /// Takes the lock `key` for `holder` for `lease`, if nobody holds a live
-    /// lease on it. A lock whose lease has expired is taken over, and the
-    /// previous holder's `running` runs under it are marked `interrupted`.
+    /// lease on it. A lock whose lease has expired, or whose holder is a dead process
+    /// of this host (a rerun right after a SIGKILL), is taken over, and the previous
+    /// holder's `running` runs under it are marked `interrupted`.
     pub fn try_acquire(
         &self,
         key: &str,
@@ -65,17 +90,18 @@ impl State {
             )
             .optional()?;
         if let Some((old_holder, expires_at)) = current {
-            if expires_at > now_s {
+            let dead = process_is_dead_here(&old_holder);
+            if expires_at > now_s && !dead {
                 return Ok(false);
             }
-            let dead = tx.execute(
+            let interrupted = tx.execute(
                 "UPDATE runs SET status = 'interrupted', ended_at = ?3, error = COALESCE(error, \
                  'its process stopped renewing the lock lease (crashed or killed)') \
                  WHERE status = 'running' AND lock_key = ?1 AND holder = ?2",
                 params![key, old_holder, now_s],
             )?;
-            tracing::warn!(%key, %old_holder, %expires_at, interrupted_runs = dead,
-                "taking over a lock whose lease expired");
+            tracing::warn!(%key, %old_holder, %expires_at, interrupted_runs = interrupted,
+                holder_process_dead = dead, "taking over a lock whose holder is gone");
         }
         tx.execute(
             "INSERT INTO locks (key, holder, acquired_at, expires_at) VALUES (?1, ?2, ?3, ?4) \
@@ -96,6 +122,26 @@ impl State {
             params![key, holder, until],
         )?;
         Ok(changed == 1)
+    }
+
+    /// Whether `holder` holds a live lease on `key` and is not a dead process of this host.
+    pub fn holds_live_lock(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StateError> {
+        let row: Option<(String, String)> = self
+            .conn()
+            .query_row(
+                "SELECT holder, expires_at FROM locks WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.is_some_and(|(h, expires)| {
+            h == holder && expires > fmt_ts(now) && !process_is_dead_here(&h)
+        }))
     }
 
     /// Releases `holder`'s lock on `key`. Returns false if it did not hold it.

@@ -7,6 +7,7 @@
 
 pub mod history_table;
 pub mod locks;
+pub mod opt_outs;
 pub mod runs;
 pub mod send_batches;
 pub mod sends;
@@ -24,7 +25,8 @@ use crate::clock::{Clock, SystemClock};
 pub use locks::{LockInfo, holder_id, lock_key};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};
 pub use sends::{
-    LedgerDecision, SENDS_MIGRATION, SENDS_TAGS_MIGRATION, SendCount, SendRecord, SendRow, Tags,
+    LedgerDecision, RunOwner, SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION,
+    SendCount, SendRecord, SendRow, Tags,
 };
 
 /// File name of the state database inside the state directory.
@@ -66,6 +68,7 @@ CREATE TABLE locks (
 "#,
     SENDS_MIGRATION,
     SENDS_TAGS_MIGRATION,
+    SENDS_OWNER_MIGRATION,
 ];
 
 /// A failure of the state database.
@@ -148,7 +151,12 @@ impl State {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), %mode, "state database is not in WAL mode");
         }
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        // FULL: every commit is on disk before it returns. With NORMAL, WAL mode may roll
+        // back the last commits after a power cut or an OS crash: the `in_flight`
+        // reservation of a request that already left could vanish, and the message be sent
+        // again. Group commit (`delivery::Ledger`) shares each sync among the batches
+        // queued behind it.
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(open_err)?;
         migrate(&mut conn, &path)?;
         Ok(State {

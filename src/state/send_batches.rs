@@ -9,13 +9,14 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Transaction, params, params_from_iter};
 
 use super::StateError;
-use super::sends::{FINAL_SQL, LedgerDecision, SendRecord, parse_state};
+use super::opt_outs::insert_opt_out;
+use super::sends::{FINAL_SQL, LedgerDecision, RunOwner, SendRecord, parse_state};
 use crate::campaign::message::{Message, SendState};
 
 /// Keys per `IN (...)` list and rows per multi-row INSERT (SQLite allows 32766 parameters).
 const KEYS_PER_STATEMENT: usize = 500;
 const ROWS_PER_INSERT: usize = 100;
-const INSERT_COLUMNS: usize = 12;
+const INSERT_COLUMNS: usize = 15;
 
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
@@ -49,8 +50,14 @@ pub(crate) fn reserve_tx(
     tx: &Transaction<'_>,
     batch: &[Message],
     resend_unknown: bool,
+    owner: Option<&RunOwner>,
     now: &str,
 ) -> Result<Vec<bool>, StateError> {
+    let text = |v: Option<&str>| v.map_or(Sql::Null, |t| Sql::Text(t.into()));
+    let (lock, holder) = (
+        text(owner.map(|o| o.lock.as_str())),
+        text(owner.map(|o| o.holder.as_str())),
+    );
     let keys: Vec<&str> = batch.iter().map(|m| m.idempotency_key.as_str()).collect();
     let existing = states_of(tx, &keys)?;
     let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
@@ -80,7 +87,8 @@ pub(crate) fn reserve_tx(
         let rows = vec![format!("({}, 'in_flight', 1)", placeholders(INSERT_COLUMNS)); chunk.len()];
         let mut stmt = tx.prepare_cached(&format!(
             "INSERT INTO sends (idempotency_key, campaign, step, customer_id, channel, medium, \
-             address, as_of, entry_date, cost, created_at, updated_at, state, attempts) VALUES {}",
+             address, as_of, entry_date, cost, created_at, updated_at, run_lock, run_holder, \
+             attempted_at, state, attempts) VALUES {}",
             rows.join(", ")
         ))?;
         let mut values: Vec<Sql> = Vec::with_capacity(chunk.len() * INSERT_COLUMNS);
@@ -99,16 +107,27 @@ pub(crate) fn reserve_tx(
                 Sql::Real(m.cost),
                 Sql::Text(now.into()),
                 Sql::Text(now.into()),
+                lock.clone(),
+                holder.clone(),
+                Sql::Text(now.into()),
             ]);
         }
         stmt.execute(params_from_iter(values))?;
     }
     let mut update = tx.prepare_cached(
         "UPDATE sends SET state = 'in_flight', attempts = attempts + 1, address = ?2, \
-         cost = ?3, reason = NULL, updated_at = ?4 WHERE idempotency_key = ?1",
+         cost = ?3, reason = NULL, updated_at = ?4, attempted_at = ?4, run_lock = ?5, \
+         run_holder = ?6 WHERE idempotency_key = ?1",
     )?;
     for m in again {
-        update.execute(params![m.idempotency_key, m.to, m.cost, now])?;
+        update.execute(params![
+            m.idempotency_key,
+            m.to,
+            m.cost,
+            now,
+            lock.clone(),
+            holder.clone()
+        ])?;
     }
     Ok(keep)
 }
@@ -124,6 +143,9 @@ pub(crate) fn record_tx(
     now: &str,
 ) -> Result<(), StateError> {
     let mut groups: HashMap<RecordGroup<'_>, Vec<&str>> = HashMap::new();
+    for o in records.iter().filter_map(|r| r.opt_out.as_ref()) {
+        insert_opt_out(tx, o, now)?;
+    }
     for r in records {
         groups
             .entry((

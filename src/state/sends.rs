@@ -51,6 +51,62 @@ ALTER TABLE sends ADD COLUMN treatment TEXT;
 ALTER TABLE sends ADD COLUMN value REAL;
 "#;
 
+/// The ledger rebuilt for exactly-once under lost answers: the state `not_sent` (an
+/// `unknown` row the provider's answer proved was never accepted), the run that reserved a
+/// row (`run_lock`, `run_holder`: recovery marks `unknown` only the rows of dead runs),
+/// and when the request was reserved (`attempted_at`: reconciliation waits for the
+/// provider to index it and matches the provider's records near it). SQLite cannot change
+/// a CHECK in place, hence the copy.
+pub const SENDS_OWNER_MIGRATION: &str = r#"
+CREATE TABLE sends_v4 (
+    idempotency_key     TEXT PRIMARY KEY NOT NULL,
+    campaign            TEXT NOT NULL,
+    step                INTEGER NOT NULL,
+    customer_id         TEXT NOT NULL,
+    channel             TEXT NOT NULL,
+    medium              TEXT NOT NULL CHECK (medium IN ('email', 'sms')),
+    address             TEXT,
+    as_of               TEXT NOT NULL,
+    entry_date          TEXT NOT NULL,
+    state               TEXT NOT NULL CHECK (state IN ('planned', 'in_flight', 'delivered',
+                          'rejected', 'failed', 'deferred', 'suppressed', 'holdout', 'unknown',
+                          'not_sent')),
+    reason              TEXT,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    provider_message_id TEXT,
+    cost                REAL NOT NULL DEFAULT 0,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    sent_at             TEXT,
+    segment             TEXT,
+    treatment           TEXT,
+    value               REAL,
+    run_lock            TEXT,
+    run_holder          TEXT,
+    attempted_at        TEXT
+) WITHOUT ROWID;
+INSERT INTO sends_v4 (idempotency_key, campaign, step, customer_id, channel, medium, address,
+    as_of, entry_date, state, reason, attempts, provider_message_id, cost, created_at,
+    updated_at, sent_at, segment, treatment, value, attempted_at)
+SELECT idempotency_key, campaign, step, customer_id, channel, medium, address, as_of,
+    entry_date, state, reason, attempts, provider_message_id, cost, created_at, updated_at,
+    sent_at, segment, treatment, value,
+    CASE WHEN state IN ('in_flight', 'unknown') THEN updated_at END
+FROM sends;
+DROP TABLE sends;
+ALTER TABLE sends_v4 RENAME TO sends;
+CREATE INDEX sends_as_of ON sends (as_of);
+CREATE TABLE opt_outs (
+    customer_id TEXT NOT NULL,
+    medium      TEXT NOT NULL CHECK (medium IN ('email', 'sms')),
+    address     TEXT,
+    reason      TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    PRIMARY KEY (customer_id, medium, source)
+);
+"#;
+
 /// States after which a row is never sent again (`unknown` unless the campaign says resend).
 pub(crate) const FINAL_SQL: &str = "('delivered', 'rejected', 'holdout', 'in_flight')";
 
@@ -61,6 +117,28 @@ pub struct SendRecord {
     pub state: SendState,
     pub provider_message_id: Option<String>,
     pub reason: Option<String>,
+    /// The provider refused the recipient because they opted out: recorded beside.
+    pub opt_out: Option<super::opt_outs::OptOut>,
+}
+
+/// The run that reserves rows: its lock and the lock's holder. Recovery marks `unknown`
+/// only the `in_flight` rows whose run no longer holds its lock (or whose holder is a dead
+/// process on this host), never a live run's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOwner {
+    pub lock: String,
+    pub holder: String,
+}
+
+/// An `unknown` row, as reconciliation needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownRow {
+    pub idempotency_key: String,
+    pub campaign: String,
+    pub channel: String,
+    pub as_of: NaiveDate,
+    pub address: Option<String>,
+    pub attempted_at: Option<DateTime<Utc>>,
 }
 
 /// A planning decision about one recipient that is not a send: `planned`, `holdout`,
@@ -218,24 +296,114 @@ impl RawRow {
 }
 
 impl State {
-    /// Rows left `in_flight` by a process that died mid-request become `unknown` (they may
-    /// have been delivered) and are returned for reporting. Call it under the run lock,
-    /// before any delivery of this run.
+    /// Rows left `in_flight` by a run that is dead (its lock is gone, expired, held by
+    /// another holder, or held by a dead process on this host) become `unknown` (they may
+    /// have been delivered) and are returned for reporting. Rows of a live run (another
+    /// `as_of` running at the same time on this state folder) are left alone. Call it under
+    /// the run lock, before any delivery of this run.
     pub fn recover_in_flight(&self) -> Result<Vec<SendRow>, StateError> {
+        let now = self.now();
+        let owners: Vec<(Option<String>, Option<String>)> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT DISTINCT run_lock, run_holder FROM sends WHERE state = 'in_flight'",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut out = Vec::new();
+        for (lock, holder) in owners {
+            let alive = match (&lock, &holder) {
+                (Some(l), Some(h)) => self.holds_live_lock(l, h, now)?,
+                _ => false,
+            };
+            if alive {
+                continue;
+            }
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let raw: Vec<RawRow> = {
+                let mut stmt = tx.prepare(&format!(
+                    "UPDATE sends SET state = 'unknown', updated_at = ?1, reason = \
+                     'in flight when a previous winback process stopped: maybe delivered' \
+                     WHERE state = 'in_flight' AND run_lock IS ?2 AND run_holder IS ?3 \
+                     RETURNING {ROW_COLUMNS}"
+                ))?;
+                stmt.query_map(params![fmt_ts(now), lock, holder], read_row)?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            tx.commit()?;
+            for r in raw {
+                out.push(r.into_row()?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `unknown` rows reconciliation may settle, of `campaign` and `as_of` when given
+    /// (the caller waits each channel's settle delay after `attempted_at`).
+    pub fn unknown_to_settle(
+        &self,
+        campaign: Option<&str>,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Vec<UnknownRow>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT idempotency_key, campaign, channel, as_of, address, \
+             COALESCE(attempted_at, updated_at) FROM sends WHERE state = 'unknown' \
+             AND (?1 IS NULL OR campaign = ?1) AND (?2 IS NULL OR as_of = ?2) \
+             ORDER BY channel, attempted_at, idempotency_key",
+        )?;
+        type Raw = (String, String, String, String, Option<String>, Option<String>);
+        let raw: Vec<Raw> = stmt
+            .query_map(params![campaign, as_of.map(|d| d.to_string())], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        raw.into_iter()
+            .map(|r| {
+                Ok(UnknownRow {
+                    idempotency_key: r.0,
+                    campaign: r.1,
+                    channel: r.2,
+                    as_of: parse_date("sends.as_of", &r.3)?,
+                    address: r.4,
+                    attempted_at: r
+                        .5
+                        .as_deref()
+                        .map(|t| parse_ts("sends.attempted_at", t))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Settles reconciled rows, each only if it is still `unknown` (a concurrent
+    /// reconciliation or a resend may have moved it). Returns how many changed.
+    pub fn settle_unknown(&self, records: &[SendRecord]) -> Result<usize, StateError> {
         let now = fmt_ts(self.now());
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let raw: Vec<RawRow> = {
-            let mut stmt = tx.prepare(&format!(
-                "UPDATE sends SET state = 'unknown', updated_at = ?1, reason = \
-                 'in flight when a previous winback process stopped: maybe delivered' \
-                 WHERE state = 'in_flight' RETURNING {ROW_COLUMNS}"
-            ))?;
-            stmt.query_map([&now], read_row)?
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let mut changed = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE sends SET state = ?2, reason = ?3, \
+                 provider_message_id = COALESCE(?4, provider_message_id), updated_at = ?5, \
+                 sent_at = CASE WHEN ?2 = 'delivered' THEN COALESCE(attempted_at, ?5) \
+                 ELSE sent_at END WHERE idempotency_key = ?1 AND state = 'unknown'",
+            )?;
+            for r in records {
+                changed += stmt.execute(params![
+                    r.idempotency_key,
+                    r.state.as_str(),
+                    r.reason,
+                    r.provider_message_id,
+                    now
+                ])?;
+            }
+        }
         tx.commit()?;
-        raw.into_iter().map(RawRow::into_row).collect()
+        Ok(changed)
     }
 
     /// In one transaction: marks `in_flight` (attempts + 1) every message whose row is not
@@ -248,7 +416,7 @@ impl State {
     ) -> Result<Vec<Message>, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let keep = reserve_tx(&tx, batch, resend_unknown, &fmt_ts(self.now()))?;
+        let keep = reserve_tx(&tx, batch, resend_unknown, None, &fmt_ts(self.now()))?;
         tx.commit()?;
         Ok(batch
             .iter()

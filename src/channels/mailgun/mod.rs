@@ -2,19 +2,76 @@
 //! recipients, basic auth `api:KEY`, per-recipient data (idempotency key, unsubscribe
 //! header, and the rendered subject and bodies when they differ) in `recipient-variables`
 //! and referenced as `%recipient.NAME%`. 200 with an `id` means accepted.
+//!
+//! Refusals (texts from Mailgun's "Error codes" of the sending API,
+//! <https://documentation.mailgun.com/docs/mailgun/api-reference/send/mailgun/messages>):
+//! `from parameter is not a valid address`, `Domain not found: D` and `Domain D is not
+//! allowed to send: ...` are the sender's configuration and stop the channel; only an
+//! error naming a recipient (its address, or the `to` parameter) splits the batch.
+
+mod lookup;
 
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::config::MailgunConfig;
-use super::http::{self, Body, Prepared};
-use super::split::{SubResult, send_split, unique_address_groups};
-use super::{
-    Channel, ChannelError, ChannelSettings, LIST_UNSUBSCRIBE_POST, Outcome, RequestPreview,
-    list_unsubscribe,
-};
-use crate::campaign::message::Message;
+use super::api::{Api, HttpChannel, Refusal};
+use super::channel::{LIST_UNSUBSCRIBE_POST, list_unsubscribe};
+use super::http::{self, Body, Prepared, Response};
+use super::lookup::{Settlement, Unsettled};
+use super::outcome::{ChannelError, Outcome};
+use super::settings::{self, ChannelSettings, Limits, channel_config};
+use super::split::{all, unique_address_groups};
+use crate::campaign::message::{Medium, Message};
+
+channel_config!(
+    /// `type = "mailgun"`.
+    MailgunConfig {
+        #[serde(default)]
+        base_url: Option<String>,
+        domain: String,
+        api_key_env: String,
+        from: String,
+    }
+);
+
+impl MailgunConfig {
+    pub fn secret_env_names(&self) -> Vec<&str> {
+        vec![&self.api_key_env]
+    }
+
+    /// Checks the table without I/O.
+    pub fn validate(&self, name: &str) -> Result<ChannelSettings, ChannelError> {
+        let err = |reason: String| settings::config_error(name, reason);
+        settings::check_url(self.base_url.as_deref(), "base_url").map_err(err)?;
+        settings::check_env_name(&self.api_key_env, "api_key_env").map_err(err)?;
+        settings::check_from_email(&self.from).map_err(err)?;
+        if self.domain.trim().is_empty() || self.domain.contains('/') {
+            return Err(err(format!("domain {:?} is not a domain name", self.domain)));
+        }
+        self.common().resolve(
+            name,
+            Limits {
+                type_name: "mailgun",
+                medium: Some(Medium::Email),
+                default_batch: 1000,
+                max_batch: 1000,
+                // Mailgun: trust an events page once its last event is about 30 min old.
+                reconcile_after: std::time::Duration::from_secs(30 * 60),
+            },
+        )
+    }
+}
+
+/// The live channel, its API key read through `env`.
+pub fn build(
+    settings: ChannelSettings,
+    c: &MailgunConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<HttpChannel<Mailgun>, ChannelError> {
+    let key = settings::secret(&settings.name, env, &c.api_key_env)?;
+    Ok(HttpChannel::new(Mailgun::new(settings, c, key)?))
+}
 
 pub const DEFAULT_BASE_URL: &str = "https://api.mailgun.net";
 
@@ -23,6 +80,8 @@ pub struct Mailgun {
     settings: ChannelSettings,
     client: reqwest::Client,
     url: String,
+    /// `{base}/v3/{domain}/events`.
+    events_url: String,
     from: String,
     auth: String,
     key_env: String,
@@ -47,6 +106,7 @@ impl Mailgun {
         Ok(Mailgun {
             client: http::client(&settings.name, settings.timeout)?,
             url: format!("{}/v3/{domain}/messages", base.trim_end_matches('/')),
+            events_url: format!("{}/v3/{domain}/events", base.trim_end_matches('/')),
             from: c.from.clone(),
             auth: format!("Basic {auth}"),
             key_env: c.api_key_env.clone(),
@@ -120,78 +180,87 @@ impl Mailgun {
             body: Body::Form(form),
         }
     }
+}
 
-    async fn send_sub(&self, sub: Vec<&Message>) -> Result<SubResult, ChannelError> {
-        let resp = match http::execute(&self.client, &self.prepare(&sub)).await {
-            Ok(r) => r,
-            Err(reason) => {
-                return Ok(SubResult::Settled(
-                    sub.iter()
-                        .map(|_| Outcome::retriable(reason.clone(), None))
-                        .collect(),
-                ));
-            }
-        };
-        if let Some(o) = http::common_status(&self.settings.name, &self.key_env, &resp, &sub)? {
-            return Ok(SubResult::Settled(o));
-        }
-        let answer = serde_json::from_str::<Answer>(&resp.body).ok();
-        if (200..300).contains(&resp.status) {
-            let id = answer.and_then(|a| a.id);
-            return Ok(SubResult::Settled(
-                sub.iter()
-                    .map(|_| Outcome::Delivered {
-                        provider_id: id.clone(),
-                    })
-                    .collect(),
-            ));
-        }
-        let message = answer.and_then(|a| a.message).unwrap_or(resp.body.clone());
+impl Api for Mailgun {
+    fn settings(&self) -> &ChannelSettings {
+        &self.settings
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    fn credentials_env(&self) -> &str {
+        &self.key_env
+    }
+
+    /// Recipient variables are keyed by address: no address twice in one request.
+    fn requests(&self, batch: &[Message]) -> Vec<Vec<usize>> {
+        unique_address_groups(batch, &all(batch))
+    }
+
+    fn prepare(&self, sub: &[&Message]) -> Prepared {
+        Mailgun::prepare(self, sub)
+    }
+
+    fn accepted(&self, resp: &Response, sub: &[&Message]) -> Vec<Outcome> {
+        let id = serde_json::from_str::<Answer>(&resp.body)
+            .ok()
+            .and_then(|a| a.id);
+        vec![Outcome::Delivered { provider_id: id }; sub.len()]
+    }
+
+    fn refused(&self, resp: &Response, sub: &[&Message]) -> Refusal {
+        let message = serde_json::from_str::<Answer>(&resp.body)
+            .ok()
+            .and_then(|a| a.message)
+            .unwrap_or_else(|| resp.body.clone());
         let why = format!(
             "HTTP {} from Mailgun: {}",
             resp.status,
-            http::excerpt(&message, &sub)
+            http::excerpt(&message, sub)
         );
+        let lower = message.to_ascii_lowercase();
+        if lower.starts_with("from ") || lower.contains("'from'") || lower.contains("from parameter") {
+            return Refusal::Sender {
+                setting: "from".into(),
+                reason: why,
+            };
+        }
+        if lower.contains("domain") {
+            return Refusal::Sender {
+                setting: "domain".into(),
+                reason: why,
+            };
+        }
         let named: Vec<(usize, String)> = sub
             .iter()
             .position(|m| message.contains(&m.to))
             .map(|j| vec![(j, why.clone())])
             .unwrap_or_default();
-        let lower = message.to_ascii_lowercase();
-        let split =
-            lower.contains("address") || lower.contains("'to'") || lower.contains("recipient");
-        Ok(SubResult::Refused {
+        let about_to = lower.starts_with("to ")
+            || lower.contains("'to'")
+            || lower.contains("to parameter")
+            || lower.contains("recipient");
+        if named.is_empty() && !about_to {
+            return Refusal::Sender {
+                setting: "from / domain".into(),
+                reason: why,
+            };
+        }
+        Refusal::Recipients {
             named,
             reason: why,
-            split,
-        })
-    }
-}
-
-impl Channel for Mailgun {
-    fn settings(&self) -> &ChannelSettings {
-        &self.settings
+            split: about_to,
+        }
     }
 
-    fn send<'a>(
+    fn lookup<'a>(
         &'a self,
-        batch: &'a [Message],
-    ) -> BoxFuture<'a, Result<Vec<Outcome>, ChannelError>> {
-        Box::pin(send_split(
-            batch,
-            unique_address_groups(batch),
-            move |sub| Box::pin(self.send_sub(sub)),
-        ))
-    }
-
-    fn preview(&self, batch: &[Message]) -> Vec<RequestPreview> {
-        unique_address_groups(batch)
-            .into_iter()
-            .map(|g| {
-                let sub: Vec<&Message> = g.iter().map(|&i| &batch[i]).collect();
-                self.prepare(&sub).preview(&self.settings.name, &sub)
-            })
-            .collect()
+        sends: &'a [Unsettled],
+    ) -> BoxFuture<'a, Result<Vec<Settlement>, ChannelError>> {
+        Box::pin(lookup::lookup(self, sends))
     }
 }
 

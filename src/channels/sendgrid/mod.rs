@@ -8,18 +8,68 @@
 //! as `substitutions` (SendGrid allows 10,000 bytes of substitutions per personalization; a
 //! recipient over that goes in a request of its own). So 1000 recipients stay one request.
 
+mod lookup;
+
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::config::SendgridConfig;
-use super::http::{self, Body, Prepared};
-use super::split::{SubResult, send_split};
-use super::{
-    Channel, ChannelError, ChannelSettings, LIST_UNSUBSCRIBE_POST, Outcome, RequestPreview,
-    list_unsubscribe,
-};
-use crate::campaign::message::Message;
+use super::api::{Api, HttpChannel, Refusal};
+use super::channel::{LIST_UNSUBSCRIBE_POST, list_unsubscribe};
+use super::http::{self, Body, Prepared, Response};
+use super::lookup::{Settlement, Unsettled};
+use super::outcome::{ChannelError, Outcome};
+use super::settings::{self, ChannelSettings, Limits, channel_config};
+use super::split::unique_address_groups;
+use crate::campaign::message::{Medium, Message};
+
+channel_config!(
+    /// `type = "sendgrid"`.
+    SendgridConfig {
+        #[serde(default)]
+        base_url: Option<String>,
+        api_key_env: String,
+        from: String,
+        /// Requests per minute to the Email Activity API when reconciling (SendGrid
+        /// allows 6).
+        #[serde(default)]
+        activity_requests_per_min: Option<f64>,
+    }
+);
+
+impl SendgridConfig {
+    pub fn secret_env_names(&self) -> Vec<&str> {
+        vec![&self.api_key_env]
+    }
+
+    /// Checks the table without I/O.
+    pub fn validate(&self, name: &str) -> Result<ChannelSettings, ChannelError> {
+        let err = |reason: String| settings::config_error(name, reason);
+        settings::check_url(self.base_url.as_deref(), "base_url").map_err(err)?;
+        settings::check_env_name(&self.api_key_env, "api_key_env").map_err(err)?;
+        settings::check_from_email(&self.from).map_err(err)?;
+        self.common().resolve(
+            name,
+            Limits {
+                type_name: "sendgrid",
+                medium: Some(Medium::Email),
+                default_batch: 1000,
+                max_batch: 1000,
+                reconcile_after: settings::DEFAULT_RECONCILE_AFTER,
+            },
+        )
+    }
+}
+
+/// The live channel, its API key read through `env`.
+pub fn build(
+    settings: ChannelSettings,
+    c: &SendgridConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<HttpChannel<Sendgrid>, ChannelError> {
+    let key = settings::secret(&settings.name, env, &c.api_key_env)?;
+    Ok(HttpChannel::new(Sendgrid::new(settings, c, key)?))
+}
 
 pub const DEFAULT_BASE_URL: &str = "https://api.sendgrid.com";
 const TEXT_TAG: &str = "-winback-text-";
@@ -32,9 +82,12 @@ pub struct Sendgrid {
     settings: ChannelSettings,
     client: reqwest::Client,
     url: String,
+    base: String,
     from: Value,
     auth: String,
     key_env: String,
+    /// Email Activity API requests per minute (reconciliation).
+    activity_per_min: f64,
 }
 
 #[derive(Deserialize)]
@@ -59,9 +112,11 @@ impl Sendgrid {
         Ok(Sendgrid {
             client: http::client(&settings.name, settings.timeout)?,
             url: format!("{}/v3/mail/send", base.trim_end_matches('/')),
+            base: base.trim_end_matches('/').to_string(),
             from: parse_from(&c.from),
             auth: format!("Bearer {api_key}"),
             key_env: c.api_key_env.clone(),
+            activity_per_min: c.activity_requests_per_min.unwrap_or(6.0),
             settings,
         })
     }
@@ -123,70 +178,6 @@ impl Sendgrid {
             // Plain structs of strings: serialisation cannot fail.
             body: Body::Json(serde_json::to_vec(&body).unwrap_or_default()),
         }
-    }
-
-    async fn send_sub(&self, sub: Vec<&Message>) -> Result<SubResult, ChannelError> {
-        let resp = match http::execute(&self.client, &self.prepare(&sub)).await {
-            Ok(r) => r,
-            Err(reason) => {
-                return Ok(SubResult::Settled(
-                    sub.iter()
-                        .map(|_| Outcome::retriable(reason.clone(), None))
-                        .collect(),
-                ));
-            }
-        };
-        if let Some(o) = http::common_status(&self.settings.name, &self.key_env, &resp, &sub)? {
-            return Ok(SubResult::Settled(o));
-        }
-        if (200..300).contains(&resp.status) {
-            let id = resp
-                .headers
-                .get("x-message-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            return Ok(SubResult::Settled(
-                sub.iter()
-                    .map(|_| Outcome::Delivered {
-                        provider_id: id.clone(),
-                    })
-                    .collect(),
-            ));
-        }
-        let errors = serde_json::from_str::<ErrorBody>(&resp.body)
-            .map(|b| b.errors)
-            .unwrap_or_default();
-        let mut named = Vec::new();
-        for e in &errors {
-            let msg = http::excerpt(e.message.as_deref().unwrap_or("invalid recipient"), &sub);
-            let why = format!("HTTP {} from SendGrid: {msg}", resp.status);
-            if let Some(j) = e.field.as_deref().and_then(personalization_index) {
-                named.push((j, why));
-            } else if let Some(j) = sub
-                .iter()
-                .position(|m| e.message.as_deref().is_some_and(|t| t.contains(&m.to)))
-            {
-                named.push((j, why));
-            }
-        }
-        let split = errors.iter().any(|e| {
-            e.field
-                .as_deref()
-                .is_some_and(|f| f.starts_with("personalizations"))
-                || (e.field.is_none()
-                    && e.message
-                        .as_deref()
-                        .is_some_and(|m| m.contains("address") || m.contains("email")))
-        });
-        Ok(SubResult::Refused {
-            named,
-            split,
-            reason: format!(
-                "HTTP {} from SendGrid: {}",
-                resp.status,
-                http::excerpt(&resp.body, &sub)
-            ),
-        })
     }
 }
 
@@ -303,29 +294,97 @@ fn groups(batch: &[Message]) -> Vec<Vec<usize>> {
     all
 }
 
-impl Channel for Sendgrid {
+impl Api for Sendgrid {
     fn settings(&self) -> &ChannelSettings {
         &self.settings
     }
 
-    fn send<'a>(
-        &'a self,
-        batch: &'a [Message],
-    ) -> BoxFuture<'a, Result<Vec<Outcome>, ChannelError>> {
-        Box::pin(send_split(batch, groups(batch), move |sub| {
-            Box::pin(self.send_sub(sub))
-        }))
+    fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
-    fn preview(&self, batch: &[Message]) -> Vec<RequestPreview> {
+    fn credentials_env(&self) -> &str {
+        &self.key_env
+    }
+
+    /// Recipients whose substitutions fit go together, in requests where no address is
+    /// repeated (SendGrid refuses a whole request, 400, when one address is in two
+    /// personalizations: customers sharing an inbox each get their own message, in
+    /// different requests); a recipient over the substitution limit goes alone.
+    fn requests(&self, batch: &[Message]) -> Vec<Vec<usize>> {
         groups(batch)
-            .into_iter()
-            .filter(|g| !g.is_empty())
-            .map(|g| {
-                let sub: Vec<&Message> = g.iter().map(|&i| &batch[i]).collect();
-                self.prepare(&sub).preview(&self.settings.name, &sub)
-            })
+            .iter()
+            .flat_map(|g| unique_address_groups(batch, g))
             .collect()
+    }
+
+    fn prepare(&self, sub: &[&Message]) -> Prepared {
+        Sendgrid::prepare(self, sub)
+    }
+
+    /// 202: every personalization accepted; `X-Message-Id` identifies the request.
+    fn accepted(&self, resp: &Response, sub: &[&Message]) -> Vec<Outcome> {
+        let id = resp
+            .headers
+            .get("x-message-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        vec![Outcome::Delivered { provider_id: id }; sub.len()]
+    }
+
+    /// A 4xx whose errors name personalizations (or an address) concerns recipients;
+    /// anything else (the `from`, the content, the account) is the sender's and stops the
+    /// channel rather than rejecting the audience.
+    fn refused(&self, resp: &Response, sub: &[&Message]) -> Refusal {
+        let errors = serde_json::from_str::<ErrorBody>(&resp.body)
+            .map(|b| b.errors)
+            .unwrap_or_default();
+        let mut named = Vec::new();
+        for e in &errors {
+            let msg = http::excerpt(e.message.as_deref().unwrap_or("invalid recipient"), sub);
+            let why = format!("HTTP {} from SendGrid: {msg}", resp.status);
+            if let Some(j) = e.field.as_deref().and_then(personalization_index) {
+                named.push((j, why));
+            } else if let Some(j) = sub
+                .iter()
+                .position(|m| e.message.as_deref().is_some_and(|t| t.contains(&m.to)))
+            {
+                named.push((j, why));
+            }
+        }
+        let reason = format!(
+            "HTTP {} from SendGrid: {}",
+            resp.status,
+            http::excerpt(&resp.body, sub)
+        );
+        let about_recipients = errors.iter().any(|e| {
+            e.field
+                .as_deref()
+                .is_some_and(|f| f.starts_with("personalizations"))
+        });
+        if !named.is_empty() || about_recipients {
+            return Refusal::Recipients {
+                named,
+                reason,
+                split: about_recipients,
+            };
+        }
+        let setting = errors
+            .iter()
+            .filter_map(|e| e.field.as_deref())
+            .find(|f| f.starts_with("from") || f.starts_with("reply_to"))
+            .map_or("from / content", |_| "from");
+        Refusal::Sender {
+            setting: setting.into(),
+            reason,
+        }
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        sends: &'a [Unsettled],
+    ) -> BoxFuture<'a, Result<Vec<Settlement>, ChannelError>> {
+        Box::pin(lookup::lookup(self, sends))
     }
 }
 

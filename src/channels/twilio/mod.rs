@@ -1,16 +1,82 @@
 //! Twilio Programmable Messaging: one form-encoded `POST .../Messages.json` per SMS, basic
-//! auth with the account SID and auth token; 201 returns the message `sid` we record, and a
-//! 400 (e.g. code 21211, invalid `To`) rejects that one recipient only.
+//! auth with the account SID and auth token; 201 returns the message `sid` we record.
+//!
+//! A 400's `code` says whose problem it is (codes from <https://www.twilio.com/docs/api/errors>):
+//! 21211 (invalid `To`), 21614 (`To` not a mobile number), 21612 (`To` not reachable) and
+//! 21408 (the destination's region is not enabled) reject that recipient; 21610 (the
+//! recipient replied STOP) rejects them and records an SMS opt-out; 21606, 21212, 21659
+//! (a `From` Twilio does not accept) and 20404 (no such account) stop the channel, naming
+//! the setting. Twilio warns that it splits codes over time, so an unlisted code is the
+//! recipient's only when its message is about the `To` number; otherwise the channel stops.
 
 pub mod reconcile;
 
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::config::TwilioConfig;
-use super::http::{self, Body, Prepared};
-use super::{Channel, ChannelError, ChannelSettings, Outcome, RequestPreview};
-use crate::campaign::message::Message;
+use super::api::{Api, HttpChannel, Refusal, one_each};
+use super::http::{self, Body, Prepared, Response};
+use super::lookup::{Settlement, Unsettled};
+use super::outcome::{ChannelError, Outcome};
+use super::settings::{self, ChannelSettings, Limits, channel_config};
+use crate::campaign::message::{Medium, Message};
+
+channel_config!(
+    /// `type = "twilio"`: exactly one of `from` and `messaging_service_sid`.
+    TwilioConfig {
+        #[serde(default)]
+        base_url: Option<String>,
+        account_sid_env: String,
+        auth_token_env: String,
+        #[serde(default)]
+        from: Option<String>,
+        #[serde(default)]
+        messaging_service_sid: Option<String>,
+    }
+);
+
+impl TwilioConfig {
+    pub fn secret_env_names(&self) -> Vec<&str> {
+        vec![&self.account_sid_env, &self.auth_token_env]
+    }
+
+    /// Checks the table without I/O.
+    pub fn validate(&self, name: &str) -> Result<ChannelSettings, ChannelError> {
+        let err = |reason: String| settings::config_error(name, reason);
+        settings::check_url(self.base_url.as_deref(), "base_url").map_err(err)?;
+        settings::check_env_name(&self.account_sid_env, "account_sid_env").map_err(err)?;
+        settings::check_env_name(&self.auth_token_env, "auth_token_env").map_err(err)?;
+        match (&self.from, &self.messaging_service_sid) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                return Err(err(
+                    "set exactly one of `from` and `messaging_service_sid`".into()
+                ));
+            }
+        }
+        self.common().resolve(
+            name,
+            Limits {
+                type_name: "twilio",
+                medium: Some(Medium::Sms),
+                default_batch: 1,
+                max_batch: 1,
+                reconcile_after: settings::DEFAULT_RECONCILE_AFTER,
+            },
+        )
+    }
+}
+
+/// The live channel, its credentials read through `env`.
+pub fn build(
+    settings: ChannelSettings,
+    c: &TwilioConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<HttpChannel<Twilio>, ChannelError> {
+    let sid = settings::secret(&settings.name, env, &c.account_sid_env)?;
+    let token = settings::secret(&settings.name, env, &c.auth_token_env)?;
+    Ok(HttpChannel::new(Twilio::new(settings, c, sid, token)?))
+}
 
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 
@@ -19,6 +85,7 @@ pub struct Twilio {
     settings: ChannelSettings,
     client: reqwest::Client,
     url: String,
+    /// `("From", number)` or `("MessagingServiceSid", sid)`.
     sender: (&'static str, String),
     auth: String,
     token_env: String,
@@ -85,60 +152,88 @@ impl Twilio {
             ]),
         }
     }
+}
 
-    async fn send_one(&self, m: &Message) -> Result<Outcome, ChannelError> {
-        let one = &[m];
-        let resp = match http::execute(&self.client, &self.prepare(m)).await {
-            Ok(r) => r,
-            Err(reason) => return Ok(Outcome::retriable(reason, None)),
-        };
-        if let Some(mut o) = http::common_status(&self.settings.name, &self.token_env, &resp, one)?
-        {
-            return Ok(o.remove(0));
+/// Whose problem a refused SMS is, by Twilio's error code.
+fn refusal(code: Option<i64>, message: &str, reason: String) -> Refusal {
+    let recipient = |o: Outcome| Refusal::Settled(vec![o]);
+    match code {
+        Some(21610) => recipient(Outcome::OptedOut { reason }),
+        Some(21211 | 21614 | 21612 | 21408) => recipient(Outcome::rejected(reason)),
+        Some(21606 | 21212 | 21659) => Refusal::Sender {
+            setting: "from".into(),
+            reason,
+        },
+        Some(20003 | 20404) => Refusal::Sender {
+            setting: "account_sid_env".into(),
+            reason,
+        },
+        _ if message.contains("'To'") || message.contains("To number") => {
+            recipient(Outcome::rejected(reason))
         }
-        if (200..300).contains(&resp.status) {
-            let sid = serde_json::from_str::<Created>(&resp.body)
-                .ok()
-                .and_then(|c| c.sid);
-            return Ok(Outcome::Delivered { provider_id: sid });
-        }
-        let reason = match serde_json::from_str::<ApiError>(&resp.body) {
-            Ok(e) => format!(
-                "HTTP {} (Twilio code {}): {}",
-                resp.status,
-                e.code.map_or("-".to_string(), |c| c.to_string()),
-                http::excerpt(e.message.as_deref().unwrap_or(""), one)
-            ),
-            Err(_) => format!("HTTP {}: {}", resp.status, http::excerpt(&resp.body, one)),
-        };
-        Ok(Outcome::rejected(reason))
+        _ => Refusal::Sender {
+            setting: "from".into(),
+            reason,
+        },
     }
 }
 
-impl Channel for Twilio {
+impl Api for Twilio {
     fn settings(&self) -> &ChannelSettings {
         &self.settings
     }
 
-    fn send<'a>(
-        &'a self,
-        batch: &'a [Message],
-    ) -> BoxFuture<'a, Result<Vec<Outcome>, ChannelError>> {
-        Box::pin(async move {
-            // batch_size is normally 1; a larger batch goes out one request at a time.
-            let mut out = Vec::with_capacity(batch.len());
-            for m in batch {
-                out.push(self.send_one(m).await?);
-            }
-            Ok(out)
-        })
+    fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
-    fn preview(&self, batch: &[Message]) -> Vec<RequestPreview> {
-        batch
-            .iter()
-            .map(|m| self.prepare(m).preview(&self.settings.name, &[m]))
-            .collect()
+    fn credentials_env(&self) -> &str {
+        &self.token_env
+    }
+
+    fn requests(&self, batch: &[Message]) -> Vec<Vec<usize>> {
+        one_each(batch)
+    }
+
+    fn prepare(&self, sub: &[&Message]) -> Prepared {
+        Twilio::prepare(self, sub[0])
+    }
+
+    fn accepted(&self, resp: &Response, sub: &[&Message]) -> Vec<Outcome> {
+        let sid = serde_json::from_str::<Created>(&resp.body)
+            .ok()
+            .and_then(|c| c.sid);
+        vec![Outcome::Delivered { provider_id: sid }; sub.len()]
+    }
+
+    fn refused(&self, resp: &Response, sub: &[&Message]) -> Refusal {
+        match serde_json::from_str::<ApiError>(&resp.body) {
+            Ok(e) => {
+                let message = e.message.unwrap_or_default();
+                let reason = format!(
+                    "HTTP {} (Twilio code {}): {}",
+                    resp.status,
+                    e.code.map_or("-".to_string(), |c| c.to_string()),
+                    http::excerpt(&message, sub)
+                );
+                refusal(e.code, &message, reason)
+            }
+            Err(_) => Refusal::Sender {
+                setting: "base_url".into(),
+                reason: format!(
+                    "HTTP {} with no Twilio error: {}",
+                    resp.status,
+                    http::excerpt(&resp.body, sub)
+                ),
+            },
+        }
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        sends: &'a [Unsettled],
+    ) -> BoxFuture<'a, Result<Vec<Settlement>, ChannelError>> {
+        Box::pin(reconcile::lookup(self, sends))
     }
 }
 

@@ -1,22 +1,38 @@
-//! Settling `unknown` SMS rows (in flight at a crash) by asking Twilio what it accepted:
-//! `GET .../Messages.json?To=..&DateSent>=..` lists the messages to a number since a date.
-//! One message found means it went out (delivered, with its sid); none means Twilio never
-//! took it (failed, so a later run may send it); several stay unknown for an operator.
+//! Settling `unknown` SMS by asking Twilio what it accepted:
+//! `GET .../Messages.json?To=..&From=..&PageSize=..` lists the messages to a number, newest
+//! first, following `next_page_uri`
+//! (<https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources>).
+//!
+//! No `DateSent` filter: a message still `queued` (or `accepted`/`scheduled` through a
+//! Messaging Service) has no `date_sent` yet and would be missed, and a missed message
+//! would be sent twice. Messages are matched on `date_created` (RFC 2822) near the attempt,
+//! on the sender (`from`, or `messaging_service_sid`, which the list cannot filter on) and
+//! on an outbound `direction`. Any status but `canceled` means Twilio took it; `failed` and
+//! `undelivered` mean it took it and could not deliver. "Not accepted" is concluded only
+//! when every page was read and none matched.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::Twilio;
-use crate::campaign::message::SendState;
-use crate::channels::ChannelError;
+use crate::channels::api::unavailable;
 use crate::channels::http::{self, Body, Prepared};
-use crate::channels::retry::{self, StatusClass};
+use crate::channels::lookup::{CLOCK_SKEW, Settlement, Unsettled};
+use crate::channels::outcome::ChannelError;
 
 /// One message as Twilio lists it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ProviderMessage {
     pub sid: String,
     pub status: String,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub messaging_service_sid: Option<String>,
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub date_created: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -26,30 +42,51 @@ struct Page {
     next_page_uri: Option<String>,
 }
 
-/// Pages followed at most (50 messages each by default): a number texted more than this
-/// since the date is ambiguous anyway.
+/// Pages read at most per number (100 messages each): a number texted more than this is
+/// left `unknown` for an operator.
 const MAX_PAGES: usize = 10;
+const PAGE_SIZE: &str = "100";
+
+/// How long after the attempt a message of it can have been created.
+const LATEST_AFTER_ATTEMPT: chrono::Duration = chrono::Duration::minutes(30);
+
+pub(super) async fn lookup(
+    tw: &Twilio,
+    sends: &[Unsettled],
+) -> Result<Vec<Settlement>, ChannelError> {
+    let mut out = Vec::with_capacity(sends.len());
+    for s in sends {
+        let (listed, complete) = tw.list_messages(&s.to).await?;
+        out.push(settle(tw, &listed, complete, s.attempted_at));
+    }
+    Ok(out)
+}
 
 impl Twilio {
-    /// The messages Twilio has to `to` sent on or after `since`.
+    /// The messages Twilio lists to `to` from this channel's sender, and whether every
+    /// page was read.
     pub async fn list_messages(
         &self,
         to: &str,
-        since: NaiveDate,
-    ) -> Result<Vec<ProviderMessage>, ChannelError> {
-        let err = |reason: String| ChannelError::Internal {
-            channel: self.settings.name.clone(),
-            reason,
-        };
-        let mut url = url::Url::parse(&self.url).map_err(|e| err(format!("bad URL: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("To", to)
-            .append_pair("DateSent>", &since.to_string());
+    ) -> Result<(Vec<ProviderMessage>, bool), ChannelError> {
+        let name = &self.settings.name;
+        let mut url =
+            url::Url::parse(&self.url).map_err(|e| unavailable(name, format!("bad URL: {e}")))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("To", to);
+            if self.sender.0 == "From" {
+                q.append_pair("From", &self.sender.1);
+            }
+            q.append_pair("PageSize", PAGE_SIZE);
+        }
         let origin = url.origin().ascii_serialization();
         let mut next = Some(url.to_string());
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
-            let Some(page_url) = next.take() else { break };
+            let Some(page_url) = next.take() else {
+                return Ok((out, true));
+            };
             let req = Prepared {
                 method: reqwest::Method::GET,
                 url: page_url,
@@ -57,89 +94,88 @@ impl Twilio {
                 secret_headers: vec![("Authorization".into(), self.auth.clone())],
                 body: Body::Form(vec![]),
             };
-            let resp = http::execute(&self.client, &req).await.map_err(err)?;
-            match retry::classify(resp.status) {
-                StatusClass::Success => {}
-                StatusClass::Auth => {
+            let resp = http::execute(&self.client, &req)
+                .await
+                .map_err(|t| unavailable(name, format!("listing messages: {t:?}")))?;
+            match resp.status {
+                200..=299 => {}
+                401 | 403 => {
                     return Err(ChannelError::Auth {
-                        channel: self.settings.name.clone(),
+                        channel: name.clone(),
                         env_var: self.token_env.clone(),
                         status: resp.status,
                     });
                 }
-                _ => return Err(err(format!("listing messages: HTTP {}", resp.status))),
+                s => return Err(unavailable(name, format!("listing messages: HTTP {s}"))),
             }
             let page: Page = serde_json::from_str(&resp.body)
-                .map_err(|e| err(format!("listing messages: unexpected answer: {e}")))?;
+                .map_err(|e| unavailable(name, format!("listing messages: unexpected answer: {e}")))?;
             out.extend(page.messages);
             next = page.next_page_uri.map(|u| format!("{origin}{u}"));
         }
-        Ok(out)
+        Ok((out, next.is_none()))
     }
-}
 
-/// What an `unknown` row becomes, given the messages Twilio lists for its number since it
-/// was reserved: `(state, provider sid, reason)`, or None to leave it unknown.
-pub fn settle(found: &[ProviderMessage]) -> Option<(SendState, Option<String>, String)> {
-    let sent: Vec<&ProviderMessage> = found.iter().filter(|m| m.status != "canceled").collect();
-    match sent.as_slice() {
-        [] => Some((
-            SendState::Failed,
-            None,
-            "reconciled: Twilio has no message to this number since the send; safe to resend"
-                .into(),
-        )),
-        [m] if matches!(m.status.as_str(), "failed" | "undelivered") => Some((
-            SendState::Rejected,
-            Some(m.sid.clone()),
-            format!("reconciled: Twilio accepted it, status {}", m.status),
-        )),
-        [m] => Some((
-            SendState::Delivered,
-            Some(m.sid.clone()),
-            format!("reconciled: Twilio status {}", m.status),
-        )),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::channels::test_support::*;
-    use wiremock::matchers::{header, method, path, query_param};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-
-    #[tokio::test]
-    async fn lists_and_settles() {
-        let server = MockServer::start().await;
-        let to = phone_of(4);
-        Mock::given(method("GET"))
-            .and(path(format!("/2010-04-01/Accounts/{TW_SID}/Messages.json")))
-            .and(query_param("To", to.as_str()))
-            .and(query_param("DateSent>", "2025-03-10"))
-            .and(header("authorization", basic(TW_SID, TW_TOKEN).as_str()))
-            .respond_with(ResponseTemplate::new(200).set_body_string(
-                r#"{"messages":[{"sid":"SM9","status":"delivered","to":"x"}],"next_page_uri":null}"#,
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let dir = tempfile::tempdir().unwrap();
-        let cfg: crate::channels::ChannelConfig =
-            toml::from_str(&twilio_toml(&server.uri(), "")).unwrap();
-        let settings = cfg.validate("sms").unwrap();
-        let crate::channels::ChannelConfig::Twilio(c) = cfg else {
-            unreachable!()
+    fn is_ours(&self, m: &ProviderMessage) -> bool {
+        let outbound = m
+            .direction
+            .as_deref()
+            .is_none_or(|d| d.starts_with("outbound"));
+        let sender = match self.sender.0 {
+            "From" => m.from.as_deref().is_none_or(|f| f == self.sender.1),
+            _ => m.messaging_service_sid.as_deref() == Some(self.sender.1.as_str()),
         };
-        let tw = Twilio::new(settings, &c, TW_SID.into(), TW_TOKEN.into()).unwrap();
-        let found = tw.list_messages(&to, as_of()).await.unwrap();
-        assert_eq!(found.len(), 1);
-        let (state, sid, _) = settle(&found).unwrap();
-        assert_eq!((state, sid.as_deref()), (SendState::Delivered, Some("SM9")));
-        assert_eq!(settle(&[]).unwrap().0, SendState::Failed);
-        let two = vec![found[0].clone(), found[0].clone()];
-        assert_eq!(settle(&two), None);
-        drop(dir);
+        outbound && sender
+    }
+}
+
+/// Twilio dates: RFC 2822 (`Fri, 24 May 2019 17:44:50 +0000`).
+fn created(m: &ProviderMessage) -> Option<DateTime<Utc>> {
+    let d = m.date_created.as_deref()?;
+    DateTime::parse_from_rfc2822(d)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// What the listed messages prove about the attempt made at `at`.
+pub fn settle(
+    tw: &Twilio,
+    listed: &[ProviderMessage],
+    complete: bool,
+    at: DateTime<Utc>,
+) -> Settlement {
+    let window = (at - CLOCK_SKEW)..=(at + LATEST_AFTER_ATTEMPT);
+    let mut undated = false;
+    let candidates: Vec<&ProviderMessage> = listed
+        .iter()
+        .filter(|m| tw.is_ours(m) && m.status != "canceled")
+        .filter(|m| match created(m) {
+            Some(t) => window.contains(&t),
+            None => {
+                undated = true;
+                false
+            }
+        })
+        .collect();
+    match candidates.as_slice() {
+        [] if undated => Settlement::open("Twilio lists a message to this number without a date"),
+        [] if complete => Settlement::NotAccepted {
+            reason: "reconciled: Twilio lists no message to this number near the attempt".into(),
+        },
+        [] => Settlement::open(format!(
+            "Twilio lists more than {} messages to this number: check it by hand",
+            MAX_PAGES * 100
+        )),
+        [m] if matches!(m.status.as_str(), "failed" | "undelivered") => {
+            Settlement::AcceptedFailed {
+                provider_id: Some(m.sid.clone()),
+                reason: format!("reconciled: Twilio accepted it, status {}", m.status),
+            }
+        }
+        [m] => Settlement::Accepted {
+            provider_id: Some(m.sid.clone()),
+            reason: format!("reconciled: Twilio status {}", m.status),
+        },
+        _ => Settlement::open("Twilio lists several messages to this number near the attempt"),
     }
 }
