@@ -36,7 +36,11 @@ impl Blame {
             Blame::External => 1,
             Blame::Internal => 2,
         };
-        if rank(other) > rank(self) { other } else { self }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
     }
 
     /// The process exit code for a failure of this kind.

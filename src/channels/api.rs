@@ -5,13 +5,13 @@
 
 use futures::future::BoxFuture;
 
+use super::channel::{Channel, RequestPreview};
 use super::classify::{self, Policy, Verdict};
 use super::http::{self, Prepared, Response};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome, Sent};
 use super::settings::ChannelSettings;
 use super::split::{SubResult, send_split};
-use super::channel::{Channel, RequestPreview};
 use crate::campaign::message::Message;
 
 /// What a provider's refusal (a 4xx other than 401, 403 and 429) means.
@@ -55,7 +55,9 @@ pub trait Api: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<Settlement>, ChannelError>> {
         Box::pin(async move {
             Ok(vec![
-                Settlement::open("this channel cannot look its messages up");
+                Settlement::open(
+                    "this channel cannot look its messages up"
+                );
                 sends.len()
             ])
         })

@@ -64,4 +64,3 @@ pub fn list_unsubscribe(m: &Message) -> Option<String> {
 
 /// The RFC 8058 one-click header value, sent whenever an https unsubscribe URL is present.
 pub const LIST_UNSUBSCRIBE_POST: &str = "List-Unsubscribe=One-Click";
-

@@ -86,7 +86,9 @@ pub fn transport(t: &Transport, policy: Policy) -> Verdict {
 
 fn possibly(reason: String, policy: Policy) -> Verdict {
     if policy.receiver_deduplicates {
-        Verdict::NotProcessed(format!("{reason} (receiver deduplicates by idempotency_key)"))
+        Verdict::NotProcessed(format!(
+            "{reason} (receiver deduplicates by idempotency_key)"
+        ))
     } else {
         Verdict::MaybeProcessed(reason)
     }
@@ -165,8 +167,14 @@ mod tests {
             unavailable_with_retry_after_is_not_accepted: true,
             ..p
         };
-        assert!(matches!(status(503, &retry, says), Verdict::NotProcessed(_)));
-        assert!(matches!(status(503, &none, says), Verdict::MaybeProcessed(_)));
+        assert!(matches!(
+            status(503, &retry, says),
+            Verdict::NotProcessed(_)
+        ));
+        assert!(matches!(
+            status(503, &none, says),
+            Verdict::MaybeProcessed(_)
+        ));
         assert!(matches!(
             transport(&Transport::NotSent("refused".into()), p),
             Verdict::NotProcessed(_)
@@ -180,7 +188,10 @@ mod tests {
     #[test]
     fn a_deduplicating_receiver_may_get_a_request_again() {
         let none = HeaderMap::new();
-        assert!(matches!(status(502, &none, DEDUP), Verdict::NotProcessed(_)));
+        assert!(matches!(
+            status(502, &none, DEDUP),
+            Verdict::NotProcessed(_)
+        ));
         assert!(matches!(
             transport(&Transport::AfterSend("timeout after send".into()), DEDUP),
             Verdict::NotProcessed(_)

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
+use super::channel::RequestPreview;
 use super::classify::{self, Transport};
 use super::outcome::ChannelError;
-use super::channel::RequestPreview;
 use crate::campaign::message::Message;
 use crate::mask;
 

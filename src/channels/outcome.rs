@@ -65,6 +65,14 @@ impl Sent {
         }
     }
 
+    /// The outcomes, or the error that halted the batch.
+    pub fn into_result(self) -> Result<Vec<Outcome>, ChannelError> {
+        match self.halt {
+            Some(e) => Err(e),
+            None => Ok(self.outcomes),
+        }
+    }
+
     /// Nothing was sent: every recipient waits for the error to pass.
     pub fn halted(n: usize, e: ChannelError) -> Sent {
         let reason = e.to_string();

@@ -75,7 +75,9 @@ impl ChannelConfig {
     ) -> Result<Arc<dyn Channel>, ChannelError> {
         let settings = self.validate(name)?;
         Ok(match self {
-            ChannelConfig::File(_) => Arc::new(file::FileChannel::new(settings, ctx.outbox.clone())),
+            ChannelConfig::File(_) => {
+                Arc::new(file::FileChannel::new(settings, ctx.outbox.clone()))
+            }
             ChannelConfig::Sendgrid(c) => Arc::new(sendgrid::build(settings, c, env)?),
             ChannelConfig::Mailgun(c) => Arc::new(mailgun::build(settings, c, env)?),
             ChannelConfig::Twilio(c) => Arc::new(twilio::build(settings, c, env)?),

@@ -1,6 +1,10 @@
 use chrono::NaiveTime;
 
+use std::time::Duration;
+
 use super::*;
+use crate::campaign::message::Medium;
+use crate::channels::QuietHours;
 use crate::channels::test_support::env;
 
 fn parse(s: &str) -> Result<ChannelConfig, toml::de::Error> {

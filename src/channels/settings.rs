@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::retry::RetryPolicy;
 use super::outcome::ChannelError;
+use super::retry::RetryPolicy;
 pub use crate::campaign::QuietHours;
 use crate::campaign::message::Medium;
 

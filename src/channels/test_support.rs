@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use super::config::BuildContext;
-use super::{Channel, ChannelConfig};
+use super::{BuildContext, Channel, ChannelConfig};
 use crate::campaign::message::{Medium, Message};
 use crate::state::State;
 

@@ -117,66 +117,86 @@ async fn storm_of_429_pauses_without_using_attempts() {
 }
 
 #[tokio::test]
-async fn intermittent_500s_are_retried_within_max_attempts() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("try later"))
-        .up_to_n_times(2)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(202))
-        .mount(&server)
-        .await;
-    let (dir, state) = temp_state();
-    let ch = build(
-        "mail",
-        &sendgrid_toml(&server.uri(), "concurrency = 1\nmax_attempts = 3\n"),
-        dir.path(),
-    );
-    let report = deliver(&state, ch, messages(4, Medium::Email, "mail"), opts())
-        .await
-        .unwrap();
-    assert_eq!(report.delivered, 4);
-    assert!(
-        states(&state)
-            .iter()
-            .all(|&(s, a)| s == SendState::Delivered && a == 3)
-    );
-}
-
-#[tokio::test]
-async fn persistent_500s_fail_after_max_attempts() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(3)
-        .mount(&server)
-        .await;
-    let (dir, state) = temp_state();
-    let ch = build(
-        "mail",
-        &sendgrid_toml(&server.uri(), "max_attempts = 3\n"),
-        dir.path(),
-    );
-    let report = deliver(&state, ch, messages(2, Medium::Email, "mail"), opts())
-        .await
-        .unwrap();
-    assert_eq!(report.failed, 2);
-    assert!(report.is_partial());
-    for r in state.all_rows().unwrap() {
-        assert_eq!((r.state, r.attempts), (SendState::Failed, 3));
-        assert!(
-            r.reason
-                .unwrap()
-                .starts_with("gave up after 3 attempts: HTTP 500")
+async fn a_5xx_from_an_api_without_idempotency_is_unknown_and_never_repeated() {
+    // Mailgun and SendGrid users see 5xx answers for mail that went out: a second request
+    // would be a second e-mail. The recipients become `unknown`, one request only.
+    for status in [500, 503, 502, 408] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(status).set_body_string("try later"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let (dir, state) = temp_state();
+        let ch = build(
+            "mail",
+            &sendgrid_toml(
+                &server.uri(),
+                "concurrency = 1
+max_attempts = 3
+",
+            ),
+            dir.path(),
         );
+        let report = deliver(&state, ch, messages(4, Medium::Email, "mail"), opts())
+            .await
+            .unwrap();
+        assert_eq!((report.unknown, report.requests), (4, 1), "HTTP {status}");
+        assert!(report.is_partial());
+        assert_eq!(
+            report.unknown_reasons.get(&format!("provider {status}")),
+            Some(&4)
+        );
+        for r in state.all_rows().unwrap() {
+            assert_eq!((r.state, r.attempts), (SendState::Unknown, 1));
+            assert_eq!(
+                r.reason.as_deref(),
+                Some(format!("provider {status}").as_str())
+            );
+        }
+        // A rerun does not send them either.
+        let again = deliver(
+            &state,
+            build("mail", &sendgrid_toml(&server.uri(), ""), dir.path()),
+            messages(4, Medium::Email, "mail"),
+            opts(),
+        )
+        .await
+        .unwrap();
+        assert_eq!((again.skipped, again.requests), (4, 0));
     }
 }
 
 #[tokio::test]
-async fn timeouts_are_retried_then_fail() {
+async fn timeouts_after_send_are_unknown_not_retried() {
+    // Inverted from `timeouts_are_retried_then_fail`: the fake received the first POST, so
+    // a second one could be a second message. SendGrid (no idempotency key): unknown, once.
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202).set_delay(Duration::from_secs(2)))
+        .expect(1)
+        .mount(&slow)
+        .await;
+    let (dir, state) = temp_state();
+    let extra = "timeout_secs = 0.3
+max_attempts = 3
+concurrency = 1
+";
+    let ch = build("mail", &sendgrid_toml(&slow.uri(), extra), dir.path());
+    let report = deliver(&state, ch, messages(3, Medium::Email, "mail"), opts())
+        .await
+        .unwrap();
+    assert_eq!((report.unknown, report.requests), (3, 1));
+    for r in state.all_rows().unwrap() {
+        assert_eq!((r.state, r.attempts), (SendState::Unknown, 1));
+        assert_eq!(r.reason.as_deref(), Some("timeout after send"));
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_timeout_is_retried_with_the_same_keys() {
+    // The webhook's receivers deduplicate by idempotency key: the one channel that may
+    // repeat a request that was possibly processed.
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
@@ -190,37 +210,62 @@ async fn timeouts_are_retried_then_fail() {
         .await;
     let (dir, state) = temp_state();
     let url = format!("{}/hook", server.uri());
-    let extra = "timeout_secs = 0.3\nmax_attempts = 2\nconcurrency = 1\n";
+    let extra = "timeout_secs = 0.3
+max_attempts = 2
+concurrency = 1
+";
     let ch = build("hook", &webhook_toml(&url, extra), dir.path());
-    let report = deliver(&state, ch, messages(3, Medium::Email, "hook"), opts())
-        .await
-        .unwrap();
+    let batch = messages(3, Medium::Email, "hook");
+    let report = deliver(&state, ch, batch.clone(), opts()).await.unwrap();
     assert_eq!(report.delivered, 3);
     assert!(
         states(&state)
             .iter()
             .all(|&(s, a)| s == SendState::Delivered && a == 2)
     );
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2);
+    for r in &reqs {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let keys: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["idempotency_key"].as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = batch.iter().map(|m| m.idempotency_key.as_str()).collect();
+        assert_eq!(keys, want, "the same keys both times");
+    }
+}
 
-    // Always too slow: failed after max_attempts, reason says timed out.
-    let slow = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
-        .mount(&slow)
-        .await;
+#[tokio::test]
+async fn a_refused_connection_is_retried_and_delivers_once() {
+    // Nothing listens on the port: the provider cannot have processed anything.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
     let (dir, state) = temp_state();
     let ch = build(
-        "hook",
-        &webhook_toml(&format!("{}/hook", slow.uri()), extra),
+        "mail",
+        &sendgrid_toml(
+            &format!("http://127.0.0.1:{port}"),
+            "max_attempts = 3
+",
+        ),
         dir.path(),
     );
-    let report = deliver(&state, ch, messages(2, Medium::Email, "hook"), opts())
+    let report = deliver(&state, ch, messages(2, Medium::Email, "mail"), opts())
         .await
         .unwrap();
     assert_eq!(report.failed, 2);
     for r in state.all_rows().unwrap() {
-        assert_eq!((r.state, r.attempts), (SendState::Failed, 2));
-        assert!(r.reason.unwrap().contains("timed out"));
+        assert_eq!((r.state, r.attempts), (SendState::Failed, 3));
+        assert!(
+            r.reason
+                .unwrap()
+                .contains("connection to the provider failed")
+        );
     }
 }
 
@@ -246,7 +291,7 @@ async fn unauthorized_stops_the_channel_and_names_the_env_var() {
         text.contains("channel mail") && text.contains("SG_KEY"),
         "{text}"
     );
-    assert_eq!(err.fault(), crate::channels::Fault::User);
+    assert_eq!(err.blame(), crate::error::Blame::User);
     let rows = state.all_rows().unwrap();
     assert_eq!(rows.len(), 5, "only the refused batch is in the ledger");
     assert!(rows.iter().all(|r| r.state == SendState::Failed

@@ -338,8 +338,7 @@ impl Run {
             match state {
                 SendState::Unknown => {
                     r.unknown += batch.len() as u64;
-                    *r.unknown_reasons.entry(reason.to_string()).or_default() +=
-                        batch.len() as u64;
+                    *r.unknown_reasons.entry(reason.to_string()).or_default() += batch.len() as u64;
                 }
                 _ => r.failed += batch.len() as u64,
             }

@@ -432,7 +432,9 @@ pub async fn plan_in_run(
                 "reconciled unknown sends with the providers"
             ),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not reconcile unknown sends: they stay unknown"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reconcile unknown sends: they stay unknown")
+            }
         }
         rows.len() as u64
     } else {

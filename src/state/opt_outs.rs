@@ -22,13 +22,24 @@ pub struct OptOut {
     pub at: DateTime<Utc>,
 }
 
-pub(crate) fn insert_opt_out(tx: &Transaction<'_>, o: &OptOut, now: &str) -> Result<(), StateError> {
+pub(crate) fn insert_opt_out(
+    tx: &Transaction<'_>,
+    o: &OptOut,
+    now: &str,
+) -> Result<(), StateError> {
     tx.prepare_cached(
         "INSERT INTO opt_outs (customer_id, medium, address, reason, source, at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (customer_id, medium, source) DO UPDATE \
          SET address = excluded.address, reason = excluded.reason",
     )?
-    .execute(params![o.customer_id, o.medium, o.address, o.reason, o.source, now])?;
+    .execute(params![
+        o.customer_id,
+        o.medium,
+        o.address,
+        o.reason,
+        o.source,
+        now
+    ])?;
     Ok(())
 }
 
@@ -42,7 +53,14 @@ impl State {
         type Raw = (String, String, Option<String>, String, String, String);
         let raw: Vec<Raw> = stmt
             .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
             .collect::<rusqlite::Result<_>>()?;
         raw.into_iter()

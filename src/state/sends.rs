@@ -354,10 +354,24 @@ impl State {
              AND (?1 IS NULL OR campaign = ?1) AND (?2 IS NULL OR as_of = ?2) \
              ORDER BY channel, attempted_at, idempotency_key",
         )?;
-        type Raw = (String, String, String, String, Option<String>, Option<String>);
+        type Raw = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        );
         let raw: Vec<Raw> = stmt
             .query_map(params![campaign, as_of.map(|d| d.to_string())], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
             .collect::<rusqlite::Result<_>>()?;
         raw.into_iter()

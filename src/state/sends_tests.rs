@@ -10,6 +10,7 @@ fn rec(key: &str, state: SendState) -> SendRecord {
         state,
         provider_message_id: Some("p1".into()),
         reason: None,
+        opt_out: None,
     }
 }
 

@@ -128,7 +128,9 @@ impl FileChannel {
                 })?;
                 keys_of.insert(path.clone(), keys);
             }
-            let found = keys_of.get(&path).is_some_and(|k| k.contains(&s.idempotency_key));
+            let found = keys_of
+                .get(&path)
+                .is_some_and(|k| k.contains(&s.idempotency_key));
             out.push(if found {
                 Settlement::Accepted {
                     provider_id: None,
@@ -176,10 +178,7 @@ impl Channel for FileChannel {
         &self.settings
     }
 
-    fn send<'a>(
-        &'a self,
-        batch: &'a [Message],
-    ) -> BoxFuture<'a, Sent> {
+    fn send<'a>(&'a self, batch: &'a [Message]) -> BoxFuture<'a, Sent> {
         Box::pin(async move {
             let me = self.handle();
             let owned = batch.to_vec();

@@ -8,9 +8,9 @@ async fn writes_one_file_per_campaign_atomically() {
     let ch = build("out", "type = \"file\"\nmedium = \"sms\"\n", dir.path());
     let mut batch = messages(3, Medium::Sms, "out");
     batch.push(message(7, Medium::Sms, "out", "amends/../x"));
-    let out = ch.send(&batch).await.unwrap();
+    let out = ch.send(&batch).await.into_result().unwrap();
     assert!(out.iter().all(|o| matches!(o, Outcome::Delivered { .. })));
-    ch.send(&batch[..1]).await.unwrap();
+    ch.send(&batch[..1]).await.into_result().unwrap();
     let quick = std::fs::read_to_string(dir.path().join("out/quick.jsonl")).unwrap();
     let lines: Vec<Message> = quick
         .lines()

@@ -47,7 +47,10 @@ impl MailgunConfig {
         settings::check_env_name(&self.api_key_env, "api_key_env").map_err(err)?;
         settings::check_from_email(&self.from).map_err(err)?;
         if self.domain.trim().is_empty() || self.domain.contains('/') {
-            return Err(err(format!("domain {:?} is not a domain name", self.domain)));
+            return Err(err(format!(
+                "domain {:?} is not a domain name",
+                self.domain
+            )));
         }
         self.common().resolve(
             name,
@@ -222,7 +225,10 @@ impl Api for Mailgun {
             http::excerpt(&message, sub)
         );
         let lower = message.to_ascii_lowercase();
-        if lower.starts_with("from ") || lower.contains("'from'") || lower.contains("from parameter") {
+        if lower.starts_with("from ")
+            || lower.contains("'from'")
+            || lower.contains("from parameter")
+        {
             return Refusal::Sender {
                 setting: "from".into(),
                 reason: why,

@@ -25,7 +25,7 @@ async fn batch_send_with_recipient_variables() {
     let dir = tempfile::tempdir().unwrap();
     let ch = build("mg", &mailgun_toml(&server.uri(), ""), dir.path());
     let batch = messages(3, Medium::Email, "mg");
-    let out = ch.send(&batch).await.unwrap();
+    let out = ch.send(&batch).await.into_result().unwrap();
     assert!(out.iter().all(|o| matches!(o, Outcome::Delivered { provider_id: Some(id) } if id.contains("mg.example.com"))));
     let f = form(&server.received_requests().await.unwrap()[0].body);
     let get = |k: &str| {
@@ -69,7 +69,7 @@ async fn duplicate_addresses_go_in_separate_requests() {
     let ch = build("mg", &mailgun_toml(&server.uri(), ""), dir.path());
     let mut batch = messages(3, Medium::Email, "mg");
     batch[2].to = batch[0].to.clone();
-    let out = ch.send(&batch).await.unwrap();
+    let out = ch.send(&batch).await.into_result().unwrap();
     assert!(out.iter().all(|o| matches!(o, Outcome::Delivered { .. })));
 }
 
@@ -90,7 +90,11 @@ async fn bad_address_is_isolated() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let ch = build("mg", &mailgun_toml(&server.uri(), ""), dir.path());
-    let out = ch.send(&messages(4, Medium::Email, "mg")).await.unwrap();
+    let out = ch
+        .send(&messages(4, Medium::Email, "mg"))
+        .await
+        .into_result()
+        .unwrap();
     for (i, o) in out.iter().enumerate() {
         assert_eq!(i == 1, matches!(o, Outcome::Rejected { .. }), "{i}: {o:?}");
     }

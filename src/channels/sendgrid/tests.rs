@@ -24,7 +24,7 @@ async fn one_request_with_a_personalization_per_recipient() {
     let dir = tempfile::tempdir().unwrap();
     let ch = build("mail", &sendgrid_toml(&server.uri(), ""), dir.path());
     let batch = messages(3, Medium::Email, "mail");
-    let out = ch.send(&batch).await.unwrap();
+    let out = ch.send(&batch).await.into_result().unwrap();
     assert!(out.iter().all(|o| *o
         == Outcome::Delivered {
             provider_id: Some("sg-abc".into())
@@ -67,7 +67,7 @@ async fn identical_content_is_sent_once() {
     batch[1].subject = batch[0].subject.clone();
     batch[1].text = batch[0].text.clone();
     batch[1].html = batch[0].html.clone();
-    ch.send(&batch).await.unwrap();
+    ch.send(&batch).await.into_result().unwrap();
     let body: Value =
         serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
     assert_eq!(body["subject"], batch[0].subject.as_deref().unwrap());
@@ -94,7 +94,11 @@ async fn a_named_bad_address_is_rejected_and_the_rest_resent() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let ch = build("mail", &sendgrid_toml(&server.uri(), ""), dir.path());
-    let out = ch.send(&messages(3, Medium::Email, "mail")).await.unwrap();
+    let out = ch
+        .send(&messages(3, Medium::Email, "mail"))
+        .await
+        .into_result()
+        .unwrap();
     assert!(matches!(out[0], Outcome::Delivered { .. }));
     assert!(matches!(out[2], Outcome::Delivered { .. }));
     let Outcome::Rejected { reason } = &out[1] else {
@@ -115,10 +119,9 @@ async fn an_unnamed_bad_address_is_found_by_halving() {
     let bad = email_of(5);
     Mock::given(method("POST"))
         .and(wiremock::matchers::body_string_contains(bad.as_str()))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_string(r#"{"errors":[{"message":"Invalid email address"}]}"#),
-        )
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"{"errors":[{"message":"Invalid email address","field":"personalizations.to"}]}"#,
+        ))
         .with_priority(1)
         .mount(&server)
         .await;
@@ -128,14 +131,18 @@ async fn an_unnamed_bad_address_is_found_by_halving() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let ch = build("mail", &sendgrid_toml(&server.uri(), ""), dir.path());
-    let out = ch.send(&messages(8, Medium::Email, "mail")).await.unwrap();
+    let out = ch
+        .send(&messages(8, Medium::Email, "mail"))
+        .await
+        .into_result()
+        .unwrap();
     for (i, o) in out.iter().enumerate() {
         assert_eq!(i == 5, matches!(o, Outcome::Rejected { .. }), "{i}: {o:?}");
     }
 }
 
 #[tokio::test]
-async fn a_sender_error_rejects_without_splitting() {
+async fn a_sender_error_stops_the_channel_and_rejects_nobody() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(400).set_body_string(
@@ -146,6 +153,44 @@ async fn a_sender_error_rejects_without_splitting() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let ch = build("mail", &sendgrid_toml(&server.uri(), ""), dir.path());
-    let out = ch.send(&messages(4, Medium::Email, "mail")).await.unwrap();
-    assert!(out.iter().all(|o| matches!(o, Outcome::Rejected { .. })));
+    let sent = ch.send(&messages(4, Medium::Email, "mail")).await;
+    assert!(
+        matches!(&sent.halt, Some(crate::channels::ChannelError::Sender { setting, .. }) if setting == "from"),
+        "{:?}",
+        sent.halt
+    );
+    assert!(
+        sent.outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Retriable { .. })),
+        "nobody rejected: {:?}",
+        sent.outcomes
+    );
+}
+
+#[tokio::test]
+async fn customers_sharing_an_address_go_in_different_requests() {
+    let server = server_202().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ch = build("mail", &sendgrid_toml(&server.uri(), ""), dir.path());
+    let mut batch = messages(4, Medium::Email, "mail");
+    // c2 shares c0's inbox (in other case: SendGrid compares case-insensitively).
+    batch[2].to = email_of(0).to_uppercase();
+    let out = ch.send(&batch).await.into_result().unwrap();
+    assert!(out.iter().all(|o| matches!(o, Outcome::Delivered { .. })));
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2, "one request cannot hold the address twice");
+    for r in &reqs {
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        let mut to: Vec<String> = body["personalizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["to"][0]["email"].as_str().unwrap().to_lowercase())
+            .collect();
+        let n = to.len();
+        to.sort();
+        to.dedup();
+        assert_eq!(to.len(), n, "an address twice in one request");
+    }
 }

@@ -108,8 +108,9 @@ impl Twilio {
                 }
                 s => return Err(unavailable(name, format!("listing messages: HTTP {s}"))),
             }
-            let page: Page = serde_json::from_str(&resp.body)
-                .map_err(|e| unavailable(name, format!("listing messages: unexpected answer: {e}")))?;
+            let page: Page = serde_json::from_str(&resp.body).map_err(|e| {
+                unavailable(name, format!("listing messages: unexpected answer: {e}"))
+            })?;
             out.extend(page.messages);
             next = page.next_page_uri.map(|u| format!("{origin}{u}"));
         }

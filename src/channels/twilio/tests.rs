@@ -24,7 +24,7 @@ async fn posts_one_form_per_sms_with_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
     let ch = build("sms", &twilio_toml(&server.uri(), ""), dir.path());
     let batch = messages(1, Medium::Sms, "sms");
-    let out = ch.send(&batch).await.unwrap();
+    let out = ch.send(&batch).await.into_result().unwrap();
     assert_eq!(
         out,
         vec![Outcome::Delivered {
@@ -57,7 +57,11 @@ async fn invalid_number_is_rejected_with_a_masked_reason() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let ch = build("sms", &twilio_toml(&server.uri(), ""), dir.path());
-    let out = ch.send(&messages(1, Medium::Sms, "sms")).await.unwrap();
+    let out = ch
+        .send(&messages(1, Medium::Sms, "sms"))
+        .await
+        .into_result()
+        .unwrap();
     let Outcome::Rejected { reason } = &out[0] else {
         panic!("{out:?}")
     };

@@ -186,10 +186,9 @@ impl Api for Webhook {
                 let j = sub
                     .iter()
                     .position(|m| m.idempotency_key == r.idempotency_key)?;
-                let why = r
-                    .reason
-                    .as_deref()
-                    .map_or(reason.clone(), |w| format!("{reason}: {}", http::excerpt(w, sub)));
+                let why = r.reason.as_deref().map_or(reason.clone(), |w| {
+                    format!("{reason}: {}", http::excerpt(w, sub))
+                });
                 Some((j, why))
             })
             .collect();
