@@ -242,7 +242,7 @@ async fn a_run_killed_while_sending_never_sends_anyone_twice() {
     campaign_project(dir);
     email_via_sendgrid(dir, &slow.uri(), "batch_size = 5\nconcurrency = 1");
     let mut child = Command::new(env!("CARGO_BIN_EXE_winback"))
-        .args(["run", "--as-of", AS_OF, "--lease-secs", "3"])
+        .args(["run", "--as-of", AS_OF, "--lease-secs", "600"])
         .current_dir(dir)
         .env("WINBACK_TEST_SG_KEY", KEY)
         .stdout(Stdio::null())
@@ -279,9 +279,9 @@ async fn a_run_killed_while_sending_never_sends_anyone_twice() {
         .mount(&fast)
         .await;
     email_via_sendgrid_again(dir, &slow.uri(), &fast.uri());
-    // The dead run's lock lease must run out first (3 s), as for any process that died.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let rerun = winback(dir, &["run", "--as-of", AS_OF]);
+    // The dead run's lock is taken over at once: its holder is a dead process of this host
+    // (no waiting for the lease to run out).
+    let rerun = winback(dir, &["run", "--as-of", AS_OF, "--lease-secs", "600"]);
     assert_eq!(
         rerun.status.code(),
         Some(2),

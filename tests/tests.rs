@@ -10,6 +10,7 @@ mod cli;
 mod determinism;
 mod emulators;
 mod engine;
+mod exactly_once;
 mod functions;
 mod golden;
 mod inputs;
