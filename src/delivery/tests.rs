@@ -520,3 +520,266 @@ async fn file_channel_appends_each_message_once() {
         .unwrap();
     assert_eq!(first.to, email_of(0));
 }
+
+/// A fake provider that reads each request whole and then closes the connection without
+/// answering: it took the request, the answer is lost. Counts the requests it read.
+async fn accept_then_drop() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            return; // dropped without a status line
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn a_connection_dropped_after_the_request_is_unknown_and_sent_once() {
+    let (url, seen) = accept_then_drop().await;
+    let (dir, state) = temp_state();
+    let ch = build(
+        "sms",
+        &twilio_toml(&url, "max_attempts = 5\nconcurrency = 1\n"),
+        dir.path(),
+    );
+    let report = deliver(&state, ch, messages(3, Medium::Sms, "sms"), opts())
+        .await
+        .unwrap();
+    assert_eq!((report.unknown, report.delivered), (3, 0));
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "each request made exactly once"
+    );
+    for r in state.all_rows().unwrap() {
+        assert_eq!((r.state, r.attempts), (SendState::Unknown, 1));
+        assert_eq!(r.reason.as_deref(), Some("connection reset after send"));
+    }
+}
+
+#[tokio::test]
+async fn twilio_with_a_wrong_from_stops_the_channel_and_rejects_nobody() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"{"code":21606,"message":"The 'From' phone number provided is not a valid message-capable Twilio phone number","status":400}"#,
+        ))
+        .mount(&server)
+        .await;
+    let (dir, state) = temp_state();
+    let ch = build(
+        "sms",
+        &twilio_toml(&server.uri(), "concurrency = 1\n"),
+        dir.path(),
+    );
+    let err = deliver(&state, ch, messages(5, Medium::Sms, "sms"), opts())
+        .await
+        .unwrap_err();
+    assert_eq!(err.blame(), crate::error::Blame::User);
+    assert!(err.to_string().contains("`from`"), "{err}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let rows = state.all_rows().unwrap();
+    assert!(rows.iter().all(|r| r.state != SendState::Rejected), "{rows:?}");
+    assert!(rows.iter().all(|r| r.state == SendState::Failed));
+}
+
+#[tokio::test]
+async fn twilio_21610_rejects_and_records_an_sms_opt_out() {
+    let server = MockServer::start().await;
+    let stopped = phone_of(1);
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::body_string_contains(
+            url::form_urlencoded::byte_serialize(stopped.as_bytes())
+                .collect::<String>()
+                .as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}"#,
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1"}"#))
+        .mount(&server)
+        .await;
+    let (dir, state) = temp_state();
+    let ch = build("sms", &twilio_toml(&server.uri(), ""), dir.path());
+    let report = deliver(&state, ch, messages(3, Medium::Sms, "sms"), opts())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.delivered, report.rejected, report.opted_out),
+        (2, 1, 1)
+    );
+    let opt_outs = state.opt_outs().unwrap();
+    assert_eq!(opt_outs.len(), 1);
+    assert_eq!(
+        (opt_outs[0].customer_id.as_str(), opt_outs[0].medium.as_str()),
+        ("c1", "sms")
+    );
+    assert_eq!(opt_outs[0].source, "provider:sms");
+}
+
+#[tokio::test]
+async fn twilio_lookup_finds_queued_messages_and_concludes_only_on_a_full_listing() {
+    use crate::channels::{Settlement, Unsettled};
+    let server = MockServer::start().await;
+    let at = chrono::Utc::now();
+    let when = at.to_rfc2822();
+    let old = (at - chrono::Duration::days(3)).to_rfc2822();
+    // phone 0: a queued message (no date_sent yet) from our number near the attempt.
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::query_param("To", phone_of(0).as_str()))
+        .and(wiremock::matchers::query_param("From", "+15550009999"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(format!(
+            r#"{{"messages":[{{"sid":"SM0","status":"queued","from":"+15550009999","direction":"outbound-api","date_created":"{when}","date_sent":null}}],"next_page_uri":null}}"#
+        )))
+        .mount(&server)
+        .await;
+    // phone 1: only an old message: conclusively not accepted.
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::query_param("To", phone_of(1).as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_string(format!(
+            r#"{{"messages":[{{"sid":"SMold","status":"delivered","from":"+15550009999","direction":"outbound-api","date_created":"{old}"}}],"next_page_uri":null}}"#
+        )))
+        .mount(&server)
+        .await;
+    // phone 2: nothing on this page, but more pages than are read: not conclusive.
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::query_param("To", phone_of(2).as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"messages":[],"next_page_uri":"/2010-04-01/Accounts/X/Messages.json?To=%2B15550000002&Page=1"}"#,
+        ))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ch = build("sms", &twilio_toml(&server.uri(), ""), dir.path());
+    let ask: Vec<Unsettled> = (0..3)
+        .map(|i| Unsettled {
+            idempotency_key: format!("k{i}"),
+            campaign: "quick".into(),
+            as_of: as_of(),
+            to: phone_of(i),
+            attempted_at: at,
+        })
+        .collect();
+    let got = ch.lookup(&ask).await.unwrap();
+    assert!(
+        matches!(&got[0], Settlement::Accepted { provider_id: Some(id), .. } if id == "SM0"),
+        "{got:?}"
+    );
+    assert!(matches!(got[1], Settlement::NotAccepted { .. }), "{got:?}");
+    assert!(matches!(got[2], Settlement::Open { .. }), "{got:?}");
+}
+
+#[tokio::test]
+async fn mailgun_lookup_matches_the_idempotency_key_of_accepted_events() {
+    use crate::channels::{Settlement, Unsettled};
+    let server = MockServer::start().await;
+    let batch = messages(2, Medium::Email, "mail");
+    let item = serde_json::json!({"event": "accepted", "recipient": batch[0].to,
+        "user-variables": {"idempotency_key": batch[0].idempotency_key},
+        "message": {"headers": {"message-id": "2026.1@mg.example.com"}}});
+    let other = serde_json::json!({"event": "accepted", "recipient": batch[1].to,
+        "user-variables": {"idempotency_key": "another-campaign-key"}});
+    Mock::given(method("GET"))
+        .and(path("/v3/mg.example.com/events"))
+        .and(wiremock::matchers::query_param("event", "accepted"))
+        .and(wiremock::matchers::query_param("recipient", batch[0].to.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "items": [item], "paging": {"next": format!("{}/v3/mg.example.com/events/p2", server.uri())}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v3/mg.example.com/events"))
+        .and(wiremock::matchers::query_param("recipient", batch[1].to.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "items": [other], "paging": {"next": format!("{}/v3/mg.example.com/events/p2", server.uri())}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v3/mg.example.com/events/p2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "items": [], "paging": {}})))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ch = build("mail", &mailgun_toml(&server.uri(), ""), dir.path());
+    let ask: Vec<Unsettled> = batch
+        .iter()
+        .map(|m| Unsettled {
+            idempotency_key: m.idempotency_key.clone(),
+            campaign: m.campaign.clone(),
+            as_of: m.as_of,
+            to: m.to.clone(),
+            attempted_at: chrono::Utc::now(),
+        })
+        .collect();
+    let got = ch.lookup(&ask).await.unwrap();
+    assert!(
+        matches!(&got[0], Settlement::Accepted { provider_id: Some(id), .. } if id == "<2026.1@mg.example.com>"),
+        "{got:?}"
+    );
+    assert!(matches!(got[1], Settlement::NotAccepted { .. }), "{got:?}");
+}
+
+#[tokio::test]
+async fn sendgrid_without_the_activity_add_on_leaves_rows_unknown_and_says_why() {
+    use crate::channels::{Settlement, Unsettled};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v3/messages"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_string(r#"{"errors":[{"message":"authorization required"}]}"#),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ch = build("mail", &sendgrid_toml(&server.uri(), ""), dir.path());
+    let ask = vec![Unsettled {
+        idempotency_key: "k".into(),
+        campaign: "quick".into(),
+        as_of: as_of(),
+        to: email_of(0),
+        attempted_at: chrono::Utc::now(),
+    }];
+    let got = ch.lookup(&ask).await.unwrap();
+    assert!(
+        matches!(&got[0], Settlement::Open { reason } if reason.contains("add-on")),
+        "{got:?}"
+    );
+}
