@@ -611,7 +611,10 @@ async fn twilio_with_a_wrong_from_stops_the_channel_and_rejects_nobody() {
     assert!(err.to_string().contains("`from`"), "{err}");
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
     let rows = state.all_rows().unwrap();
-    assert!(rows.iter().all(|r| r.state != SendState::Rejected), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.state != SendState::Rejected),
+        "{rows:?}"
+    );
     assert!(rows.iter().all(|r| r.state == SendState::Failed));
 }
 
@@ -647,7 +650,10 @@ async fn twilio_21610_rejects_and_records_an_sms_opt_out() {
     let opt_outs = state.opt_outs().unwrap();
     assert_eq!(opt_outs.len(), 1);
     assert_eq!(
-        (opt_outs[0].customer_id.as_str(), opt_outs[0].medium.as_str()),
+        (
+            opt_outs[0].customer_id.as_str(),
+            opt_outs[0].medium.as_str()
+        ),
         ("c1", "sms")
     );
     assert_eq!(opt_outs[0].source, "provider:sms");

@@ -180,3 +180,72 @@ fn ledger_writes_wait_for_another_connection_instead_of_failing() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     renewer.join().unwrap();
 }
+
+#[test]
+fn recovery_leaves_a_live_runs_rows_alone() {
+    let (_dir, state) = temp_state();
+    let batch = messages(4, Medium::Email, "mail");
+    let lease = std::time::Duration::from_secs(600);
+    let me = crate::state::holder_id();
+    // Run A (as_of 1) is alive and holds its lock; run B (as_of 2) died (its lock is gone).
+    assert!(state.try_acquire("p@2025-03-01", &me, lease).unwrap());
+    let mut conn = state.conn();
+    let tx = conn.transaction().unwrap();
+    let a = RunOwner {
+        lock: "p@2025-03-01".into(),
+        holder: me.clone(),
+    };
+    let b = RunOwner {
+        lock: "p@2025-03-02".into(),
+        holder: "otherhost/1/abc".into(),
+    };
+    let now = "2025-03-10T02:30:00.000Z";
+    super::super::send_batches::reserve_tx(&tx, &batch[..2], false, Some(&a), now).unwrap();
+    super::super::send_batches::reserve_tx(&tx, &batch[2..], false, Some(&b), now).unwrap();
+    tx.commit().unwrap();
+    drop(conn);
+    let recovered = state.recover_in_flight().unwrap();
+    let keys: Vec<&str> = recovered
+        .iter()
+        .map(|r| r.idempotency_key.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            batch[2].idempotency_key.as_str(),
+            batch[3].idempotency_key.as_str()
+        ]
+    );
+    let live = state.send_row(&batch[0].idempotency_key).unwrap().unwrap();
+    assert_eq!(
+        live.state,
+        SendState::InFlight,
+        "the live run's row is left alone"
+    );
+    // Once A's lock is released, its rows are recoverable too.
+    state.release("p@2025-03-01", &me).unwrap();
+    assert_eq!(state.recover_in_flight().unwrap().len(), 2);
+}
+
+#[test]
+fn a_lock_held_by_a_dead_process_of_this_host_is_taken_at_once() {
+    let (_dir, state) = temp_state();
+    let lease = std::time::Duration::from_secs(600);
+    // A child process that has exited: its pid is free.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let mine = crate::state::holder_id();
+    let host = mine.split('/').next().unwrap();
+    let dead = format!("{host}/{pid}/0000dead");
+    assert!(crate::state::locks::process_is_dead_here(&dead));
+    assert!(state.try_acquire("k", &dead, lease).unwrap());
+    assert!(
+        state.try_acquire("k", &mine, lease).unwrap(),
+        "taken over although the lease runs for 10 more minutes"
+    );
+    // A live holder (this very process) is never taken over before its lease ends.
+    assert!(!state.try_acquire("k", "someone-else", lease).unwrap());
+    assert!(!crate::state::locks::process_is_dead_here(&mine));
+    assert!(!crate::state::locks::process_is_dead_here("otherhost/1/x"));
+}
