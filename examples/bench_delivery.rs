@@ -10,73 +10,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use winback::campaign::message::{Medium, Message, SendState};
+use winback::channels::BuildContext;
 use winback::channels::ChannelConfig;
-use winback::channels::config::BuildContext;
 use winback::clock::SystemClock;
 use winback::delivery::{DeliveryOptions, deliver};
 use winback::state::State;
 
-/// Answers every request at once: 201 + a Twilio-like sid, or 202 for anything else.
-async fn serve(listener: TcpListener) {
-    loop {
-        let Ok((sock, _)) = listener.accept().await else {
-            continue;
-        };
-        tokio::spawn(async move {
-            let _ = connection(sock).await;
-        });
-    }
-}
-
-async fn connection(mut sock: TcpStream) -> std::io::Result<()> {
-    sock.set_nodelay(true)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut chunk = vec![0u8; 256 * 1024];
-    let mut n_req: u64 = 0;
-    loop {
-        // Read a header block.
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let n = sock.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        let twilio = head.contains("/messages.json");
-        while buf.len() < head_end + len {
-            let n = sock.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        buf.drain(..head_end + len);
-        n_req += 1;
-        let resp = if twilio {
-            let body = format!("{{\"sid\":\"SM{n_req:032}\"}}");
-            format!(
-                "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            )
-        } else {
-            "HTTP/1.1 202 Accepted\r\nx-message-id: bench-msg\r\ncontent-length: 0\r\n\r\n"
-                .to_string()
-        };
-        sock.write_all(resp.as_bytes()).await?;
-    }
-}
+#[path = "support/fake_provider.rs"]
+mod fake_provider;
+use fake_provider::serve;
 
 fn message(i: usize, medium: Medium, channel: &str) -> Message {
     let email = medium == Medium::Email;

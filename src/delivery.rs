@@ -83,6 +83,8 @@ pub struct ChannelReport {
     pub throttled: u64,
     /// Cost of the delivered messages.
     pub cost: f64,
+    /// Wall time of this channel's delivery.
+    pub seconds: f64,
     pub dry_run: bool,
     /// Why the channel stopped early (bad credentials), if it did.
     pub stopped: Option<String>,
@@ -143,9 +145,11 @@ where
         if let Some(dir) = opts.dry_run.clone() {
             return dry_run(state, channel.as_ref(), messages.into_iter(), &dir, &opts).await;
         }
+        let started = std::time::Instant::now();
         let ledger = Ledger::start(state.clone(), opts.resend_unknown, opts.owner.clone());
         let run = worker::Run::new(channel, ledger, Box::new(messages.into_iter()), opts);
-        let report = run.execute().await?;
+        let mut report = run.execute().await?;
+        report.seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             delivered = report.delivered,
             rejected = report.rejected,

@@ -15,11 +15,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::*;
 
-const AS_OF: &str = "2026-06-01";
-const KEY: &str = "SG.test-key-never-printed-4242";
+pub(crate) const AS_OF: &str = "2026-06-01";
+pub(crate) const KEY: &str = "SG.test-key-never-printed-4242";
 
 /// A project with demo data ending at `AS_OF` (2,000 rows: about 250 customers).
-fn campaign_project(dir: &Path) {
+pub(crate) fn campaign_project(dir: &Path) {
     project(dir);
     std::fs::remove_dir_all(dir.join("demo-data")).unwrap();
     winback::demo::generate(&winback::demo::DemoOptions {
@@ -32,7 +32,7 @@ fn campaign_project(dir: &Path) {
 }
 
 /// Point the project's e-mail channel at a SendGrid-compatible server.
-fn email_via_sendgrid(dir: &Path, base: &str, extra: &str) {
+pub(crate) fn email_via_sendgrid(dir: &Path, base: &str, extra: &str) {
     let file = dir.join("pipelines/reactivation.toml");
     let text = std::fs::read_to_string(&file).unwrap();
     let old = "[channels.email]\ntype = \"file\"\nmedium = \"email\"\n";
@@ -46,7 +46,7 @@ fn email_via_sendgrid(dir: &Path, base: &str, extra: &str) {
     std::fs::write(&file, text.replace(old, &new)).unwrap();
 }
 
-fn winback(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn winback(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_winback"))
         .args(args)
         .current_dir(dir)
@@ -56,7 +56,7 @@ fn winback(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),

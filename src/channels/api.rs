@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 
 use super::channel::{Channel, RequestPreview};
 use super::classify::{self, Policy, Verdict};
-use super::http::{self, Prepared, Response};
+use super::http::{self, Endpoint, Prepared, Response};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome, Sent};
 use super::settings::ChannelSettings;
@@ -35,9 +35,7 @@ pub enum Refusal {
 /// One HTTP provider.
 pub trait Api: Send + Sync + 'static {
     fn settings(&self) -> &ChannelSettings;
-    fn client(&self) -> &reqwest::Client;
-    /// The environment variable(s) to name when the credentials are refused.
-    fn credentials_env(&self) -> &str;
+    fn endpoint(&self) -> &Endpoint;
     /// What the API guarantees about repeated requests.
     fn policy(&self) -> Policy {
         Policy::NO_IDEMPOTENCY
@@ -79,7 +77,7 @@ impl<A: Api> HttpChannel<A> {
         let api = &self.api;
         let policy = api.policy();
         let all = |o: Outcome| Ok(SubResult::Settled(vec![o; sub.len()]));
-        let resp = match http::execute(api.client(), &api.prepare(&sub)).await {
+        let resp = match http::execute(&api.endpoint().client, &api.prepare(&sub)).await {
             Ok(r) => r,
             Err(t) => {
                 return match classify::transport(&t, policy) {
@@ -98,7 +96,7 @@ impl<A: Api> HttpChannel<A> {
             }),
             Verdict::Credentials => Err(ChannelError::Auth {
                 channel: name.clone(),
-                env_var: api.credentials_env().to_string(),
+                env_var: api.endpoint().credentials_env.clone(),
                 status: resp.status,
             }),
             Verdict::NotProcessed(reason) => {
@@ -166,12 +164,4 @@ impl<A: Api> Channel for HttpChannel<A> {
 /// The recipients of a batch one request each (one-recipient APIs: Twilio).
 pub fn one_each(batch: &[Message]) -> Vec<Vec<usize>> {
     (0..batch.len()).map(|i| vec![i]).collect()
-}
-
-/// A look-up the provider could not answer now (every recipient stays `unknown`).
-pub fn unavailable(channel: &str, reason: impl Into<String>) -> ChannelError {
-    ChannelError::Unavailable {
-        channel: channel.to_string(),
-        reason: reason.into(),
-    }
 }

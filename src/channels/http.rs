@@ -144,3 +144,67 @@ pub fn excerpt(body: &str, batch: &[&Message]) -> String {
     let one_line = cut.split_whitespace().collect::<Vec<_>>().join(" ");
     mask::scrub_addresses(&one_line, batch.iter().map(|m| m.to.as_str()))
 }
+
+/// A provider's API as a channel talks to it: the client (the channel's timeout, pooled
+/// connections), the `Authorization` value, and the variable(s) to name when it is refused.
+/// Sending and the reconciliation look-ups share it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub channel: String,
+    pub client: reqwest::Client,
+    /// The `Authorization` header value.
+    pub auth: String,
+    /// The environment variable(s) to name when the credentials are refused.
+    pub credentials_env: String,
+}
+
+impl Endpoint {
+    pub fn new(
+        channel: &str,
+        timeout: Duration,
+        auth: String,
+        credentials_env: String,
+    ) -> Result<Endpoint, ChannelError> {
+        Ok(Endpoint {
+            channel: channel.to_string(),
+            client: client(channel, timeout)?,
+            auth,
+            credentials_env,
+        })
+    }
+
+    /// The `Authorization` header, for `Prepared::secret_headers`.
+    pub fn authorization(&self) -> Vec<(String, String)> {
+        vec![("Authorization".into(), self.auth.clone())]
+    }
+
+    /// `GET url`. Refused credentials (401) are an error naming the variable; no answer
+    /// is [`ChannelError::Unavailable`]; any other status comes back for the caller to read.
+    pub async fn get(&self, url: String, what: &str) -> Result<Response, ChannelError> {
+        let req = Prepared {
+            method: reqwest::Method::GET,
+            url,
+            headers: vec![],
+            secret_headers: self.authorization(),
+            body: Body::Json(vec![]),
+        };
+        let resp = execute(&self.client, &req)
+            .await
+            .map_err(|t| self.unavailable(format!("{what}: no answer ({t:?})")))?;
+        if resp.status == 401 {
+            return Err(ChannelError::Auth {
+                channel: self.channel.clone(),
+                env_var: self.credentials_env.clone(),
+                status: resp.status,
+            });
+        }
+        Ok(resp)
+    }
+
+    pub fn unavailable(&self, reason: String) -> ChannelError {
+        ChannelError::Unavailable {
+            channel: self.channel.clone(),
+            reason,
+        }
+    }
+}

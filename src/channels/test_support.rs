@@ -118,3 +118,14 @@ pub fn basic(user: &str, pass: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
     )
 }
+
+/// The look-up question for message `m`, attempted now.
+pub fn unsettled(m: &Message) -> super::Unsettled {
+    super::Unsettled {
+        idempotency_key: m.idempotency_key.clone(),
+        campaign: m.campaign.clone(),
+        as_of: m.as_of,
+        to: m.to.clone(),
+        attempted_at: chrono::Utc::now(),
+    }
+}

@@ -744,16 +744,7 @@ async fn mailgun_lookup_matches_the_idempotency_key_of_accepted_events() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let ch = build("mail", &mailgun_toml(&server.uri(), ""), dir.path());
-    let ask: Vec<Unsettled> = batch
-        .iter()
-        .map(|m| Unsettled {
-            idempotency_key: m.idempotency_key.clone(),
-            campaign: m.campaign.clone(),
-            as_of: m.as_of,
-            to: m.to.clone(),
-            attempted_at: chrono::Utc::now(),
-        })
-        .collect();
+    let ask: Vec<Unsettled> = batch.iter().map(unsettled).collect();
     let got = ch.lookup(&ask).await.unwrap();
     assert!(
         matches!(&got[0], Settlement::Accepted { provider_id: Some(id), .. } if id == "<2026.1@mg.example.com>"),

@@ -259,6 +259,12 @@ pub(crate) fn fmt_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// A value read from column `i` that does not parse, as rusqlite reports a column it cannot
+/// convert (so a row can be built inside `query_map`).
+pub(crate) fn bad_column(i: usize, e: StateError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+}
+
 pub(crate) fn parse_ts(column: &'static str, value: &str) -> Result<DateTime<Utc>, StateError> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))

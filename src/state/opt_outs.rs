@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, params};
 
-use super::{State, StateError, parse_ts};
+use super::{State, StateError, bad_column, parse_ts};
 
 /// One opt-out: a customer, for one medium.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,30 +50,19 @@ impl State {
         let mut stmt = conn.prepare_cached(
             "SELECT customer_id, medium, address, reason, source, at FROM opt_outs ORDER BY at",
         )?;
-        type Raw = (String, String, Option<String>, String, String, String);
-        let raw: Vec<Raw> = stmt
+        let rows = stmt
             .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+                let at: String = r.get(5)?;
+                Ok(OptOut {
+                    customer_id: r.get(0)?,
+                    medium: r.get(1)?,
+                    address: r.get(2)?,
+                    reason: r.get(3)?,
+                    source: r.get(4)?,
+                    at: parse_ts("opt_outs.at", &at).map_err(|e| bad_column(5, e))?,
+                })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        raw.into_iter()
-            .map(|r| {
-                Ok(OptOut {
-                    customer_id: r.0,
-                    medium: r.1,
-                    address: r.2,
-                    reason: r.3,
-                    source: r.4,
-                    at: parse_ts("opt_outs.at", &r.5)?,
-                })
-            })
-            .collect()
+        Ok(rows)
     }
 }

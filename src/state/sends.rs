@@ -15,7 +15,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::send_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
-use super::{State, StateError, fmt_ts, parse_ts};
+use super::{State, StateError, bad_column, fmt_ts, parse_ts};
 use crate::campaign::message::{Medium, Message, PastSend, SendState};
 
 /// Appended to `state::MIGRATIONS`.
@@ -354,42 +354,24 @@ impl State {
              AND (?1 IS NULL OR campaign = ?1) AND (?2 IS NULL OR as_of = ?2) \
              ORDER BY channel, attempted_at, idempotency_key",
         )?;
-        type Raw = (
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-        );
-        let raw: Vec<Raw> = stmt
+        let rows = stmt
             .query_map(params![campaign, as_of.map(|d| d.to_string())], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+                let as_of: String = r.get(3)?;
+                let attempted: Option<String> = r.get(5)?;
+                Ok(UnknownRow {
+                    idempotency_key: r.get(0)?,
+                    campaign: r.get(1)?,
+                    channel: r.get(2)?,
+                    as_of: parse_date("sends.as_of", &as_of).map_err(|e| bad_column(3, e))?,
+                    address: r.get(4)?,
+                    attempted_at: attempted
+                        .map(|t| parse_ts("sends.attempted_at", &t))
+                        .transpose()
+                        .map_err(|e| bad_column(5, e))?,
+                })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        raw.into_iter()
-            .map(|r| {
-                Ok(UnknownRow {
-                    idempotency_key: r.0,
-                    campaign: r.1,
-                    channel: r.2,
-                    as_of: parse_date("sends.as_of", &r.3)?,
-                    address: r.4,
-                    attempted_at: r
-                        .5
-                        .as_deref()
-                        .map(|t| parse_ts("sends.attempted_at", t))
-                        .transpose()?,
-                })
-            })
-            .collect()
+        Ok(rows)
     }
 
     /// Settles reconciled rows, each only if it is still `unknown` (a concurrent

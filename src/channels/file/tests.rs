@@ -106,16 +106,7 @@ async fn a_crash_between_write_and_record_is_settled_from_the_outbox() {
     f.write_all(b"{\"campaign\":\"quick\",\"idempotency_k")
         .unwrap();
     drop(f);
-    let ask: Vec<Unsettled> = batch
-        .iter()
-        .map(|m| Unsettled {
-            idempotency_key: m.idempotency_key.clone(),
-            campaign: m.campaign.clone(),
-            as_of: m.as_of,
-            to: m.to.clone(),
-            attempted_at: chrono::Utc::now(),
-        })
-        .collect();
+    let ask: Vec<Unsettled> = batch.iter().map(unsettled).collect();
     let got = ch.lookup(&ask).await.unwrap();
     assert!(matches!(got[0], Settlement::Accepted { .. }));
     assert!(matches!(got[1], Settlement::Accepted { .. }));

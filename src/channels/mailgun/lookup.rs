@@ -12,9 +12,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::Mailgun;
-use crate::channels::api::unavailable;
-use crate::channels::http::{self, Body, Prepared};
+use crate::channels::http::Endpoint;
 use crate::channels::lookup::{CLOCK_SKEW, Settlement, Unsettled};
 use crate::channels::outcome::ChannelError;
 
@@ -34,84 +32,76 @@ struct Paging {
     next: Option<String>,
 }
 
-pub(super) async fn lookup(
-    mg: &Mailgun,
-    sends: &[Unsettled],
-) -> Result<Vec<Settlement>, ChannelError> {
-    let mut out = Vec::with_capacity(sends.len());
-    for s in sends {
-        out.push(one(mg, s).await?);
-    }
-    Ok(out)
+/// Mailgun's Events API of one domain, as a channel reads it.
+pub struct Events {
+    pub endpoint: Endpoint,
+    /// `{base}/v3/{domain}/events`.
+    pub url: String,
 }
 
-async fn one(mg: &Mailgun, s: &Unsettled) -> Result<Settlement, ChannelError> {
-    let name = &mg.settings.name;
-    let mut url = url::Url::parse(&mg.events_url)
-        .map_err(|e| unavailable(name, format!("bad base_url: {e}")))?;
-    url.query_pairs_mut()
-        .append_pair("event", "accepted")
-        .append_pair("recipient", &s.to)
-        .append_pair(
-            "begin",
-            &(s.attempted_at - CLOCK_SKEW).timestamp().to_string(),
-        )
-        .append_pair("ascending", "yes")
-        .append_pair("limit", "300");
-    let mut next = url.to_string();
-    let mut found: Vec<Option<String>> = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let req = Prepared {
-            method: reqwest::Method::GET,
-            url: next.clone(),
-            headers: vec![],
-            secret_headers: vec![("Authorization".into(), mg.auth.clone())],
-            body: Body::Form(vec![]),
-        };
-        let resp = http::execute(&mg.client, &req)
-            .await
-            .map_err(|t| unavailable(name, format!("reading events: {t:?}")))?;
-        match resp.status {
-            200..=299 => {}
-            401 | 403 => {
-                return Err(ChannelError::Auth {
-                    channel: name.clone(),
-                    env_var: mg.key_env.clone(),
-                    status: resp.status,
-                });
-            }
-            st => return Err(unavailable(name, format!("reading events: HTTP {st}"))),
+impl Events {
+    pub async fn lookup(&self, sends: &[Unsettled]) -> Result<Vec<Settlement>, ChannelError> {
+        let mut out = Vec::with_capacity(sends.len());
+        for s in sends {
+            out.push(self.one(s).await?);
         }
-        let page: Page = serde_json::from_str(&resp.body)
-            .map_err(|e| unavailable(name, format!("unexpected events answer: {e}")))?;
-        if page.items.is_empty() {
-            return Ok(settle(&found));
-        }
-        for item in &page.items {
-            let key = item
-                .get("user-variables")
-                .and_then(|v| v.get("idempotency_key"))
-                .and_then(Value::as_str);
-            if key == Some(s.idempotency_key.as_str()) {
-                let id = item
-                    .pointer("/message/headers/message-id")
-                    .and_then(Value::as_str)
-                    .map(|m| format!("<{}>", m.trim_matches(['<', '>'])));
-                found.push(id);
-            }
-        }
-        match page.paging.next {
-            Some(n) if n != next => next = n,
-            _ => return Ok(settle(&found)),
-        }
+        Ok(out)
     }
-    Ok(match found.as_slice() {
-        [] => Settlement::open(format!(
-            "Mailgun lists more than {} events for this recipient: check it by hand",
-            MAX_PAGES * 300
-        )),
-        _ => settle(&found),
-    })
+
+    async fn one(&self, s: &Unsettled) -> Result<Settlement, ChannelError> {
+        let mut url = url::Url::parse(&self.url)
+            .map_err(|e| self.endpoint.unavailable(format!("bad base_url: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("event", "accepted")
+            .append_pair("recipient", &s.to)
+            .append_pair(
+                "begin",
+                &(s.attempted_at - CLOCK_SKEW).timestamp().to_string(),
+            )
+            .append_pair("ascending", "yes")
+            .append_pair("limit", "300");
+        let mut next = url.to_string();
+        let mut found: Vec<Option<String>> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let resp = self.endpoint.get(next.clone(), "reading events").await?;
+            if !(200..300).contains(&resp.status) {
+                return Err(self
+                    .endpoint
+                    .unavailable(format!("reading events: HTTP {}", resp.status)));
+            }
+            let page: Page = serde_json::from_str(&resp.body).map_err(|e| {
+                self.endpoint
+                    .unavailable(format!("unexpected events answer: {e}"))
+            })?;
+            if page.items.is_empty() {
+                return Ok(settle(&found));
+            }
+            for item in &page.items {
+                let key = item
+                    .get("user-variables")
+                    .and_then(|v| v.get("idempotency_key"))
+                    .and_then(Value::as_str);
+                if key == Some(s.idempotency_key.as_str()) {
+                    let id = item
+                        .pointer("/message/headers/message-id")
+                        .and_then(Value::as_str)
+                        .map(|m| format!("<{}>", m.trim_matches(['<', '>'])));
+                    found.push(id);
+                }
+            }
+            match page.paging.next {
+                Some(n) if n != next => next = n,
+                _ => return Ok(settle(&found)),
+            }
+        }
+        Ok(match found.as_slice() {
+            [] => Settlement::open(format!(
+                "Mailgun lists more than {} events for this recipient: check it by hand",
+                MAX_PAGES * 300
+            )),
+            _ => settle(&found),
+        })
+    }
 }
 
 /// What the accepted events carrying the key prove.

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use super::api::{Api, HttpChannel, Refusal};
 use super::channel::{LIST_UNSUBSCRIBE_POST, list_unsubscribe};
-use super::http::{self, Body, Prepared, Response};
+use super::http::{self, Body, Endpoint, Prepared, Response};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
@@ -81,13 +81,11 @@ pub const DEFAULT_BASE_URL: &str = "https://api.mailgun.net";
 /// A Mailgun channel.
 pub struct Mailgun {
     settings: ChannelSettings,
-    client: reqwest::Client,
+    endpoint: Endpoint,
     url: String,
-    /// `{base}/v3/{domain}/events`.
-    events_url: String,
+    /// Where reconciliation asks what Mailgun accepted.
+    events: lookup::Events,
     from: String,
-    auth: String,
-    key_env: String,
 }
 
 #[derive(Deserialize)]
@@ -105,14 +103,24 @@ impl Mailgun {
         use base64::Engine as _;
         let base = c.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
         let domain: String = url::form_urlencoded::byte_serialize(c.domain.as_bytes()).collect();
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("api:{api_key}"));
+        let endpoint = Endpoint::new(
+            &settings.name,
+            settings.timeout,
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("api:{api_key}"))
+            ),
+            c.api_key_env.clone(),
+        )?;
+        let base = base.trim_end_matches('/');
         Ok(Mailgun {
-            client: http::client(&settings.name, settings.timeout)?,
-            url: format!("{}/v3/{domain}/messages", base.trim_end_matches('/')),
-            events_url: format!("{}/v3/{domain}/events", base.trim_end_matches('/')),
+            events: lookup::Events {
+                endpoint: endpoint.clone(),
+                url: format!("{base}/v3/{domain}/events"),
+            },
+            endpoint,
+            url: format!("{base}/v3/{domain}/messages"),
             from: c.from.clone(),
-            auth: format!("Basic {auth}"),
-            key_env: c.api_key_env.clone(),
             settings,
         })
     }
@@ -179,7 +187,7 @@ impl Mailgun {
             method: reqwest::Method::POST,
             url: self.url.clone(),
             headers: vec![],
-            secret_headers: vec![("Authorization".into(), self.auth.clone())],
+            secret_headers: self.endpoint.authorization(),
             body: Body::Form(form),
         }
     }
@@ -190,12 +198,8 @@ impl Api for Mailgun {
         &self.settings
     }
 
-    fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
-    fn credentials_env(&self) -> &str {
-        &self.key_env
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     /// Recipient variables are keyed by address: no address twice in one request.
@@ -266,7 +270,7 @@ impl Api for Mailgun {
         &'a self,
         sends: &'a [Unsettled],
     ) -> BoxFuture<'a, Result<Vec<Settlement>, ChannelError>> {
-        Box::pin(lookup::lookup(self, sends))
+        Box::pin(self.events.lookup(sends))
     }
 }
 

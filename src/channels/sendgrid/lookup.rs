@@ -19,9 +19,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::Sendgrid;
-use crate::channels::api::unavailable;
-use crate::channels::http::{self, Body, Prepared};
+use crate::channels::http::{self, Endpoint};
 use crate::channels::lookup::{Settlement, Unsettled};
 use crate::channels::outcome::ChannelError;
 
@@ -41,83 +39,77 @@ struct Found {
     status: Option<String>,
 }
 
-pub(super) async fn lookup(
-    sg: &Sendgrid,
-    sends: &[Unsettled],
-) -> Result<Vec<Settlement>, ChannelError> {
-    let mut out: Vec<Option<Settlement>> = vec![None; sends.len()];
-    let per_min = sg.activity_per_min.max(0.01);
-    let pause = Duration::from_secs_f64(60.0 / per_min);
-    let mut first = true;
-    for query in queries(sends) {
-        if !first {
-            tokio::time::sleep(pause).await;
-        }
-        first = false;
-        let keys: Vec<String> = query
-            .iter()
-            .map(|&i| {
-                format!(
-                    "unique_args['idempotency_key']=\"{}\"",
-                    sends[i].idempotency_key.replace('"', "")
-                )
-            })
-            .collect();
-        let mut url = url::Url::parse(&format!("{}/v3/messages", sg.base))
-            .map_err(|e| unavailable(&sg.settings.name, format!("bad base_url: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("query", &format!("({})", keys.join(" OR ")))
-            .append_pair("limit", "1000");
-        let req = Prepared {
-            method: reqwest::Method::GET,
-            url: url.to_string(),
-            headers: vec![],
-            secret_headers: vec![("Authorization".into(), sg.auth.clone())],
-            body: Body::Json(vec![]),
-        };
-        let resp = http::execute(&sg.client, &req).await.map_err(|t| {
-            unavailable(
-                &sg.settings.name,
-                format!("the Email Activity API did not answer: {t:?}"),
-            )
-        })?;
-        match resp.status {
-            200..=299 => {}
-            400 | 401 | 403 | 404 => {
-                let why = format!(
-                    "SendGrid's Email Activity API answered {} ({}): it needs the paid Email Activity add-on and a key allowed to read it; these rows cannot be reconciled here (check them in SendGrid's activity feed, or set on_unknown = \"resend\")",
-                    resp.status,
-                    http::excerpt(&resp.body, &[])
-                );
-                return Ok(vec![Settlement::open(why); sends.len()]);
+/// SendGrid's Email Activity API, as a channel reads it.
+pub struct Activity {
+    pub endpoint: Endpoint,
+    /// `https://api.sendgrid.com`, or the configured `base_url`.
+    pub base: String,
+    /// Requests per minute (SendGrid allows 6).
+    pub per_min: f64,
+}
+
+impl Activity {
+    pub async fn lookup(&self, sends: &[Unsettled]) -> Result<Vec<Settlement>, ChannelError> {
+        let mut out: Vec<Option<Settlement>> = vec![None; sends.len()];
+        let pause = Duration::from_secs_f64(60.0 / self.per_min.max(0.01));
+        for (n, query) in queries(sends).into_iter().enumerate() {
+            if n > 0 {
+                tokio::time::sleep(pause).await;
             }
-            s => {
-                return Err(unavailable(
-                    &sg.settings.name,
-                    format!("the Email Activity API answered HTTP {s}"),
-                ));
-            }
-        }
-        let answer: Answer = serde_json::from_str(&resp.body).map_err(|e| {
-            unavailable(
-                &sg.settings.name,
-                format!("unexpected Email Activity answer: {e}"),
-            )
-        })?;
-        for &i in &query {
-            let to = sends[i].to.to_ascii_lowercase();
-            let hits: Vec<&Found> = answer
-                .messages
+            let keys: Vec<String> = query
                 .iter()
-                .filter(|m| m.to_email.as_deref().map(str::to_ascii_lowercase) == Some(to.clone()))
+                .map(|&i| {
+                    format!(
+                        "unique_args['idempotency_key']=\"{}\"",
+                        sends[i].idempotency_key.replace('"', "")
+                    )
+                })
                 .collect();
-            out[i] = Some(settle(&hits));
+            let mut url = url::Url::parse(&format!("{}/v3/messages", self.base))
+                .map_err(|e| self.endpoint.unavailable(format!("bad base_url: {e}")))?;
+            url.query_pairs_mut()
+                .append_pair("query", &format!("({})", keys.join(" OR ")))
+                .append_pair("limit", "1000");
+            let resp = self.endpoint.get(url.to_string(), "email activity").await?;
+            match resp.status {
+                200..=299 => {}
+                400 | 403 | 404 => {
+                    let why = format!(
+                        "SendGrid's Email Activity API answered {} ({}): it needs the paid Email Activity add-on and a key allowed to read it; these rows cannot be reconciled here (check them in SendGrid's activity feed, or set on_unknown = \"resend\")",
+                        resp.status,
+                        http::excerpt(&resp.body, &[])
+                    );
+                    return Ok(vec![Settlement::open(why); sends.len()]);
+                }
+                s => {
+                    return Err(self
+                        .endpoint
+                        .unavailable(format!("the Email Activity API answered HTTP {s}")));
+                }
+            }
+            let answer: Answer = serde_json::from_str(&resp.body).map_err(|e| {
+                self.endpoint
+                    .unavailable(format!("unexpected Email Activity answer: {e}"))
+            })?;
+            for &i in &query {
+                let to = sends[i].to.to_ascii_lowercase();
+                let hits: Vec<&Found> = answer
+                    .messages
+                    .iter()
+                    .filter(|m| {
+                        m.to_email
+                            .as_deref()
+                            .is_some_and(|t| t.eq_ignore_ascii_case(&to))
+                    })
+                    .collect();
+                out[i] = Some(settle(&hits));
+            }
         }
+        Ok(out
+            .into_iter()
+            .map(|s| s.unwrap_or_else(|| Settlement::open("not looked up")))
+            .collect())
     }
-    Ok(out
-        .into_iter()
-        .map(|s| s.unwrap_or_else(|| Settlement::open("not looked up")))
-        .collect())
 }
 
 /// What the messages SendGrid lists for one recipient's key prove.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::api::{Api, HttpChannel, Refusal};
 use super::channel::{LIST_UNSUBSCRIBE_POST, list_unsubscribe};
-use super::http::{self, Body, Prepared, Response};
+use super::http::{self, Body, Endpoint, Prepared, Response};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
@@ -80,14 +80,11 @@ const MAX_SUBSTITUTION_BYTES: usize = 10_000;
 /// A SendGrid channel.
 pub struct Sendgrid {
     settings: ChannelSettings,
-    client: reqwest::Client,
+    endpoint: Endpoint,
     url: String,
-    base: String,
     from: Value,
-    auth: String,
-    key_env: String,
-    /// Email Activity API requests per minute (reconciliation).
-    activity_per_min: f64,
+    /// Where reconciliation asks what SendGrid accepted.
+    activity: lookup::Activity,
 }
 
 #[derive(Deserialize)]
@@ -109,14 +106,21 @@ impl Sendgrid {
         api_key: String,
     ) -> Result<Sendgrid, ChannelError> {
         let base = c.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
+        let endpoint = Endpoint::new(
+            &settings.name,
+            settings.timeout,
+            format!("Bearer {api_key}"),
+            c.api_key_env.clone(),
+        )?;
         Ok(Sendgrid {
-            client: http::client(&settings.name, settings.timeout)?,
+            activity: lookup::Activity {
+                endpoint: endpoint.clone(),
+                base: base.trim_end_matches('/').to_string(),
+                per_min: c.activity_requests_per_min.unwrap_or(6.0),
+            },
+            endpoint,
             url: format!("{}/v3/mail/send", base.trim_end_matches('/')),
-            base: base.trim_end_matches('/').to_string(),
             from: parse_from(&c.from),
-            auth: format!("Bearer {api_key}"),
-            key_env: c.api_key_env.clone(),
-            activity_per_min: c.activity_requests_per_min.unwrap_or(6.0),
             settings,
         })
     }
@@ -174,7 +178,7 @@ impl Sendgrid {
             method: reqwest::Method::POST,
             url: self.url.clone(),
             headers: vec![],
-            secret_headers: vec![("Authorization".into(), self.auth.clone())],
+            secret_headers: self.endpoint.authorization(),
             // Plain structs of strings: serialisation cannot fail.
             body: Body::Json(serde_json::to_vec(&body).unwrap_or_default()),
         }
@@ -299,12 +303,8 @@ impl Api for Sendgrid {
         &self.settings
     }
 
-    fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
-    fn credentials_env(&self) -> &str {
-        &self.key_env
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     /// Recipients whose substitutions fit go together, in requests where no address is
@@ -384,7 +384,7 @@ impl Api for Sendgrid {
         &'a self,
         sends: &'a [Unsettled],
     ) -> BoxFuture<'a, Result<Vec<Settlement>, ChannelError>> {
-        Box::pin(lookup::lookup(self, sends))
+        Box::pin(self.activity.lookup(sends))
     }
 }
 

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::api::{Api, HttpChannel, Refusal, one_each};
-use super::http::{self, Body, Prepared, Response};
+use super::http::{self, Body, Endpoint, Prepared, Response};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
@@ -83,12 +83,12 @@ pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 /// A Twilio channel.
 pub struct Twilio {
     settings: ChannelSettings,
-    client: reqwest::Client,
+    endpoint: Endpoint,
     url: String,
     /// `("From", number)` or `("MessagingServiceSid", sid)`.
     sender: (&'static str, String),
-    auth: String,
-    token_env: String,
+    /// Where reconciliation asks what Twilio accepted.
+    messages: reconcile::MessageList,
 }
 
 #[derive(Deserialize)]
@@ -124,14 +124,26 @@ impl Twilio {
             }
         };
         use base64::Engine as _;
-        let auth =
-            base64::engine::general_purpose::STANDARD.encode(format!("{account_sid}:{auth_token}"));
+        let endpoint = Endpoint::new(
+            &settings.name,
+            settings.timeout,
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{account_sid}:{auth_token}"))
+            ),
+            format!("{} / {}", c.account_sid_env, c.auth_token_env),
+        )?;
+        let url = format!("{base}/2010-04-01/Accounts/{sid_path}/Messages.json");
         Ok(Twilio {
-            client: http::client(&settings.name, settings.timeout)?,
-            url: format!("{base}/2010-04-01/Accounts/{sid_path}/Messages.json"),
+            messages: reconcile::MessageList {
+                endpoint: endpoint.clone(),
+                url: url.clone(),
+                sender: sender.clone(),
+            },
+            endpoint,
+            url,
             sender,
-            auth: format!("Basic {auth}"),
-            token_env: format!("{} / {}", c.account_sid_env, c.auth_token_env),
             settings,
         })
     }
@@ -144,7 +156,7 @@ impl Twilio {
                 "X-Winback-Idempotency-Key".into(),
                 m.idempotency_key.clone(),
             )],
-            secret_headers: vec![("Authorization".into(), self.auth.clone())],
+            secret_headers: self.endpoint.authorization(),
             body: Body::Form(vec![
                 ("To".into(), m.to.clone()),
                 (self.sender.0.into(), self.sender.1.clone()),
@@ -183,12 +195,8 @@ impl Api for Twilio {
         &self.settings
     }
 
-    fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
-    fn credentials_env(&self) -> &str {
-        &self.token_env
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     fn requests(&self, batch: &[Message]) -> Vec<Vec<usize>> {
@@ -233,7 +241,7 @@ impl Api for Twilio {
         &'a self,
         sends: &'a [Unsettled],
     ) -> BoxFuture<'a, Result<Vec<Settlement>, ChannelError>> {
-        Box::pin(reconcile::lookup(self, sends))
+        Box::pin(self.messages.lookup(sends))
     }
 }
 

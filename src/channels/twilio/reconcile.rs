@@ -14,9 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::Twilio;
-use crate::channels::api::unavailable;
-use crate::channels::http::{self, Body, Prepared};
+use crate::channels::http::Endpoint;
 use crate::channels::lookup::{CLOCK_SKEW, Settlement, Unsettled};
 use crate::channels::outcome::ChannelError;
 
@@ -50,28 +48,30 @@ const PAGE_SIZE: &str = "100";
 /// How long after the attempt a message of it can have been created.
 const LATEST_AFTER_ATTEMPT: chrono::Duration = chrono::Duration::minutes(30);
 
-pub(super) async fn lookup(
-    tw: &Twilio,
-    sends: &[Unsettled],
-) -> Result<Vec<Settlement>, ChannelError> {
-    let mut out = Vec::with_capacity(sends.len());
-    for s in sends {
-        let (listed, complete) = tw.list_messages(&s.to).await?;
-        out.push(settle(tw, &listed, complete, s.attempted_at));
-    }
-    Ok(out)
+/// Twilio's list of an account's messages, as a channel reads it.
+pub struct MessageList {
+    pub endpoint: Endpoint,
+    /// `.../Accounts/{sid}/Messages.json`.
+    pub url: String,
+    /// `("From", number)` or `("MessagingServiceSid", sid)`: whose messages count.
+    pub sender: (&'static str, String),
 }
 
-impl Twilio {
-    /// The messages Twilio lists to `to` from this channel's sender, and whether every
-    /// page was read.
-    pub async fn list_messages(
-        &self,
-        to: &str,
-    ) -> Result<(Vec<ProviderMessage>, bool), ChannelError> {
-        let name = &self.settings.name;
-        let mut url =
-            url::Url::parse(&self.url).map_err(|e| unavailable(name, format!("bad URL: {e}")))?;
+impl MessageList {
+    pub async fn lookup(&self, sends: &[Unsettled]) -> Result<Vec<Settlement>, ChannelError> {
+        let mut out = Vec::with_capacity(sends.len());
+        for s in sends {
+            let (listed, complete) = self.list(&s.to).await?;
+            out.push(self.settle(&listed, complete, s.attempted_at));
+        }
+        Ok(out)
+    }
+
+    /// The messages Twilio lists to `to` (from this channel's number, when it has one), and
+    /// whether every page was read.
+    pub async fn list(&self, to: &str) -> Result<(Vec<ProviderMessage>, bool), ChannelError> {
+        let mut url = url::Url::parse(&self.url)
+            .map_err(|e| self.endpoint.unavailable(format!("bad URL: {e}")))?;
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("To", to);
@@ -87,29 +87,15 @@ impl Twilio {
             let Some(page_url) = next.take() else {
                 return Ok((out, true));
             };
-            let req = Prepared {
-                method: reqwest::Method::GET,
-                url: page_url,
-                headers: vec![],
-                secret_headers: vec![("Authorization".into(), self.auth.clone())],
-                body: Body::Form(vec![]),
-            };
-            let resp = http::execute(&self.client, &req)
-                .await
-                .map_err(|t| unavailable(name, format!("listing messages: {t:?}")))?;
-            match resp.status {
-                200..=299 => {}
-                401 | 403 => {
-                    return Err(ChannelError::Auth {
-                        channel: name.clone(),
-                        env_var: self.token_env.clone(),
-                        status: resp.status,
-                    });
-                }
-                s => return Err(unavailable(name, format!("listing messages: HTTP {s}"))),
+            let resp = self.endpoint.get(page_url, "listing messages").await?;
+            if !(200..300).contains(&resp.status) {
+                return Err(self
+                    .endpoint
+                    .unavailable(format!("listing messages: HTTP {}", resp.status)));
             }
             let page: Page = serde_json::from_str(&resp.body).map_err(|e| {
-                unavailable(name, format!("listing messages: unexpected answer: {e}"))
+                self.endpoint
+                    .unavailable(format!("listing messages: unexpected answer: {e}"))
             })?;
             out.extend(page.messages);
             next = page.next_page_uri.map(|u| format!("{origin}{u}"));
@@ -128,6 +114,52 @@ impl Twilio {
         };
         outbound && sender
     }
+
+    /// What the listed messages prove about the attempt made at `at`.
+    pub fn settle(
+        &self,
+        listed: &[ProviderMessage],
+        complete: bool,
+        at: DateTime<Utc>,
+    ) -> Settlement {
+        let window = (at - CLOCK_SKEW)..=(at + LATEST_AFTER_ATTEMPT);
+        let mut undated = false;
+        let candidates: Vec<&ProviderMessage> = listed
+            .iter()
+            .filter(|m| self.is_ours(m) && m.status != "canceled")
+            .filter(|m| match created(m) {
+                Some(t) => window.contains(&t),
+                None => {
+                    undated = true;
+                    false
+                }
+            })
+            .collect();
+        match candidates.as_slice() {
+            [] if undated => {
+                Settlement::open("Twilio lists a message to this number without a date")
+            }
+            [] if complete => Settlement::NotAccepted {
+                reason: "reconciled: Twilio lists no message to this number near the attempt"
+                    .into(),
+            },
+            [] => Settlement::open(format!(
+                "Twilio lists more than {} messages to this number: check it by hand",
+                MAX_PAGES * 100
+            )),
+            [m] if matches!(m.status.as_str(), "failed" | "undelivered") => {
+                Settlement::AcceptedFailed {
+                    provider_id: Some(m.sid.clone()),
+                    reason: format!("reconciled: Twilio accepted it, status {}", m.status),
+                }
+            }
+            [m] => Settlement::Accepted {
+                provider_id: Some(m.sid.clone()),
+                reason: format!("reconciled: Twilio status {}", m.status),
+            },
+            _ => Settlement::open("Twilio lists several messages to this number near the attempt"),
+        }
+    }
 }
 
 /// Twilio dates: RFC 2822 (`Fri, 24 May 2019 17:44:50 +0000`).
@@ -136,47 +168,4 @@ fn created(m: &ProviderMessage) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc2822(d)
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-/// What the listed messages prove about the attempt made at `at`.
-pub fn settle(
-    tw: &Twilio,
-    listed: &[ProviderMessage],
-    complete: bool,
-    at: DateTime<Utc>,
-) -> Settlement {
-    let window = (at - CLOCK_SKEW)..=(at + LATEST_AFTER_ATTEMPT);
-    let mut undated = false;
-    let candidates: Vec<&ProviderMessage> = listed
-        .iter()
-        .filter(|m| tw.is_ours(m) && m.status != "canceled")
-        .filter(|m| match created(m) {
-            Some(t) => window.contains(&t),
-            None => {
-                undated = true;
-                false
-            }
-        })
-        .collect();
-    match candidates.as_slice() {
-        [] if undated => Settlement::open("Twilio lists a message to this number without a date"),
-        [] if complete => Settlement::NotAccepted {
-            reason: "reconciled: Twilio lists no message to this number near the attempt".into(),
-        },
-        [] => Settlement::open(format!(
-            "Twilio lists more than {} messages to this number: check it by hand",
-            MAX_PAGES * 100
-        )),
-        [m] if matches!(m.status.as_str(), "failed" | "undelivered") => {
-            Settlement::AcceptedFailed {
-                provider_id: Some(m.sid.clone()),
-                reason: format!("reconciled: Twilio accepted it, status {}", m.status),
-            }
-        }
-        [m] => Settlement::Accepted {
-            provider_id: Some(m.sid.clone()),
-            reason: format!("reconciled: Twilio status {}", m.status),
-        },
-        _ => Settlement::open("Twilio lists several messages to this number near the attempt"),
-    }
 }

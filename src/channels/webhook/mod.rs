@@ -18,7 +18,7 @@ use sha2::Sha256;
 
 use super::api::{Api, HttpChannel, Refusal};
 use super::classify::Policy;
-use super::http::{self, Body, Prepared, Response};
+use super::http::{self, Body, Endpoint, Prepared, Response};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
 use super::split::all;
@@ -73,10 +73,10 @@ pub fn build(
 /// A webhook channel.
 pub struct Webhook {
     settings: ChannelSettings,
-    client: reqwest::Client,
+    /// No `Authorization`: requests are signed with the secret instead.
+    endpoint: Endpoint,
     url: String,
     secret: String,
-    secret_env: String,
 }
 
 #[derive(Deserialize)]
@@ -99,10 +99,14 @@ impl Webhook {
         secret: String,
     ) -> Result<Webhook, ChannelError> {
         Ok(Webhook {
-            client: http::client(&settings.name, settings.timeout)?,
+            endpoint: Endpoint::new(
+                &settings.name,
+                settings.timeout,
+                String::new(),
+                c.secret_env.clone(),
+            )?,
             url: c.url.clone(),
             secret,
-            secret_env: c.secret_env.clone(),
             settings,
         })
     }
@@ -129,12 +133,8 @@ impl Api for Webhook {
         &self.settings
     }
 
-    fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
-    fn credentials_env(&self) -> &str {
-        &self.secret_env
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 
     /// The receiver deduplicates by idempotency key: a request that may have been

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Send benchmark, end to end: `winback run` (stages, planning, ledger, requests) on demo
+# data of ROWS purchase rows, its e-mail channel on SendGrid and its SMS channel on Twilio,
+# both a fake provider on 127.0.0.1 that accepts everything at once (examples/fake_provider.rs).
+# With BASELINE_BIN set, that binary and this build are alternated ROUNDS times in one
+# sitting, each on a fresh output and state folder. Prints wall seconds, peak RSS and what
+# each channel delivered (and, where the binary records it, the delivery's own seconds).
+# Then the module benchmark (examples/bench_delivery.rs: 1M SendGrid recipients, 100k SMS).
+# Usage: scripts/bench_send.sh [ROWS] [ROUNDS]    (BASELINE_BIN=/path/to/old/winback)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS="${1:-8000000}"
+ROUNDS="${2:-2}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+cargo build --release --quiet
+cargo build --release --quiet --example fake_provider --example bench_delivery
+BIN="$(realpath "$CARGO_TARGET_DIR/release/winback")"
+DATA="bench-data/rows-$ROWS"
+AS_OF=2026-11-24
+PORT="${PORT:-18089}"
+if [ ! -d "$DATA/purchases" ]; then
+    "$BIN" demo --rows "$ROWS" --no-run --dir "$DATA" --as-of "$AS_OF"
+fi
+"$CARGO_TARGET_DIR/release/examples/fake_provider" "$PORT" &
+FAKE=$!
+trap 'kill $FAKE 2>/dev/null || true' EXIT
+sleep 0.5
+export WINBACK_NO_PROGRESS=1 WINBACK_LOG=warn
+export BENCH_KEY=bench-key-not-secret BENCH_SID=ACbench BENCH_TOKEN=bench-token
+URL="http://127.0.0.1:$PORT"
+args=(--as-of "$AS_OF" --input "purchases=$DATA/purchases" --input "customers=$DATA/customers"
+    --input "complaints=$DATA/complaints" --threads 2
+    --set channels.email.type=sendgrid --set "channels.email.base_url=$URL"
+    --set channels.email.api_key_env=BENCH_KEY --set channels.email.from=shop@example.com
+    --set channels.email.rate_per_sec=100000 --set channels.email.concurrency=4
+    --set channels.sms.type=twilio --set "channels.sms.base_url=$URL"
+    --set channels.sms.account_sid_env=BENCH_SID --set channels.sms.auth_token_env=BENCH_TOKEN
+    --set channels.sms.from=+15550001111 --set channels.sms.quiet_hours=
+    --set channels.sms.rate_per_sec=100000 --set channels.sms.concurrency=16)
+one() {
+    local name="$1" bin="$2" out
+    out="$(mktemp -d bench-out/send-XXXX)"
+    /usr/bin/time -f "%e %M" -o "$out/time" "$bin" run "${args[@]}" --output "$out/out" \
+        --state-dir "$out/state" >/dev/null 2>"$out/log" || true
+    python3 - "$name" "$out" "$AS_OF" <<'PY'
+import json, sys
+name, out, as_of = sys.argv[1:4]
+secs, kib = open(f"{out}/time").read().split()
+m = json.load(open(f"{out}/out/_runs/as_of={as_of}/manifest.json"))
+parts = []
+for d in (m.get("campaigns") or {}).get("deliveries", []):
+    s = d.get("seconds")
+    rate = f", {d['requests'] / s:,.0f} req/s" if s else ""
+    took = f" in {s:.2f} s{rate}" if s else ""
+    parts.append(f"{d['channel']}: {d['delivered']} delivered, {d['requests']} requests{took}")
+print(f"{name:9} {float(secs):6.1f} s  {int(kib) / 1048576:.2f} GiB  status {m['status']}  " + "; ".join(parts))
+PY
+    rm -rf "$out"
+}
+mkdir -p bench-out
+echo "== winback run end to end, $ROWS rows, e-mail via SendGrid and SMS via Twilio (fakes on 127.0.0.1)"
+for _ in $(seq "$ROUNDS"); do
+    if [ -n "${BASELINE_BIN:-}" ]; then one baseline "$BASELINE_BIN"; fi
+    one this "$BIN"
+done
+echo "== module: examples/bench_delivery (1,000,000 e-mails through SendGrid, 100,000 SMS through Twilio)"
+"$CARGO_TARGET_DIR/release/examples/bench_delivery"
