@@ -250,3 +250,129 @@ async fn lost_answer(shape: Lost) {
     let want: BTreeSet<String> = missing.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(again, want, "exactly the not_sent recipients, once");
 }
+
+/// The project with its SMS channel on a Twilio-compatible server (no quiet hours) and the
+/// quick campaign's SMS step due the night after its e-mail.
+fn sms_via_twilio(dir: &Path, base: &str) {
+    let file = dir.join("pipelines/reactivation.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let old = "[channels.sms]\ntype = \"file\"\nmedium = \"sms\"\nquiet_hours = \"21:00-09:00\"";
+    assert!(
+        text.contains(old),
+        "the default pipeline's SMS channel moved"
+    );
+    let new = format!(
+        "[channels.sms]\ntype = \"twilio\"\nbase_url = \"{base}\"\naccount_sid_env = \"WINBACK_TEST_TW_SID\"\nauth_token_env = \"WINBACK_TEST_TW_TOKEN\"\nfrom = \"+15550001111\"\nretry_base_ms = 10\nretry_cap_ms = 50\nquiet_hours = \"\""
+    );
+    let step = "day = 3\nchannel = \"sms\"";
+    assert!(text.contains(step), "the quick campaign's SMS step moved");
+    let text = text
+        .replace(old, &new)
+        .replace(step, "day = 0\nchannel = \"sms\"");
+    std::fs::write(&file, text).unwrap();
+}
+
+fn next_day(d: &str) -> String {
+    (chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap() + chrono::Days::new(1)).to_string()
+}
+
+fn winback_sms(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_winback"))
+        .args(args)
+        .current_dir(dir)
+        .env("WINBACK_TEST_TW_SID", "AC0123456789abcdef0123456789abcdef")
+        .env("WINBACK_TEST_TW_TOKEN", "twilio-token-never-printed")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twilio_refusing_the_from_number_exits_78_and_rejects_nobody() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"{"code":21606,"message":"The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination/account","status":400}"#,
+        ))
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    campaign_project(dir);
+    sms_via_twilio(dir, &server.uri());
+    let first = winback_sms(dir, &["run", "--as-of", AS_OF]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let second = winback_sms(dir, &["run", "--as-of", &next_day(AS_OF)]);
+    let seen = text(&second);
+    assert_eq!(second.status.code(), Some(78), "{seen}");
+    assert!(seen.contains("`from`"), "names the setting: {seen}");
+    assert!(!seen.contains("twilio-token-never-printed"));
+    let state = State::open(&dir.join(".winback")).unwrap();
+    let rows = state.all_rows().unwrap();
+    let sms: Vec<_> = rows
+        .iter()
+        .filter(|r| r.channel == "sms" && r.attempts > 0)
+        .collect();
+    assert!(!sms.is_empty(), "the SMS step was attempted");
+    assert!(
+        sms.iter().all(|r| r.state.as_str() == "failed"),
+        "nobody rejected for the sender's configuration: {:?}",
+        sms.iter().map(|r| r.state).collect::<Vec<_>>()
+    );
+}
+
+/// Runs the project in `dir` for `AS_OF` and the next day, its SMS through a fake that
+/// accepts everything, with `opt_out` recording STOPs between the two; returns the SMS
+/// requests of the second night and the `suppressed` rows of the second run.
+async fn sms_second_night(dir: &Path, opt_out: bool) -> (usize, Vec<String>) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1"}"#))
+        .mount(&server)
+        .await;
+    campaign_project(dir);
+    sms_via_twilio(dir, &server.uri());
+    let first = winback_sms(dir, &["run", "--as-of", AS_OF]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    if opt_out {
+        // Everyone the quick campaign reached opted out by SMS (a STOP a provider
+        // reported), on a day long after the runs' as_of: an as_of cut would miss them all.
+        let state = State::open(&dir.join(".winback")).unwrap();
+        for r in state.all_rows().unwrap() {
+            if r.campaign == "winback_quick" && r.state.as_str() == "delivered" {
+                state
+                    .record_opt_out(&winback::state::opt_outs::OptOut {
+                        customer_id: r.customer_id,
+                        medium: "sms".into(),
+                        address: None,
+                        reason: "Twilio 21610: the recipient replied STOP".into(),
+                        source: "provider:sms".into(),
+                        at: chrono::Utc::now(),
+                    })
+                    .unwrap();
+            }
+        }
+    }
+    let day2 = next_day(AS_OF);
+    let second = winback_sms(dir, &["run", "--as-of", &day2]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let texted = server.received_requests().await.unwrap().len();
+    let suppressed = crate::support::read_output(&dir.join("out"), "suppressed", &day2).await;
+    (texted, suppressed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opt_outs_in_the_state_database_are_honoured_whatever_the_as_of() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (texted, _) = sms_second_night(a.path(), false).await;
+    assert!(texted > 0, "without opt-outs the SMS step goes out");
+    let (after, suppressed) = sms_second_night(b.path(), true).await;
+    assert_eq!(after, 0, "an opted-out customer was texted");
+    let unsubscribed = suppressed
+        .iter()
+        .filter(|row| row.contains("winback_quick") && row.contains("unsubscribed"))
+        .count();
+    assert_eq!(
+        unsubscribed, texted,
+        "each SMS of the night is suppressed as unsubscribed instead"
+    );
+}

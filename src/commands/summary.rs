@@ -150,6 +150,17 @@ fn campaigns(c: &crate::delivery::report::CampaignsReport) {
                 .map(|s| format!(", stopped: {s}"))
                 .unwrap_or_default()
         );
+        for (why, n) in &d.unknown_reasons {
+            println!(
+                "    {n} unknown: {why} (maybe delivered: not sent again until `winback sends --reconcile` settles it)"
+            );
+        }
+        if d.opted_out > 0 {
+            println!(
+                "    {} refused as opted out (STOP): recorded, never messaged on this medium again",
+                d.opted_out
+            );
+        }
     }
     if c.unknown_recovered > 0 {
         println!(

@@ -44,6 +44,16 @@ pub(crate) fn insert_opt_out(
 }
 
 impl State {
+    /// Records one opt-out (an operator's, or a test's); a provider's arrives with the
+    /// ledger record it settles.
+    pub fn record_opt_out(&self, o: &OptOut) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        insert_opt_out(&tx, o, &super::fmt_ts(o.at))?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every opt-out recorded, oldest first.
     pub fn opt_outs(&self) -> Result<Vec<OptOut>, StateError> {
         let conn = self.conn();
