@@ -277,6 +277,20 @@ pub fn check_from_email(from: &str) -> Result<(), String> {
     }
 }
 
+/// The keys an e-mail API's table shares: an optional `base_url`, the name of the variable
+/// holding the key, a `from` address.
+pub fn check_email_api(
+    name: &str,
+    base_url: Option<&str>,
+    api_key_env: &str,
+    from: &str,
+) -> Result<(), ChannelError> {
+    let err = |reason: String| config_error(name, reason);
+    check_url(base_url, "base_url").map_err(err)?;
+    check_env_name(api_key_env, "api_key_env").map_err(err)?;
+    check_from_email(from).map_err(err)
+}
+
 /// Reads secret `var` through `env`; empty counts as unset.
 pub fn secret(
     channel: &str,

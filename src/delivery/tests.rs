@@ -298,14 +298,16 @@ async fn unauthorized_stops_the_channel_and_names_the_env_var() {
         && r.reason.as_deref().is_some_and(|x| x.contains("SG_KEY"))));
 }
 
-#[tokio::test]
-async fn one_invalid_phone_is_rejected_the_rest_delivered() {
+/// A fake Twilio that refuses phone `i` with `error` (a Twilio error body) and accepts
+/// everyone else.
+async fn twilio_refusing(i: usize, error: &str) -> MockServer {
     let server = MockServer::start().await;
+    let to: String = url::form_urlencoded::byte_serialize(phone_of(i).as_bytes()).collect();
     Mock::given(method("POST"))
-        .and(wiremock::matchers::body_string_contains("To=%2B15550000002"))
-        .respond_with(ResponseTemplate::new(400).set_body_string(
-            r#"{"code":21211,"message":"The 'To' number +15550000002 is not a valid phone number."}"#,
+        .and(wiremock::matchers::body_string_contains(
+            format!("To={to}").as_str(),
         ))
+        .respond_with(ResponseTemplate::new(400).set_body_string(error))
         .with_priority(1)
         .mount(&server)
         .await;
@@ -313,6 +315,16 @@ async fn one_invalid_phone_is_rejected_the_rest_delivered() {
         .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"sid":"SMok"}"#))
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn one_invalid_phone_is_rejected_the_rest_delivered() {
+    let server = twilio_refusing(
+        2,
+        r#"{"code":21211,"message":"The 'To' number +15550000002 is not a valid phone number."}"#,
+    )
+    .await;
     let (dir, state) = temp_state();
     let ch = build("sms", &twilio_toml(&server.uri(), ""), dir.path());
     let report = deliver(&state, ch, messages(5, Medium::Sms, "sms"), opts())
@@ -620,24 +632,11 @@ async fn twilio_with_a_wrong_from_stops_the_channel_and_rejects_nobody() {
 
 #[tokio::test]
 async fn twilio_21610_rejects_and_records_an_sms_opt_out() {
-    let server = MockServer::start().await;
-    let stopped = phone_of(1);
-    Mock::given(method("POST"))
-        .and(wiremock::matchers::body_string_contains(
-            url::form_urlencoded::byte_serialize(stopped.as_bytes())
-                .collect::<String>()
-                .as_str(),
-        ))
-        .respond_with(ResponseTemplate::new(400).set_body_string(
-            r#"{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}"#,
-        ))
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1"}"#))
-        .mount(&server)
-        .await;
+    let server = twilio_refusing(
+        1,
+        r#"{"code":21610,"message":"Attempt to send to unsubscribed recipient","status":400}"#,
+    )
+    .await;
     let (dir, state) = temp_state();
     let ch = build("sms", &twilio_toml(&server.uri(), ""), dir.path());
     let report = deliver(&state, ch, messages(3, Medium::Sms, "sms"), opts())

@@ -42,15 +42,17 @@ impl MailgunConfig {
 
     /// Checks the table without I/O.
     pub fn validate(&self, name: &str) -> Result<ChannelSettings, ChannelError> {
-        let err = |reason: String| settings::config_error(name, reason);
-        settings::check_url(self.base_url.as_deref(), "base_url").map_err(err)?;
-        settings::check_env_name(&self.api_key_env, "api_key_env").map_err(err)?;
-        settings::check_from_email(&self.from).map_err(err)?;
+        settings::check_email_api(
+            name,
+            self.base_url.as_deref(),
+            &self.api_key_env,
+            &self.from,
+        )?;
         if self.domain.trim().is_empty() || self.domain.contains('/') {
-            return Err(err(format!(
-                "domain {:?} is not a domain name",
-                self.domain
-            )));
+            return Err(settings::config_error(
+                name,
+                format!("domain {:?} is not a domain name", self.domain),
+            ));
         }
         self.common().resolve(
             name,

@@ -44,10 +44,12 @@ impl SendgridConfig {
 
     /// Checks the table without I/O.
     pub fn validate(&self, name: &str) -> Result<ChannelSettings, ChannelError> {
-        let err = |reason: String| settings::config_error(name, reason);
-        settings::check_url(self.base_url.as_deref(), "base_url").map_err(err)?;
-        settings::check_env_name(&self.api_key_env, "api_key_env").map_err(err)?;
-        settings::check_from_email(&self.from).map_err(err)?;
+        settings::check_email_api(
+            name,
+            self.base_url.as_deref(),
+            &self.api_key_env,
+            &self.from,
+        )?;
         self.common().resolve(
             name,
             Limits {
