@@ -376,3 +376,40 @@ async fn opt_outs_in_the_state_database_are_honoured_whatever_the_as_of() {
         "each SMS of the night is suppressed as unsubscribed instead"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_that_cannot_be_written_while_delivering_exits_1_not_78() {
+    // A failed ledger write is never the user's configuration: exit 1 (a retry may help),
+    // blamed `external` in the manifest, and the request is not made without its record.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    project_with_sendgrid(dir, &server.uri());
+    drop(State::open(&dir.join(".winback")).unwrap());
+    // The disk "fills up" exactly when a batch is reserved before its request.
+    let db = rusqlite::Connection::open(dir.join(".winback/winback.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER full_disk BEFORE UPDATE OF state ON sends \
+         WHEN NEW.state = 'in_flight' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    drop(db);
+    let out = winback(dir, &["run", "--as-of", AS_OF]);
+    let seen = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{seen}");
+    assert!(seen.contains("disk is full"), "{seen}");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(format!("out/_runs/as_of={AS_OF}/manifest.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["blame"], "external", "{manifest}");
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "no request without its ledger record"
+    );
+}
