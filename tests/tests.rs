@@ -5,6 +5,7 @@ mod support;
 mod bad_inputs;
 #[cfg(feature = "ballista")]
 mod ballista;
+mod architecture;
 mod campaigns;
 mod cli;
 mod determinism;
