@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use tokio::net::TcpListener;
-use winback::campaign::message::{Medium, Message, SendState};
 use winback::channels::BuildContext;
 use winback::channels::ChannelConfig;
 use winback::clock::SystemClock;
 use winback::delivery::{DeliveryOptions, deliver};
+use winback::message::{Medium, Message, SendState};
 use winback::state::State;
 
 #[path = "support/fake_provider.rs"]

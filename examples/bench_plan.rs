@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use chrono::{Days, NaiveDate};
 use winback::campaign::config::{CampaignContext, RawCampaign, resolve_campaigns};
-use winback::campaign::message::{Medium, PastSend, SendState};
 use winback::campaign::{
     AudienceRow, ChannelRules, Contact, Fields, FrequencyCap, IdMap, PlanInput, Unsubscribe, plan,
 };
+use winback::message::{Medium, PastSend, SendState};
 
 /// The main crate's allocator: glibc malloc doubles the time of this allocation-heavy pass.
 #[global_allocator]

@@ -15,10 +15,10 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::campaign::message::Message;
 use crate::channels::{Channel, ChannelError, RequestPreview};
 use crate::clock::Clock;
 use crate::error::Blame;
+use crate::message::Message;
 use crate::state::{RunOwner, State};
 
 pub use ledger::Ledger;

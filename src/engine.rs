@@ -8,7 +8,10 @@
 
 #[cfg(feature = "ballista")]
 pub mod ballista;
+pub mod count;
 mod small_joins;
+
+pub use count::single_count;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -300,23 +303,6 @@ pub async fn clean_work_area(ctx: &SessionContext) {
         && let Err(e) = area.location.delete_all().await
     {
         tracing::warn!(error = %e, "cannot remove the run's work tables");
-    }
-}
-
-/// The number a one-number query returned (`count(*)`, the row count of a write): the
-/// first value of the first column, 0 when there is none.
-pub fn single_count(batches: &[RecordBatch]) -> u64 {
-    let Some(column) = batches
-        .iter()
-        .find(|b| b.num_rows() > 0)
-        .map(|b| b.column(0))
-    else {
-        return 0;
-    };
-    match ScalarValue::try_from_array(column, 0) {
-        Ok(ScalarValue::Int64(Some(n))) => n.max(0) as u64,
-        Ok(ScalarValue::UInt64(Some(n))) => n,
-        _ => 0,
     }
 }
 

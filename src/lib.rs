@@ -6,6 +6,7 @@
 //! history, locks), `commands/` (one file per command).
 
 pub mod campaign;
+pub mod channel_rules;
 pub mod channels;
 pub mod cli;
 pub mod clock;
@@ -19,6 +20,7 @@ pub mod functions;
 pub mod manifest;
 pub mod mask;
 pub mod memory_cap;
+pub mod message;
 pub mod models;
 pub mod output;
 pub mod pipeline;

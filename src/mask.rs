@@ -4,7 +4,7 @@
 //! The outbox and the send ledger hold real addresses because they must; everything an
 //! operator reads goes through this module first.
 
-use crate::campaign::message::Medium;
+use crate::message::Medium;
 
 /// The mask put in place of anything hidden.
 pub const MASK: &str = "***";

@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("entry", &["cli", "commands", "demo"]),
     ("run", &["pipeline", "manifest"]),
-    ("work", &["schedule", "stage", "campaign", "delivery", "report"]),
+    (
+        "work",
+        &["schedule", "stage", "campaign", "delivery", "report"],
+    ),
     (
         "adapters",
         &["channels", "state", "source", "output", "engine"],
@@ -29,6 +32,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         "foundation",
         &[
             "config",
+            "message",
+            "channel_rules",
             "models",
             "functions",
             "storage",
@@ -42,9 +47,18 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Edges the code had when this test was written (`from -> to`, files as module paths),
-/// each one a known debt: layer breaks, then import circles (given as one edge of the loop).
-const KNOWN: &[&str] = &[];
+/// Edges the code still has that break the rules, each a known debt of issue 23: the
+/// pipeline file's resolved form holds the campaigns' and channels' own config types, so
+/// `config` reaches up to them (the fix splits the leaf settings from the pipeline's
+/// resolution); `schedule` records runs through the manifest (the fix is the `Runner`
+/// trait returning a `RunOutcome`).
+const KNOWN: &[&str] = &[
+    "layer: config::raw -> campaign (foundation reaches up to work)",
+    "layer: config::resolve -> campaign (foundation reaches up to work)",
+    "layer: config::resolve -> channels (foundation reaches up to adapters)",
+    "layer: schedule -> manifest (work reaches up to run)",
+    "layer: schedule::backfill -> manifest (work reaches up to run)",
+];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
@@ -264,12 +278,11 @@ fn cycles(g: &Graph) -> Vec<Vec<Vec<String>>> {
         t.next += 1;
         t.stack.push(v.clone());
         t.on.insert(v.clone());
-        let targets: Vec<Vec<String>> = t
-            .g
-            .edges
-            .get(v)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
+        let targets: Vec<Vec<String>> =
+            t.g.edges
+                .get(v)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
         for w in targets {
             if !t.index.contains_key(&w) {
                 visit(t, &w);
@@ -398,8 +411,14 @@ fn the_checker_sees_a_circle_and_a_layer_break() {
             .collect(),
         edges: BTreeMap::new(),
     };
-    g.edges.entry(m("state::a")).or_default().insert(m("state::b"));
-    g.edges.entry(m("state::b")).or_default().insert(m("state::a"));
+    g.edges
+        .entry(m("state::a"))
+        .or_default()
+        .insert(m("state::b"));
+    g.edges
+        .entry(m("state::b"))
+        .or_default()
+        .insert(m("state::a"));
     g.edges
         .entry(m("state::a"))
         .or_default()

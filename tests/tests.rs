@@ -2,10 +2,10 @@
 
 mod support;
 
+mod architecture;
 mod bad_inputs;
 #[cfg(feature = "ballista")]
 mod ballista;
-mod architecture;
 mod campaigns;
 mod cli;
 mod determinism;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::channel_rules::ChannelRules;
-use super::message::Medium;
 use super::sms::{SMS_FIELD_ESTIMATE, estimate_rendered, sms_segments};
 use super::template::{PLANNER_FIELDS, Part, StepTemplates, TemplateSources};
+use crate::channel_rules::ChannelRules;
+use crate::message::Medium;
 
 /// Holdout share when the campaign does not say.
 pub const DEFAULT_HOLDOUT_SHARE: f64 = 0.10;

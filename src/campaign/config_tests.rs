@@ -1,8 +1,8 @@
 //! Tests of campaign configuration parsing and validation.
 
 use super::*;
-use crate::campaign::channel_rules::ChannelRules;
 use crate::campaign::sms::{SMS_FIELD_ESTIMATE, estimate_rendered};
+use crate::channel_rules::ChannelRules;
 
 fn channels() -> BTreeMap<String, ChannelRules> {
     BTreeMap::from([

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use super::fields::Fields;
-use super::message::Message;
 use super::template::{RenderInput, Rendered, StepTemplates, TemplateError};
+use crate::message::Message;
 
 /// A message with everything but its subject and bodies (`subject`, `html`, `text`,
 /// `unsubscribe_url`, `unsubscribe_mailto` are empty until [`Draft::render`]).

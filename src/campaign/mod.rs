@@ -3,15 +3,15 @@
 //! besides reading template files while the configuration is resolved.
 
 pub mod address;
-pub mod channel_rules;
 pub mod config;
+pub mod decision;
 pub mod draft;
 pub mod fields;
 pub mod holdout;
 pub mod id_hash;
-pub mod message;
 mod par;
 pub mod plan;
+pub mod plan_input;
 mod render;
 mod rules;
 mod select;
@@ -21,7 +21,7 @@ pub mod summary;
 pub mod suppress;
 pub mod template;
 
-pub use channel_rules::{ChannelRules, QuietHours};
+pub use crate::channel_rules::{ChannelRules, QuietHours};
 pub use config::{Campaign, CampaignConfigError, CampaignContext, RawCampaign, resolve_campaigns};
 pub use draft::Draft;
 pub use fields::Fields;

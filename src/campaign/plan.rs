@@ -39,83 +39,15 @@
 //! 7. **Render**: templates are rendered per message; a render failure is `Suppressed`
 //!    with reason `render_error` (its detail names the template part, never the address).
 
-use std::collections::{BTreeMap, HashMap};
-
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
-use serde::Serialize;
-
-use super::channel_rules::ChannelRules;
-use super::config::Campaign;
 use super::draft::Draft;
-use super::fields::Fields;
-use super::holdout::idempotency_key;
-use super::id_hash::IdMap;
-use super::message::{Medium, PastSend, SendState};
 use super::render::render_all;
 use super::rules::{apply_budget, apply_rules};
 use super::select::select;
-use super::suppress::{Contact, FrequencyCap, Unsubscribe};
 
+pub use super::decision::Decision;
+pub use super::plan_input::{AudienceRow, PlanInput};
 pub use super::render::derived_token;
 pub use super::summary::{ChannelCounts, PlanSummary};
-
-/// One row of a campaign's audience table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AudienceRow {
-    pub customer_id: String,
-    /// The lapse's alert date: the sequence entry.
-    pub entry_date: NaiveDate,
-    /// Ranks recipients for a budget cut (the campaign's `value_column`).
-    pub value: f64,
-    /// The row's columns, for the templates and the ledger's tags (shared, never copied
-    /// per message).
-    pub fields: Fields,
-}
-
-/// Everything one planning pass reads.
-#[derive(Debug, Clone, Copy)]
-pub struct PlanInput<'a> {
-    pub as_of: NaiveDate,
-    /// The real clock at send time (quiet hours, daily cap); injected for tests.
-    pub now: DateTime<Utc>,
-    /// The pipeline's timezone: quiet hours of customers without their own.
-    pub timezone: Tz,
-    pub campaigns: &'a [Campaign],
-    pub channels: &'a BTreeMap<String, ChannelRules>,
-    /// Audience rows per campaign name (a campaign without an entry has no audience).
-    pub audiences: &'a HashMap<String, Vec<AudienceRow>>,
-    pub contacts: &'a IdMap<String, Contact>,
-    pub unsubscribes: &'a [Unsubscribe],
-    pub ledger: &'a [PastSend],
-    pub last_purchase: &'a IdMap<String, NaiveDate>,
-    pub frequency_cap: FrequencyCap,
-    /// Derives unsubscribe tokens for contacts without one: hex(SHA-256(secret, customer)).
-    pub token_secret: &'a str,
-}
-
-/// A recipient who is not sent tonight, and why (goes to the ledger and output tables).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Decision {
-    pub campaign: String,
-    pub step: u32,
-    pub customer_id: String,
-    pub channel: String,
-    pub medium: Medium,
-    /// The address considered, when there was one (never for holdout).
-    pub address: Option<String>,
-    pub entry_date: NaiveDate,
-    pub idempotency_key: String,
-    /// `Holdout`, `Suppressed` or `Deferred`.
-    pub state: SendState,
-    pub reason: String,
-    /// More about the reason (a render error's template part), no personal data.
-    pub detail: Option<String>,
-    pub value: f64,
-    /// The audience row (the ledger's segment and treatment).
-    #[serde(skip)]
-    pub fields: Fields,
-}
 
 /// The outcome of planning: messages to send, and decisions for the rest.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -135,59 +67,6 @@ pub enum PlanError {
         step: u32,
         channel: String,
     },
-}
-
-/// A due step of one customer in one campaign.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Candidate<'a> {
-    pub campaign: usize,
-    pub step: usize,
-    pub row: &'a AudienceRow,
-    /// Messages in the frequency window (all campaigns), this entry's own steps excluded.
-    pub recent_sent: u32,
-    /// Hash of the customer id: the cheap tie-break when sorting by value.
-    pub tie: u64,
-}
-
-/// A candidate that passed every rule and will be rendered.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Planned<'a> {
-    pub candidate: Candidate<'a>,
-    pub address: &'a str,
-    pub token: Option<&'a str>,
-}
-
-/// The decision record for a candidate (pure: built on any thread).
-pub(super) fn decision(
-    input: &PlanInput<'_>,
-    c: &Candidate<'_>,
-    state: SendState,
-    reason: &str,
-    address: Option<&str>,
-) -> Decision {
-    let campaign = &input.campaigns[c.campaign];
-    let step = &campaign.steps[c.step];
-    Decision {
-        campaign: campaign.name.clone(),
-        step: step.number,
-        customer_id: c.row.customer_id.clone(),
-        channel: step.channel.clone(),
-        medium: step.medium,
-        address: address.map(str::to_string),
-        entry_date: c.row.entry_date,
-        idempotency_key: idempotency_key(
-            &campaign.name,
-            step.number,
-            &c.row.customer_id,
-            &step.channel,
-            c.row.entry_date,
-        ),
-        state,
-        reason: reason.to_string(),
-        detail: None,
-        value: c.row.value,
-        fields: c.row.fields.clone(),
-    }
 }
 
 /// Plan tonight's messages. See the module documentation for the rules.

@@ -8,12 +8,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::*;
-use crate::campaign::channel_rules::{ChannelRules, QuietHours};
-use crate::campaign::config::{CampaignContext, RawCampaign, resolve_campaigns};
+use crate::campaign::config::{Campaign, CampaignContext, RawCampaign, resolve_campaigns};
+use crate::campaign::fields::Fields;
+use crate::campaign::holdout::idempotency_key;
 use crate::campaign::holdout::in_holdout;
 use crate::campaign::id_hash::IdMap;
-use crate::campaign::message::{Medium, PastSend, SendState};
 use crate::campaign::suppress::{Contact, FrequencyCap, Unsubscribe};
+use crate::channel_rules::{ChannelRules, QuietHours};
+use crate::message::{Medium, PastSend, SendState};
 
 pub fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()

@@ -3,11 +3,12 @@
 
 use sha2::{Digest, Sha256};
 
+use super::decision::{Decision, Planned, decision};
 use super::draft::Draft;
 use super::holdout::idempotency_key;
-use super::message::{Message, SendState};
 use super::par::par_map;
-use super::plan::{Decision, PlanInput, Planned, decision};
+use super::plan_input::PlanInput;
+use crate::message::{Message, SendState};
 
 /// The unsubscribe token of a customer without one in `customers`: hex of the first 16
 /// bytes of SHA-256(secret, customer id). Keep the secret secret, or anyone who knows a

@@ -1,10 +1,11 @@
 //! Rules 4-6 of planning: suppression and deferral of the treated arm, then the budget.
 
+use super::decision::{Candidate, Decision, Planned, decision};
 use super::id_hash::IdMap;
-use super::message::SendState;
 use super::par::par_map;
-use super::plan::{Candidate, Decision, PlanInput, Planned, decision};
+use super::plan_input::PlanInput;
 use super::suppress::{UnsubscribeIndex, check_contact, daily_counts, in_quiet_hours};
+use crate::message::SendState;
 
 /// What the per-candidate rules (everything but the daily cap) say.
 enum Verdict<'a> {

@@ -3,13 +3,14 @@
 
 use std::hash::BuildHasher;
 
+use super::decision::{Candidate, Decision, decision};
 use super::holdout::in_holdout;
 use super::id_hash::IdBuildHasher;
-use super::message::SendState;
 use super::par::par_map;
-use super::plan::{AudienceRow, Candidate, Decision, PlanInput, decision};
+use super::plan_input::{AudienceRow, PlanInput};
 use super::sequence::{CustomerIndex, Next, next_step};
 use super::suppress::counts_as_sent;
+use crate::message::SendState;
 
 /// What one audience row comes to.
 enum Pre<'a> {

@@ -6,7 +6,7 @@ use chrono::{Days, NaiveDate};
 
 use super::config::{Campaign, OnUnknown};
 use super::id_hash::IdMap;
-use super::message::{PastSend, SendState};
+use crate::message::{PastSend, SendState};
 
 /// No further ledger row in a customer's chain.
 const NONE: usize = usize::MAX;

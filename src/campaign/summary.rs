@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::decision::Decision;
 use super::draft::Draft;
-use super::message::SendState;
-use super::plan::{Decision, PlanInput};
+use super::plan_input::PlanInput;
+use crate::message::SendState;
 
 /// What a plan decided, per campaign (and per channel inside it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

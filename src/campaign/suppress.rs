@@ -5,9 +5,9 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::address::{valid_e164, valid_email};
-use super::channel_rules::{ChannelRules, QuietHours};
 use super::id_hash::IdMap;
-use super::message::{Medium, PastSend, SendState};
+use crate::channel_rules::{ChannelRules, QuietHours};
+use crate::message::{Medium, PastSend, SendState};
 
 /// A customer's contact data, from the `customers` source.
 #[derive(Debug, Clone, Default, PartialEq)]

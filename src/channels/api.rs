@@ -12,7 +12,7 @@ use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome, Sent};
 use super::settings::ChannelSettings;
 use super::split::{SubResult, send_split};
-use crate::campaign::message::Message;
+use crate::message::Message;
 
 /// What a provider's refusal (a 4xx other than 401, 403 and 429) means.
 #[derive(Debug, Clone, PartialEq)]

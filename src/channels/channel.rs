@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Sent};
 use super::settings::ChannelSettings;
-use crate::campaign::message::{Medium, Message};
+use crate::message::{Medium, Message};
 
 /// The request a channel would make, secrets masked: what `--dry-run` writes to the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -9,8 +9,8 @@ use reqwest::header::HeaderMap;
 use super::channel::RequestPreview;
 use super::classify::{self, Transport};
 use super::outcome::ChannelError;
-use crate::campaign::message::Message;
 use crate::mask;
+use crate::message::Message;
 
 /// The body of a prepared request.
 #[derive(Debug, Clone, PartialEq)]

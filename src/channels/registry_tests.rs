@@ -3,9 +3,9 @@ use chrono::NaiveTime;
 use std::time::Duration;
 
 use super::*;
-use crate::campaign::message::Medium;
 use crate::channels::QuietHours;
 use crate::channels::test_support::env;
+use crate::message::Medium;
 
 fn parse(s: &str) -> Result<ChannelConfig, toml::de::Error> {
     toml::from_str(s)

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::outcome::ChannelError;
 use super::retry::RetryPolicy;
-pub use crate::campaign::QuietHours;
-use crate::campaign::message::Medium;
+pub use crate::channel_rules::QuietHours;
+use crate::message::Medium;
 
 /// The resolved per-channel settings every channel shares.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +36,8 @@ pub struct ChannelSettings {
 
 impl ChannelSettings {
     /// What campaign planning needs to know of this channel.
-    pub fn rules(&self) -> crate::campaign::ChannelRules {
-        crate::campaign::ChannelRules {
+    pub fn rules(&self) -> crate::channel_rules::ChannelRules {
+        crate::channel_rules::ChannelRules {
             medium: self.medium,
             quiet_hours: self.quiet_hours,
             daily_cap: self.daily_cap.map(|c| u32::try_from(c).unwrap_or(u32::MAX)),
@@ -57,7 +57,7 @@ macro_rules! channel_config {
             $($(#[$fmeta])* pub $field: $ty,)*
             /// `"email"` or `"sms"`.
             #[serde(default)]
-            pub medium: Option<$crate::campaign::message::Medium>,
+            pub medium: Option<$crate::message::Medium>,
             #[serde(default)]
             pub rate_per_sec: Option<f64>,
             #[serde(default)]

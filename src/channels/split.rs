@@ -5,7 +5,7 @@
 use futures::future::BoxFuture;
 
 use super::outcome::{ChannelError, Outcome, Sent};
-use crate::campaign::message::Message;
+use crate::message::Message;
 
 /// The answer to one (sub-)request.
 pub enum SubResult {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use super::{BuildContext, Channel, ChannelConfig};
-use crate::campaign::message::{Medium, Message};
+use crate::message::{Medium, Message};
 use crate::state::State;
 
 pub const SG_KEY: &str = "SG.test-key-0123456789abcdef";

@@ -2,6 +2,7 @@
 
 pub mod engine;
 pub mod models;
+pub mod names;
 pub mod overrides;
 pub mod raw;
 mod resolve;
@@ -10,7 +11,6 @@ pub mod variables;
 pub use engine::Engine;
 pub use models::{ModelKind, ModelSpec};
 pub use resolve::{
-    ColumnKind, ColumnSpec, FileFormat, LoadOptions, OutputSpec, Pipeline, Source, StageSpec,
-    is_identifier as resolve_is_identifier, load,
+    ColumnKind, ColumnSpec, FileFormat, LoadOptions, OutputSpec, Pipeline, Source, StageSpec, load,
 };
 pub use variables::Variable;

@@ -136,7 +136,7 @@ pub fn resolve(
     let mut out = BTreeMap::new();
     let mut kinds = BTreeMap::new();
     for (name, value) in raw {
-        if !super::resolve::is_identifier(name) {
+        if !super::names::is_identifier(name) {
             problems.push(format!(
                 "models.{name:?}: a model's name is its table name and must be a lowercase identifier (a-z, 0-9, _)"
             ));
@@ -219,7 +219,7 @@ pub fn resolve(
             ));
         }
         for table in spec.reads() {
-            if !super::resolve::is_identifier(&table) {
+            if !super::names::is_identifier(&table) {
                 problems.push(format!(
                     "models.{name}: '{table}' is not a table name (a lowercase identifier)"
                 ));

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
 
+use super::names::is_identifier;
 use super::raw::{RawPipeline, RawSource};
 use super::{overrides, variables::Variable};
 use crate::error::ConfigError;
@@ -449,11 +450,4 @@ fn relative_to(base: &Path, url: &str) -> String {
     } else {
         base.join(url).to_string_lossy().into_owned()
     }
-}
-
-/// Lowercase SQL identifier, usable unquoted.
-pub fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }

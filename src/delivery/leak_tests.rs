@@ -9,9 +9,9 @@ use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
-use crate::campaign::message::Medium;
 use crate::channels::test_support::*;
 use crate::clock::SystemClock;
+use crate::message::Medium;
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);

@@ -6,7 +6,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::campaign::message::Message;
+use crate::message::Message;
 use crate::state::send_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
 use crate::state::{LedgerDecision, RunOwner, SendRecord, State, StateError};
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::campaign::message::SendState;
 use crate::channels::{Channel, Settlement, Unsettled};
+use crate::message::SendState;
 use crate::state::sends::UnknownRow;
 use crate::state::{SendRecord, State, StateError};
 

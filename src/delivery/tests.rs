@@ -5,9 +5,9 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
-use crate::campaign::message::{Medium, SendState};
 use crate::channels::test_support::*;
 use crate::clock::SystemClock;
+use crate::message::{Medium, SendState};
 
 fn opts() -> DeliveryOptions {
     DeliveryOptions::new(Arc::new(SystemClock))
@@ -515,7 +515,7 @@ async fn file_channel_appends_each_message_once() {
         .unwrap();
     assert_eq!((report.delivered, report.skipped), (1, 4));
     let file = outbox.join("outbox/quick.jsonl");
-    let lines: Vec<crate::campaign::message::Message> = std::fs::read_to_string(&file)
+    let lines: Vec<crate::message::Message> = std::fs::read_to_string(&file)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

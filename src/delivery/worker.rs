@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use super::{ChannelReport, DeliveryError, DeliveryOptions, Ledger};
-use crate::campaign::message::{Message, SendState};
 use crate::channels::rate_limit::Throttle;
 use crate::channels::{Channel, ChannelError, Outcome, Sent};
 use crate::clock::add_std;
+use crate::message::{Message, SendState};
 use crate::state::SendRecord;
 use crate::state::opt_outs::OptOut;
 

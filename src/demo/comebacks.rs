@@ -9,7 +9,7 @@ use chrono::{NaiveDate, NaiveTime};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::campaign::message::SendState;
+use crate::message::SendState;
 use crate::state::State;
 
 /// Chance that a customer buys again between the two nights: messaged, held out.

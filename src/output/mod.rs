@@ -236,7 +236,7 @@ async fn write_files(
         FileFormat::Jsonl => df.write_json(url, opts, Some(JsonOptions::default())).await,
     };
     let counts = result.map_err(|e| out_err(label, e.strip_backtrace()))?;
-    let rows = crate::engine::single_count(&counts);
+    let rows = crate::engine::count::single_count(&counts);
     let mut files = dir.list().await?.len();
     if files == 0 {
         let name = format!("part-0.{}", format.extension());

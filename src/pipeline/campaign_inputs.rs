@@ -13,9 +13,9 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 
-use crate::campaign::message::Medium;
 use crate::campaign::{AudienceRow, Campaign, Contact, IdMap, Unsubscribe};
 use crate::error::{Blame, ConfigError, PipelineError};
+use crate::message::Medium;
 
 pub(super) fn stage_err(what: &str, e: impl std::fmt::Display) -> PipelineError {
     PipelineError::Stage {

@@ -20,13 +20,13 @@ use datafusion::prelude::SessionContext;
 
 use super::campaign_inputs::{self as inputs, stage_err};
 use super::setup::channel_rules;
-use crate::campaign::message::{Message, SendState};
 use crate::campaign::{Campaign, Draft, Plan, PlanInput};
 use crate::clock::Clock;
 use crate::config::Pipeline;
 pub use crate::delivery::report::{CampaignsReport, SendMode};
 use crate::delivery::{DeliveryOptions, deliver};
 use crate::error::{Blame, PipelineError};
+use crate::message::{Message, SendState};
 use crate::state::{LedgerDecision, State, Tags};
 
 /// The output tables planning adds beside the stages.
@@ -76,7 +76,7 @@ pub async fn plan(
         unsubscribes.push(crate::campaign::Unsubscribe {
             customer_id: Some(o.customer_id),
             address: o.address,
-            medium: crate::campaign::message::Medium::parse(&o.medium),
+            medium: crate::message::Medium::parse(&o.medium),
             at: o.at,
         });
     }

@@ -430,7 +430,7 @@ async fn campaigns(
     {
         for row in counts
             .iter()
-            .filter(|r| r.state == crate::campaign::message::SendState::Delivered)
+            .filter(|r| r.state == crate::message::SendState::Delivered)
         {
             if let Some(c) = out.get_mut(&row.campaign) {
                 c.delivered += row.n;

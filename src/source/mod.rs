@@ -482,5 +482,5 @@ async fn count(ctx: &SessionContext, table: &str, params: &Params) -> Result<u64
     .await
     .map_err(df_err(table))?;
     let batches = df.collect().await.map_err(df_err(table))?;
-    Ok(crate::engine::single_count(&batches))
+    Ok(crate::engine::count::single_count(&batches))
 }

@@ -111,7 +111,9 @@ pub async fn run(
         };
         let count = |sql: String| async move {
             let batches = ctx.sql(&sql).await?.collect().await?;
-            Ok::<u64, datafusion::error::DataFusionError>(crate::engine::single_count(&batches))
+            Ok::<u64, datafusion::error::DataFusionError>(crate::engine::count::single_count(
+                &batches,
+            ))
         };
         if let Some(screen) = test.screen
             && count(screen).await.map_err(err)? == 0

@@ -14,7 +14,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
-use crate::config::resolve_is_identifier as is_identifier;
+use crate::config::names::is_identifier;
 
 /// One SQL stage as found on disk.
 #[derive(Debug, Clone)]

@@ -299,7 +299,7 @@ async fn count(ctx: &SessionContext, sql: &str) -> Result<u64, String> {
         .collect()
         .await
         .map_err(|e| e.strip_backtrace().to_string())?;
-    Ok(crate::engine::single_count(&batches))
+    Ok(crate::engine::count::single_count(&batches))
 }
 
 /// Check a model's inputs and register an empty table of its output, for `validate`.

@@ -6,6 +6,7 @@
 //! cloneable handle; its calls are short synchronous SQLite statements.
 
 pub mod history_table;
+pub mod ledger_rows;
 pub mod locks;
 pub mod opt_outs;
 pub mod runs;
@@ -22,12 +23,10 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::clock::{Clock, SystemClock};
 
+pub use ledger_rows::{LedgerDecision, RunOwner, SendRecord, Tags};
 pub use locks::{LockInfo, holder_id, lock_key};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};
-pub use sends::{
-    LedgerDecision, RunOwner, SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION,
-    SendCount, SendRecord, SendRow, Tags,
-};
+pub use sends::{SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION, SendCount, SendRow};
 
 /// File name of the state database inside the state directory.
 pub const DB_FILE: &str = "winback.db";

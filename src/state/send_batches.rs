@@ -9,9 +9,9 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Transaction, params, params_from_iter};
 
 use super::StateError;
+use super::ledger_rows::{FINAL_SQL, LedgerDecision, RunOwner, SendRecord, parse_state};
 use super::opt_outs::insert_opt_out;
-use super::sends::{FINAL_SQL, LedgerDecision, RunOwner, SendRecord, parse_state};
-use crate::campaign::message::{Message, SendState};
+use crate::message::{Message, SendState};
 
 /// Keys per `IN (...)` list and rows per multi-row INSERT (SQLite allows 32766 parameters).
 const KEYS_PER_STATEMENT: usize = 500;

@@ -14,9 +14,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
+use super::ledger_rows::{LedgerDecision, SendRecord, Tags, parse_state};
 use super::send_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
 use super::{State, StateError, bad_column, fmt_ts, parse_ts};
-use crate::campaign::message::{Medium, Message, PastSend, SendState};
+use crate::message::{Medium, Message, PastSend, SendState};
 
 /// Appended to `state::MIGRATIONS`.
 pub const SENDS_MIGRATION: &str = r#"
@@ -107,29 +108,6 @@ CREATE TABLE opt_outs (
 );
 "#;
 
-/// States after which a row is never sent again (`unknown` unless the campaign says resend).
-pub(crate) const FINAL_SQL: &str = "('delivered', 'rejected', 'holdout', 'in_flight')";
-
-/// The outcome of one request for one recipient, as the ledger stores it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SendRecord {
-    pub idempotency_key: String,
-    pub state: SendState,
-    pub provider_message_id: Option<String>,
-    pub reason: Option<String>,
-    /// The provider refused the recipient because they opted out: recorded beside.
-    pub opt_out: Option<super::opt_outs::OptOut>,
-}
-
-/// The run that reserves rows: its lock and the lock's holder. Recovery marks `unknown`
-/// only the `in_flight` rows whose run no longer holds its lock (or whose holder is a dead
-/// process on this host), never a live run's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunOwner {
-    pub lock: String,
-    pub holder: String,
-}
-
 /// An `unknown` row, as reconciliation needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnknownRow {
@@ -139,17 +117,6 @@ pub struct UnknownRow {
     pub as_of: NaiveDate,
     pub address: Option<String>,
     pub attempted_at: Option<DateTime<Utc>>,
-}
-
-/// A planning decision about one recipient that is not a send: `planned`, `holdout`,
-/// `suppressed` or `deferred`, with the lapse (entry date) the sequence belongs to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LedgerDecision {
-    pub message: Message,
-    pub entry_date: NaiveDate,
-    pub state: SendState,
-    pub reason: Option<String>,
-    pub tags: Tags,
 }
 
 /// One row of `sends`.
@@ -176,15 +143,6 @@ pub struct SendRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
-}
-
-/// What the audience row said of a recipient when the decision was made.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Tags {
-    pub segment: Option<String>,
-    pub treatment: Option<String>,
-    /// The campaign's value column (SLTV or CLV): the value predicted at decision time.
-    pub value: Option<f64>,
 }
 
 impl SendRow {
@@ -219,10 +177,6 @@ fn bad(column: &'static str, value: &str) -> StateError {
 
 fn parse_date(column: &'static str, s: &str) -> Result<NaiveDate, StateError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(column, s))
-}
-
-pub(crate) fn parse_state(s: &str) -> Result<SendState, StateError> {
-    SendState::parse(s).ok_or_else(|| bad("sends.state", s))
 }
 
 fn parse_medium(s: &str) -> Result<Medium, StateError> {

@@ -1,8 +1,9 @@
 use chrono::NaiveDate;
 
 use super::*;
-use crate::campaign::message::{Medium, SendState};
 use crate::channels::test_support::{message, messages, temp_state};
+use crate::message::{Medium, SendState};
+use crate::state::RunOwner;
 
 fn rec(key: &str, state: SendState) -> SendRecord {
     SendRecord {
@@ -75,7 +76,7 @@ fn decisions_never_overwrite_final_rows() {
     let (_dir, state) = temp_state();
     let entry = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
     let m = messages(3, Medium::Email, "mail");
-    let d = |m: &crate::campaign::message::Message, s| LedgerDecision {
+    let d = |m: &crate::message::Message, s| LedgerDecision {
         tags: Default::default(),
         message: m.clone(),
         entry_date: entry,

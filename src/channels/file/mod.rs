@@ -21,7 +21,7 @@ use super::channel::{Channel, RequestPreview};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome, Sent};
 use super::settings::{ChannelSettings, Limits, channel_config};
-use crate::campaign::message::Message;
+use crate::message::Message;
 
 channel_config!(
     /// `type = "file"`: JSONL files under the run's outbox.

@@ -1,6 +1,6 @@
-use crate::campaign::message::{Medium, Message};
 use crate::channels::Outcome;
 use crate::channels::test_support::*;
+use crate::message::{Medium, Message};
 
 #[tokio::test]
 async fn writes_one_file_per_campaign_atomically() {

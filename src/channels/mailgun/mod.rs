@@ -22,7 +22,7 @@ use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
 use super::split::{all, unique_address_groups};
-use crate::campaign::message::{Medium, Message};
+use crate::message::{Medium, Message};
 
 channel_config!(
     /// `type = "mailgun"`.

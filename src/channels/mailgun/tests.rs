@@ -1,9 +1,9 @@
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::campaign::message::Medium;
 use crate::channels::Outcome;
 use crate::channels::test_support::*;
+use crate::message::Medium;
 
 fn form(body: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body).into_owned().collect()

@@ -2,9 +2,9 @@ use serde_json::Value;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::campaign::message::Medium;
 use crate::channels::Outcome;
 use crate::channels::test_support::*;
+use crate::message::Medium;
 
 async fn server_202() -> MockServer {
     let server = MockServer::start().await;

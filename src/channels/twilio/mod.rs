@@ -19,7 +19,7 @@ use super::http::{self, Body, Endpoint, Prepared, Response};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
-use crate::campaign::message::{Medium, Message};
+use crate::message::{Medium, Message};
 
 channel_config!(
     /// `type = "twilio"`: exactly one of `from` and `messaging_service_sid`.

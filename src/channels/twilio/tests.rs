@@ -1,9 +1,9 @@
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::campaign::message::Medium;
 use crate::channels::Outcome;
 use crate::channels::test_support::*;
+use crate::message::Medium;
 
 fn messages_path() -> String {
     format!("/2010-04-01/Accounts/{TW_SID}/Messages.json")

@@ -22,7 +22,7 @@ use super::http::{self, Body, Endpoint, Prepared, Response};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
 use super::split::all;
-use crate::campaign::message::Message;
+use crate::message::Message;
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "X-Winback-Signature";

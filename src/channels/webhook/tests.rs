@@ -1,9 +1,9 @@
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::campaign::message::Medium;
 use crate::channels::Outcome;
 use crate::channels::test_support::*;
+use crate::message::Medium;
 
 #[tokio::test]
 async fn posts_a_signed_batch() {

@@ -3,7 +3,7 @@
 
 use chrono::NaiveTime;
 
-use super::message::Medium;
+use crate::message::Medium;
 
 /// The planning view of one `[channels.NAME]`.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,86 @@
+//! What planning decides about one recipient who is not sent tonight, and the candidate
+//! steps the rules work through on the way.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::fields::Fields;
+use super::holdout::idempotency_key;
+use super::plan_input::{AudienceRow, PlanInput};
+use crate::message::{Medium, SendState};
+
+/// A recipient who is not sent tonight, and why (goes to the ledger and output tables).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub campaign: String,
+    pub step: u32,
+    pub customer_id: String,
+    pub channel: String,
+    pub medium: Medium,
+    /// The address considered, when there was one (never for holdout).
+    pub address: Option<String>,
+    pub entry_date: NaiveDate,
+    pub idempotency_key: String,
+    /// `Holdout`, `Suppressed` or `Deferred`.
+    pub state: SendState,
+    pub reason: String,
+    /// More about the reason (a render error's template part), no personal data.
+    pub detail: Option<String>,
+    pub value: f64,
+    /// The audience row (the ledger's segment and treatment).
+    #[serde(skip)]
+    pub fields: Fields,
+}
+
+/// A due step of one customer in one campaign.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Candidate<'a> {
+    pub campaign: usize,
+    pub step: usize,
+    pub row: &'a AudienceRow,
+    /// Messages in the frequency window (all campaigns), this entry's own steps excluded.
+    pub recent_sent: u32,
+    /// Hash of the customer id: the cheap tie-break when sorting by value.
+    pub tie: u64,
+}
+
+/// A candidate that passed every rule and will be rendered.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Planned<'a> {
+    pub candidate: Candidate<'a>,
+    pub address: &'a str,
+    pub token: Option<&'a str>,
+}
+
+/// The decision record for a candidate (pure: built on any thread).
+pub(super) fn decision(
+    input: &PlanInput<'_>,
+    c: &Candidate<'_>,
+    state: SendState,
+    reason: &str,
+    address: Option<&str>,
+) -> Decision {
+    let campaign = &input.campaigns[c.campaign];
+    let step = &campaign.steps[c.step];
+    Decision {
+        campaign: campaign.name.clone(),
+        step: step.number,
+        customer_id: c.row.customer_id.clone(),
+        channel: step.channel.clone(),
+        medium: step.medium,
+        address: address.map(str::to_string),
+        entry_date: c.row.entry_date,
+        idempotency_key: idempotency_key(
+            &campaign.name,
+            step.number,
+            &c.row.customer_id,
+            &step.channel,
+            c.row.entry_date,
+        ),
+        state,
+        reason: reason.to_string(),
+        detail: None,
+        value: c.row.value,
+        fields: c.row.fields.clone(),
+    }
+}
