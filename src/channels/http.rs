@@ -145,6 +145,9 @@ pub fn excerpt(body: &str, batch: &[&Message]) -> String {
     mask::scrub_addresses(&one_line, batch.iter().map(|m| m.to.as_str()))
 }
 
+/// Tries of one look-up request while the provider answers 429.
+pub const LOOKUP_TRIES: u32 = 5;
+
 /// A provider's API as a channel talks to it: the client (the channel's timeout, pooled
 /// connections), the `Authorization` value, and the variable(s) to name when it is refused.
 /// Sending and the reconciliation look-ups share it.
@@ -178,8 +181,10 @@ impl Endpoint {
         vec![("Authorization".into(), self.auth.clone())]
     }
 
-    /// `GET url`. Refused credentials (401) are an error naming the variable; no answer
-    /// is [`ChannelError::Unavailable`]; any other status comes back for the caller to read.
+    /// `GET url`. A 429 is waited out (`Retry-After` / `X-RateLimit-Reset`, else 1, 2, 4,
+    /// 8 s) up to [`LOOKUP_TRIES`] times; refused credentials (401) are an error naming the
+    /// variable; no answer is [`ChannelError::Unavailable`]; any other status comes back
+    /// for the caller to read. A look-up only reads, so repeating it is always safe.
     pub async fn get(&self, url: String, what: &str) -> Result<Response, ChannelError> {
         let req = Prepared {
             method: reqwest::Method::GET,
@@ -188,17 +193,35 @@ impl Endpoint {
             secret_headers: self.authorization(),
             body: Body::Json(vec![]),
         };
-        let resp = execute(&self.client, &req)
-            .await
-            .map_err(|t| self.unavailable(format!("{what}: no answer ({t:?})")))?;
-        if resp.status == 401 {
-            return Err(ChannelError::Auth {
-                channel: self.channel.clone(),
-                env_var: self.credentials_env.clone(),
-                status: resp.status,
-            });
+        for attempt in 0..LOOKUP_TRIES {
+            let resp = execute(&self.client, &req)
+                .await
+                .map_err(|t| self.unavailable(format!("{what}: no answer ({t:?})")))?;
+            match resp.status {
+                401 => {
+                    return Err(ChannelError::Auth {
+                        channel: self.channel.clone(),
+                        env_var: self.credentials_env.clone(),
+                        status: resp.status,
+                    });
+                }
+                429 if attempt + 1 < LOOKUP_TRIES => {
+                    let wait = super::retry::retry_after(&resp.headers, chrono::Utc::now())
+                        .unwrap_or(Duration::from_secs(1 << attempt))
+                        .min(super::retry::MAX_PROVIDER_WAIT);
+                    tracing::warn!(channel = %self.channel, wait_ms = wait.as_millis() as u64,
+                        "{what}: rate limited by the provider, waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                429 => {
+                    return Err(self.unavailable(format!(
+                        "{what}: still rate limited after {LOOKUP_TRIES} tries"
+                    )));
+                }
+                _ => return Ok(resp),
+            }
         }
-        Ok(resp)
+        unreachable!("the last try returns")
     }
 
     pub fn unavailable(&self, reason: String) -> ChannelError {

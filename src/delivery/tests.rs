@@ -779,3 +779,33 @@ async fn sendgrid_without_the_activity_add_on_leaves_rows_unknown_and_says_why()
         "{got:?}"
     );
 }
+
+#[tokio::test]
+async fn a_rate_limited_look_up_waits_and_asks_again() {
+    use crate::channels::Settlement;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "messages": [], "next_page_uri": null})))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ch = build("sms", &twilio_toml(&server.uri(), ""), dir.path());
+    let started = Instant::now();
+    let got = ch
+        .lookup(&[unsettled(&message(0, Medium::Sms, "sms", "quick"))])
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After honoured"
+    );
+    assert!(matches!(got[0], Settlement::NotAccepted { .. }), "{got:?}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
