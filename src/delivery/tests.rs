@@ -809,3 +809,52 @@ async fn a_rate_limited_look_up_waits_and_asks_again() {
     assert!(matches!(got[0], Settlement::NotAccepted { .. }), "{got:?}");
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn sendgrid_asks_by_idempotency_key_never_two_recipients_of_one_address_at_once() {
+    use crate::channels::Settlement;
+    let server = MockServer::start().await;
+    let batch = messages(3, Medium::Email, "mail");
+    // c0 and c2 share an inbox: the answer names addresses, so they go in different queries.
+    let mut ask: Vec<_> = batch.iter().map(unsettled).collect();
+    ask[2].to = ask[0].to.clone();
+    Mock::given(method("GET"))
+        .and(path("/v3/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "messages": [{"msg_id": "sg-1.filter0001", "to_email": email_of(1),
+                "status": "delivered", "from_email": "shop@example.com", "subject": "s",
+                "opens_count": 0, "clicks_count": 0, "last_event_time": "2026-06-01T02:30:00Z"}]})))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ch = build(
+        "mail",
+        &sendgrid_toml(&server.uri(), "activity_requests_per_min = 60000\n"),
+        dir.path(),
+    );
+    let got = ch.lookup(&ask).await.unwrap();
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2, "two queries: one address at a time");
+    let query = |r: &wiremock::Request| -> String {
+        r.url
+            .query_pairs()
+            .find(|(k, _)| k == "query")
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let first = query(&reqs[0]);
+    assert_eq!(
+        first,
+        format!(
+            "(unique_args['idempotency_key']=\"{}\" OR unique_args['idempotency_key']=\"{}\")",
+            ask[0].idempotency_key, ask[1].idempotency_key
+        )
+    );
+    assert!(query(&reqs[1]).contains(&ask[2].idempotency_key));
+    assert!(matches!(got[0], Settlement::NotAccepted { .. }), "{got:?}");
+    assert!(
+        matches!(&got[1], Settlement::Accepted { provider_id: Some(id), .. } if id == "sg-1.filter0001"),
+        "{got:?}"
+    );
+    assert!(matches!(got[2], Settlement::NotAccepted { .. }), "{got:?}");
+}
