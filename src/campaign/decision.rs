@@ -44,6 +44,21 @@ pub(super) struct Candidate<'a> {
     pub tie: u64,
 }
 
+impl Candidate<'_> {
+    /// The key of this step's message: the same whichever run plans or sends it.
+    pub fn idempotency_key(&self, input: &PlanInput<'_>) -> String {
+        let campaign = &input.campaigns[self.campaign];
+        let step = &campaign.steps[self.step];
+        idempotency_key(
+            &campaign.name,
+            step.number,
+            &self.row.customer_id,
+            &step.channel,
+            self.row.entry_date,
+        )
+    }
+}
+
 /// A candidate that passed every rule and will be rendered.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Planned<'a> {
@@ -70,13 +85,7 @@ pub(super) fn decision(
         medium: step.medium,
         address: address.map(str::to_string),
         entry_date: c.row.entry_date,
-        idempotency_key: idempotency_key(
-            &campaign.name,
-            step.number,
-            &c.row.customer_id,
-            &step.channel,
-            c.row.entry_date,
-        ),
+        idempotency_key: c.idempotency_key(input),
         state,
         reason: reason.to_string(),
         detail: None,

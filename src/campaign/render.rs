@@ -5,7 +5,6 @@ use sha2::{Digest, Sha256};
 
 use super::decision::{Decision, Planned, decision};
 use super::draft::Draft;
-use super::holdout::idempotency_key;
 use super::par::par_map;
 use super::plan_input::PlanInput;
 use crate::message::{Message, SendState};
@@ -66,13 +65,7 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
         channel: step.channel.clone(),
         medium: step.medium,
         to: p.address.to_string(),
-        idempotency_key: idempotency_key(
-            &campaign.name,
-            step.number,
-            &c.row.customer_id,
-            &step.channel,
-            c.row.entry_date,
-        ),
+        idempotency_key: c.idempotency_key(input),
         as_of: input.as_of,
         entry_date: c.row.entry_date,
         subject: None,
