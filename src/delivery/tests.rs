@@ -858,3 +858,53 @@ async fn sendgrid_asks_by_idempotency_key_never_two_recipients_of_one_address_at
     );
     assert!(matches!(got[2], Settlement::NotAccepted { .. }), "{got:?}");
 }
+
+#[tokio::test]
+async fn refused_connections_are_retried_until_the_provider_is_up_and_deliver_everyone_once() {
+    // Nothing listens at first (connection refused: nothing can have been processed); the
+    // provider comes up a moment later on the same port.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (dir, state) = temp_state();
+    let ch = build(
+        "mail",
+        &sendgrid_toml(
+            &format!("http://127.0.0.1:{port}"),
+            // Backoff of at most 5 ms: 1,000 attempts span well over the 300 ms outage.
+            "max_attempts = 1000\nconcurrency = 2\nbatch_size = 3\n",
+        ),
+        dir.path(),
+    );
+    let up = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let server = MockServer::builder().listener(listener).start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(202).insert_header("X-Message-Id", "up"))
+            .mount(&server)
+            .await;
+        server
+    });
+    let report = deliver(&state, ch, messages(7, Medium::Email, "mail"), opts())
+        .await
+        .unwrap();
+    let server = up.await.unwrap();
+    assert_eq!((report.delivered, report.failed), (7, 0), "{report:?}");
+    let mut keys: Vec<String> = Vec::new();
+    for r in server.received_requests().await.unwrap() {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        for p in body["personalizations"].as_array().unwrap() {
+            keys.push(p["custom_args"]["idempotency_key"].as_str().unwrap().into());
+        }
+    }
+    let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+    assert_eq!((keys.len(), distinct.len()), (7, 7), "each recipient once");
+    let rows = state.all_rows().unwrap();
+    assert!(rows.iter().all(|r| r.state == SendState::Delivered));
+    assert!(
+        rows.iter().any(|r| r.attempts > 1),
+        "the first batches were retried after the refusals"
+    );
+}
