@@ -28,3 +28,6 @@ pub use settings::{ChannelSettings, QuietHours};
 
 #[cfg(test)]
 pub(crate) mod test_support;
+
+#[cfg(test)]
+mod lookup_tests;
