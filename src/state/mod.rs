@@ -12,6 +12,7 @@ pub mod opt_outs;
 pub mod runs;
 pub mod send_batches;
 pub mod sends;
+pub mod sends_migrations;
 pub mod sends_table;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +27,8 @@ use crate::clock::{Clock, SystemClock};
 pub use ledger_rows::{LedgerDecision, RunOwner, SendRecord, Tags};
 pub use locks::{LockInfo, holder_id, lock_key};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};
-pub use sends::{SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION, SendCount, SendRow};
+pub use sends::{SendCount, SendRow};
+pub use sends_migrations::{SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION};
 
 /// File name of the state database inside the state directory.
 pub const DB_FILE: &str = "winback.db";
