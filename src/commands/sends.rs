@@ -79,13 +79,13 @@ async fn reconcile_unknown(state: &State, args: &SendsArgs) -> anyhow::Result<i3
     let root = crate::storage::locate(&pipeline.output.url)?;
     let today = setup::today(&pipeline).to_string();
     let outbox = outbox_dir(&root, &today, Some(&args.state_dir));
-    let (channels, missing) = build_channels(&pipeline, &outbox);
     let ropts = ReconcileOptions {
         campaign: args.campaign.clone(),
         as_of: args.as_of,
         dry_run: args.dry_run,
     };
-    let done = reconcile(state, &channels, &missing, &ropts, state.now()).await?;
+    let build = || build_channels(&pipeline, &outbox);
+    let done = reconcile(state, build, &ropts, state.now()).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&done)?);
     } else {

@@ -69,13 +69,16 @@ impl Reconciled {
     }
 }
 
-/// Settles the `unknown` rows of `opts` through `channels` (by name). A channel missing
-/// from `channels` (no longer configured, or its secret is not set) leaves its rows
-/// `unknown` with `why_missing`'s reason.
+/// The pipeline's channels by name, and why each other one cannot be built.
+pub type Built = (BTreeMap<String, Arc<dyn Channel>>, BTreeMap<String, String>);
+
+/// Settles the `unknown` rows of `opts` through the channels `build` makes (called only
+/// when there is a row to settle: most nights there is none). A channel it could not build
+/// (no longer configured, or its secret is not set) leaves its rows `unknown` with the
+/// reason it gives.
 pub async fn reconcile(
     state: &State,
-    channels: &BTreeMap<String, Arc<dyn Channel>>,
-    why_missing: &BTreeMap<String, String>,
+    build: impl FnOnce() -> Built,
     opts: &ReconcileOptions,
     now: DateTime<Utc>,
 ) -> Result<Reconciled, StateError> {
@@ -88,6 +91,10 @@ pub async fn reconcile(
         dry_run: opts.dry_run,
         channels: vec![],
     };
+    if by_channel.is_empty() {
+        return Ok(out);
+    }
+    let (channels, why_missing) = build();
     for (name, rows) in by_channel {
         let mut report = ChannelReconciled {
             channel: name.clone(),

@@ -251,10 +251,7 @@ pub struct Delivering<'a> {
 pub fn build_channels(
     pipeline: &Pipeline,
     outbox: &std::path::Path,
-) -> (
-    BTreeMap<String, Arc<dyn crate::channels::Channel>>,
-    BTreeMap<String, String>,
-) {
+) -> crate::delivery::reconcile::Built {
     let env = |k: &str| std::env::var(k).ok();
     let ctx = crate::channels::BuildContext {
         outbox: outbox.to_path_buf(),
@@ -421,11 +418,9 @@ pub async fn plan_in_run(
             );
         }
         // Settle what can be settled before planning, so `not_sent` rows go out tonight.
-        let (channels, missing) = build_channels(&p.pipeline, outbox);
         let opts = crate::delivery::reconcile::ReconcileOptions::default();
-        match crate::delivery::reconcile::reconcile(state, &channels, &missing, &opts, Utc::now())
-            .await
-        {
+        let build = || build_channels(&p.pipeline, outbox);
+        match crate::delivery::reconcile::reconcile(state, build, &opts, Utc::now()).await {
             Ok(r) if r.settled() > 0 || r.still_unknown() > 0 => tracing::info!(
                 settled = r.settled(),
                 still_unknown = r.still_unknown(),
