@@ -15,7 +15,7 @@ use winback::campaign::config::{CampaignContext, RawCampaign, resolve_campaigns}
 use winback::campaign::{
     AudienceRow, ChannelRules, Contact, Fields, FrequencyCap, IdMap, PlanInput, Unsubscribe, plan,
 };
-use winback::message::{Medium, PastSend, SendState};
+use winback::message::{LedgerEntry, Medium, SendState};
 
 /// The main crate's allocator: glibc malloc doubles the time of this allocation-heavy pass.
 #[global_allocator]
@@ -130,7 +130,7 @@ fn run(n: usize, spread: u64) {
         for step in &campaign.steps {
             let day = entry + Days::new(u64::from(step.day));
             if day < as_of {
-                ledger.push(PastSend {
+                ledger.push(LedgerEntry {
                     campaign: campaign.name.clone(),
                     step: step.number,
                     customer_id: id.clone(),

@@ -2,7 +2,7 @@
 //! the send ledger before their request and settled after it; workers share the channel's
 //! rate limit, concurrency and 429 pause; retries are finite and the run has a time budget.
 
-mod ledger;
+mod ledger_writer;
 pub mod reconcile;
 pub mod report;
 mod worker;
@@ -21,7 +21,7 @@ use crate::error::Blame;
 use crate::message::Message;
 use crate::state::{RunOwner, State};
 
-pub use ledger::Ledger;
+pub use ledger_writer::LedgerWriter;
 
 /// How one delivery runs.
 #[derive(Clone)]
@@ -146,7 +146,7 @@ where
             return dry_run(state, channel.as_ref(), messages.into_iter(), &dir, &opts).await;
         }
         let started = std::time::Instant::now();
-        let ledger = Ledger::start(state.clone(), opts.resend_unknown, opts.owner.clone());
+        let ledger = LedgerWriter::start(state.clone(), opts.resend_unknown, opts.owner.clone());
         let run = worker::Run::new(channel, ledger, Box::new(messages.into_iter()), opts);
         let mut report = run.execute().await?;
         report.seconds = started.elapsed().as_secs_f64();

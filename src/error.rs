@@ -65,6 +65,36 @@ impl Blame {
     }
 }
 
+/// What every error type of the library answers: whose fault it is, and so whether
+/// running the same thing again may help. A run's blame is the worst of its parts'.
+pub trait Blamed {
+    fn blame(&self) -> Blame;
+
+    /// Whether a retry may heal it (only external failures).
+    fn retriable(&self) -> bool {
+        self.blame().retriable()
+    }
+}
+
+impl Blamed for ConfigError {
+    /// The pipeline files, schedules and overrides (and a path to them) are the user's.
+    fn blame(&self) -> Blame {
+        Blame::User
+    }
+}
+
+impl Blamed for PipelineError {
+    fn blame(&self) -> Blame {
+        PipelineError::blame(self)
+    }
+}
+
+impl Blamed for datafusion::error::DataFusionError {
+    fn blame(&self) -> Blame {
+        blame_datafusion(self)
+    }
+}
+
 /// Whose fault a DataFusion error is: planning and SQL problems, and a memory limit too
 /// small for a stage, are the user's; I/O and object storage are external (a retry may
 /// help); the rest (a cast that fails on a value at run time, an internal error) is neither.
@@ -151,6 +181,15 @@ pub enum PipelineError {
         /// Planning problems are the user's; run-time failures depend on the cause.
         blame: Blame,
     },
+    /// A channel stopped while delivering (credentials refused, the sender's settings
+    /// wrong, the ledger unwritable): the worst blame of the channels that stopped.
+    #[error("delivery: {message}")]
+    Delivery { message: String, blame: Blame },
+    /// The state database (the send ledger, the run history) could not be read or
+    /// written; its own error says whose fault (never the user's configuration, unless the
+    /// database is from a newer winback).
+    #[error("{message}")]
+    State { message: String, blame: Blame },
     #[error("stage '{stage}' failed its test: {message}")]
     DataTest { stage: String, message: String },
     #[error("writing output '{table}': {message}")]
@@ -185,7 +224,9 @@ impl PipelineError {
             | PipelineError::Schema { .. }
             | PipelineError::DataTest { .. }
             | PipelineError::MemoryCap { .. } => Blame::User,
-            PipelineError::Stage { blame, .. } => *blame,
+            PipelineError::Stage { blame, .. }
+            | PipelineError::Delivery { blame, .. }
+            | PipelineError::State { blame, .. } => *blame,
             PipelineError::Storage { blame, .. } => *blame,
             PipelineError::Output { .. } => Blame::External,
             PipelineError::Model { .. }
@@ -197,6 +238,14 @@ impl PipelineError {
     /// The process exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
         self.blame().exit_code()
+    }
+
+    /// A failure of the state database, blamed as its error says.
+    pub fn state(e: &(impl Blamed + std::fmt::Display)) -> Self {
+        PipelineError::State {
+            message: e.to_string(),
+            blame: e.blame(),
+        }
     }
 
     /// A stage error from DataFusion, blamed by its cause.

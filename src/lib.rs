@@ -31,4 +31,5 @@ pub mod source;
 pub mod spill;
 pub mod stage;
 pub mod state;
+pub mod state_tables;
 pub mod storage;

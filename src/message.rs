@@ -134,7 +134,7 @@ impl SendState {
 
 /// One row of the ledger as planning needs it (frequency caps, sequences, entry).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PastSend {
+pub struct LedgerEntry {
     pub campaign: String,
     pub step: u32,
     pub customer_id: String,

@@ -10,7 +10,7 @@ use super::fields::Fields;
 use super::id_hash::IdMap;
 use super::suppress::{Contact, FrequencyCap, Unsubscribe};
 use crate::channel_rules::ChannelRules;
-use crate::message::PastSend;
+use crate::message::LedgerEntry;
 
 /// One row of a campaign's audience table.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,7 @@ pub struct PlanInput<'a> {
     pub audiences: &'a HashMap<String, Vec<AudienceRow>>,
     pub contacts: &'a IdMap<String, Contact>,
     pub unsubscribes: &'a [Unsubscribe],
-    pub ledger: &'a [PastSend],
+    pub ledger: &'a [LedgerEntry],
     pub last_purchase: &'a IdMap<String, NaiveDate>,
     pub frequency_cap: FrequencyCap,
     /// Derives unsubscribe tokens for contacts without one: hex(SHA-256(secret, customer)).

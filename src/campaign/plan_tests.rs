@@ -15,7 +15,7 @@ use crate::campaign::holdout::in_holdout;
 use crate::campaign::id_hash::IdMap;
 use crate::campaign::suppress::{Contact, FrequencyCap, Unsubscribe};
 use crate::channel_rules::{ChannelRules, QuietHours};
-use crate::message::{Medium, PastSend, SendState};
+use crate::message::{LedgerEntry, Medium, SendState};
 
 pub fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -66,7 +66,7 @@ pub struct World {
     pub audiences: HashMap<String, Vec<AudienceRow>>,
     pub contacts: IdMap<String, Contact>,
     pub unsubscribes: Vec<Unsubscribe>,
-    pub ledger: Vec<PastSend>,
+    pub ledger: Vec<LedgerEntry>,
     pub last_purchase: IdMap<String, NaiveDate>,
     pub as_of: NaiveDate,
     pub now: DateTime<Utc>,
@@ -152,7 +152,7 @@ impl World {
         } else {
             Medium::Email
         };
-        self.ledger.push(PastSend {
+        self.ledger.push(LedgerEntry {
             campaign: campaign.to_string(),
             step,
             customer_id: id.to_string(),
@@ -188,7 +188,7 @@ impl World {
     pub fn record(&mut self, plan: &Plan) {
         for Draft { message: m, .. } in &plan.send {
             let entry = self.entry_of(&m.campaign, &m.customer_id);
-            self.ledger.push(PastSend {
+            self.ledger.push(LedgerEntry {
                 campaign: m.campaign.clone(),
                 step: m.step,
                 customer_id: m.customer_id.clone(),
@@ -201,7 +201,7 @@ impl World {
             });
         }
         for x in &plan.decisions {
-            self.ledger.push(PastSend {
+            self.ledger.push(LedgerEntry {
                 campaign: x.campaign.clone(),
                 step: x.step,
                 customer_id: x.customer_id.clone(),

@@ -6,7 +6,7 @@ use chrono::{Days, NaiveDate};
 
 use super::config::{Campaign, OnUnknown};
 use super::id_hash::IdMap;
-use crate::message::{PastSend, SendState};
+use crate::message::{LedgerEntry, SendState};
 
 /// No further ledger row in a customer's chain.
 const NONE: usize = usize::MAX;
@@ -19,7 +19,7 @@ pub struct CustomerIndex<'a> {
     slots: IdMap<&'a str, Slot>,
     /// Per ledger row: the previous row of the same customer (a chain through the ledger).
     next: Vec<usize>,
-    ledger: &'a [PastSend],
+    ledger: &'a [LedgerEntry],
 }
 
 /// One customer's entry in the [`CustomerIndex`].
@@ -35,7 +35,7 @@ impl<'a> CustomerIndex<'a> {
     pub fn new(
         rows: impl Iterator<Item = (usize, usize, &'a str)>,
         capacity: usize,
-        ledger: &'a [PastSend],
+        ledger: &'a [LedgerEntry],
     ) -> CustomerIndex<'a> {
         let mut slots: IdMap<&str, Slot> = IdMap::default();
         slots.reserve(capacity);
@@ -80,9 +80,9 @@ pub struct LedgerRows<'i, 'a> {
 }
 
 impl<'a> Iterator for LedgerRows<'_, 'a> {
-    type Item = &'a PastSend;
+    type Item = &'a LedgerEntry;
 
-    fn next(&mut self) -> Option<&'a PastSend> {
+    fn next(&mut self) -> Option<&'a LedgerEntry> {
         let row = self.index.ledger.get(self.at)?;
         self.at = self.index.next.get(self.at).copied().unwrap_or(NONE);
         Some(row)
@@ -128,7 +128,7 @@ fn rank(state: SendState) -> u8 {
 pub fn next_step<'a>(
     campaign: &Campaign,
     entry_date: NaiveDate,
-    rows: impl Iterator<Item = &'a PastSend> + Clone,
+    rows: impl Iterator<Item = &'a LedgerEntry> + Clone,
     as_of: NaiveDate,
     last_purchase: impl FnOnce() -> Option<NaiveDate>,
 ) -> Next {
@@ -140,7 +140,7 @@ pub fn next_step<'a>(
             })
             .max_by_key(|r| (rank(r.state), r.as_of))
     };
-    let mut previous: Option<&PastSend> = None;
+    let mut previous: Option<&LedgerEntry> = None;
     for (k, step) in campaign.steps.iter().enumerate() {
         let row = best(step.number);
         let plannable = match row.map(|r| r.state) {

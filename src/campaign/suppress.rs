@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use super::address::{valid_e164, valid_email};
 use super::id_hash::IdMap;
 use crate::channel_rules::{ChannelRules, QuietHours};
-use crate::message::{Medium, PastSend, SendState};
+use crate::message::{LedgerEntry, Medium, SendState};
 
 /// A customer's contact data, from the `customers` source.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -136,7 +136,7 @@ impl FrequencyCap {
 }
 
 /// Messages per channel already sent on `now`'s UTC day, from the ledger's `sent_at`.
-pub fn daily_counts(ledger: &[PastSend], now: DateTime<Utc>) -> IdMap<&str, u32> {
+pub fn daily_counts(ledger: &[LedgerEntry], now: DateTime<Utc>) -> IdMap<&str, u32> {
     let today = now.date_naive();
     let mut counts: IdMap<&str, u32> = IdMap::default();
     for row in ledger {

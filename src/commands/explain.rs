@@ -6,31 +6,21 @@ use crate::cli::ExplainArgs;
 use crate::config;
 use crate::engine::{EngineOptions, Params};
 use crate::error::{ConfigError, EXIT_OK};
-use crate::pipeline::setup::{self, Setup};
-use crate::source;
+use crate::pipeline::{Mode, RunOptions, Session};
 use crate::stage::{self, graph::Graph, plan};
 
 pub async fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
-    let opts = super::run::load_options(&args.pipeline, None);
-    let mut pipeline = setup::load(&args.pipeline.pipeline, &opts)?;
-    // Plans (and --analyze) are shown for this process's engine.
-    pipeline.engine = config::Engine::Local;
-    let engine = EngineOptions {
+    let mut opts = RunOptions::new(&args.pipeline.pipeline);
+    opts.load = super::run::load_options(&args.pipeline, None);
+    opts.as_of = args.as_of;
+    opts.engine = EngineOptions {
         target_partitions: args.threads,
         memory_limit_bytes: None,
         ..EngineOptions::default()
     };
-    let setup = Setup::new(pipeline, args.as_of, &engine, None).await?;
-    let external = setup.external_tables();
-    let Setup {
-        pipeline,
-        ctx,
-        params,
-        stages,
-        problems,
-        ..
-    } = setup;
-    let sources = source::register_all(&ctx, &pipeline, &params).await?;
+    // Plans (and --analyze) are shown for this process's engine.
+    let mut session = Session::open(&opts, Mode::Check).await?;
+    let sources = session.register_sources().await?;
     if let Some(s) = sources.iter().find(|s| s.report.name == args.stage) {
         println!("-- source '{}' from {}", s.report.name, s.report.url);
         println!(
@@ -39,13 +29,13 @@ pub async fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
         );
         return Ok(EXIT_OK);
     }
-    if !problems.is_empty() {
-        return Err(ConfigError::Many(problems).into());
-    }
-    let mut graph = Graph::build(stages, &external).map_err(ConfigError::Many)?;
-    graph
-        .select(std::slice::from_ref(&args.stage))
-        .map_err(|e| ConfigError::Many(vec![e]))?;
+    let mut graph = session.graph(std::slice::from_ref(&args.stage))?;
+    let Session {
+        pipeline,
+        ctx,
+        params,
+        ..
+    } = session;
     let target = graph
         .order
         .pop()

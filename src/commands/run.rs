@@ -6,8 +6,8 @@ use crate::cli::{PipelineArgs, RunArgs};
 use crate::config::LoadOptions;
 use crate::engine::EngineOptions;
 use crate::error::EXIT_OK;
-use crate::pipeline::campaigns::SendMode;
-use crate::pipeline::setup;
+use crate::pipeline::SendMode;
+use crate::pipeline::session;
 
 /// Turn the shared pipeline flags into load options (paths relative to the current folder).
 pub fn load_options(p: &PipelineArgs, output: Option<String>) -> LoadOptions {
@@ -22,8 +22,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     // Loaded once: the default as_of (today in the pipeline's timezone) is needed before
     // locking on it, and the run reuses the same pipeline.
     let opts = load_options(&args.pipeline, args.output.clone());
-    let pipeline = setup::load(&args.pipeline.pipeline, &opts)?;
-    let as_of = args.as_of.unwrap_or_else(|| setup::today(&pipeline));
+    let pipeline = session::load(&args.pipeline.pipeline, &opts)?;
+    let as_of = args.as_of.unwrap_or_else(|| session::today(&pipeline));
     let mut runner = cli_runner(&args.pipeline, args.output.clone(), &args.state_dir);
     runner.select = args.select.clone();
     runner.engine = EngineOptions {

@@ -113,9 +113,9 @@ pub async fn recorded_runs(
 pub async fn backfill(args: BackfillArgs) -> anyhow::Result<i32> {
     let mut runner = cli_runner(&args.pipeline, args.output.clone(), &args.state_dir);
     runner.send = if args.send {
-        crate::pipeline::campaigns::SendMode::Send
+        crate::pipeline::SendMode::Send
     } else {
-        crate::pipeline::campaigns::SendMode::NoSend
+        crate::pipeline::SendMode::NoSend
     };
     let report = recorded_runs(
         &runner,

@@ -5,8 +5,8 @@
 use crate::cli::SendsArgs;
 use crate::delivery::reconcile::{ReconcileOptions, reconcile};
 use crate::error::{EXIT_OK, EXIT_PARTIAL};
-use crate::pipeline::campaigns::{build_channels, outbox_dir};
-use crate::pipeline::setup;
+use crate::pipeline::deliver::{build_channels, outbox_dir};
+use crate::pipeline::session;
 use crate::state::State;
 
 pub async fn sends(args: SendsArgs) -> anyhow::Result<i32> {
@@ -75,9 +75,9 @@ async fn reconcile_unknown(state: &State, args: &SendsArgs) -> anyhow::Result<i3
         output: args.output.clone(),
         ..crate::config::LoadOptions::default()
     };
-    let pipeline = setup::load(&args.pipeline, &opts)?;
+    let pipeline = session::load(&args.pipeline, &opts)?;
     let root = crate::storage::locate(&pipeline.output.url)?;
-    let today = setup::today(&pipeline).to_string();
+    let today = session::today(&pipeline).to_string();
     let outbox = outbox_dir(&root, &today, Some(&args.state_dir));
     let ropts = ReconcileOptions {
         campaign: args.campaign.clone(),

@@ -1,25 +1,26 @@
 //! `winback validate`: every problem of a pipeline at once, without running a stage.
 
 use crate::cli::ValidateArgs;
-use crate::engine::{self, EngineOptions};
+use crate::engine;
 use crate::error::{ConfigError, EXIT_CONFIG, EXIT_OK, PipelineError};
-use crate::pipeline::setup::{self, Setup};
+use crate::pipeline::{Mode, RunOptions, Session, session};
 use crate::source;
 use crate::stage::{graph::Graph, plan};
 
 /// Check a pipeline; returns the list of problems (empty when valid).
 pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError> {
-    let opts = super::run::load_options(&args.pipeline, None);
-    let mut pipeline = match setup::load(&args.pipeline.pipeline, &opts) {
+    let mut opts = RunOptions::new(&args.pipeline.pipeline);
+    opts.load = super::run::load_options(&args.pipeline, None);
+    let pipeline = match session::load_for(&opts) {
         Ok(p) => p,
         Err(PipelineError::Config(ConfigError::Many(p))) => return Ok(p),
         Err(e) => return Ok(vec![e.to_string()]),
     };
     // Planning is the same on every engine (the engine's settings were checked on load).
-    pipeline.engine = crate::config::Engine::Local;
-    let setup = Setup::new(pipeline, None, &EngineOptions::default(), None).await?;
-    let external = setup.external_tables();
-    let Setup {
+    let session = Session::with_pipeline(pipeline, &opts, Mode::Check).await?;
+    let external = session.external_tables();
+    let sources = session.register_sources().await;
+    let Session {
         pipeline,
         ctx,
         params,
@@ -27,7 +28,7 @@ pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError>
         mut problems,
         campaigns,
         ..
-    } = setup;
+    } = session;
     for name in pipeline.stages.keys() {
         if !stages.iter().any(|s| &s.name == name) {
             problems.push(format!(
@@ -37,7 +38,7 @@ pub async fn problems(args: &ValidateArgs) -> Result<Vec<String>, PipelineError>
     }
     let (graph, mut graph_problems) = Graph::build_partial(stages, &external);
     problems.append(&mut graph_problems);
-    let sources_ok = match source::register_all(&ctx, &pipeline, &params).await {
+    let sources_ok = match sources {
         Ok(_) => true,
         Err(PipelineError::Config(ConfigError::Many(mut p))) => {
             problems.append(&mut p);

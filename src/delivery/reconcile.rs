@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use crate::channels::{Channel, Settlement, Unsettled};
 use crate::message::SendState;
-use crate::state::sends::UnknownRow;
-use crate::state::{SendRecord, State, StateError};
+use crate::state::ledger::UnknownRow;
+use crate::state::{LedgerOutcome, State, StateError};
 
 /// Rows asked of a provider in one `lookup` call.
 const CHUNK: usize = 500;
@@ -140,7 +140,7 @@ pub async fn reconcile(
                 ],
                 Err(e) => vec![Settlement::open(e.to_string()); asked.len()],
             };
-            let records: Vec<SendRecord> = asked
+            let records: Vec<LedgerOutcome> = asked
                 .iter()
                 .zip(settlements)
                 .map(|(u, s)| record(&mut report, &u.idempotency_key, s))
@@ -158,7 +158,7 @@ pub async fn reconcile(
 }
 
 /// The ledger record of one settlement, counted in `report`.
-fn record(report: &mut ChannelReconciled, key: &str, s: Settlement) -> SendRecord {
+fn record(report: &mut ChannelReconciled, key: &str, s: Settlement) -> LedgerOutcome {
     let (state, id, reason) = match s {
         Settlement::Accepted {
             provider_id,
@@ -184,7 +184,7 @@ fn record(report: &mut ChannelReconciled, key: &str, s: Settlement) -> SendRecor
             (SendState::Unknown, None, reason)
         }
     };
-    SendRecord {
+    LedgerOutcome {
         idempotency_key: key.to_string(),
         state,
         provider_message_id: id,

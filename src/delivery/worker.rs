@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
-use super::{ChannelReport, DeliveryError, DeliveryOptions, Ledger};
+use super::{ChannelReport, DeliveryError, DeliveryOptions, LedgerWriter};
 use crate::channels::rate_limit::Throttle;
 use crate::channels::{Channel, ChannelError, Outcome, Sent};
 use crate::clock::add_std;
 use crate::message::{Message, SendState};
-use crate::state::SendRecord;
+use crate::state::LedgerOutcome;
 use crate::state::opt_outs::OptOut;
 
 const BUDGET_EXHAUSTED: &str = "time budget exhausted";
@@ -22,7 +22,7 @@ const CANCELLED: &str = "run cancelled before the request";
 /// One delivery in progress.
 pub(super) struct Run {
     channel: Arc<dyn Channel>,
-    ledger: Ledger,
+    ledger: LedgerWriter,
     source: Mutex<Box<dyn Iterator<Item = Message> + Send>>,
     opts: DeliveryOptions,
     throttle: Throttle,
@@ -35,7 +35,7 @@ pub(super) struct Run {
 impl Run {
     pub(super) fn new(
         channel: Arc<dyn Channel>,
-        ledger: Ledger,
+        ledger: LedgerWriter,
         source: Box<dyn Iterator<Item = Message> + Send>,
         opts: DeliveryOptions,
     ) -> Arc<Run> {
@@ -257,7 +257,7 @@ impl Run {
         attempt: u32,
         max_attempts: u32,
     ) -> (
-        Vec<SendRecord>,
+        Vec<LedgerOutcome>,
         Vec<Message>,
         Option<std::time::Duration>,
         String,
@@ -279,7 +279,7 @@ impl Run {
                 Outcome::OptedOut { reason } => {
                     r.rejected += 1;
                     r.opted_out += 1;
-                    records.push(SendRecord {
+                    records.push(LedgerOutcome {
                         opt_out: Some(OptOut {
                             customer_id: m.customer_id.clone(),
                             medium: m.medium.as_str().to_string(),
@@ -315,7 +315,7 @@ impl Run {
                     (SendState::Failed, None, Some(why))
                 }
             };
-            records.push(SendRecord {
+            records.push(LedgerOutcome {
                 idempotency_key: m.idempotency_key,
                 state,
                 provider_message_id: id,
@@ -345,7 +345,7 @@ impl Run {
         }
         let records = batch
             .iter()
-            .map(|m| SendRecord {
+            .map(|m| LedgerOutcome {
                 idempotency_key: m.idempotency_key.clone(),
                 state,
                 provider_message_id: None,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use super::campaigns::SendMode;
+use super::SendMode;
 use super::{RunOptions, run};
 use crate::config::{LoadOptions, Pipeline};
 use crate::engine::EngineOptions;

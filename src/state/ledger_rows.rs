@@ -1,6 +1,6 @@
 //! The rows the send ledger (table `sends`) is written with: a request's outcome, a
 //! planning decision, the run that reserves rows. `sends.rs` reads and settles the ledger,
-//! `send_batches.rs` writes it on the hot path; both use these.
+//! `ledger_batches.rs` writes it on the hot path; both use these.
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -13,7 +13,7 @@ pub(crate) const FINAL_SQL: &str = "('delivered', 'rejected', 'holdout', 'in_fli
 
 /// The outcome of one request for one recipient, as the ledger stores it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SendRecord {
+pub struct LedgerOutcome {
     pub idempotency_key: String,
     pub state: SendState,
     pub provider_message_id: Option<String>,

@@ -5,15 +5,13 @@
 //! schema is migrated forward with `PRAGMA user_version`. A [`State`] is a cheap,
 //! cloneable handle; its calls are short synchronous SQLite statements.
 
-pub mod history_table;
+pub mod ledger;
+pub mod ledger_batches;
+pub mod ledger_migrations;
 pub mod ledger_rows;
 pub mod locks;
 pub mod opt_outs;
 pub mod runs;
-pub mod send_batches;
-pub mod sends;
-pub mod sends_migrations;
-pub mod sends_table;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,11 +22,11 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::clock::{Clock, SystemClock};
 
-pub use ledger_rows::{LedgerDecision, RunOwner, SendRecord, Tags};
+pub use ledger::{LedgerRow, SendCount};
+pub use ledger_migrations::{SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION};
+pub use ledger_rows::{LedgerDecision, LedgerOutcome, RunOwner, Tags};
 pub use locks::{LockInfo, holder_id, lock_key};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};
-pub use sends::{SendCount, SendRow};
-pub use sends_migrations::{SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION};
 
 /// File name of the state database inside the state directory.
 pub const DB_FILE: &str = "winback.db";
@@ -100,6 +98,22 @@ pub enum StateError {
     InvalidValue { column: &'static str, value: String },
     #[error("state database: run {0} not found")]
     RunNotFound(i64),
+}
+
+impl crate::error::Blamed for StateError {
+    /// The database's folder, file and SQLite are outside winback (a full disk, a lock
+    /// held too long: a retry may help); a database from a newer winback is the user's to
+    /// upgrade; a value winback cannot read back is its own fault.
+    fn blame(&self) -> crate::error::Blame {
+        use crate::error::Blame;
+        match self {
+            StateError::CreateDir { .. } | StateError::Open { .. } | StateError::Sqlite(_) => {
+                Blame::External
+            }
+            StateError::SchemaTooNew { .. } => Blame::User,
+            StateError::InvalidValue { .. } | StateError::RunNotFound(_) => Blame::Internal,
+        }
+    }
 }
 
 /// A handle on the state database. Clones share one connection.

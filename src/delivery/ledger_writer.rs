@@ -7,8 +7,8 @@
 use tokio::sync::{mpsc, oneshot};
 
 use crate::message::Message;
-use crate::state::send_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
-use crate::state::{LedgerDecision, RunOwner, SendRecord, State, StateError};
+use crate::state::ledger_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
+use crate::state::{LedgerDecision, LedgerOutcome, RunOwner, State, StateError};
 
 /// Most operations folded into one transaction.
 const MAX_GROUP: usize = 512;
@@ -17,27 +17,27 @@ type Reply<T> = oneshot::Sender<Result<T, String>>;
 
 enum Op {
     Reserve(Vec<Message>, Reply<Vec<Message>>),
-    Record(Vec<SendRecord>, Reply<()>),
+    Record(Vec<LedgerOutcome>, Reply<()>),
     Attempt(Vec<String>, Reply<()>),
     Decide(Vec<LedgerDecision>, Reply<()>),
 }
 
 /// A handle on the writer thread; the thread ends when the last handle is dropped.
 #[derive(Clone)]
-pub struct Ledger {
+pub struct LedgerWriter {
     tx: mpsc::UnboundedSender<Op>,
 }
 
-impl Ledger {
+impl LedgerWriter {
     /// Starts the writer; rows it reserves are owned by `owner` (the run's lock).
-    pub fn start(state: State, resend_unknown: bool, owner: Option<RunOwner>) -> Ledger {
+    pub fn start(state: State, resend_unknown: bool, owner: Option<RunOwner>) -> LedgerWriter {
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("winback-ledger".into())
             .spawn(move || writer(state, resend_unknown, owner, rx))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the ledger writer"));
-        Ledger { tx }
+        LedgerWriter { tx }
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Op) -> Result<T, String> {
@@ -54,7 +54,7 @@ impl Ledger {
         self.call(|r| Op::Reserve(batch, r)).await
     }
 
-    pub async fn record(&self, records: Vec<SendRecord>) -> Result<(), String> {
+    pub async fn record(&self, records: Vec<LedgerOutcome>) -> Result<(), String> {
         if records.is_empty() {
             return Ok(());
         }

@@ -81,10 +81,7 @@ fn batch(runs: &[RunRecord]) -> RecordBatch {
 pub async fn register(ctx: &SessionContext, state_dir: Option<&Path>) -> Result<(), PipelineError> {
     let runs = State::open_existing(state_dir)
         .and_then(|s| s.map_or(Ok(Vec::new()), |s| s.all_runs()))
-        .map_err(|e| PipelineError::Source {
-            source_name: TABLE.into(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| PipelineError::state(&e))?;
     crate::engine::keep_batches(ctx, TABLE, schema(), vec![batch(&runs)])
         .await
         .map_err(|e| PipelineError::Internal(e.to_string()))?;

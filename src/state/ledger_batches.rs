@@ -9,7 +9,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Transaction, params, params_from_iter};
 
 use super::StateError;
-use super::ledger_rows::{FINAL_SQL, LedgerDecision, RunOwner, SendRecord, parse_state};
+use super::ledger_rows::{FINAL_SQL, LedgerDecision, LedgerOutcome, RunOwner, parse_state};
 use super::opt_outs::insert_opt_out;
 use crate::message::{Message, SendState};
 
@@ -139,7 +139,7 @@ type RecordGroup<'a> = (SendState, Option<&'a str>, Option<&'a str>);
 /// batch does, go in one `UPDATE ... WHERE idempotency_key IN (...)`.
 pub(crate) fn record_tx(
     tx: &Transaction<'_>,
-    records: &[SendRecord],
+    records: &[LedgerOutcome],
     now: &str,
 ) -> Result<(), StateError> {
     let mut groups: HashMap<RecordGroup<'_>, Vec<&str>> = HashMap::new();

@@ -5,8 +5,8 @@ use crate::channels::test_support::{message, messages, temp_state};
 use crate::message::{Medium, SendState};
 use crate::state::RunOwner;
 
-fn rec(key: &str, state: SendState) -> SendRecord {
-    SendRecord {
+fn rec(key: &str, state: SendState) -> LedgerOutcome {
+    LedgerOutcome {
         idempotency_key: key.to_string(),
         state,
         provider_message_id: Some("p1".into()),
@@ -128,14 +128,14 @@ fn counts_and_past_sends() {
     assert_eq!(state.counts(None, None).unwrap().len(), 3);
     let as_of = batch[0].as_of;
     assert!(state.counts(None, as_of.succ_opt()).unwrap().is_empty());
-    let past = state.past_sends(as_of).unwrap();
+    let past = state.ledger_entries(as_of).unwrap();
     assert_eq!(past.len(), 4);
     let c0 = past.iter().find(|p| p.customer_id == "c0").unwrap();
     assert_eq!(c0.state, SendState::Delivered);
     assert!(c0.sent_at.is_some());
     assert!(
         state
-            .past_sends(as_of.succ_opt().unwrap())
+            .ledger_entries(as_of.succ_opt().unwrap())
             .unwrap()
             .is_empty()
     );
@@ -201,8 +201,8 @@ fn recovery_leaves_a_live_runs_rows_alone() {
         holder: "otherhost/1/abc".into(),
     };
     let now = "2025-03-10T02:30:00.000Z";
-    super::super::send_batches::reserve_tx(&tx, &batch[..2], false, Some(&a), now).unwrap();
-    super::super::send_batches::reserve_tx(&tx, &batch[2..], false, Some(&b), now).unwrap();
+    super::super::ledger_batches::reserve_tx(&tx, &batch[..2], false, Some(&a), now).unwrap();
+    super::super::ledger_batches::reserve_tx(&tx, &batch[2..], false, Some(&b), now).unwrap();
     tx.commit().unwrap();
     drop(conn);
     let recovered = state.recover_in_flight().unwrap();

@@ -8,16 +8,16 @@
 //! `recover_in_flight` scans instead, once per run). `as_of >= entry_date` holds for every row.
 //!
 //! Rows hold the recipient's address because delivery needs it; it is never logged (use
-//! [`SendRow::masked_address`]).
+//! [`LedgerRow::masked_address`]).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
-use super::ledger_rows::{LedgerDecision, SendRecord, Tags, parse_state};
-use super::send_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
+use super::ledger_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
+use super::ledger_rows::{LedgerDecision, LedgerOutcome, Tags, parse_state};
 use super::{State, StateError, bad_column, fmt_ts, parse_ts};
-use crate::message::{Medium, Message, PastSend, SendState};
+use crate::message::{LedgerEntry, Medium, Message, SendState};
 
 /// An `unknown` row, as reconciliation needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,14 +32,14 @@ pub struct UnknownRow {
 
 /// One row of `sends`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SendRow {
+pub struct LedgerRow {
     pub idempotency_key: String,
     pub campaign: String,
     pub step: u32,
     pub customer_id: String,
     pub channel: String,
     pub medium: Medium,
-    /// The real address: never log it, use [`SendRow::masked_address`].
+    /// The real address: never log it, use [`LedgerRow::masked_address`].
     #[serde(skip_serializing)]
     pub address: Option<String>,
     pub as_of: NaiveDate,
@@ -56,7 +56,7 @@ pub struct SendRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-impl SendRow {
+impl LedgerRow {
     pub fn masked_address(&self) -> String {
         self.address
             .as_deref()
@@ -131,9 +131,9 @@ type RawC = (Option<String>, f64, String, String, Option<String>);
 struct RawRow(RawA, RawB, RawC, Tags);
 
 impl RawRow {
-    fn into_row(self) -> Result<SendRow, StateError> {
+    fn into_row(self) -> Result<LedgerRow, StateError> {
         let RawRow(a, b, c, tags) = self;
-        Ok(SendRow {
+        Ok(LedgerRow {
             idempotency_key: a.0,
             campaign: a.1,
             step: a.2,
@@ -166,7 +166,7 @@ impl State {
     /// have been delivered) and are returned for reporting. Rows of a live run (another
     /// `as_of` running at the same time on this state folder) are left alone. Call it under
     /// the run lock, before any delivery of this run.
-    pub fn recover_in_flight(&self) -> Result<Vec<SendRow>, StateError> {
+    pub fn recover_in_flight(&self) -> Result<Vec<LedgerRow>, StateError> {
         let now = self.now();
         let owners: Vec<(Option<String>, Option<String>)> = {
             let conn = self.conn();
@@ -241,7 +241,7 @@ impl State {
 
     /// Settles reconciled rows, each only if it is still `unknown` (a concurrent
     /// reconciliation or a resend may have moved it). Returns how many changed.
-    pub fn settle_unknown(&self, records: &[SendRecord]) -> Result<usize, StateError> {
+    pub fn settle_unknown(&self, records: &[LedgerOutcome]) -> Result<usize, StateError> {
         let now = fmt_ts(self.now());
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -310,7 +310,7 @@ impl State {
     }
 
     /// Settles the outcomes of a batch in one transaction.
-    pub fn record(&self, records: &[SendRecord]) -> Result<(), StateError> {
+    pub fn record(&self, records: &[LedgerOutcome]) -> Result<(), StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         record_tx(&tx, records, &fmt_ts(self.now()))?;
@@ -340,7 +340,7 @@ impl State {
     /// Rows decided for `since` or later (which includes every row of a lapse entered since
     /// then, as a row's `as_of` is never before its `entry_date`), for frequency caps,
     /// sequences and entry decisions.
-    pub fn past_sends(&self, since: NaiveDate) -> Result<Vec<PastSend>, StateError> {
+    pub fn ledger_entries(&self, since: NaiveDate) -> Result<Vec<LedgerEntry>, StateError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT campaign, step, customer_id, channel, medium, state, entry_date, as_of, \
@@ -374,7 +374,7 @@ impl State {
             .collect::<rusqlite::Result<_>>()?;
         raw.into_iter()
             .map(|r| {
-                Ok(PastSend {
+                Ok(LedgerEntry {
                     campaign: r.0,
                     step: r.1,
                     customer_id: r.2,
@@ -424,17 +424,17 @@ impl State {
     }
 
     /// Rows whose fate is unknown (in flight at a crash), for an operator to check.
-    pub fn unknown_rows(&self) -> Result<Vec<SendRow>, StateError> {
+    pub fn unknown_rows(&self) -> Result<Vec<LedgerRow>, StateError> {
         self.rows_where("state = 'unknown'")
     }
 
     /// Every row (the `sends` table SQL stages read).
-    pub fn all_rows(&self) -> Result<Vec<SendRow>, StateError> {
+    pub fn all_rows(&self) -> Result<Vec<LedgerRow>, StateError> {
         self.rows_where("1 = 1")
     }
 
     /// The row of one idempotency key.
-    pub fn send_row(&self, key: &str) -> Result<Option<SendRow>, StateError> {
+    pub fn send_row(&self, key: &str) -> Result<Option<LedgerRow>, StateError> {
         let conn = self.conn();
         let raw = conn
             .query_row(
@@ -446,7 +446,7 @@ impl State {
         raw.map(RawRow::into_row).transpose()
     }
 
-    fn rows_where(&self, filter: &str) -> Result<Vec<SendRow>, StateError> {
+    fn rows_where(&self, filter: &str) -> Result<Vec<LedgerRow>, StateError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {ROW_COLUMNS} FROM sends WHERE {filter} ORDER BY created_at, idempotency_key"
@@ -459,5 +459,5 @@ impl State {
 }
 
 #[cfg(test)]
-#[path = "sends_tests.rs"]
+#[path = "ledger_tests.rs"]
 mod tests;

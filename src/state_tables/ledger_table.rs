@@ -15,7 +15,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::config::variables::days_since_epoch;
 use crate::error::PipelineError;
-use crate::state::{SendRow, State};
+use crate::state::{LedgerRow, State};
 
 pub const TABLE: &str = "sends";
 
@@ -44,11 +44,11 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
-fn batch(rows: &[SendRow]) -> RecordBatch {
+fn batch(rows: &[LedgerRow]) -> RecordBatch {
     let ts = |v: Vec<Option<i64>>| {
         Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) as ArrayRef
     };
-    let text = |f: &dyn Fn(&SendRow) -> &str| {
+    let text = |f: &dyn Fn(&LedgerRow) -> &str| {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f))) as ArrayRef
     };
     let cols: Vec<ArrayRef> = vec![
@@ -105,11 +105,8 @@ pub async fn register(
 ) -> Result<(), PipelineError> {
     let rows = State::open_existing(state_dir)
         .and_then(|s| s.map_or(Ok(Vec::new()), |s| s.all_rows()))
-        .map_err(|e| PipelineError::Source {
-            source_name: TABLE.into(),
-            message: e.to_string(),
-        })?;
-    let rows: Vec<SendRow> = rows.into_iter().filter(|r| r.as_of < as_of).collect();
+        .map_err(|e| PipelineError::state(&e))?;
+    let rows: Vec<LedgerRow> = rows.into_iter().filter(|r| r.as_of < as_of).collect();
     crate::engine::keep_batches(ctx, TABLE, schema(), vec![batch(&rows)])
         .await
         .map_err(|e| PipelineError::Internal(e.to_string()))?;

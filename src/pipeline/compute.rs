@@ -1,5 +1,7 @@
-//! Running a prepared pipeline: the quarantine table first, then the stage graph with each
-//! output staged as soon as its stage is done, then the pipeline's `[metrics]`.
+//! The compute phase: [`Prepared`] → [`Computed`]. The quarantine table first, then the
+//! stage graph with each output staged as soon as its stage is done, then the pipeline's
+//! `[metrics]`. Everything is written into this run's staging only: stopping it anywhere
+//! is safe.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -12,18 +14,37 @@ use super::{Prepared, RunOptions};
 use crate::config::{FileFormat, Pipeline};
 use crate::engine::{self, Params, df_err, sql_frame};
 use crate::error::PipelineError;
-use crate::manifest::Manifest;
 use crate::output::{OutputWriter, WrittenTable};
 use crate::source;
-use crate::stage;
+use crate::stage::{self, executor::StageRun};
+
+/// A pipeline whose tables are computed and staged, not committed yet.
+pub struct Computed {
+    pub prepared: Prepared,
+    /// The staged tables to commit, in the order the pipeline lists its outputs.
+    pub written: Vec<WrittenTable>,
+    pub record: ComputeRecord,
+}
+
+/// What computing found, for the run's manifest.
+#[derive(Debug, Default)]
+pub struct ComputeRecord {
+    pub quarantine_seconds: f64,
+    /// Rejected input rows by `source/reason`.
+    pub quarantine: BTreeMap<String, u64>,
+    pub stages: Vec<StageRun>,
+    pub models: BTreeMap<String, serde_json::Value>,
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    pub spill_peak_bytes: u64,
+}
 
 /// Quarantine, every stage, the metrics: the tables to commit, staged by `writer`.
-pub async fn execute(
-    p: &Prepared,
+pub async fn compute(
+    p: Prepared,
     opts: &RunOptions,
     writer: &OutputWriter,
-    m: &mut Manifest,
-) -> Result<Vec<WrittenTable>, PipelineError> {
+) -> Result<Computed, PipelineError> {
+    let mut m = ComputeRecord::default();
     let format_of = |table: &str| {
         p.pipeline
             .output
@@ -76,8 +97,8 @@ pub async fn execute(
         .flat_map(|sql| stage::parse_reads(&p.ctx, sql).unwrap_or_default())
         .collect();
     // Campaign planning reads its tables after the stages.
-    if opts.send != super::campaigns::SendMode::NoSend && opts.state_dir.is_some() {
-        keep.extend(super::campaigns::tables_read(&p.campaigns));
+    if opts.acts(!p.campaigns.is_empty()) {
+        keep.extend(super::plan::tables_read(&p.campaigns));
     }
     let source_tables = p
         .pipeline
@@ -140,7 +161,11 @@ pub async fn execute(
     written.append(&mut staged);
     // In the order the pipeline lists its outputs.
     written.sort_by_key(|w| tables.iter().position(|t| t == &w.table));
-    Ok(written)
+    Ok(Computed {
+        prepared: p,
+        written,
+        record: m,
+    })
 }
 
 async fn quarantine_counts(ctx: &SessionContext) -> Result<BTreeMap<String, u64>, PipelineError> {

@@ -1,0 +1,276 @@
+//! The deliver phase: [`Committed`] → [`Delivered`]. Only a committed run delivers: the
+//! type makes sending before the commit impossible. Every decision is recorded in the
+//! ledger before any request, then each channel's messages are sent.
+//!
+//! Order matters for never messaging anyone twice: decisions are written to the ledger
+//! before any request; each batch is written `in_flight` before its request and its outcome
+//! after (`crate::delivery`); rows a dead process left `in_flight` become `unknown` at the
+//! next run, under the same run lock, and are not sent again unless a campaign says so.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+use super::commit::Committed;
+use super::plan::CampaignPlan;
+use crate::campaign::Draft;
+use crate::clock::Clock;
+use crate::config::Pipeline;
+pub use crate::delivery::report::{CampaignsReport, SendMode};
+use crate::delivery::{DeliveryOptions, deliver};
+use crate::error::{Blame, PipelineError};
+use crate::message::{Message, SendState};
+use crate::state::{LedgerDecision, State, Tags};
+
+/// A committed run after its campaigns acted: what they decided and delivered, and the
+/// error that stopped a channel or the ledger, if any.
+pub struct Delivered {
+    pub report: Option<CampaignsReport>,
+    pub outcome: Result<(), PipelineError>,
+}
+
+/// Record and deliver a committed run's plan (nothing when it has none).
+pub async fn deliver_phase(mut committed: Committed, d: &Delivering<'_>) -> Delivered {
+    let Some(plan) = committed.take_plan() else {
+        return Delivered {
+            report: None,
+            outcome: Ok(()),
+        };
+    };
+    match send(plan, &committed, d).await {
+        Ok(report) => {
+            let outcome = if let Some(blame) = report.blame {
+                Err(PipelineError::Delivery {
+                    message: report.errors.join("; "),
+                    blame,
+                })
+            } else if d.cancel.is_cancelled() {
+                Err(PipelineError::Interrupted(
+                    "the run was stopped while delivering: the tables were committed; what was not sent is sent by the next run".into(),
+                ))
+            } else {
+                Ok(())
+            };
+            Delivered {
+                report: Some(report),
+                outcome,
+            }
+        }
+        Err(e) => Delivered {
+            report: None,
+            outcome: Err(e),
+        },
+    }
+}
+
+/// What the audience said of a recipient when the decision was made.
+fn tags(fields: &crate::campaign::Fields, value: f64) -> Tags {
+    Tags {
+        segment: fields.text("segment"),
+        treatment: fields.text("treatment"),
+        value: Some(value),
+    }
+}
+
+/// A ledger row for a recipient who is not sent (no content, the address when known).
+fn ledger_row(d: &crate::campaign::Decision, as_of: NaiveDate) -> LedgerDecision {
+    LedgerDecision {
+        tags: tags(&d.fields, d.value),
+        message: Message {
+            campaign: d.campaign.clone(),
+            step: d.step,
+            customer_id: d.customer_id.clone(),
+            channel: d.channel.clone(),
+            medium: d.medium,
+            to: d.address.clone().unwrap_or_default(),
+            idempotency_key: d.idempotency_key.clone(),
+            as_of,
+            entry_date: d.entry_date,
+            subject: None,
+            html: None,
+            text: String::new(),
+            unsubscribe_url: None,
+            unsubscribe_mailto: None,
+            cost: 0.0,
+        },
+        entry_date: d.entry_date,
+        state: d.state,
+        reason: Some(d.reason.clone()),
+    }
+}
+
+/// A planned message's ledger row (`planned`; no content: the ledger never holds it).
+fn planned_row(draft: &Draft) -> LedgerDecision {
+    LedgerDecision {
+        tags: tags(&draft.fields, draft.value),
+        message: draft.message.clone(),
+        entry_date: draft.message.entry_date,
+        state: SendState::Planned,
+        reason: None,
+    }
+}
+
+/// Decisions are written in transactions of this many rows, so the ledger rows of a
+/// million recipients are never all in memory at once. All are written before any send.
+const RECORD_CHUNK: usize = 10_000;
+
+/// Everything delivery needs besides the plan.
+pub struct Delivering<'a> {
+    pub state: &'a State,
+    pub mode: SendMode,
+    /// The file channel's folder, and where a dry run writes its requests.
+    pub outbox: PathBuf,
+    pub cancel: tokio_util::sync::CancellationToken,
+    pub clock: Arc<dyn Clock>,
+    /// The run's lock, recorded with each reservation.
+    pub owner: Option<crate::state::RunOwner>,
+}
+
+/// Every channel of the pipeline that can be built (its secrets set), by name, and why
+/// each other one cannot.
+pub fn build_channels(
+    pipeline: &Pipeline,
+    outbox: &std::path::Path,
+) -> crate::delivery::reconcile::Built {
+    let env = |k: &str| std::env::var(k).ok();
+    let ctx = crate::channels::BuildContext {
+        outbox: outbox.to_path_buf(),
+    };
+    let (mut built, mut missing) = (BTreeMap::new(), BTreeMap::new());
+    for (name, channel) in &pipeline.channels {
+        match channel.config.build(name, &env, &ctx) {
+            Ok(c) => {
+                built.insert(name.clone(), c);
+            }
+            Err(e) => {
+                missing.insert(name.clone(), e.to_string());
+            }
+        }
+    }
+    (built, missing)
+}
+
+/// Record every decision, then send each channel's messages. A channel whose credentials
+/// are refused stops at once; the others go on; the error names the channel and variable.
+async fn send(
+    planned: CampaignPlan,
+    committed: &Committed,
+    d: &Delivering<'_>,
+) -> Result<CampaignsReport, PipelineError> {
+    let as_of = committed.as_of();
+    let CampaignPlan {
+        plan,
+        unknown_recovered,
+    } = planned;
+    let mut report = CampaignsReport {
+        mode: d.mode,
+        unknown_recovered,
+        plan: plan.summary.clone(),
+        deliveries: vec![],
+        errors: vec![],
+        blame: None,
+    };
+    let ledger_err = |e: crate::state::StateError| PipelineError::state(&e);
+    if d.mode == SendMode::Send {
+        for chunk in plan.decisions.chunks(RECORD_CHUNK) {
+            let rows: Vec<LedgerDecision> = chunk.iter().map(|x| ledger_row(x, as_of)).collect();
+            d.state.record_decisions(&rows).map_err(ledger_err)?;
+        }
+        for chunk in plan.send.chunks(RECORD_CHUNK) {
+            let rows: Vec<LedgerDecision> = chunk.iter().map(planned_row).collect();
+            d.state.record_decisions(&rows).map_err(ledger_err)?;
+        }
+    }
+    drop(plan.decisions);
+    let resend: HashMap<&str, bool> = committed
+        .campaigns()
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.on_unknown == crate::campaign::config::OnUnknown::Resend,
+            )
+        })
+        .collect();
+    crate::memory_cap::trace_resident("send: decisions recorded");
+    let mut by_channel: BTreeMap<(String, bool), Vec<Draft>> = BTreeMap::new();
+    for draft in plan.send {
+        let m = &draft.message;
+        let again = resend.get(m.campaign.as_str()).copied().unwrap_or(false);
+        by_channel
+            .entry((m.channel.clone(), again))
+            .or_default()
+            .push(draft);
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let ctx = crate::channels::BuildContext {
+        outbox: d.outbox.clone(),
+    };
+    for ((name, resend_unknown), messages) in by_channel {
+        let Some(channel) = committed.pipeline().channels.get(&name) else {
+            continue;
+        };
+        let built = channel
+            .config
+            .build(&name, &env, &ctx)
+            .map_err(|e| PipelineError::Stage {
+                stage: format!("channels.{name}"),
+                file: committed.pipeline().file.display().to_string(),
+                message: e.to_string(),
+                blame: Blame::User,
+            })?;
+        let mut opts = DeliveryOptions::new(d.clock.clone());
+        opts.cancel = d.cancel.clone();
+        opts.time_budget = committed.pipeline().delivery.time_budget;
+        opts.resend_unknown = resend_unknown;
+        opts.owner = d.owner.clone();
+        if d.mode == SendMode::DryRun {
+            opts.dry_run = Some(d.outbox.clone());
+        }
+        match deliver(d.state, built, rendered(messages), opts).await {
+            Ok(r) => report.deliveries.push(r),
+            Err(e) => {
+                tracing::error!(channel = %name, error = %e, "channel stopped");
+                let blame = e.blame();
+                report.blame = Some(report.blame.map_or(blame, |b| b.worst(blame)));
+                report.errors.push(e.to_string());
+            }
+        }
+    }
+    crate::memory_cap::trace_resident("send: delivered");
+    Ok(report)
+}
+
+/// The drafts' messages, each rendered as delivery takes it. Planning rendered every
+/// draft once already, and rendering is deterministic: a failure here would be a bug. It
+/// is logged (the template part, never the recipient) and the message stays `planned`
+/// in the ledger, for the next run.
+fn rendered(drafts: Vec<Draft>) -> impl Iterator<Item = Message> + Send + 'static {
+    drafts.into_iter().filter_map(|draft| match draft.parts() {
+        Ok(parts) => Some(draft.with(parts)),
+        Err(e) => {
+            tracing::error!(campaign = %draft.message.campaign, error = %e,
+                "a planned message failed to render at send time: not sent");
+            None
+        }
+    })
+}
+
+/// Where the file channel writes and a dry run puts its requests: beside the outputs on a
+/// local disk, else in the state folder.
+pub fn outbox_dir(
+    root: &crate::storage::Location,
+    as_of: &str,
+    state_dir: Option<&std::path::Path>,
+) -> std::path::PathBuf {
+    let part = format!("as_of={as_of}");
+    match root.local_dir() {
+        Some(dir) => dir.join("_outbox").join(part),
+        None => state_dir
+            .unwrap_or(std::path::Path::new(".winback"))
+            .join("outbox")
+            .join(part),
+    }
+}

@@ -1,0 +1,304 @@
+//! The plan phase: [`Computed`] → [`Planned`]. After the stages, plan every campaign from
+//! the session's tables (audiences, contacts, unsubscribes, last purchases) and the send
+//! ledger, which it reads and never writes; register and stage `suppressed` and `holdout`.
+//! Before planning, the in-flight rows of a process that died become `unknown`, and the
+//! `unknown` rows old enough are settled with the providers (`crate::delivery::reconcile`).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::arrow::array::{
+    ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::prelude::SessionContext;
+
+use super::campaign_inputs::{self as inputs, stage_err};
+use super::compute::{ComputeRecord, Computed};
+use super::deliver::build_channels;
+use super::session::channel_rules;
+use super::{RunOptions, SendMode};
+use crate::campaign::{Campaign, Plan, PlanInput};
+use crate::config::Pipeline;
+use crate::error::PipelineError;
+use crate::message::SendState;
+use crate::output::{OutputWriter, WrittenTable};
+use crate::state::State;
+
+/// The output tables planning adds beside the stages.
+pub const SUPPRESSED: &str = "suppressed";
+pub const HOLDOUT: &str = "holdout";
+
+/// Tables planning reads, kept in the session until it has.
+pub fn tables_read(campaigns: &[Campaign]) -> Vec<String> {
+    let mut t: Vec<String> = campaigns.iter().map(|c| c.audience.clone()).collect();
+    t.extend(["customers", "unsubscribes", "customer_summary"].map(String::from));
+    t
+}
+
+/// A computed pipeline with tonight's campaign decisions, nothing committed or sent yet.
+/// The session is gone: what follows needs only the staged tables and the decisions.
+pub struct Planned {
+    pub pipeline: Pipeline,
+    pub campaigns: Vec<Campaign>,
+    pub as_of: NaiveDate,
+    /// The staged tables to commit.
+    pub written: Vec<WrittenTable>,
+    pub record: ComputeRecord,
+    /// `None` when this run's campaigns do not act (no state folder, `--no-send`,
+    /// `--select`, no campaigns).
+    pub plan: Option<CampaignPlan>,
+}
+
+/// The campaigns' decisions, to be recorded and delivered after the commit.
+pub struct CampaignPlan {
+    pub plan: Plan,
+    /// Recipients a dead process left `in_flight`, now `unknown`.
+    pub unknown_recovered: u64,
+}
+
+/// Plan the campaigns (when this run acts) in the query task: they read the session's
+/// tables. `suppressed` and `holdout` are staged when they are outputs.
+pub async fn plan_phase(
+    mut computed: Computed,
+    opts: &RunOptions,
+    state: Option<&State>,
+    outbox: &Path,
+    writer: &OutputWriter,
+) -> Result<Planned, PipelineError> {
+    let plan = match state {
+        Some(state) => Some(plan_campaigns(&mut computed, opts, state, outbox, writer).await?),
+        None => None,
+    };
+    let Computed {
+        prepared,
+        written,
+        record,
+    } = computed;
+    Ok(Planned {
+        pipeline: prepared.pipeline,
+        campaigns: prepared.campaigns,
+        as_of: prepared.as_of,
+        written,
+        record,
+        plan,
+    })
+}
+
+async fn plan_campaigns(
+    computed: &mut Computed,
+    opts: &RunOptions,
+    state: &State,
+    outbox: &Path,
+    writer: &OutputWriter,
+) -> Result<CampaignPlan, PipelineError> {
+    let unknown_recovered = settle_before_planning(computed, opts, state, outbox).await?;
+    let p = &computed.prepared;
+    let plan = plan(
+        &p.ctx,
+        &p.pipeline,
+        &p.campaigns,
+        p.as_of,
+        state,
+        Utc::now(),
+    )
+    .await?;
+    for table in [SUPPRESSED, HOLDOUT] {
+        let listed = p
+            .pipeline
+            .output
+            .tables
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|x| x == table));
+        if listed {
+            let format = p
+                .pipeline
+                .output
+                .formats
+                .get(table)
+                .copied()
+                .unwrap_or(p.pipeline.output.format);
+            let staged = writer.stage(&p.ctx, table, format).await?;
+            computed.written.push(staged);
+        }
+    }
+    Ok(CampaignPlan {
+        plan,
+        unknown_recovered,
+    })
+}
+
+/// When sending: the in-flight rows of a process that died become `unknown`, then what can
+/// be settled with the providers is, so `not_sent` rows go out tonight. Returns how many
+/// rows were recovered as `unknown`.
+async fn settle_before_planning(
+    computed: &Computed,
+    opts: &RunOptions,
+    state: &State,
+    outbox: &Path,
+) -> Result<u64, PipelineError> {
+    if opts.send != SendMode::Send {
+        return Ok(0);
+    }
+    let rows = state
+        .recover_in_flight()
+        .map_err(|e| PipelineError::state(&e))?;
+    if !rows.is_empty() {
+        tracing::error!(
+            recipients = rows.len(),
+            "recipients were in flight when a process died: now `unknown`, not sent again until reconciled (see `winback sends --unknown`)"
+        );
+    }
+    let reconcile = crate::delivery::reconcile::ReconcileOptions::default();
+    let build = || build_channels(&computed.prepared.pipeline, outbox);
+    match crate::delivery::reconcile::reconcile(state, build, &reconcile, Utc::now()).await {
+        Ok(r) if r.settled() > 0 || r.still_unknown() > 0 => tracing::info!(
+            settled = r.settled(),
+            still_unknown = r.still_unknown(),
+            "reconciled unknown sends with the providers"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not reconcile unknown sends: they stay unknown")
+        }
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Decide tonight's messages and everyone else's fate, and register the `suppressed` and
+/// `holdout` tables. Reads the ledger, writes nothing to it.
+pub async fn plan(
+    ctx: &SessionContext,
+    pipeline: &Pipeline,
+    campaigns: &[Campaign],
+    as_of: NaiveDate,
+    state: &State,
+    now: DateTime<Utc>,
+) -> Result<Plan, PipelineError> {
+    // The stages' freed buffers go back to the system before planning fills memory again.
+    crate::memory_cap::release_free_memory();
+    crate::memory_cap::trace_resident("plan: start");
+    let mut audiences = HashMap::new();
+    for c in campaigns {
+        audiences.insert(c.name.clone(), inputs::audience(ctx, c).await?);
+    }
+    crate::memory_cap::trace_resident("plan: audiences read");
+    let since = as_of - chrono::Days::new(400);
+    let ledger = state
+        .ledger_entries(since)
+        .map_err(|e| PipelineError::state(&e))?;
+    // The customers a plan can reach: today's audiences and the sequences under way.
+    let wanted: std::collections::HashSet<&str> = audiences
+        .values()
+        .flatten()
+        .map(|r| r.customer_id.as_str())
+        .chain(ledger.iter().map(|s| s.customer_id.as_str()))
+        .collect();
+    let contacts = inputs::contacts(ctx, &wanted).await?;
+    let mut unsubscribes = inputs::unsubscribes(ctx).await?;
+    // Opt-outs providers reported (a STOP reply): honoured whatever `as_of` this run is for.
+    for o in state.opt_outs().map_err(|e| PipelineError::state(&e))? {
+        unsubscribes.push(crate::campaign::Unsubscribe {
+            customer_id: Some(o.customer_id),
+            address: o.address,
+            medium: crate::message::Medium::parse(&o.medium),
+            at: o.at,
+        });
+    }
+    let last_purchase = inputs::last_purchases(ctx, &wanted).await?;
+    // And the read buffers of the scans over `customers` and `customer_summary`.
+    crate::memory_cap::release_free_memory();
+    crate::memory_cap::trace_resident("plan: contacts read");
+    let channels = channel_rules(pipeline);
+    let secret = pipeline
+        .delivery
+        .token_secret_env
+        .as_deref()
+        .and_then(|v| std::env::var(v).ok())
+        .unwrap_or_else(|| pipeline.name.clone());
+    let input = PlanInput {
+        as_of,
+        now,
+        timezone: pipeline.timezone,
+        campaigns,
+        channels: &channels,
+        audiences: &audiences,
+        contacts: &contacts,
+        unsubscribes: &unsubscribes,
+        ledger: &ledger,
+        last_purchase: &last_purchase,
+        frequency_cap: pipeline.delivery.frequency_cap,
+        token_secret: &secret,
+    };
+    let plan = crate::campaign::plan(&input).map_err(|e| stage_err("plan", e))?;
+    crate::memory_cap::trace_resident("plan: planned");
+    register_decisions(ctx, &plan)
+        .await
+        .map_err(|e| stage_err("tables", e))?;
+    Ok(plan)
+}
+
+/// `suppressed` (suppressed and deferred recipients, with the reason) and `holdout` (the
+/// control group, "would have been sent"). Neither holds an address.
+async fn register_decisions(ctx: &SessionContext, plan: &Plan) -> datafusion::error::Result<()> {
+    let (held, rest): (Vec<_>, Vec<_>) = plan
+        .decisions
+        .iter()
+        .partition(|d| d.state == SendState::Holdout);
+    let text = |n: &str| Field::new(n, DataType::Utf8, false);
+    let common = |rows: &[&crate::campaign::Decision]| -> Vec<ArrayRef> {
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|d| d.campaign.as_str()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|d| d.step as i64),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|d| d.customer_id.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|d| d.channel.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|d| d.medium.as_str()),
+            )),
+            Arc::new(Date32Array::from_iter_values(rows.iter().map(|d| {
+                crate::config::variables::days_since_epoch(d.entry_date)
+            }))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|d| d.value))),
+        ]
+    };
+    let mut fields = vec![
+        text("campaign"),
+        Field::new("step", DataType::Int64, false),
+        text("customer_id"),
+        text("channel"),
+        text("medium"),
+        Field::new("entry_date", DataType::Date32, false),
+        Field::new("value", DataType::Float64, false),
+    ];
+    let holdout = RecordBatch::try_new(Arc::new(Schema::new(fields.clone())), common(&held))?;
+    fields.extend([
+        text("state"),
+        text("reason"),
+        Field::new("detail", DataType::Utf8, true),
+    ]);
+    let mut cols = common(&rest);
+    cols.push(Arc::new(StringArray::from_iter_values(
+        rest.iter().map(|d| d.state.as_str()),
+    )));
+    cols.push(Arc::new(StringArray::from_iter_values(
+        rest.iter().map(|d| d.reason.as_str()),
+    )));
+    cols.push(Arc::new(StringArray::from_iter(
+        rest.iter().map(|d| d.detail.as_deref()),
+    )));
+    let suppressed = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+    for (name, batch) in [(HOLDOUT, holdout), (SUPPRESSED, suppressed)] {
+        crate::engine::keep_batches(ctx, name, batch.schema(), vec![batch]).await?;
+    }
+    Ok(())
+}
