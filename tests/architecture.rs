@@ -26,7 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "adapters",
-        &["channels", "state", "source", "output", "engine"],
+        &["channels", "state", "state_tables", "source", "output", "engine"],
     ),
     (
         "foundation",
@@ -56,8 +56,6 @@ const KNOWN: &[&str] = &[
     "layer: config::raw -> campaign (foundation reaches up to work)",
     "layer: config::resolve -> campaign (foundation reaches up to work)",
     "layer: config::resolve -> channels (foundation reaches up to adapters)",
-    "layer: schedule -> manifest (work reaches up to run)",
-    "layer: schedule::backfill -> manifest (work reaches up to run)",
 ];
 
 fn src() -> PathBuf {

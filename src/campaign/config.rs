@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 
 use super::sms::{SMS_FIELD_ESTIMATE, estimate_rendered, sms_segments};
 use super::template::{PLANNER_FIELDS, Part, StepTemplates, TemplateSources};
+pub use crate::config::campaigns::{OnUnknown, RawCampaign, RawStep};
 use crate::channel_rules::ChannelRules;
 use crate::message::Medium;
 
@@ -19,56 +19,6 @@ pub const DEFAULT_HOLDOUT_SHARE: f64 = 0.10;
 pub const DEFAULT_VALUE_COLUMN: &str = "sltv";
 /// Columns every audience must have besides the value column.
 pub const REQUIRED_AUDIENCE_COLUMNS: [&str; 2] = ["customer_id", "entry_date"];
-
-/// One `[campaigns.NAME]` table as written.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawCampaign {
-    /// The SQL stage (table) whose rows are this campaign's audience, one per customer.
-    pub audience: String,
-    /// Higher wins when a customer is in several campaigns' audiences on one night.
-    #[serde(default)]
-    pub priority: i64,
-    pub holdout_share: Option<f64>,
-    /// Most this campaign may spend per run (sum of its messages' cost).
-    pub budget: Option<f64>,
-    pub value_column: Option<String>,
-    #[serde(default)]
-    pub on_unknown: OnUnknown,
-    pub description: Option<String>,
-    #[serde(default)]
-    pub steps: Vec<RawStep>,
-}
-
-/// One `[[campaigns.NAME.steps]]` table as written.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStep {
-    /// Days after entry (the lapse's alert date) when this step is due.
-    pub day: u32,
-    pub channel: String,
-    /// Default: true for steps after the first.
-    pub only_if_no_purchase: Option<bool>,
-    pub subject: Option<String>,
-    pub subject_file: Option<String>,
-    pub html: Option<String>,
-    pub html_file: Option<String>,
-    pub text: Option<String>,
-    pub text_file: Option<String>,
-    pub unsubscribe_url: Option<String>,
-    pub unsubscribe_mailto: Option<String>,
-}
-
-/// What to do with a step whose earlier attempt ended `unknown` (maybe delivered).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnUnknown {
-    /// Never risk sending twice: the step is not planned again.
-    #[default]
-    Skip,
-    /// Plan it again (same idempotency key, so a provider that dedups drops the copy).
-    Resend,
-}
 
 /// A validated campaign.
 #[derive(Debug, Clone)]

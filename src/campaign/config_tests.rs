@@ -3,6 +3,7 @@
 use super::*;
 use crate::campaign::sms::{SMS_FIELD_ESTIMATE, estimate_rendered};
 use crate::channel_rules::ChannelRules;
+use serde::Deserialize;
 
 fn channels() -> BTreeMap<String, ChannelRules> {
     BTreeMap::from([

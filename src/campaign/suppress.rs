@@ -101,21 +101,7 @@ impl UnsubscribeIndex {
     }
 }
 
-/// At most `max_messages` per customer within `days` days, across all campaigns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrequencyCap {
-    pub max_messages: u32,
-    pub days: u32,
-}
-
-impl Default for FrequencyCap {
-    fn default() -> FrequencyCap {
-        FrequencyCap {
-            max_messages: 1,
-            days: 7,
-        }
-    }
-}
+pub use crate::config::campaigns::FrequencyCap;
 
 /// States that count as a message sent (or possibly sent) for caps.
 pub fn counts_as_sent(state: SendState) -> bool {

@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use super::schedule::{cli_runner, exit_code, recorded_runs};
+use super::run::{Ended, run_once};
+use super::schedule::cli_runner;
 use crate::cli::{DemoArgs, PipelineArgs};
 use crate::demo::{DemoOptions, generate};
 use crate::engine::EngineOptions;
@@ -52,13 +53,15 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     // Two nights, two weeks apart: the first sends the campaigns; then some customers come
     // back (the messaged ones more often than the holdout); the second shows the results.
     let first = as_of - chrono::Days::new(14);
-    let night = |d| recorded_runs(&runner, &pipeline, &args.state_dir, (d, d), true, 30, 60);
-    let report = night(first).await?;
-    if let Some(f) = &report.failed {
-        eprintln!("error: {}", f.error);
-        return Ok(exit_code(&report));
-    }
-    if let Some(m) = &report.last_manifest {
+    let night = |d| run_once(&runner, &pipeline, &args.state_dir, d, 30, 60);
+    let manifest = match night(first).await? {
+        Ended::Done { manifest, .. } => manifest,
+        Ended::Failed { message, exit_code } => {
+            eprintln!("error: {message}");
+            return Ok(exit_code);
+        }
+    };
+    if let Some(m) = &manifest {
         let sent: u64 = m
             .campaigns
             .iter()
@@ -81,12 +84,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     if let Err(e) = super::ltv::backtest(backtest).await {
         eprintln!("the model backtest could not run: {e:#}");
     }
-    let report = night(as_of).await?;
-    if let Some(f) = &report.failed {
-        eprintln!("error: {}", f.error);
-        return Ok(exit_code(&report));
-    }
-    let Some(manifest) = report.last_manifest else {
+    let manifest = match night(as_of).await? {
+        Ended::Done { manifest, .. } => manifest,
+        Ended::Failed { message, exit_code } => {
+            eprintln!("error: {message}");
+            return Ok(exit_code);
+        }
+    };
+    let Some(manifest) = manifest else {
         anyhow::bail!("the demo run left no manifest");
     };
     println!("night 2, as_of {as_of}:");

@@ -1,11 +1,19 @@
 //! `winback run`: one pipeline run, recorded in the run history under the same lock the
 //! scheduler takes (so a manual run never overlaps a scheduled one), then a summary.
 
-use super::schedule::{cli_runner, exit_code, recorded_runs};
+use super::schedule::{cancel_on_signals, cli_runner};
+use std::path::Path;
+
+use chrono::NaiveDate;
+
 use crate::cli::{PipelineArgs, RunArgs};
+use crate::manifest::Manifest;
+use crate::pipeline::scheduled::EngineRunner;
 use crate::config::LoadOptions;
 use crate::engine::EngineOptions;
-use crate::error::EXIT_OK;
+use crate::error::{EXIT_FAILED, EXIT_OK};
+use crate::schedule::{self, ExecOptions, JobResult};
+use crate::state::State;
 use crate::pipeline::SendMode;
 use crate::pipeline::session;
 
@@ -39,26 +47,83 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     } else {
         SendMode::Send
     };
-    let report = recorded_runs(
+    let ended = run_once(
         &runner,
         &args.pipeline,
         &args.state_dir,
-        (as_of, as_of),
-        true,
+        as_of,
         args.grace_secs,
         args.lease_secs,
     )
     .await?;
-    if let Some(f) = &report.failed {
-        eprintln!("error: {}", f.error);
-        return Ok(exit_code(&report));
+    match ended {
+        Ended::Done { manifest, partial } => {
+            if let Some(m) = &manifest {
+                super::summary::print(m);
+            }
+            Ok(if partial {
+                crate::error::EXIT_PARTIAL
+            } else {
+                EXIT_OK
+            })
+        }
+        Ended::Failed { message, exit_code } => {
+            eprintln!("error: {message}");
+            Ok(exit_code)
+        }
     }
-    if let Some(m) = &report.last_manifest {
-        super::summary::print(m);
-    }
-    Ok(if report.partial {
-        crate::error::EXIT_PARTIAL
-    } else {
-        EXIT_OK
+}
+
+/// How a run by hand ended.
+pub enum Ended {
+    /// The run succeeded: its manifest, and whether some messages were not delivered.
+    Done {
+        manifest: Option<Manifest>,
+        partial: bool,
+    },
+    /// It failed, was stopped, or could not take its lock: why, and the exit code.
+    Failed { message: String, exit_code: i32 },
+}
+
+/// Run `p`'s pipeline for `as_of` by hand, straight through the runner, under the
+/// scheduler's lock and recorded in its run history.
+pub async fn run_once(
+    runner: &EngineRunner,
+    p: &PipelineArgs,
+    state_dir: &Path,
+    as_of: NaiveDate,
+    grace_secs: u64,
+    lease_secs: u64,
+) -> anyhow::Result<Ended> {
+    let state = State::open(state_dir)?;
+    let opts = ExecOptions {
+        grace: std::time::Duration::from_secs(grace_secs),
+        lease: std::time::Duration::from_secs(lease_secs.max(3)),
+        ..ExecOptions::default()
+    };
+    let cancel = cancel_on_signals(grace_secs);
+    let set = p.overrides();
+    let result = schedule::run_now(runner, &state, &p.pipeline, as_of, &set, &opts, &cancel).await?;
+    Ok(match result {
+        JobResult::Succeeded { outcome, .. } => Ended::Done {
+            manifest: runner.take_last_manifest(),
+            partial: outcome.partial,
+        },
+        // Forced, a run by hand is never skipped for having succeeded before.
+        JobResult::AlreadySucceeded { .. } => Ended::Done {
+            manifest: None,
+            partial: false,
+        },
+        // Locked by another process: it may be free later.
+        JobResult::Skipped { reason, .. } => Ended::Failed {
+            message: reason,
+            exit_code: EXIT_FAILED,
+        },
+        JobResult::Failed { failure, .. } | JobResult::Interrupted { failure, .. } => {
+            Ended::Failed {
+                exit_code: failure.blame.exit_code(),
+                message: failure.message,
+            }
+        }
     })
 }

@@ -46,7 +46,7 @@ pub struct RawPipeline {
     pub channels: BTreeMap<String, toml::Value>,
     /// `[campaigns.NAME]`: who gets which messages, over which nights.
     #[serde(default)]
-    pub campaigns: BTreeMap<String, crate::campaign::RawCampaign>,
+    pub campaigns: BTreeMap<String, crate::config::campaigns::RawCampaign>,
     /// Campaign rules across all campaigns.
     #[serde(default)]
     pub delivery: RawDelivery,

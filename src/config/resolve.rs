@@ -46,7 +46,7 @@ pub struct Pipeline {
     /// `[channels.NAME]`, each checked (no secrets are read until a run sends).
     pub channels: BTreeMap<String, Channel>,
     /// `[campaigns.NAME]` as written: resolved once the stages are known (`Setup`).
-    pub campaigns: BTreeMap<String, crate::campaign::RawCampaign>,
+    pub campaigns: BTreeMap<String, crate::config::campaigns::RawCampaign>,
     pub delivery: Delivery,
 }
 
@@ -60,7 +60,7 @@ pub struct Channel {
 /// `[delivery]` with its defaults.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub frequency_cap: crate::campaign::FrequencyCap,
+    pub frequency_cap: crate::config::campaigns::FrequencyCap,
     pub time_budget: std::time::Duration,
     pub token_secret_env: Option<String>,
 }
@@ -290,9 +290,9 @@ fn resolve(
             Err(e) => problems.push(format!("channels.{name}: {}", e.to_string().trim_end())),
         }
     }
-    let default_cap = crate::campaign::FrequencyCap::default();
+    let default_cap = crate::config::campaigns::FrequencyCap::default();
     let delivery = Delivery {
-        frequency_cap: crate::campaign::FrequencyCap {
+        frequency_cap: crate::config::campaigns::FrequencyCap {
             max_messages: raw
                 .delivery
                 .frequency_cap

@@ -2,7 +2,7 @@
 //! into a [`run`](super::run) and its result into the scheduler's typed outcome.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 
@@ -28,6 +28,8 @@ pub struct EngineRunner {
     pub loaded: Option<Pipeline>,
     /// Whether the campaigns send (scheduled runs do; backfills only with `--send`).
     pub send: SendMode,
+    /// The manifest of the last run that succeeded, for the command that asked for it.
+    last: Mutex<Option<Manifest>>,
 }
 
 impl EngineRunner {
@@ -42,7 +44,13 @@ impl EngineRunner {
             select: vec![],
             loaded: None,
             send: SendMode::Send,
+            last: Mutex::new(None),
         }
+    }
+
+    /// The manifest of the last successful run, taken once.
+    pub fn take_last_manifest(&self) -> Option<Manifest> {
+        self.last.lock().expect("manifest lock").take()
     }
 }
 
@@ -72,15 +80,18 @@ impl PipelineRunner for EngineRunner {
                 send: self.send,
             };
             match run(&opts).await {
-                Ok(m) => Ok(RunOutcome {
-                    rows_written: rows_written(&m),
-                    messages_sent: m
-                        .campaigns
-                        .as_ref()
-                        .map_or(0, |c| c.deliveries.iter().map(|d| d.delivered).sum()),
-                    partial: m.campaigns.as_ref().is_some_and(|c| c.is_partial()),
-                    manifest: Some(Arc::new(m)),
-                }),
+                Ok(m) => {
+                    let outcome = RunOutcome {
+                        rows_written: rows_written(&m),
+                        messages_sent: m
+                            .campaigns
+                            .as_ref()
+                            .map_or(0, |c| c.deliveries.iter().map(|d| d.delivered).sum()),
+                        partial: m.campaigns.as_ref().is_some_and(|c| c.is_partial()),
+                    };
+                    *self.last.lock().expect("manifest lock") = Some(m);
+                    Ok(outcome)
+                }
                 Err(e) => Err(failure(&e)),
             }
         })
@@ -93,7 +104,6 @@ pub fn failure(e: &PipelineError) -> RunFailure {
         message: e.to_string(),
         blame: e.blame(),
         interrupted: matches!(e, PipelineError::Interrupted(_)),
-        manifest: None,
     }
 }
 

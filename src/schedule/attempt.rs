@@ -147,32 +147,22 @@ pub(crate) async fn run_attempt(
         Some(Err(e)) => format!("; it stopped: {}", e.message),
         None => format!("; it did not stop within the {grace}s grace period"),
     };
-    let manifest = |late: &Option<Result<RunOutcome, RunFailure>>| match late {
-        Some(Err(e)) => e.manifest.clone(),
-        _ => None,
-    };
     Ok(match stop {
-        Stop::Timeout(limit) => AttemptEnd::Failed(RunFailure {
-            manifest: manifest(&late),
-            ..RunFailure::external(format!(
-                "run exceeded max_run_secs ({}s) and was cancelled{}",
-                limit.as_secs(),
-                how(&late)
-            ))
-        }),
-        Stop::LostLock => AttemptEnd::Failed(RunFailure {
-            manifest: manifest(&late),
-            ..RunFailure::external(format!(
-                "run lock lease was lost (another process took it over) and the run was cancelled{}",
-                how(&late)
-            ))
-        }),
+        Stop::Timeout(limit) => AttemptEnd::Failed(RunFailure::external(format!(
+            "run exceeded max_run_secs ({}s) and was cancelled{}",
+            limit.as_secs(),
+            how(&late)
+        ))),
+        Stop::LostLock => AttemptEnd::Failed(RunFailure::external(format!(
+            "run lock lease was lost (another process took it over) and the run was cancelled{}",
+            how(&late)
+        ))),
         Stop::Shutdown => match late {
             Some(Ok(o)) => AttemptEnd::Succeeded(o),
-            other => AttemptEnd::Interrupted(RunFailure {
-                manifest: manifest(&other),
-                ..RunFailure::interrupted(format!("stopped by shutdown{}", how(&other)))
-            }),
+            other => AttemptEnd::Interrupted(RunFailure::interrupted(format!(
+                "stopped by shutdown{}",
+                how(&other)
+            ))),
         },
     })
 }

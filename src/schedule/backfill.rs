@@ -5,16 +5,13 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
 
-use std::sync::Arc;
-
 use super::job::{Exec, ExecOptions, Job, JobResult, RunPolicy};
 use super::retries::execute;
 use super::{PipelineRunner, ScheduleError, pipeline_key};
 use crate::error::Blame;
-use crate::manifest::Manifest;
 use crate::state::State;
 
-/// What to backfill. A manual run of one date is `from == to`.
+/// What to backfill.
 #[derive(Debug, Clone)]
 pub struct BackfillRequest {
     pub pipeline: PathBuf,
@@ -68,8 +65,6 @@ pub struct BackfillReport {
     pub failed: Option<BackfillFailure>,
     /// Stopped by `cancel`.
     pub cancelled: bool,
-    /// The manifest of the last run (succeeded or failed), for the summary.
-    pub last_manifest: Option<Arc<Manifest>>,
     /// Some messages of a run were not delivered.
     pub partial: bool,
 }
@@ -124,7 +119,6 @@ pub async fn backfill(
             JobResult::Succeeded { outcome, .. } => {
                 report.ran.push(as_of);
                 report.partial |= outcome.partial;
-                report.last_manifest = outcome.manifest;
                 continue;
             }
             // Another process finished it between our check and our lock.
@@ -134,13 +128,9 @@ pub async fn backfill(
             }
             // Locked by another process: it may be free later.
             JobResult::Skipped { reason, .. } => (reason, Blame::External),
-            JobResult::Failed { failure, .. } => {
-                report.last_manifest = failure.manifest;
-                (failure.message, failure.blame)
-            }
+            JobResult::Failed { failure, .. } => (failure.message, failure.blame),
             JobResult::Interrupted { failure, .. } => {
                 report.cancelled = true;
-                report.last_manifest = failure.manifest;
                 (failure.message, failure.blame)
             }
         };

@@ -4,12 +4,13 @@
 //! * [`load_schedules`] reads `schedules/*.toml`; [`Schedule::describe`] prints one
 //!   with its next fire times (for `validate`);
 //! * [`serve`] runs the schedules until a cancellation token fires;
-//! * [`backfill()`] runs one pipeline for a range of as_of dates (a manual run of one
-//!   date is a backfill with `from == to`);
+//! * [`backfill()`] runs one pipeline for a range of as_of dates;
+//! * [`run_now`] runs one pipeline for one as_of by hand (`winback run`);
 //! * run history and locks live in [`crate::state::State`].
 
 pub(crate) mod attempt;
 pub mod backfill;
+pub mod manual;
 pub mod catch_up;
 pub mod config;
 pub(crate) mod dispatch;
@@ -20,14 +21,12 @@ pub mod scheduler;
 pub mod status;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Blame;
-use crate::manifest::Manifest;
 use crate::state::StateError;
 
 pub use crate::clock::{Clock, FakeClock, SystemClock};
@@ -36,6 +35,7 @@ pub use catch_up::{CatchUp, CatchUpPlan, missed_fires};
 pub use config::{AsOfRule, Schedule, ScheduleFileError, load_schedules};
 pub use fire_times::CronSpec;
 pub use job::{ExecOptions, JobResult, RunPolicy};
+pub use manual::run_now;
 pub use scheduler::{ServeOptions, serve};
 pub use status::{STATUS_FILE, StatusFile, read_status};
 
@@ -65,15 +65,14 @@ pub struct RunRequest {
     pub cancel: CancellationToken,
 }
 
-/// What a successful run reports, recorded in the run history.
+/// What a successful run reports, recorded in the run history. The scheduler knows when
+/// runs happen, not what they do: what a run wrote stays with the runner.
 #[derive(Debug, Clone, Default)]
 pub struct RunOutcome {
     pub rows_written: u64,
     pub messages_sent: u64,
     /// Some messages were not delivered (failed, or unknown after a crash): exit code 2.
     pub partial: bool,
-    /// The run's manifest, for the command that asked for the run.
-    pub manifest: Option<Arc<Manifest>>,
 }
 
 /// Why a run failed, typed: the scheduler retries only failures a retry can heal.
@@ -84,8 +83,6 @@ pub struct RunFailure {
     pub blame: Blame,
     /// Stopped on request (shutdown, timeout) rather than by an error.
     pub interrupted: bool,
-    /// The failed run's manifest, when it got far enough to write one.
-    pub manifest: Option<Arc<Manifest>>,
 }
 
 impl RunFailure {
@@ -95,7 +92,6 @@ impl RunFailure {
             message: message.into(),
             blame: Blame::External,
             interrupted: false,
-            manifest: None,
         }
     }
 
