@@ -26,7 +26,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "adapters",
-        &["channels", "state", "state_tables", "source", "output", "engine"],
+        &[
+            "channels",
+            "state",
+            "state_tables",
+            "source",
+            "output",
+            "engine",
+        ],
     ),
     (
         "foundation",
@@ -53,8 +60,6 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// resolution); `schedule` records runs through the manifest (the fix is the `Runner`
 /// trait returning a `RunOutcome`).
 const KNOWN: &[&str] = &[
-    "layer: config::raw -> campaign (foundation reaches up to work)",
-    "layer: config::resolve -> campaign (foundation reaches up to work)",
     "layer: config::resolve -> channels (foundation reaches up to adapters)",
 ];
 

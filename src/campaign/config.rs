@@ -6,11 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-
 use super::sms::{SMS_FIELD_ESTIMATE, estimate_rendered, sms_segments};
 use super::template::{PLANNER_FIELDS, Part, StepTemplates, TemplateSources};
-pub use crate::config::campaigns::{OnUnknown, RawCampaign, RawStep};
 use crate::channel_rules::ChannelRules;
+pub use crate::config::campaigns::{OnUnknown, RawCampaign, RawStep};
 use crate::message::Medium;
 
 /// Holdout share when the campaign does not say.

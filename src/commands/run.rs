@@ -7,15 +7,15 @@ use std::path::Path;
 use chrono::NaiveDate;
 
 use crate::cli::{PipelineArgs, RunArgs};
-use crate::manifest::Manifest;
-use crate::pipeline::scheduled::EngineRunner;
 use crate::config::LoadOptions;
 use crate::engine::EngineOptions;
 use crate::error::{EXIT_FAILED, EXIT_OK};
+use crate::manifest::Manifest;
+use crate::pipeline::SendMode;
+use crate::pipeline::scheduled::EngineRunner;
+use crate::pipeline::session;
 use crate::schedule::{self, ExecOptions, JobResult};
 use crate::state::State;
-use crate::pipeline::SendMode;
-use crate::pipeline::session;
 
 /// Turn the shared pipeline flags into load options (paths relative to the current folder).
 pub fn load_options(p: &PipelineArgs, output: Option<String>) -> LoadOptions {
@@ -103,7 +103,8 @@ pub async fn run_once(
     };
     let cancel = cancel_on_signals(grace_secs);
     let set = p.overrides();
-    let result = schedule::run_now(runner, &state, &p.pipeline, as_of, &set, &opts, &cancel).await?;
+    let result =
+        schedule::run_now(runner, &state, &p.pipeline, as_of, &set, &opts, &cancel).await?;
     Ok(match result {
         JobResult::Succeeded { outcome, .. } => Ended::Done {
             manifest: runner.take_last_manifest(),

@@ -5,7 +5,7 @@
 use crate::cli::SendsArgs;
 use crate::delivery::reconcile::{ReconcileOptions, reconcile};
 use crate::error::{EXIT_OK, EXIT_PARTIAL};
-use crate::pipeline::deliver::{build_channels, outbox_dir};
+use crate::pipeline::channels::{build_channels, outbox_dir};
 use crate::pipeline::session;
 use crate::state::State;
 

@@ -26,6 +26,13 @@ pub(super) fn stage_err(what: &str, e: impl std::fmt::Display) -> PipelineError 
     }
 }
 
+/// Tables planning reads, kept in the session until it has.
+pub fn tables_read(campaigns: &[Campaign]) -> Vec<String> {
+    let mut t: Vec<String> = campaigns.iter().map(|c| c.audience.clone()).collect();
+    t.extend(["customers", "unsubscribes", "customer_summary"].map(String::from));
+    t
+}
+
 async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
     let df = ctx.sql(sql).await.map_err(|e| stage_err("read", e))?;
     df.collect().await.map_err(|e| stage_err("read", e))

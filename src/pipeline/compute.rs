@@ -98,7 +98,7 @@ pub async fn compute(
         .collect();
     // Campaign planning reads its tables after the stages.
     if opts.acts(!p.campaigns.is_empty()) {
-        keep.extend(super::plan::tables_read(&p.campaigns));
+        keep.extend(super::campaign_inputs::tables_read(&p.campaigns));
     }
     let source_tables = p
         .pipeline

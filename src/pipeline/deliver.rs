@@ -17,7 +17,6 @@ use super::commit::Committed;
 use super::plan::CampaignPlan;
 use crate::campaign::Draft;
 use crate::clock::Clock;
-use crate::config::Pipeline;
 pub use crate::delivery::report::{CampaignsReport, SendMode};
 use crate::delivery::{DeliveryOptions, deliver};
 use crate::error::{Blame, PipelineError};
@@ -128,30 +127,6 @@ pub struct Delivering<'a> {
     pub owner: Option<crate::state::RunOwner>,
 }
 
-/// Every channel of the pipeline that can be built (its secrets set), by name, and why
-/// each other one cannot.
-pub fn build_channels(
-    pipeline: &Pipeline,
-    outbox: &std::path::Path,
-) -> crate::delivery::reconcile::Built {
-    let env = |k: &str| std::env::var(k).ok();
-    let ctx = crate::channels::BuildContext {
-        outbox: outbox.to_path_buf(),
-    };
-    let (mut built, mut missing) = (BTreeMap::new(), BTreeMap::new());
-    for (name, channel) in &pipeline.channels {
-        match channel.config.build(name, &env, &ctx) {
-            Ok(c) => {
-                built.insert(name.clone(), c);
-            }
-            Err(e) => {
-                missing.insert(name.clone(), e.to_string());
-            }
-        }
-    }
-    (built, missing)
-}
-
 /// Record every decision, then send each channel's messages. A channel whose credentials
 /// are refused stops at once; the others go on; the error names the channel and variable.
 async fn send(
@@ -256,21 +231,4 @@ fn rendered(drafts: Vec<Draft>) -> impl Iterator<Item = Message> + Send + 'stati
             None
         }
     })
-}
-
-/// Where the file channel writes and a dry run puts its requests: beside the outputs on a
-/// local disk, else in the state folder.
-pub fn outbox_dir(
-    root: &crate::storage::Location,
-    as_of: &str,
-    state_dir: Option<&std::path::Path>,
-) -> std::path::PathBuf {
-    let part = format!("as_of={as_of}");
-    match root.local_dir() {
-        Some(dir) => dir.join("_outbox").join(part),
-        None => state_dir
-            .unwrap_or(std::path::Path::new(".winback"))
-            .join("outbox")
-            .join(part),
-    }
 }

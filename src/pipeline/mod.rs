@@ -16,6 +16,7 @@
 //! ends. `validate`, `explain` and `ltv backtest` open the same [`Session`].
 
 pub mod campaign_inputs;
+pub mod channels;
 pub mod commit;
 pub mod compute;
 pub mod deliver;
@@ -80,7 +81,7 @@ async fn phases(opts: &RunOptions, recorder: &mut RunRecorder) -> Result<(), Pip
         }
         _ => None,
     };
-    let outbox = deliver::outbox_dir(
+    let outbox = channels::outbox_dir(
         &writer.root,
         &prepared.as_of.to_string(),
         opts.state_dir.as_deref(),

@@ -16,8 +16,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
 
 use super::campaign_inputs::{self as inputs, stage_err};
+use super::channels::build_channels;
 use super::compute::{ComputeRecord, Computed};
-use super::deliver::build_channels;
 use super::session::channel_rules;
 use super::{RunOptions, SendMode};
 use crate::campaign::{Campaign, Plan, PlanInput};
@@ -30,13 +30,6 @@ use crate::state::State;
 /// The output tables planning adds beside the stages.
 pub const SUPPRESSED: &str = "suppressed";
 pub const HOLDOUT: &str = "holdout";
-
-/// Tables planning reads, kept in the session until it has.
-pub fn tables_read(campaigns: &[Campaign]) -> Vec<String> {
-    let mut t: Vec<String> = campaigns.iter().map(|c| c.audience.clone()).collect();
-    t.extend(["customers", "unsubscribes", "customer_summary"].map(String::from));
-    t
-}
 
 /// A computed pipeline with tonight's campaign decisions, nothing committed or sent yet.
 /// The session is gone: what follows needs only the staged tables and the decisions.

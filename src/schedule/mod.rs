@@ -10,12 +10,12 @@
 
 pub(crate) mod attempt;
 pub mod backfill;
-pub mod manual;
 pub mod catch_up;
 pub mod config;
 pub(crate) mod dispatch;
 pub mod fire_times;
 pub mod job;
+pub mod manual;
 pub mod retries;
 pub mod scheduler;
 pub mod status;
