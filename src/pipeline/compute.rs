@@ -45,51 +45,11 @@ pub async fn compute(
     writer: &OutputWriter,
 ) -> Result<Computed, PipelineError> {
     let mut m = ComputeRecord::default();
-    let format_of = |table: &str| {
-        p.pipeline
-            .output
-            .formats
-            .get(table)
-            .copied()
-            .unwrap_or(p.pipeline.output.format)
-    };
-    let tables: Vec<String> = match &p.pipeline.output.tables {
-        Some(t) => t.clone(),
-        None => p
-            .graph
-            .order
-            .iter()
-            .map(|s| s.name.clone())
-            .chain(["quarantine".to_string()])
-            .collect(),
-    };
-    let computed = |t: &String| t == "quarantine" || p.graph.order.iter().any(|s| &s.name == t);
-    let outputs: BTreeMap<String, FileFormat> = tables
-        .iter()
-        .filter(|t| computed(t))
-        .map(|t| (t.clone(), format_of(t)))
-        .collect();
+    let (tables, outputs) = output_tables(&p);
     let spills = crate::spill::SpillWatch::start(&p.ctx, &opts.progress);
     // Quarantine first: it reads the sources' internal tables, which can then be dropped
     // as soon as the stages reading the sources are done.
-    let bar = opts.progress.start("quarantine");
-    let q = Instant::now();
-    let rows = engine::materialize(
-        &p.ctx,
-        "quarantine",
-        sql_frame(&p.ctx, "select * from quarantine", &p.params)
-            .await
-            .map_err(df_err("quarantine"))?,
-    )
-    .await
-    .map_err(df_err("quarantine"))?;
-    m.quarantine_seconds = q.elapsed().as_secs_f64();
-    bar.done(rows, m.quarantine_seconds);
-    m.quarantine = quarantine_counts(&p.ctx).await?;
-    let mut written = Vec::new();
-    if let Some(format) = outputs.get("quarantine") {
-        written.push(writer.stage(&p.ctx, "quarantine", *format).await?);
-    }
+    let mut written = quarantine(&p, opts, writer, &outputs, &mut m).await?;
     let mut keep: std::collections::HashSet<String> = p
         .pipeline
         .metrics
@@ -100,19 +60,7 @@ pub async fn compute(
     if opts.acts(!p.campaigns.is_empty()) {
         keep.extend(super::campaign_inputs::tables_read(&p.campaigns));
     }
-    let source_tables = p
-        .pipeline
-        .sources
-        .iter()
-        .map(|s| {
-            let n = &s.name;
-            let internal = source::INTERNAL_PREFIXES
-                .iter()
-                .map(|prefix| format!("{prefix}{n}"))
-                .collect();
-            (n.clone(), internal)
-        })
-        .collect();
+    let source_tables = source_tables(&p.pipeline);
     // Intermediate tables go to Parquet in a private folder of the system's temp space
     // (where DataFusion spills too), removed when the run ends however it ends.
     let work = tempfile::Builder::new()
@@ -166,6 +114,82 @@ pub async fn compute(
         written,
         record: m,
     })
+}
+
+/// The tables this run writes, in the pipeline's order (every stage and `quarantine` when
+/// it lists none), and the format of each one the run computes.
+fn output_tables(p: &Prepared) -> (Vec<String>, BTreeMap<String, FileFormat>) {
+    let format_of = |table: &str| {
+        p.pipeline
+            .output
+            .formats
+            .get(table)
+            .copied()
+            .unwrap_or(p.pipeline.output.format)
+    };
+    let tables: Vec<String> = match &p.pipeline.output.tables {
+        Some(t) => t.clone(),
+        None => p
+            .graph
+            .order
+            .iter()
+            .map(|s| s.name.clone())
+            .chain(["quarantine".to_string()])
+            .collect(),
+    };
+    let computed = |t: &String| t == "quarantine" || p.graph.order.iter().any(|s| &s.name == t);
+    let outputs = tables
+        .iter()
+        .filter(|t| computed(t))
+        .map(|t| (t.clone(), format_of(t)))
+        .collect();
+    (tables, outputs)
+}
+
+/// Collect the rejected rows into `quarantine` (staged when it is an output) and count
+/// them by source and reason.
+async fn quarantine(
+    p: &Prepared,
+    opts: &RunOptions,
+    writer: &OutputWriter,
+    outputs: &BTreeMap<String, FileFormat>,
+    m: &mut ComputeRecord,
+) -> Result<Vec<WrittenTable>, PipelineError> {
+    let bar = opts.progress.start("quarantine");
+    let q = Instant::now();
+    let rows = engine::materialize(
+        &p.ctx,
+        "quarantine",
+        sql_frame(&p.ctx, "select * from quarantine", &p.params)
+            .await
+            .map_err(df_err("quarantine"))?,
+    )
+    .await
+    .map_err(df_err("quarantine"))?;
+    m.quarantine_seconds = q.elapsed().as_secs_f64();
+    bar.done(rows, m.quarantine_seconds);
+    m.quarantine = quarantine_counts(&p.ctx).await?;
+    let mut written = Vec::new();
+    if let Some(format) = outputs.get("quarantine") {
+        written.push(writer.stage(&p.ctx, "quarantine", *format).await?);
+    }
+    Ok(written)
+}
+
+/// Each source's table and the internal tables behind it, dropped once no stage needs them.
+fn source_tables(pipeline: &Pipeline) -> BTreeMap<String, Vec<String>> {
+    pipeline
+        .sources
+        .iter()
+        .map(|s| {
+            let n = &s.name;
+            let internal = source::INTERNAL_PREFIXES
+                .iter()
+                .map(|prefix| format!("{prefix}{n}"))
+                .collect();
+            (n.clone(), internal)
+        })
+        .collect()
 }
 
 async fn quarantine_counts(ctx: &SessionContext) -> Result<BTreeMap<String, u64>, PipelineError> {

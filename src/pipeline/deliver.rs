@@ -15,7 +15,8 @@ use chrono::NaiveDate;
 
 use super::commit::Committed;
 use super::plan::CampaignPlan;
-use crate::campaign::Draft;
+use crate::campaign::{Campaign, Draft};
+use crate::config::campaigns::OnUnknown;
 use crate::clock::Clock;
 pub use crate::delivery::report::{CampaignsReport, SendMode};
 use crate::delivery::{DeliveryOptions, deliver};
@@ -147,38 +148,12 @@ async fn send(
         errors: vec![],
         blame: None,
     };
-    let ledger_err = |e: crate::state::StateError| PipelineError::state(&e);
     if d.mode == SendMode::Send {
-        for chunk in plan.decisions.chunks(RECORD_CHUNK) {
-            let rows: Vec<LedgerDecision> = chunk.iter().map(|x| ledger_row(x, as_of)).collect();
-            d.state.record_decisions(&rows).map_err(ledger_err)?;
-        }
-        for chunk in plan.send.chunks(RECORD_CHUNK) {
-            let rows: Vec<LedgerDecision> = chunk.iter().map(planned_row).collect();
-            d.state.record_decisions(&rows).map_err(ledger_err)?;
-        }
+        record_decisions(&plan, as_of, d.state)?;
     }
     drop(plan.decisions);
-    let resend: HashMap<&str, bool> = committed
-        .campaigns()
-        .iter()
-        .map(|c| {
-            (
-                c.name.as_str(),
-                c.on_unknown == crate::campaign::config::OnUnknown::Resend,
-            )
-        })
-        .collect();
     crate::memory_cap::trace_resident("send: decisions recorded");
-    let mut by_channel: BTreeMap<(String, bool), Vec<Draft>> = BTreeMap::new();
-    for draft in plan.send {
-        let m = &draft.message;
-        let again = resend.get(m.campaign.as_str()).copied().unwrap_or(false);
-        by_channel
-            .entry((m.channel.clone(), again))
-            .or_default()
-            .push(draft);
-    }
+    let by_channel = by_channel(plan.send, committed.campaigns());
     let env = |k: &str| std::env::var(k).ok();
     let ctx = crate::channels::BuildContext {
         outbox: d.outbox.clone(),
@@ -216,6 +191,44 @@ async fn send(
     }
     crate::memory_cap::trace_resident("send: delivered");
     Ok(report)
+}
+
+/// Record every decision of the plan in the ledger, before any request: the recipients
+/// not sent (with the reason) and the messages `planned`.
+fn record_decisions(
+    plan: &crate::campaign::Plan,
+    as_of: NaiveDate,
+    state: &State,
+) -> Result<(), PipelineError> {
+    let ledger_err = |e: crate::state::StateError| PipelineError::state(&e);
+    for chunk in plan.decisions.chunks(RECORD_CHUNK) {
+        let rows: Vec<LedgerDecision> = chunk.iter().map(|x| ledger_row(x, as_of)).collect();
+        state.record_decisions(&rows).map_err(ledger_err)?;
+    }
+    for chunk in plan.send.chunks(RECORD_CHUNK) {
+        let rows: Vec<LedgerDecision> = chunk.iter().map(planned_row).collect();
+        state.record_decisions(&rows).map_err(ledger_err)?;
+    }
+    Ok(())
+}
+
+/// The messages to send by channel, and by whether their campaign resends steps whose
+/// earlier attempt ended `unknown`.
+fn by_channel(send: Vec<Draft>, campaigns: &[Campaign]) -> BTreeMap<(String, bool), Vec<Draft>> {
+    let resend: HashMap<&str, bool> = campaigns
+        .iter()
+        .map(|c| (c.name.as_str(), c.on_unknown == OnUnknown::Resend))
+        .collect();
+    let mut by_channel: BTreeMap<(String, bool), Vec<Draft>> = BTreeMap::new();
+    for draft in send {
+        let m = &draft.message;
+        let again = resend.get(m.campaign.as_str()).copied().unwrap_or(false);
+        by_channel
+            .entry((m.channel.clone(), again))
+            .or_default()
+            .push(draft);
+    }
+    by_channel
 }
 
 /// The drafts' messages, each rendered as delivery takes it. Planning rendered every

@@ -121,3 +121,36 @@ pub fn rows_written(m: &Manifest) -> u64 {
             0
         }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Blame;
+    use crate::state::StateError;
+
+    #[test]
+    fn a_ledger_that_cannot_be_written_is_a_failure_the_scheduler_retries() {
+        // What SQLite says when the disk is full, as the ledger's write returns it.
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        );
+        let e = PipelineError::state(&StateError::Sqlite(full));
+        let f = failure(&e);
+        assert_eq!(f.blame, Blame::External);
+        assert!(f.blame.retriable(), "schedule::retries retries external failures");
+        assert!(!f.interrupted);
+        assert_eq!(e.exit_code(), crate::error::EXIT_FAILED);
+        assert!(f.message.contains("disk is full"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_state_database_from_a_newer_winback_is_the_users_to_upgrade() {
+        let e = PipelineError::state(&StateError::SchemaTooNew {
+            path: "winback.db".into(),
+            found: 99,
+            supported: 9,
+        });
+        assert_eq!(failure(&e).blame, Blame::User);
+    }
+}
