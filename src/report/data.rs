@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+pub use crate::models::BacktestRow;
+
 /// Everything `render` shows. A `None` or empty field makes its section say why it is
 /// empty, using the text in `empty` under the section id when there is one.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -87,15 +89,6 @@ pub struct SegmentAlert {
     pub baseline: f64,
     pub z: f64,
     pub alert: bool,
-}
-
-/// Model backtest: repeat purchases predicted vs seen, by calibration-period frequency.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct BacktestRow {
-    pub frequency: String,
-    pub customers: u64,
-    pub predicted: f64,
-    pub actual: f64,
 }
 
 /// One campaign's results against its holdout. Rates, uplift and its interval are
