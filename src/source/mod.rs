@@ -213,45 +213,18 @@ async fn discover<'a>(
             ));
             continue;
         }
-        let schema = match format
-            .infer_schema(&state, &loc.store, std::slice::from_ref(meta))
-            .await
-        {
+        let schema = match file_schema(&state, &format, &loc, meta, source).await {
             Ok(schema) => schema,
-            Err(e) => {
+            Err(problem) => {
                 problems.push(format!(
-                    "source '{}', file {file_url}: cannot be read as {} ({}); remove it or deliver it again",
-                    source.name,
-                    source.format.extension(),
-                    first_line(&e.to_string())
+                    "source '{}', file {file_url}: {problem}",
+                    source.name
                 ));
                 continue;
             }
         };
-        let schema = match source.format {
-            // CSV is read as text and parsed row by row, so bad values are quarantined.
-            FileFormat::Csv => Schema::new(
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| Field::new(f.name(), DataType::Utf8, true))
-                    .collect::<Vec<_>>(),
-            ),
-            _ => schema.as_ref().clone(),
-        };
-        // CSV columns are read by position: every file must have the first file's header.
         if source.format == FileFormat::Csv {
-            let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
-            match &first_header {
-                None => first_header = Some((file_url.clone(), names.iter().map(|n| n.to_string()).collect())),
-                Some((first, header)) if header.iter().ne(names.iter().copied()) => problems.push(format!(
-                    "source '{}', file {file_url}: header ({}) differs from {first} ({}); CSV files of one source must have the same columns in the same order",
-                    source.name,
-                    names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(","),
-                    header.join(",")
-                )),
-                Some(_) => {}
-            }
+            check_csv_header(&mut first_header, &schema, source, &file_url, &mut problems);
         }
         for m in schema_check::check(&source.columns, &schema) {
             problems.push(
@@ -264,26 +237,7 @@ async fn discover<'a>(
                 .to_string(),
             );
         }
-        for f in schema.fields() {
-            let wanted = source.format == FileFormat::Csv
-                || source.columns.iter().any(|c| &c.file_name == f.name());
-            if !wanted {
-                continue;
-            }
-            match fields.iter_mut().find(|(g, _)| g.name() == f.name()) {
-                None => fields.push((f.as_ref().clone().with_nullable(true), file_url.clone())),
-                Some((g, first)) => match files::unify(g.data_type(), f.data_type()) {
-                    Some(t) => *g = g.clone().with_data_type(t),
-                    None => problems.push(format!(
-                        "source '{}', column '{}': {} in {first} but {} in {file_url}; files of one source must hold one type, or types that convert without loss (integers and decimals to double, text)",
-                        source.name,
-                        f.name(),
-                        g.data_type(),
-                        f.data_type()
-                    )),
-                },
-            }
-        }
+        merge_fields(&mut fields, &schema, source, &file_url, &mut problems);
         let url = ListingTableUrl::parse(&file_url).map_err(df_err(&source.name))?;
         let rows = match source.format {
             FileFormat::Parquet => parquet_rows(&loc.store, meta).await,
@@ -299,19 +253,7 @@ async fn discover<'a>(
         ));
     }
     if metas.is_empty() && !source.optional {
-        let what = match &selection {
-            storage::Selection::Folder => format!("no {ext} files found in the folder {}", loc.url),
-            other => format!("no files match the {} in {}", other.describe(), loc.url),
-        };
-        problems.push(format!(
-            "source '{}': {what} (set optional = true if the source may be absent{})",
-            source.name,
-            if loc.url.path().contains("/demo-data/") {
-                "; `winback demo` generates demo data"
-            } else {
-                ""
-            }
-        ));
+        problems.push(no_files(source, &loc, &selection, &ext));
     }
     if !problems.is_empty() {
         return Err(ConfigError::Many(problems).into());
@@ -327,6 +269,112 @@ async fn discover<'a>(
             fields.into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
         )),
     })
+}
+
+/// A file's schema as the source reads it (CSV: every column as text), or why the file
+/// cannot be read.
+async fn file_schema(
+    state: &SessionState,
+    format: &Arc<dyn DfFileFormat>,
+    loc: &storage::Location,
+    meta: &object_store::ObjectMeta,
+    source: &Source,
+) -> Result<Schema, String> {
+    let schema = format
+        .infer_schema(state, &loc.store, std::slice::from_ref(meta))
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot be read as {} ({}); remove it or deliver it again",
+                source.format.extension(),
+                first_line(&e.to_string())
+            )
+        })?;
+    Ok(match source.format {
+        // CSV is read as text and parsed row by row, so bad values are quarantined.
+        FileFormat::Csv => Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| Field::new(f.name(), DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ),
+        _ => schema.as_ref().clone(),
+    })
+}
+
+/// CSV columns are read by position: every file must have the first file's header.
+fn check_csv_header(
+    first_header: &mut Option<(String, Vec<String>)>,
+    schema: &Schema,
+    source: &Source,
+    file_url: &str,
+    problems: &mut Vec<String>,
+) {
+    let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+    match first_header {
+        None => *first_header = Some((file_url.to_string(), names.iter().map(|n| n.to_string()).collect())),
+        Some((first, header)) if header.iter().ne(names.iter().copied()) => problems.push(format!(
+            "source '{}', file {file_url}: header ({}) differs from {first} ({}); CSV files of one source must have the same columns in the same order",
+            source.name,
+            names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(","),
+            header.join(",")
+        )),
+        Some(_) => {}
+    }
+}
+
+/// Adds a file's columns the source reads to the table's `fields` (each with the file it
+/// was first seen in), widening a type two files hold differently where no value is lost.
+fn merge_fields(
+    fields: &mut Vec<(Field, String)>,
+    schema: &Schema,
+    source: &Source,
+    file_url: &str,
+    problems: &mut Vec<String>,
+) {
+    for f in schema.fields() {
+        let wanted = source.format == FileFormat::Csv
+            || source.columns.iter().any(|c| &c.file_name == f.name());
+        if !wanted {
+            continue;
+        }
+        match fields.iter_mut().find(|(g, _)| g.name() == f.name()) {
+            None => fields.push((f.as_ref().clone().with_nullable(true), file_url.to_string())),
+            Some((g, first)) => match files::unify(g.data_type(), f.data_type()) {
+                Some(t) => *g = g.clone().with_data_type(t),
+                None => problems.push(format!(
+                    "source '{}', column '{}': {} in {first} but {} in {file_url}; files of one source must hold one type, or types that convert without loss (integers and decimals to double, text)",
+                    source.name,
+                    f.name(),
+                    g.data_type(),
+                    f.data_type()
+                )),
+            },
+        }
+    }
+}
+
+/// The problem of a source that is not optional and has no file.
+fn no_files(
+    source: &Source,
+    loc: &storage::Location,
+    selection: &storage::Selection,
+    ext: &str,
+) -> String {
+    let what = match selection {
+        storage::Selection::Folder => format!("no {ext} files found in the folder {}", loc.url),
+        other => format!("no files match the {} in {}", other.describe(), loc.url),
+    };
+    format!(
+        "source '{}': {what} (set optional = true if the source may be absent{})",
+        source.name,
+        if loc.url.path().contains("/demo-data/") {
+            "; `winback demo` generates demo data"
+        } else {
+            ""
+        }
+    )
 }
 
 fn file_url_of(loc: &storage::Location, meta: &object_store::ObjectMeta) -> String {
