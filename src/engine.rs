@@ -62,7 +62,7 @@ impl Params {
 }
 
 /// The runtime queries run on, apart from the one that handles signals, timers, locks and
-/// (soon) deliveries. A query operator that computes for seconds without yielding (a large
+/// deliveries. A query operator that computes for seconds without yielding (a large
 /// cross join) then cannot starve the control side: a stop signal is still heard, the
 /// grace period still ends on time, leases are still renewed.
 pub fn query_runtime() -> &'static tokio::runtime::Runtime {

@@ -1,9 +1,12 @@
 //! winback: a scheduled batch pipeline that finds lapsing customers and wins them back.
 //!
-//! Where things live: `config/` (the pipeline file), `source/` (checked inputs), `stage/`
-//! (SQL and model stages), `pipeline/` (one run of one `as_of`: set-up, execution,
-//! commit, manifest), `schedule/` (when runs happen), `state/` (what is remembered: run
-//! history, locks), `commands/` (one file per command).
+//! Where things live: the modules sit in five layers, each importing only its own layer and
+//! the ones below (`ARCHITECTURE.md` says what each module holds; `tests/architecture.rs`
+//! keeps the order): entry (`cli`, `commands`, `demo`), run (`pipeline`, `manifest`), work
+//! (`schedule`, `stage`, `campaign`, `delivery`, `report`), adapters (`channels`, `state`,
+//! `source`, `output`, `engine`) and foundation (`config`, `message`, `channel_rules`,
+//! `models`, `functions`, `storage`, `clock`, `error`, `mask`, `progress`, `memory_cap`,
+//! `spill`).
 
 pub mod campaign;
 pub mod channel_rules;

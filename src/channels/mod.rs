@@ -1,6 +1,7 @@
 //! Channels: the providers a rendered message can go out through (a JSONL outbox, SendGrid,
 //! Mailgun, Twilio, a signed webhook), behind one trait that answers with one outcome per
-//! recipient, so the delivery loop can retry, reject and record each recipient on its own.
+//! recipient, so the delivery loop can retry, reject and record each recipient on its own,
+//! and that looks up what the provider accepted when an answer was lost (reconciliation).
 
 pub mod api;
 pub mod channel;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono_tz::Tz;
 
 use super::names::is_identifier;
-use super::raw::{RawPipeline, RawSource};
+use super::raw::{RawDelivery, RawOutput, RawPipeline, RawSource, RawStage};
 use super::{overrides, variables::Variable};
 use crate::error::ConfigError;
 
@@ -201,107 +201,14 @@ fn resolve(
     opts: &LoadOptions,
 ) -> Result<Pipeline, ConfigError> {
     let mut problems = Vec::new();
-    let timezone = match raw.timezone.as_deref().unwrap_or("UTC").parse::<Tz>() {
-        Ok(tz) => tz,
-        Err(_) => {
-            problems.push(format!(
-                "timezone '{}' is not an IANA timezone name such as Europe/Berlin",
-                raw.timezone.as_deref().unwrap_or_default()
-            ));
-            Tz::UTC
-        }
-    };
-    let mut sources = Vec::new();
-    for (name, src) in &raw.sources {
-        match resolve_source(name, src, base) {
-            Ok(s) => sources.push(s),
-            Err(mut e) => problems.append(&mut e),
-        }
-    }
-    for (name, url) in &opts.inputs {
-        match sources.iter_mut().find(|s| &s.name == name) {
-            Some(s) => s.url = url.clone(),
-            None => problems.push(format!(
-                "--input {name}: no source named '{name}' (sources: {})",
-                raw.sources.keys().cloned().collect::<Vec<_>>().join(", ")
-            )),
-        }
-    }
-    let mut variables = BTreeMap::new();
-    for (name, value) in &raw.variables {
-        if name == "as_of" {
-            problems.push("variables.as_of is reserved: use --as-of".into());
-            continue;
-        }
-        match Variable::from_toml(value) {
-            Ok(v) => {
-                variables.insert(name.clone(), v);
-            }
-            Err(e) => problems.push(format!("variables.{name}: {e}")),
-        }
-    }
-    let stages = raw
-        .stages
-        .iter()
-        .map(|(name, s)| {
-            let spec = StageSpec {
-                columns: s.columns.clone(),
-                description: s.description.clone(),
-                unique: s.unique.clone(),
-                not_null: s.not_null.clone(),
-                accepted_values: s.accepted_values.clone(),
-            };
-            (name.clone(), spec)
-        })
-        .collect();
-    let mut output_format = FileFormat::Parquet;
-    if let Some(f) = &raw.output.format {
-        match FileFormat::parse(f, true) {
-            Ok(f) => output_format = f,
-            Err(e) => problems.push(format!("output.format: {e}")),
-        }
-    }
-    let mut formats = BTreeMap::new();
-    for (table, f) in &raw.output.formats {
-        match FileFormat::parse(f, true) {
-            Ok(f) => {
-                formats.insert(table.clone(), f);
-            }
-            Err(e) => problems.push(format!("output.formats.{table}: {e}")),
-        }
-    }
+    let timezone = timezone(raw.timezone.as_deref(), &mut problems);
+    let sources = sources(&raw.sources, base, &opts.inputs, &mut problems);
+    let variables = variables(&raw.variables, &mut problems);
+    let stages = stage_specs(&raw.stages);
+    let (output_format, formats) = output_formats(&raw.output, &mut problems);
     let models = super::models::resolve(&raw.models, &variables, &mut problems);
-    let mut channels = BTreeMap::new();
-    for (name, value) in &raw.channels {
-        if !is_identifier(name) {
-            problems.push(format!(
-                "channels.{name:?}: a channel's name must be a lowercase identifier"
-            ));
-            continue;
-        }
-        let parsed: Result<crate::channels::ChannelConfig, _> = value.clone().try_into();
-        match parsed {
-            Ok(config) => match config.validate(name) {
-                Ok(settings) => {
-                    channels.insert(name.clone(), Channel { config, settings });
-                }
-                Err(e) => problems.push(format!("channels.{name}: {e}")),
-            },
-            Err(e) => problems.push(format!("channels.{name}: {}", e.to_string().trim_end())),
-        }
-    }
-    let default_cap = crate::config::campaigns::FrequencyCap::default();
-    let delivery = Delivery {
-        frequency_cap: crate::config::campaigns::FrequencyCap {
-            max_messages: raw
-                .delivery
-                .frequency_cap
-                .unwrap_or(default_cap.max_messages),
-            days: raw.delivery.frequency_cap_days.unwrap_or(default_cap.days),
-        },
-        time_budget: std::time::Duration::from_secs(raw.delivery.time_budget_secs.unwrap_or(3600)),
-        token_secret_env: raw.delivery.token_secret_env.clone(),
-    };
+    let channels = channels(&raw.channels, &mut problems);
+    let delivery = delivery(&raw.delivery);
     let output_url = match (&opts.output, &raw.output.url) {
         (Some(cli), _) => cli.clone(),
         (None, Some(url)) => relative_to(base, url),
@@ -362,6 +269,147 @@ fn resolve(
         campaigns: raw.campaigns,
         delivery,
     })
+}
+
+/// `timezone`, UTC by default (and after a problem).
+fn timezone(name: Option<&str>, problems: &mut Vec<String>) -> Tz {
+    match name.unwrap_or("UTC").parse::<Tz>() {
+        Ok(tz) => tz,
+        Err(_) => {
+            problems.push(format!(
+                "timezone '{}' is not an IANA timezone name such as Europe/Berlin",
+                name.unwrap_or_default()
+            ));
+            Tz::UTC
+        }
+    }
+}
+
+/// `[sources.NAME]`, with the URLs `--input NAME=URL` replaces.
+fn sources(
+    raw: &BTreeMap<String, RawSource>,
+    base: &Path,
+    inputs: &[(String, String)],
+    problems: &mut Vec<String>,
+) -> Vec<Source> {
+    let mut sources = Vec::new();
+    for (name, src) in raw {
+        match resolve_source(name, src, base) {
+            Ok(s) => sources.push(s),
+            Err(mut e) => problems.append(&mut e),
+        }
+    }
+    for (name, url) in inputs {
+        match sources.iter_mut().find(|s| &s.name == name) {
+            Some(s) => s.url = url.clone(),
+            None => problems.push(format!(
+                "--input {name}: no source named '{name}' (sources: {})",
+                raw.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+    sources
+}
+
+/// `[variables]`; `as_of` is reserved.
+fn variables(
+    raw: &BTreeMap<String, toml::Value>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, Variable> {
+    let mut variables = BTreeMap::new();
+    for (name, value) in raw {
+        if name == "as_of" {
+            problems.push("variables.as_of is reserved: use --as-of".into());
+            continue;
+        }
+        match Variable::from_toml(value) {
+            Ok(v) => {
+                variables.insert(name.clone(), v);
+            }
+            Err(e) => problems.push(format!("variables.{name}: {e}")),
+        }
+    }
+    variables
+}
+
+/// `[stages.NAME]`: what the checks of each stage's output need.
+fn stage_specs(raw: &BTreeMap<String, RawStage>) -> BTreeMap<String, StageSpec> {
+    raw.iter()
+        .map(|(name, s)| {
+            let spec = StageSpec {
+                columns: s.columns.clone(),
+                description: s.description.clone(),
+                unique: s.unique.clone(),
+                not_null: s.not_null.clone(),
+                accepted_values: s.accepted_values.clone(),
+            };
+            (name.clone(), spec)
+        })
+        .collect()
+}
+
+/// `output.format` (Parquet by default) and the formats of single tables (`output.formats`).
+fn output_formats(
+    raw: &RawOutput,
+    problems: &mut Vec<String>,
+) -> (FileFormat, BTreeMap<String, FileFormat>) {
+    let mut output_format = FileFormat::Parquet;
+    if let Some(f) = &raw.format {
+        match FileFormat::parse(f, true) {
+            Ok(f) => output_format = f,
+            Err(e) => problems.push(format!("output.format: {e}")),
+        }
+    }
+    let mut formats = BTreeMap::new();
+    for (table, f) in &raw.formats {
+        match FileFormat::parse(f, true) {
+            Ok(f) => {
+                formats.insert(table.clone(), f);
+            }
+            Err(e) => problems.push(format!("output.formats.{table}: {e}")),
+        }
+    }
+    (output_format, formats)
+}
+
+/// `[channels.NAME]`, each parsed as its type and checked.
+fn channels(
+    raw: &BTreeMap<String, toml::Value>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, Channel> {
+    let mut channels = BTreeMap::new();
+    for (name, value) in raw {
+        if !is_identifier(name) {
+            problems.push(format!(
+                "channels.{name:?}: a channel's name must be a lowercase identifier"
+            ));
+            continue;
+        }
+        let parsed: Result<crate::channels::ChannelConfig, _> = value.clone().try_into();
+        match parsed {
+            Ok(config) => match config.validate(name) {
+                Ok(settings) => {
+                    channels.insert(name.clone(), Channel { config, settings });
+                }
+                Err(e) => problems.push(format!("channels.{name}: {e}")),
+            },
+            Err(e) => problems.push(format!("channels.{name}: {}", e.to_string().trim_end())),
+        }
+    }
+    channels
+}
+
+/// `[delivery]` with its defaults: the default frequency cap, an hour of time budget.
+fn delivery(raw: &RawDelivery) -> Delivery {
+    let default_cap = crate::config::campaigns::FrequencyCap::default();
+    Delivery {
+        frequency_cap: crate::config::campaigns::FrequencyCap {
+            max_messages: raw.frequency_cap.unwrap_or(default_cap.max_messages),
+            days: raw.frequency_cap_days.unwrap_or(default_cap.days),
+        },
+        time_budget: std::time::Duration::from_secs(raw.time_budget_secs.unwrap_or(3600)),
+        token_secret_env: raw.token_secret_env.clone(),
+    }
 }
 
 fn resolve_source(name: &str, src: &RawSource, base: &Path) -> Result<Source, Vec<String>> {

@@ -10,6 +10,7 @@
 //! is reported as a [`ModelError`] with a message saying what was wrong and what
 //! to do about it.
 
+pub mod backtest;
 pub mod bgnbd;
 pub mod clv;
 pub mod gamma_gamma;
@@ -17,6 +18,7 @@ pub mod hyp2f1;
 pub mod optimize;
 pub mod simulate;
 
+pub use backtest::{BacktestRow, backtest_table};
 pub use bgnbd::{BgNbdParams, fit_bgnbd};
 pub use clv::{
     ClvOptions, Scores, discounted_clv, population_mean_spend, score_all, score_with_mean, sltv,

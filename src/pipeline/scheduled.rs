@@ -138,7 +138,10 @@ mod tests {
         let e = PipelineError::state(&StateError::Sqlite(full));
         let f = failure(&e);
         assert_eq!(f.blame, Blame::External);
-        assert!(f.blame.retriable(), "schedule::retries retries external failures");
+        assert!(
+            f.blame.retriable(),
+            "schedule::retries retries external failures"
+        );
         assert!(!f.interrupted);
         assert_eq!(e.exit_code(), crate::error::EXIT_FAILED);
         assert!(f.message.contains("disk is full"), "{}", f.message);

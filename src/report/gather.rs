@@ -82,6 +82,18 @@ async fn register(ctx: &SessionContext, root: &Location, table: &str, as_of: Nai
             .is_ok()
 }
 
+/// The output tables the report reads.
+const TABLES: [&str; 8] = [
+    "customer_summary",
+    "rfm",
+    "value_grade",
+    "ltv",
+    "lapse_alerts",
+    "segment_alerts",
+    "ltv_backtest",
+    "campaign_results",
+];
+
 /// Everything the report shows for `as_of`, from the outputs under `output` (and the send
 /// ledger in `state_dir`, for deliveries per campaign).
 pub async fn gather(
@@ -97,16 +109,7 @@ pub async fn gather(
         ..ReportData::default()
     };
     let mut have = BTreeMap::new();
-    for t in [
-        "customer_summary",
-        "rfm",
-        "value_grade",
-        "ltv",
-        "lapse_alerts",
-        "segment_alerts",
-        "ltv_backtest",
-        "campaign_results",
-    ] {
+    for t in TABLES {
         have.insert(t, register(&ctx, &root, t, as_of).await);
     }
     let manifest = read_manifest(&root, as_of).await;
@@ -122,27 +125,12 @@ pub async fn gather(
     let missing =
         |t: &str| format!("the table `{t}` is not in this output folder for as_of {as_of}");
     if have["customer_summary"] {
-        let r = rows(
-            &ctx,
-            "select count(*), coalesce(sum(monetary_total), 0) from customer_summary",
-        )
-        .await?;
-        d.glance.customers = int(&r[0][0]);
-        d.glance.revenue = num(&r[0][1]);
+        (d.glance.customers, d.glance.revenue) = customer_totals(&ctx).await?;
     } else {
         d.empty.insert("glance".into(), missing("customer_summary"));
     }
     if have["rfm"] {
-        let sql = "select segment, count(*), coalesce(sum(monetary_total), 0) from rfm group by segment order by 2 desc, 1";
-        d.rfm = rows(&ctx, sql)
-            .await?
-            .into_iter()
-            .map(|r| SegmentRow {
-                segment: r[0].clone(),
-                customers: int(&r[1]),
-                revenue: num(&r[2]),
-            })
-            .collect();
+        d.rfm = rfm_segments(&ctx).await?;
     } else {
         d.empty.insert("rfm".into(), missing("rfm"));
     }
@@ -164,55 +152,16 @@ pub async fn gather(
         d.empty.insert("value".into(), missing("ltv"));
     }
     if have["lapse_alerts"] {
-        let r = rows(
-            &ctx,
-            "select count(*) filter (where is_first_alert) from lapse_alerts",
-        )
-        .await?;
-        d.glance.first_alerts = int(&r[0][0]);
-        let sql = "select coalesce(segment, 'unknown'), count(*) from lapse_alerts group by 1 order by 2 desc, 1";
-        d.lapse_by_segment = rows(&ctx, sql)
-            .await?
-            .into_iter()
-            .map(|r| (r[0].clone(), int(&r[1])))
-            .collect();
-        d.lapse_history = lapse_history(&ctx, &root, as_of).await.unwrap_or_default();
+        lapses(&ctx, &root, &mut d).await?;
     } else {
         d.empty.insert("lapses".into(), missing("lapse_alerts"));
     }
     if have["segment_alerts"] {
-        let sql = "select dimension || ': ' || segment, new_lapses_7d, baseline_mean, z_score, alert \
-                   from segment_alerts order by alert desc, z_score desc nulls last limit 200";
-        d.segment_alerts = rows(&ctx, sql)
-            .await?
-            .into_iter()
-            .map(|r| SegmentAlert {
-                group: r[0].clone(),
-                week: as_of,
-                lapses: int(&r[1]),
-                baseline: num(&r[2]),
-                z: num(&r[3]),
-                alert: r[4] == "true",
-            })
-            .collect();
+        d.segment_alerts = segment_alerts(&ctx, as_of).await?;
         d.glance.segment_alerts = d.segment_alerts.iter().filter(|a| a.alert).count() as u64;
     }
     if have["ltv_backtest"] {
-        // The table holds sums per frequency; the report shows averages per customer.
-        let sql = "select frequency, customers, predicted / nullif(customers, 0), \
-                   actual / nullif(customers, 0) from ltv_backtest";
-        d.backtest = Some(
-            rows(&ctx, sql)
-                .await?
-                .into_iter()
-                .map(|r| BacktestRow {
-                    frequency: r[0].clone(),
-                    customers: int(&r[1]),
-                    predicted: num(&r[2]),
-                    actual: num(&r[3]),
-                })
-                .collect(),
-        );
+        d.backtest = Some(backtest(&ctx).await?);
     } else {
         d.empty.insert(
             "backtest".into(),
@@ -227,6 +176,12 @@ pub async fn gather(
         state_dir,
     )
     .await?;
+    campaign_totals(&mut d);
+    Ok(d)
+}
+
+/// The glance's messages and incremental revenue over the campaigns, or why there are none.
+fn campaign_totals(d: &mut ReportData) {
     if d.campaigns.is_empty() {
         d.empty.insert(
             "campaigns".into(),
@@ -236,7 +191,91 @@ pub async fn gather(
     d.glance.messages_sent = d.campaigns.iter().map(|c| c.delivered).sum();
     let incremental: f64 = d.campaigns.iter().map(|c| c.incremental_revenue).sum();
     d.glance.incremental_revenue = (!d.campaigns.is_empty()).then_some(incremental);
-    Ok(d)
+}
+
+/// The number of customers and their revenue, from `customer_summary`.
+async fn customer_totals(ctx: &SessionContext) -> Result<(u64, f64), PipelineError> {
+    let r = rows(
+        ctx,
+        "select count(*), coalesce(sum(monetary_total), 0) from customer_summary",
+    )
+    .await?;
+    Ok((int(&r[0][0]), num(&r[0][1])))
+}
+
+/// Customers and revenue per RFM segment, the largest first.
+async fn rfm_segments(ctx: &SessionContext) -> Result<Vec<SegmentRow>, PipelineError> {
+    let sql = "select segment, count(*), coalesce(sum(monetary_total), 0) from rfm group by segment order by 2 desc, 1";
+    Ok(rows(ctx, sql)
+        .await?
+        .into_iter()
+        .map(|r| SegmentRow {
+            segment: r[0].clone(),
+            customers: int(&r[1]),
+            revenue: num(&r[2]),
+        })
+        .collect())
+}
+
+/// From `lapse_alerts`: tonight's first alerts, the alerts per segment, and the alerts of
+/// the recent runs (none when they cannot be read).
+async fn lapses(
+    ctx: &SessionContext,
+    root: &Location,
+    d: &mut ReportData,
+) -> Result<(), PipelineError> {
+    let r = rows(
+        ctx,
+        "select count(*) filter (where is_first_alert) from lapse_alerts",
+    )
+    .await?;
+    d.glance.first_alerts = int(&r[0][0]);
+    let sql = "select coalesce(segment, 'unknown'), count(*) from lapse_alerts group by 1 order by 2 desc, 1";
+    d.lapse_by_segment = rows(ctx, sql)
+        .await?
+        .into_iter()
+        .map(|r| (r[0].clone(), int(&r[1])))
+        .collect();
+    d.lapse_history = lapse_history(ctx, root, d.as_of).await.unwrap_or_default();
+    Ok(())
+}
+
+/// Tonight's segment checks, alerts first then by z-score, at most 200.
+async fn segment_alerts(
+    ctx: &SessionContext,
+    as_of: NaiveDate,
+) -> Result<Vec<SegmentAlert>, PipelineError> {
+    let sql = "select dimension || ': ' || segment, new_lapses_7d, baseline_mean, z_score, alert \
+               from segment_alerts order by alert desc, z_score desc nulls last limit 200";
+    Ok(rows(ctx, sql)
+        .await?
+        .into_iter()
+        .map(|r| SegmentAlert {
+            group: r[0].clone(),
+            week: as_of,
+            lapses: int(&r[1]),
+            baseline: num(&r[2]),
+            z: num(&r[3]),
+            alert: r[4] == "true",
+        })
+        .collect())
+}
+
+/// The rows of `ltv_backtest`.
+async fn backtest(ctx: &SessionContext) -> Result<Vec<BacktestRow>, PipelineError> {
+    // The table holds sums per frequency; the report shows averages per customer.
+    let sql = "select frequency, customers, predicted / nullif(customers, 0), \
+               actual / nullif(customers, 0) from ltv_backtest";
+    Ok(rows(ctx, sql)
+        .await?
+        .into_iter()
+        .map(|r| BacktestRow {
+            frequency: r[0].clone(),
+            customers: int(&r[1]),
+            predicted: num(&r[2]),
+            actual: num(&r[3]),
+        })
+        .collect())
 }
 
 async fn read_manifest(root: &Location, as_of: NaiveDate) -> Option<serde_json::Value> {

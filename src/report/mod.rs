@@ -9,6 +9,8 @@
 mod charts;
 mod curves;
 pub mod data;
+#[cfg(test)]
+mod example_data;
 pub mod gather;
 mod html;
 mod lapses;
@@ -22,7 +24,7 @@ use std::fmt::Write;
 
 pub use data::{
     BacktestRow, CampaignResult, Glance, Histogram, LapsePoint, ManifestView, Pareto, ReportData,
-    SegmentAlert, SegmentRow, example,
+    SegmentAlert, SegmentRow,
 };
 
 pub use write::write_report;

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
 
+use super::example_data::{campaign, example};
 use super::*;
 
 const IDS: [&str; 8] = [
@@ -186,7 +187,7 @@ fn large() -> ReportData {
         .collect();
     d.lapse_by_segment = (0..50).map(|i| (format!("group {i}"), 1000 + i)).collect();
     d.campaigns = (0..20)
-        .map(|i| data::campaign(&format!("campaign {i}"), 50_000, 0.06, 0.04, 20.0, 0.1))
+        .map(|i| campaign(&format!("campaign {i}"), 50_000, 0.06, 0.04, 20.0, 0.1))
         .collect();
     d
 }

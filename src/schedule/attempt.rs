@@ -24,7 +24,7 @@ pub(crate) enum Stop {
 }
 
 /// Of a shutdown's grace period, the part kept for stopping at a safe point (cleaning
-/// staging, writing the manifest; soon, finishing the delivery batch in flight) after the
+/// staging, writing the manifest, finishing the delivery batches in flight) after the
 /// run was asked to stop: half, at most 10 s.
 pub fn stop_reserve(grace: Duration) -> Duration {
     (grace / 2).min(Duration::from_secs(10))

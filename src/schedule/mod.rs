@@ -60,7 +60,7 @@ pub struct RunRequest {
     /// Triggered when the run must stop: shutdown, `max_run_secs` exceeded, or the
     /// run's lock was lost. The runner should stop at the next safe point (finish
     /// the current batch) and return: `Ok` only if the run is complete, `Err`
-    /// otherwise. It gets a grace period ([`RunOptions::grace`]) before its future
+    /// otherwise. It gets a grace period ([`ExecOptions::grace`]) before its future
     /// is dropped and the run recorded as interrupted (or failed, for a timeout).
     pub cancel: CancellationToken,
 }

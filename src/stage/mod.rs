@@ -1,5 +1,6 @@
 //! SQL stages: one SELECT per `.sql` file, named by the file stem, with the tables it reads.
 
+pub mod backtest;
 pub mod checks;
 pub mod executor;
 pub mod graph;

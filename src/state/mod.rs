@@ -1,4 +1,6 @@
-//! The embedded state database `<state_dir>/winback.db`: run history and run locks in one SQLite file that every winback process pointing at the same state directory shares safely.
+//! The embedded state database `<state_dir>/winback.db`: run history, run locks, the send
+//! ledger and opt-outs in one SQLite file that every winback process pointing at the same
+//! state directory shares safely.
 //!
 //! The database is opened in WAL mode (readers never block the writer) with a
 //! busy timeout (writers from other processes wait instead of failing), and its
