@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 
 use super::channel::{Channel, RequestPreview};
 use super::classify::{self, Policy, Verdict};
-use super::http::{self, Endpoint, Prepared, Response};
+use super::http::{self, Endpoint, PreparedRequest, Response};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome, Sent};
 use super::settings::ChannelSettings;
@@ -42,7 +42,7 @@ pub trait Api: Send + Sync + 'static {
     }
     /// The recipients of `batch`, grouped one request each.
     fn requests(&self, batch: &[Message]) -> Vec<Vec<usize>>;
-    fn prepare(&self, sub: &[&Message]) -> Prepared;
+    fn prepare(&self, sub: &[&Message]) -> PreparedRequest;
     /// The outcomes of an accepted (2xx) request.
     fn accepted(&self, resp: &Response, sub: &[&Message]) -> Vec<Outcome>;
     fn refused(&self, resp: &Response, sub: &[&Message]) -> Refusal;

@@ -23,7 +23,7 @@ pub enum Body {
 
 /// A request ready to go out, built once per (sub-)batch.
 #[derive(Debug, Clone)]
-pub struct Prepared {
+pub struct PreparedRequest {
     pub method: reqwest::Method,
     pub url: String,
     /// Headers shown as-is in a preview.
@@ -33,7 +33,7 @@ pub struct Prepared {
     pub body: Body,
 }
 
-impl Prepared {
+impl PreparedRequest {
     /// The body bytes exactly as sent.
     pub fn body_bytes(&self) -> Vec<u8> {
         match &self.body {
@@ -113,7 +113,10 @@ pub fn client(channel: &str, timeout: Duration) -> Result<reqwest::Client, Chann
 /// reached the provider whole, with a reason that holds no URL (URLs can hold account ids).
 /// Once the status line is in, a body that cannot be read is taken as empty: the status
 /// alone says whether the provider accepted the request.
-pub async fn execute(client: &reqwest::Client, req: &Prepared) -> Result<Response, Transport> {
+pub async fn execute(
+    client: &reqwest::Client,
+    req: &PreparedRequest,
+) -> Result<Response, Transport> {
     let mut b = client
         .request(req.method.clone(), &req.url)
         .header(reqwest::header::CONTENT_TYPE, req.content_type())
@@ -176,7 +179,7 @@ impl Endpoint {
         })
     }
 
-    /// The `Authorization` header, for `Prepared::secret_headers`.
+    /// The `Authorization` header, for `PreparedRequest::secret_headers`.
     pub fn authorization(&self) -> Vec<(String, String)> {
         vec![("Authorization".into(), self.auth.clone())]
     }
@@ -186,7 +189,7 @@ impl Endpoint {
     /// variable; no answer is [`ChannelError::Unavailable`]; any other status comes back
     /// for the caller to read. A look-up only reads, so repeating it is always safe.
     pub async fn get(&self, url: String, what: &str) -> Result<Response, ChannelError> {
-        let req = Prepared {
+        let req = PreparedRequest {
             method: reqwest::Method::GET,
             url,
             headers: vec![],

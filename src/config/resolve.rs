@@ -44,7 +44,7 @@ pub struct Pipeline {
     /// name -> SQL returning one value, reported in the summary and manifest.
     pub metrics: std::collections::BTreeMap<String, String>,
     /// `[channels.NAME]`, each checked (no secrets are read until a run sends).
-    pub channels: BTreeMap<String, Channel>,
+    pub channels: BTreeMap<String, ConfiguredChannel>,
     /// `[campaigns.NAME]` as written: resolved once the stages are known (`Setup`).
     pub campaigns: BTreeMap<String, crate::config::campaigns::RawCampaign>,
     pub delivery: Delivery,
@@ -52,7 +52,7 @@ pub struct Pipeline {
 
 /// A checked `[channels.NAME]`.
 #[derive(Debug, Clone)]
-pub struct Channel {
+pub struct ConfiguredChannel {
     pub config: crate::channels::ChannelConfig,
     pub settings: crate::channels::ChannelSettings,
 }
@@ -376,7 +376,7 @@ fn output_formats(
 fn channels(
     raw: &BTreeMap<String, toml::Value>,
     problems: &mut Vec<String>,
-) -> BTreeMap<String, Channel> {
+) -> BTreeMap<String, ConfiguredChannel> {
     let mut channels = BTreeMap::new();
     for (name, value) in raw {
         if !is_identifier(name) {
@@ -389,7 +389,7 @@ fn channels(
         match parsed {
             Ok(config) => match config.validate(name) {
                 Ok(settings) => {
-                    channels.insert(name.clone(), Channel { config, settings });
+                    channels.insert(name.clone(), ConfiguredChannel { config, settings });
                 }
                 Err(e) => problems.push(format!("channels.{name}: {e}")),
             },

@@ -66,7 +66,7 @@ impl OutputWriter {
     }
 
     /// Write a registered table into this run's staging folder.
-    pub async fn stage(
+    pub async fn write_to_staging(
         &self,
         ctx: &SessionContext,
         table: &str,

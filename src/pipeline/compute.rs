@@ -171,7 +171,11 @@ async fn quarantine(
     m.quarantine = quarantine_counts(&p.ctx).await?;
     let mut written = Vec::new();
     if let Some(format) = outputs.get("quarantine") {
-        written.push(writer.stage(&p.ctx, "quarantine", *format).await?);
+        written.push(
+            writer
+                .write_to_staging(&p.ctx, "quarantine", *format)
+                .await?,
+        );
     }
     Ok(written)
 }

@@ -113,7 +113,7 @@ async fn plan_campaigns(
                 .get(table)
                 .copied()
                 .unwrap_or(p.pipeline.output.format);
-            let staged = writer.stage(&p.ctx, table, format).await?;
+            let staged = writer.write_to_staging(&p.ctx, table, format).await?;
             computed.written.push(staged);
         }
     }

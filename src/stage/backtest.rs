@@ -148,7 +148,7 @@ pub async fn write_table(
     let run_id = format!("backtest-{}", uuid::Uuid::new_v4().simple());
     let writer = OutputWriter::new(root, as_of, &run_id, "ltv_backtest");
     let written = writer
-        .stage(&ctx, "ltv_backtest", FileFormat::Parquet)
+        .write_to_staging(&ctx, "ltv_backtest", FileFormat::Parquet)
         .await?;
     writer.commit(std::slice::from_ref(&written), None).await?;
     Ok(written.path)

@@ -256,9 +256,11 @@ pub async fn run_all(
                 } else if let (Some(w), Some(format)) = (writer, life.outputs.get(&run.name)) {
                     let (w, ctx, name, format) =
                         (w.clone(), ctx.clone(), run.name.clone(), *format);
-                    tasks.spawn(
-                        async move { w.stage(&ctx, &name, format).await.map(Done::Written) },
-                    );
+                    tasks.spawn(async move {
+                        w.write_to_staging(&ctx, &name, format)
+                            .await
+                            .map(Done::Written)
+                    });
                 }
                 let stage = graph
                     .order

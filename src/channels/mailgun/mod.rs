@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use super::api::{Api, HttpChannel, Refusal};
 use super::channel::{LIST_UNSUBSCRIBE_POST, list_unsubscribe};
-use super::http::{self, Body, Endpoint, Prepared, Response};
+use super::http::{self, Body, Endpoint, PreparedRequest, Response};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
@@ -128,7 +128,7 @@ impl Mailgun {
     }
 
     /// The request for `batch` (addresses must be unique within it).
-    pub fn prepare(&self, batch: &[&Message]) -> Prepared {
+    pub fn prepare(&self, batch: &[&Message]) -> PreparedRequest {
         let first = batch[0];
         let same = batch
             .iter()
@@ -185,7 +185,7 @@ impl Mailgun {
             "recipient-variables".into(),
             Value::Object(vars).to_string(),
         ));
-        Prepared {
+        PreparedRequest {
             method: reqwest::Method::POST,
             url: self.url.clone(),
             headers: vec![],
@@ -209,7 +209,7 @@ impl Api for Mailgun {
         unique_address_groups(batch, &all(batch))
     }
 
-    fn prepare(&self, sub: &[&Message]) -> Prepared {
+    fn prepare(&self, sub: &[&Message]) -> PreparedRequest {
         Mailgun::prepare(self, sub)
     }
 

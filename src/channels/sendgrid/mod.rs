@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::api::{Api, HttpChannel, Refusal};
 use super::channel::{LIST_UNSUBSCRIBE_POST, list_unsubscribe};
-use super::http::{self, Body, Endpoint, Prepared, Response};
+use super::http::{self, Body, Endpoint, PreparedRequest, Response};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
@@ -128,7 +128,7 @@ impl Sendgrid {
     }
 
     /// The request for `batch` (all of it in one request).
-    pub fn prepare(&self, batch: &[&Message]) -> Prepared {
+    pub fn prepare(&self, batch: &[&Message]) -> PreparedRequest {
         let first = batch[0];
         let same = batch
             .iter()
@@ -176,7 +176,7 @@ impl Sendgrid {
             subject: same.then(|| first.subject.as_deref().unwrap_or("")),
             content,
         };
-        Prepared {
+        PreparedRequest {
             method: reqwest::Method::POST,
             url: self.url.clone(),
             headers: vec![],
@@ -320,7 +320,7 @@ impl Api for Sendgrid {
             .collect()
     }
 
-    fn prepare(&self, sub: &[&Message]) -> Prepared {
+    fn prepare(&self, sub: &[&Message]) -> PreparedRequest {
         Sendgrid::prepare(self, sub)
     }
 

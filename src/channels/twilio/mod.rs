@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::api::{Api, HttpChannel, Refusal, one_each};
-use super::http::{self, Body, Endpoint, Prepared, Response};
+use super::http::{self, Body, Endpoint, PreparedRequest, Response};
 use super::lookup::{Settlement, Unsettled};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
@@ -148,8 +148,8 @@ impl Twilio {
         })
     }
 
-    fn prepare(&self, m: &Message) -> Prepared {
-        Prepared {
+    fn prepare(&self, m: &Message) -> PreparedRequest {
+        PreparedRequest {
             method: reqwest::Method::POST,
             url: self.url.clone(),
             headers: vec![(
@@ -203,7 +203,7 @@ impl Api for Twilio {
         one_each(batch)
     }
 
-    fn prepare(&self, sub: &[&Message]) -> Prepared {
+    fn prepare(&self, sub: &[&Message]) -> PreparedRequest {
         Twilio::prepare(self, sub[0])
     }
 

@@ -18,7 +18,7 @@ use sha2::Sha256;
 
 use super::api::{Api, HttpChannel, Refusal};
 use super::classify::Policy;
-use super::http::{self, Body, Endpoint, Prepared, Response};
+use super::http::{self, Body, Endpoint, PreparedRequest, Response};
 use super::outcome::{ChannelError, Outcome};
 use super::settings::{self, ChannelSettings, Limits, channel_config};
 use super::split::all;
@@ -150,7 +150,7 @@ impl Api for Webhook {
         vec![all(batch)]
     }
 
-    fn prepare(&self, sub: &[&Message]) -> Prepared {
+    fn prepare(&self, sub: &[&Message]) -> PreparedRequest {
         #[derive(serde::Serialize)]
         struct Envelope<'a> {
             messages: &'a [&'a Message],
@@ -158,7 +158,7 @@ impl Api for Webhook {
         // A Message always serialises (strings and numbers only).
         let bytes = serde_json::to_vec(&Envelope { messages: sub }).unwrap_or_default();
         let timestamp = chrono::Utc::now().timestamp();
-        Prepared {
+        PreparedRequest {
             method: reqwest::Method::POST,
             url: self.url.clone(),
             headers: vec![(TIMESTAMP_HEADER.into(), timestamp.to_string())],
