@@ -245,3 +245,9 @@ mod tests;
 
 #[cfg(test)]
 mod leak_tests;
+
+impl crate::error::Blamed for DeliveryError {
+    fn blame(&self) -> Blame {
+        DeliveryError::blame(self)
+    }
+}

@@ -69,6 +69,14 @@ pub enum PlanError {
     },
 }
 
+impl crate::error::Blamed for PlanError {
+    /// Campaigns are checked against the channels when the pipeline is loaded: a step
+    /// naming an unknown channel at planning time is winback's own fault.
+    fn blame(&self) -> crate::error::Blame {
+        crate::error::Blame::Internal
+    }
+}
+
 /// Plan tonight's messages. See the module documentation for the rules.
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     for campaign in input.campaigns {

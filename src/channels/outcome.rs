@@ -148,3 +148,9 @@ impl ChannelError {
         }
     }
 }
+
+impl crate::error::Blamed for ChannelError {
+    fn blame(&self) -> Blame {
+        ChannelError::blame(self)
+    }
+}

@@ -98,6 +98,14 @@ pub struct FitReport<P> {
     pub gradient_norm: f64,
 }
 
+impl crate::error::Blamed for ModelError {
+    /// A fit that cannot be made is not retried and is not the configuration's fault:
+    /// the run reports it as the model's (`PipelineError::Model`).
+    fn blame(&self) -> crate::error::Blame {
+        crate::error::Blame::Internal
+    }
+}
+
 /// Everything that can go wrong in the models; each message says what to do.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {

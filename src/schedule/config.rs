@@ -80,6 +80,13 @@ pub struct Schedule {
     pub set: Vec<(String, String)>,
 }
 
+impl crate::error::Blamed for ScheduleFileError {
+    /// A schedule file is the user's to fix.
+    fn blame(&self) -> crate::error::Blame {
+        crate::error::Blame::User
+    }
+}
+
 fn err(file: &Path, key: Option<&str>, message: impl Into<String>) -> ScheduleFileError {
     ScheduleFileError {
         file: file.to_path_buf(),

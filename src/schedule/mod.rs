@@ -142,6 +142,17 @@ pub enum ScheduleError {
     Invalid(String),
 }
 
+impl crate::error::Blamed for ScheduleError {
+    fn blame(&self) -> Blame {
+        match self {
+            ScheduleError::Config(e) => e.blame(),
+            ScheduleError::Io { .. } => Blame::External,
+            ScheduleError::State(e) => e.blame(),
+            ScheduleError::Invalid(_) => Blame::User,
+        }
+    }
+}
+
 /// The pipeline's identity in the run history and lock keys: its canonical path (links
 /// and `.`/`..` resolved), so `pipelines/x.toml`, `./pipelines/x.toml` and an absolute
 /// path are one pipeline and exclude each other. A file that does not exist (tests) keeps
