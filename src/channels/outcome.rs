@@ -132,14 +132,6 @@ impl ChannelError {
         }
     }
 
-    /// Whether trying the same request again later can succeed.
-    pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            ChannelError::RateLimited { .. } | ChannelError::Unavailable { .. }
-        )
-    }
-
     /// The wait a 429 asked for.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
