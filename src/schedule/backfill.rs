@@ -35,11 +35,7 @@ impl BackfillRequest {
             to,
             force: false,
             set: Vec::new(),
-            policy: RunPolicy {
-                retries: 0,
-                retry_backoff: std::time::Duration::from_secs(60),
-                max_run: None,
-            },
+            policy: RunPolicy::once(),
         }
     }
 }
@@ -147,7 +143,7 @@ pub async fn backfill(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::test_support::{ScriptedRunner, Step, fake_state};
+    use crate::schedule::test_support::{ScriptedRunner, Step, exec_as, fake_state};
     use crate::state::RunStatus;
     use std::time::Duration;
 
@@ -156,10 +152,7 @@ mod tests {
     }
 
     fn opts() -> ExecOptions {
-        ExecOptions {
-            holder: "backfiller".into(),
-            ..ExecOptions::default()
-        }
+        exec_as("backfiller")
     }
 
     #[tokio::test(start_paused = true)]

@@ -40,6 +40,17 @@ pub struct RunPolicy {
     pub max_run: Option<Duration>,
 }
 
+impl RunPolicy {
+    /// One attempt, no timeout: backfills and runs by hand.
+    pub fn once() -> RunPolicy {
+        RunPolicy {
+            retries: 0,
+            retry_backoff: Duration::from_secs(60),
+            max_run: None,
+        }
+    }
+}
+
 /// What to run.
 pub(crate) struct Job<'a> {
     pub schedule: Option<&'a str>,

@@ -30,11 +30,7 @@ pub async fn run_now(
         as_of,
         fire_time: None,
         set,
-        policy: RunPolicy {
-            retries: 0,
-            retry_backoff: std::time::Duration::from_secs(60),
-            max_run: None,
-        },
+        policy: RunPolicy::once(),
         force: true,
     };
     let ex = Exec {
@@ -50,15 +46,12 @@ pub async fn run_now(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::test_support::{ScriptedRunner, Step, fake_state};
+    use crate::schedule::test_support::{ScriptedRunner, Step, exec_as, fake_state};
     use crate::state::RunStatus;
     use std::time::Duration;
 
     fn opts() -> ExecOptions {
-        ExecOptions {
-            holder: "me".into(),
-            ..ExecOptions::default()
-        }
+        exec_as("me")
     }
 
     #[tokio::test(start_paused = true)]

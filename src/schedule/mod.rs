@@ -209,6 +209,14 @@ pub(crate) mod test_support {
         }
     }
 
+    /// Execution options as lock holder `holder` (lease 60 s, grace 30 s).
+    pub fn exec_as(holder: &str) -> ExecOptions {
+        ExecOptions {
+            holder: holder.into(),
+            ..ExecOptions::default()
+        }
+    }
+
     /// Executes `job` as holder "me" (lease 60 s, grace 30 s).
     pub async fn run_job(
         state: &State,
@@ -216,10 +224,7 @@ pub(crate) mod test_support {
         shutdown: &CancellationToken,
         job: &Job<'_>,
     ) -> JobResult {
-        let opts = ExecOptions {
-            holder: "me".into(),
-            ..ExecOptions::default()
-        };
+        let opts = exec_as("me");
         let on_change = || {};
         let ex = Exec {
             state,
