@@ -67,4 +67,34 @@ fn backtest_compares_predicted_and_actual_repeat_purchases_by_frequency() {
             .join("out/ltv_backtest/as_of=2026-07-01/_SUCCESS")
             .exists()
     );
+    // The report shows averages per customer on every row: as printed for each frequency,
+    // and the printed sums divided by the customers on the total.
+    let out_url = tmp.path().join("out").to_string_lossy().into_owned();
+    let data = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(winback::report::gather::gather(
+            &out_url,
+            crate::support::date("2026-07-01"),
+            None,
+        ))
+        .unwrap();
+    let shown = data.backtest.expect("the report reads ltv_backtest");
+    for line in stdout
+        .lines()
+        .filter(|l| l.contains("(per customer)") || l.contains("(sums)"))
+    {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let (customers, predicted, actual): (f64, f64, f64) = (
+            w[1].parse().unwrap(),
+            w[2].parse().unwrap(),
+            w[3].parse().unwrap(),
+        );
+        let per = if w[0] == "total" { customers } else { 1.0 };
+        let row = shown.iter().find(|r| r.frequency == w[0]).expect(w[0]);
+        assert!(
+            (row.predicted - predicted / per).abs() < 1e-3
+                && (row.actual - actual / per).abs() < 1e-3,
+            "report row {row:?} against printed {line}"
+        );
+    }
 }

@@ -263,9 +263,12 @@ async fn segment_alerts(
 
 /// The rows of `ltv_backtest`.
 async fn backtest(ctx: &SessionContext) -> Result<Vec<BacktestRow>, PipelineError> {
-    // The table holds sums per frequency; the report shows averages per customer.
-    let sql = "select frequency, customers, predicted / nullif(customers, 0), \
-               actual / nullif(customers, 0) from ltv_backtest";
+    // The table holds averages per customer for each frequency, and sums on its `total`
+    // row (`models::backtest::backtest_table`); the report shows averages throughout.
+    let sql = "select frequency, customers, \
+               case when frequency = 'total' then predicted / nullif(customers, 0) else predicted end, \
+               case when frequency = 'total' then actual / nullif(customers, 0) else actual end \
+               from ltv_backtest";
     Ok(rows(ctx, sql)
         .await?
         .into_iter()
