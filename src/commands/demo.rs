@@ -45,7 +45,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     };
     // The same path as `winback run`: locked, recorded in the run history.
     let mut runner = cli_runner(&pipeline, Some(args.output.clone()), &args.state_dir);
-    runner.engine = EngineOptions {
+    runner.options.engine = EngineOptions {
         target_partitions: args.threads,
         memory_limit_bytes: None,
         ..EngineOptions::default()

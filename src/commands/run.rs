@@ -33,14 +33,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let pipeline = session::load(&args.pipeline.pipeline, &opts)?;
     let as_of = args.as_of.unwrap_or_else(|| session::today(&pipeline));
     let mut runner = cli_runner(&args.pipeline, args.output.clone(), &args.state_dir);
-    runner.select = args.select.clone();
-    runner.engine = EngineOptions {
+    runner.options.select = args.select.clone();
+    runner.options.engine = EngineOptions {
         target_partitions: args.threads,
         memory_limit_bytes: args.memory_limit_mib.map(|m| m * 1024 * 1024),
         ..EngineOptions::default()
     };
-    runner.loaded = Some(pipeline);
-    runner.send = if args.dry_run {
+    runner.options.pipeline = Some(pipeline);
+    runner.options.send = if args.dry_run {
         SendMode::DryRun
     } else if args.no_send {
         SendMode::NoSend

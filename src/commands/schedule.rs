@@ -80,9 +80,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
 /// the terminal, history in `state_dir`.
 pub fn cli_runner(p: &PipelineArgs, output: Option<String>, state_dir: &Path) -> EngineRunner {
     let mut runner = EngineRunner::new(Some(state_dir.to_path_buf()));
-    runner.inputs = p.inputs.clone();
-    runner.output = output;
-    runner.progress = crate::progress::Progress::new();
+    runner.options.load.inputs = p.inputs.clone();
+    runner.options.load.output = output;
+    runner.options.progress = crate::progress::Progress::new();
     runner
 }
 
@@ -112,7 +112,7 @@ pub async fn recorded_runs(
 
 pub async fn backfill(args: BackfillArgs) -> anyhow::Result<i32> {
     let mut runner = cli_runner(&args.pipeline, args.output.clone(), &args.state_dir);
-    runner.send = if args.send {
+    runner.options.send = if args.send {
         crate::pipeline::SendMode::Send
     } else {
         crate::pipeline::SendMode::NoSend

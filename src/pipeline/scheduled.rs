@@ -6,44 +6,28 @@ use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 
-use super::SendMode;
 use super::{RunOptions, run};
-use crate::config::{LoadOptions, Pipeline};
-use crate::engine::EngineOptions;
 use crate::error::PipelineError;
 use crate::manifest::Manifest;
-use crate::progress::Progress;
 use crate::schedule::{PipelineRunner, RunFailure, RunOutcome, RunRequest};
 
-/// Runs pipelines with fixed inputs, output and engine settings.
+/// Runs pipelines with fixed inputs, output and engine settings: `options` is the
+/// template of every run, each request filling in its pipeline file, `as_of`, extra
+/// overrides, stop token and run lock.
 pub struct EngineRunner {
-    pub inputs: Vec<(String, String)>,
-    pub output: Option<String>,
-    pub set: Vec<(String, String)>,
-    pub engine: EngineOptions,
-    pub state_dir: Option<PathBuf>,
-    pub progress: Progress,
-    pub select: Vec<String>,
-    /// A pipeline the command already loaded (same file, same overrides): not read again.
-    pub loaded: Option<Pipeline>,
-    /// Whether the campaigns send (scheduled runs do; backfills only with `--send`).
-    pub send: SendMode,
+    pub options: RunOptions,
     /// The manifest of the last run that succeeded, for the command that asked for it.
     last: Mutex<Option<Manifest>>,
 }
 
 impl EngineRunner {
+    /// A runner whose runs read the run history and ledger in `state_dir`, with every
+    /// other option at its default (scheduled runs send; see [`RunOptions::send`]).
     pub fn new(state_dir: Option<PathBuf>) -> Self {
+        let mut options = RunOptions::new("");
+        options.state_dir = state_dir;
         EngineRunner {
-            inputs: vec![],
-            output: None,
-            set: vec![],
-            engine: EngineOptions::default(),
-            state_dir,
-            progress: Progress::hidden(),
-            select: vec![],
-            loaded: None,
-            send: SendMode::Send,
+            options,
             last: Mutex::new(None),
         }
     }
@@ -52,34 +36,28 @@ impl EngineRunner {
     pub fn take_last_manifest(&self) -> Option<Manifest> {
         self.last.lock().expect("manifest lock").take()
     }
+
+    /// This runner's options for `req`.
+    fn options_for(&self, req: &RunRequest) -> RunOptions {
+        let mut opts = self.options.clone();
+        opts.pipeline_file = req.pipeline.clone();
+        opts.as_of = Some(req.as_of);
+        opts.load.set.extend(req.set.iter().cloned());
+        // A preloaded pipeline only stands for requests without extra overrides.
+        if !req.set.is_empty() {
+            opts.pipeline = None;
+        }
+        opts.cancel = req.cancel.clone();
+        opts.lock_key = req.lock_key.clone();
+        opts.lock_holder = req.lock_holder.clone();
+        opts
+    }
 }
 
 impl PipelineRunner for EngineRunner {
     fn run(&self, req: RunRequest) -> BoxFuture<'_, Result<RunOutcome, RunFailure>> {
         Box::pin(async move {
-            let mut set = self.set.clone();
-            set.extend(req.set.iter().cloned());
-            // The preloaded pipeline only stands for requests without extra overrides.
-            let loaded = self.loaded.clone().filter(|_| req.set.is_empty());
-            let opts = RunOptions {
-                pipeline_file: req.pipeline.clone(),
-                pipeline: loaded,
-                as_of: Some(req.as_of),
-                load: LoadOptions {
-                    set,
-                    inputs: self.inputs.clone(),
-                    output: self.output.clone(),
-                },
-                select: self.select.clone(),
-                engine: self.engine.clone(),
-                progress: self.progress.clone(),
-                state_dir: self.state_dir.clone(),
-                cancel: req.cancel.clone(),
-                lock_key: req.lock_key.clone(),
-                lock_holder: req.lock_holder.clone(),
-                send: self.send,
-            };
-            match run(&opts).await {
+            match run(&self.options_for(&req)).await {
                 Ok(m) => {
                     let outcome = RunOutcome {
                         rows_written: rows_written(&m),
