@@ -78,7 +78,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
 pub enum Ended {
     /// The run succeeded: its manifest, and whether some messages were not delivered.
     Done {
-        manifest: Option<Manifest>,
+        manifest: Option<Box<Manifest>>,
         partial: bool,
     },
     /// It failed, was stopped, or could not take its lock: why, and the exit code.
@@ -107,7 +107,7 @@ pub async fn run_once(
         schedule::run_now(runner, &state, &p.pipeline, as_of, &set, &opts, &cancel).await?;
     Ok(match result {
         JobResult::Succeeded { outcome, .. } => Ended::Done {
-            manifest: runner.take_last_manifest(),
+            manifest: runner.take_last_manifest().map(Box::new),
             partial: outcome.partial,
         },
         // Forced, a run by hand is never skipped for having succeeded before.
