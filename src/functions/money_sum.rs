@@ -337,10 +337,9 @@ mod tests {
             let rows = bits(
                 &ctx,
                 &format!(
-                    "select money_sum(x), {}, \
-                            money_sum(x) filter (where x < 0), {}, \
-                            money_sum(x) filter (where g = 7), {}, \
-                            sum(x) \
+                    "select money_sum(x) as a, {} as b, \
+                            money_sum(x) filter (where x < 0) as c, {} as d, \
+                            money_sum(x) filter (where g = 7) as e, {} as f \
                      from t group by g order by g",
                     cast_sum("x"),
                     cast_sum_after("x", " filter (where x < 0)"),
@@ -349,15 +348,17 @@ mod tests {
             )
             .await;
             assert_eq!(rows.len(), 60);
+            // (In a query of its own: sum(x) and sum(cast(x ...)) share a column name.)
+            let float_sums = bits(&ctx, "select sum(x) from t group by g order by g").await;
             let mut float_differs = 0;
-            for row in &rows {
+            for (row, float_sum) in rows.iter().zip(&float_sums) {
                 assert_eq!(
                     row[0], row[1],
                     "{parts} partitions, skip partial {skip_partial}"
                 );
                 assert_eq!(row[2], row[3]);
                 assert_eq!(row[4], row[5]);
-                float_differs += usize::from(row[0] != row[6]);
+                float_differs += usize::from(row[0] != float_sum[0]);
             }
             // Only group 7 passes the filter: every other group's filtered sum is null.
             assert_eq!(rows.iter().filter(|r| r[4].is_some()).count(), 1);
@@ -445,14 +446,12 @@ mod tests {
         assert_eq!(got, vec![null.clone()]);
         let got = bits(
             &ctx,
-            "select money_sum(x) filter (where x > 5), sum(x) filter (where x > 5) from (values (1.0), (2.0)) t(x)",
+            "select money_sum(x) filter (where x > 5) as a, sum(x) filter (where x > 5) as b from (values (1.0), (2.0)) t(x)",
         )
         .await;
         assert_eq!(got, vec![null.clone()]);
-        assert_eq!(
-            bits(&ctx, "select money_sum(null), sum(null)").await,
-            vec![null]
-        );
+        // sum(NULL) is a planning error in DataFusion; money_sum takes a bare NULL as a double.
+        assert_eq!(bits(&ctx, "select money_sum(null)").await, vec![vec![None]]);
         // Nulls are skipped; a group of only nulls is null, like sum's.
         let got = bits(
             &ctx,
