@@ -2,10 +2,11 @@
 
 Computes on DuckDB what winback computes in pipelines/reactivation.toml and sql/, on the
 same Parquet files: the source step (typed rows, row checks, rows at or after as_of left
-out, duplicates set aside, the quarantine table), then purchases_clean, purchase_days,
-customer_summary, rfm_segment_rules, rfm_segment_cells, rfm, value_grade, customer_rhythm,
-customer_groups, lapse_alerts, segment_alerts and lapse_reasons. Not the model stages
-(ltv, sltv: Rust code) nor what reads them (audiences, results).
+out, duplicates set aside, the quarantine table), then purchases_clean (sql/staging/),
+purchase_days, rfm_segment_cells, customer_rhythm (sql/intermediate/), rfm_segment_rules
+(sql/seeds/), customer_summary, rfm, value_grade, customer_groups, lapse_alerts,
+segment_alerts and lapse_reasons (sql/marts/). Not the model stages (ltv, sltv: Rust code)
+nor what reads them (winback_treatment, winback_candidates, the audiences, results).
 
 Usage: duckdb_stages.py INPUT_DIR AS_OF THREADS OUT_DIR [--compare WINBACK_OUTPUT_DIR]
                         [--pipeline FILE]
@@ -28,9 +29,9 @@ and 0.0 differ, as do any two distinct doubles).
 The rules are winback's (sql/, src/source/views.rs): a row without an order_id is never a
 duplicate and is its own order; a day with a $0 order is a purchase day (a day of nothing
 but refunds is not). Money is summed as decimal(38, 6) and cast back to double wherever
-winback sums it so (exact, whatever order the rows arrive in); value_grade's running
-revenue is a float sum added row by row in rank order, as DataFusion adds it. So the tables
-come out bit-identical.
+winback sums it with money_sum() (exact, whatever order the rows arrive in; a DuckDB macro
+of the same name here); value_grade's running revenue is a float sum added row by row in
+rank order, as DataFusion adds it. So the tables come out bit-identical.
 
 The gap statistics winback computes with its own aggregate gap_stats() (src/functions/
 gap_stats.rs: gaps in days between consecutive distinct purchase days, percentiles by
@@ -441,27 +442,32 @@ AS_OF_TS = None  # set in main: TIMESTAMP '<as_of> 00:00:00'
 
 # --- Stages (sql/) -------------------------------------------------------------------------------
 
-# sum(x) exactly, as decimal(38, 6), cast back to double: as winback sums money wherever
-# the order rows arrive in varies with the partitioning (a float sum differs in its last bits).
-def exact_sum(x, where=None):
-    filtered = f" filter (where {where})" if where else ""
-    return f"cast(sum(cast({x} as decimal(38, 6))){filtered} as double)"
+# winback's money_sum(x) (src/functions/money_sum.rs): sum(x) exactly, as decimal(38, 6), cast
+# back to double, so the total does not depend on the order rows arrive in (a float sum differs
+# in its last bits). A DuckDB macro takes no FILTER clause: money_sum_where(x, keep) is
+# winback's `money_sum(x) filter (where keep)`.
+MONEY_MACROS = r"""
+create or replace macro money_sum(x) as cast(sum(cast(x as decimal(38, 6))) as double);
+create or replace macro money_sum_where(x, keep) as
+    cast(sum(cast(x as decimal(38, 6))) filter (where keep) as double);
+"""
 
 
 def stages():
     return [
+        # --- sql/staging/
         # Lines sharing an order id are one order; a row without an order id is its own order
         # (two identical rows are two purchases) and passes through with order_id empty.
-        ("purchases_clean", f"""
+        ("purchases_clean", """
 with orders_with_id as (
     select
         order_id,
         customer_id,
         coalesce(min(order_ts) filter (where amount >= 0), min(order_ts)) as order_ts,
-        coalesce({exact_sum("amount", "amount > 0")}, 0) as gross_amount,
-        coalesce(-{exact_sum("amount", "amount < 0")}, 0) as refund_amount,
+        coalesce(money_sum_where(amount, amount > 0), 0) as gross_amount,
+        coalesce(-money_sum_where(amount, amount < 0), 0) as refund_amount,
         max(order_ts) filter (where amount < 0) as refund_ts,
-        {exact_sum("quantity", "amount >= 0")} as quantity,
+        money_sum_where(quantity, amount >= 0) as quantity,
         max(channel) as channel,
         count(*) as line_rows
     from purchases
@@ -493,14 +499,16 @@ select
     refund_ts, quantity, channel, line_rows
 from orders
 """),
+        # --- sql/intermediate/ (multi_line_orders and multi_order_days, winback's shortcuts to
+        # the same tables, are not needed here; winback_candidates is read only by audiences)
         # a purchase day: an order that is not only a refund ($0 orders count)
-        ("purchase_days", f"""
+        ("purchase_days", """
 with days as (
     select
         customer_id,
         order_date,
         count(*) as day_orders,
-        {exact_sum("net_amount")} as day_net,
+        money_sum(net_amount) as day_net,
         count(*) filter (where gross_amount > 0 or refund_amount = 0) as day_purchases
     from purchases_clean
     group by customer_id, order_date
@@ -509,9 +517,10 @@ select customer_id, order_date, day_orders, day_net
 from days
 where day_purchases > 0
 """),
+        # --- sql/marts/ (customer_rhythm, sql/intermediate/, where its readers need it)
         # gap_stats(order_date): gaps between consecutive distinct days (purchase_days has
         # one row per customer and day), quantile_cont = linear interpolation at p * (n - 1)
-        ("customer_summary", f"""
+        ("customer_summary", """
 with days as (
     select
         customer_id, order_date, day_orders, day_net,
@@ -525,14 +534,14 @@ per_customer as (
         max(order_date) as last_purchase_date,
         cast(sum(day_orders) as bigint) as orders,
         count(*) as purchase_days,
-        ({exact_sum("day_net")} - arg_min(day_net, order_date)) / nullif(count(*) - 1, 0)
+        (money_sum(day_net) - arg_min(day_net, order_date)) / nullif(count(*) - 1, 0)
             as repeat_monetary_avg,
         quantile_cont(gap, [0.5, 0.25, 0.75]) as gaps
     from days
     group by customer_id
 ),
 net_all as (
-    select customer_id, {exact_sum("net_amount")} as monetary_total
+    select customer_id, money_sum(net_amount) as monetary_total
     from purchases_clean
     group by customer_id
 )
@@ -554,6 +563,7 @@ select
 from per_customer c
 join net_all n on n.customer_id = c.customer_id
 """),
+        # --- sql/seeds/ and sql/intermediate/
         ("rfm_segment_rules", """
 select * from (
     values
@@ -590,6 +600,7 @@ select cast(r_score as int) as r_score, cast(f_score as int) as f_score,
 from matched
 where pick = 1
 """),
+        # --- sql/marts/
         ("rfm", """
 with population as (select count(*) as customers from customer_summary),
 ranked as (
@@ -618,17 +629,17 @@ from scored s
 left join rfm_segment_cells c
     on c.r_score = s.r_score and c.f_score = s.f_score and c.m_score = s.m_score
 """),
-        ("value_grade", f"""
+        ("value_grade", """
 with complaint_counts as (
     select customer_id, count(*) as complaints from complaints group by customer_id
 ),
 refund_counts as (
-    select customer_id, count(*) as refunded_orders, {exact_sum("refund_amount")} as refunds
+    select customer_id, count(*) as refunded_orders, money_sum(refund_amount) as refunds
     from purchases_clean
     where refund_amount > 0
     group by customer_id
 ),
-total as (select {exact_sum("monetary_total")} as revenue from customer_summary),
+total as (select money_sum(monetary_total) as revenue from customer_summary),
 -- The running revenue: a float sum added row by row in rank order, as DataFusion's window
 -- adds it. DuckDB sums a window with an ORDER BY by a segment tree, in another order (the
 -- last bits differ); a window without one over sorted rows streams, adding one row at a time.
@@ -1002,6 +1013,7 @@ def main():
     # rows are matched by key, never by position: no need to keep insertion order
     con.execute("set preserve_insertion_order = false")
     con.execute(MACROS)
+    con.execute(MONEY_MACROS)
 
     timings, rows = [], {}
 

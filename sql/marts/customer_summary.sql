@@ -20,19 +20,19 @@ per_customer as (
         count(*) as purchase_days,
         -- mean net spend of the repeat days: everything but the first day (an exact decimal
         -- sum, see net_all)
-        (cast(sum(cast(day_net as decimal(38, 6))) as double) - first_value(day_net order by order_date))
+        (money_sum(day_net) - first_value(day_net order by order_date))
             / nullif(count(*) - 1, 0) as repeat_monetary_avg,
         gap_stats(order_date) as gaps
     from days
     group by customer_id
 ),
 
--- Net spend includes refunds of orders on days without a purchase. Summed as decimal(38, 6),
--- exactly: a float sum differs in its last bits with the order rows arrive in (which varies
+-- Net spend includes refunds of orders on days without a purchase. Summed with money_sum(),
+-- exactly (as decimal(38, 6)): a float sum differs in its last bits with the order rows arrive in (which varies
 -- with the partitioning), which would break ties between equal spenders (their RFM scores,
 -- value tiers, the model fits) differently from run to run.
 net_all as (
-    select customer_id, cast(sum(cast(net_amount as decimal(38, 6))) as double) as monetary_total
+    select customer_id, money_sum(net_amount) as monetary_total
     from orders
     group by customer_id
 ),

@@ -12,16 +12,16 @@ complaint_counts as (
 ),
 
 refund_counts as (
-    select customer_id, count(*) as refunded_orders, cast(sum(cast(refund_amount as decimal(38, 6))) as double) as refunds
+    select customer_id, count(*) as refunded_orders, money_sum(refund_amount) as refunds
     from purchases_clean
     where refund_amount > 0
     group by customer_id
 ),
 
--- Exact (decimal) sums: a float sum's last bits depend on the order rows arrive in, which
+-- Exact sums (money_sum): a float sum's last bits depend on the order rows arrive in, which
 -- varies with the partitioning, and every share is divided by this total.
 total as (
-    select cast(sum(cast(monetary_total as decimal(38, 6))) as double) as revenue from summary
+    select money_sum(monetary_total) as revenue from summary
 ),
 
 ranked as (

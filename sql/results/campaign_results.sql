@@ -11,8 +11,9 @@
 -- `sends` is the ledger as it stood before as_of, so a backfill gives the results of then.
 -- A contact is dated by the night it was decided for (its as_of, from midnight): the same
 -- whatever hour the run actually sent it, so results are reproducible and a replayed or
--- late run is judged like a nightly one. Money is summed as decimal(38, 6): exactly, so the
--- figures do not depend on the order rows arrive in (a float sum does, in its last bits).
+-- late run is judged like a nightly one. Money is summed with money_sum(), exactly (as
+-- decimal(38, 6)), so the figures do not depend on the order rows arrive in (a float sum
+-- does, in its last bits).
 
 with contacts as (
     select
@@ -48,7 +49,7 @@ step_outcomes as (
         c.segment,
         c.predicted_value,
         count(p.order_epoch) > 0 as reactivated,
-        coalesce(cast(sum(cast(p.net_amount as decimal(38, 6))) as double), 0.0) as revenue
+        coalesce(money_sum(p.net_amount), 0.0) as revenue
     from contacts c
     left join purchases p
         on p.customer_id = c.customer_id
@@ -65,7 +66,7 @@ first_contacts as (
         customer_id,
         is_holdout,
         min(contact_epoch) as contact_epoch,
-        cast(sum(cast(cost as decimal(38, 6))) as double) as cost,
+        money_sum(cost) as cost,
         max(treatment) as treatment,
         max(segment) as segment,
         max(predicted_value) as predicted_value
@@ -85,7 +86,7 @@ campaign_outcomes as (
         f.segment,
         f.predicted_value,
         count(p.order_epoch) > 0 as reactivated,
-        coalesce(cast(sum(cast(p.net_amount as decimal(38, 6))) as double), 0.0) as revenue
+        coalesce(money_sum(p.net_amount), 0.0) as revenue
     from first_contacts f
     left join purchases p
         on p.customer_id = f.customer_id
@@ -116,10 +117,10 @@ counts as (
         sum(case when is_holdout then 1 else 0 end) as holdout,
         sum(case when not is_holdout and reactivated then 1 else 0 end) as reactivated,
         sum(case when is_holdout and reactivated then 1 else 0 end) as holdout_reactivated,
-        cast(sum(cast(case when not is_holdout then revenue else 0.0 end as decimal(38, 6))) as double) as revenue,
-        cast(sum(cast(case when is_holdout then revenue else 0.0 end as decimal(38, 6))) as double) as holdout_revenue,
-        cast(sum(cast(case when not is_holdout then cost else 0.0 end as decimal(38, 6))) as double) as cost,
-        cast(sum(cast(case when not is_holdout then predicted_value else 0.0 end as decimal(38, 6))) as double) as predicted_value
+        money_sum(case when not is_holdout then revenue else 0.0 end) as revenue,
+        money_sum(case when is_holdout then revenue else 0.0 end) as holdout_revenue,
+        money_sum(case when not is_holdout then cost else 0.0 end) as cost,
+        money_sum(case when not is_holdout then predicted_value else 0.0 end) as predicted_value
     from outcomes
     group by campaign, step, channel, treatment, segment
 ),

@@ -28,17 +28,17 @@ single_line_orders as (
 ),
 
 -- Lines sharing an order id are one order: purchases and refunds netted. Amounts are summed
--- as decimal(38, 6): exactly, so the result does not depend on the order the lines arrive
+-- with money_sum(), as decimal(38, 6): exactly, so the result does not depend on the order the lines arrive
 -- in (a float sum does, in its last bits, and that order changes with the partitioning).
 netted_orders as (
     select
         order_id,
         customer_id,
         coalesce(min(order_ts) filter (where amount >= 0), min(order_ts)) as order_ts,
-        coalesce(cast(sum(cast(amount as decimal(38, 6))) filter (where amount > 0) as double), 0) as gross_amount,
-        coalesce(-cast(sum(cast(amount as decimal(38, 6))) filter (where amount < 0) as double), 0) as refund_amount,
+        coalesce(money_sum(amount) filter (where amount > 0), 0) as gross_amount,
+        coalesce(-money_sum(amount) filter (where amount < 0), 0) as refund_amount,
         max(order_ts) filter (where amount < 0) as refund_ts,
-        cast(sum(cast(quantity as decimal(38, 6))) filter (where amount >= 0) as double) as quantity,
+        money_sum(quantity) filter (where amount >= 0) as quantity,
         max(channel) as channel,
         count(*) as line_rows
     from source s

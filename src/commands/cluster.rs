@@ -1,7 +1,8 @@
 //! `winback cluster scheduler|executor`: Ballista's scheduler and executor with winback's
-//! SQL functions (`key_hash`, `gap_stats`) and S3 from each query's `s3.*` settings, which
-//! the stock Ballista binaries cannot run. Stages of `engine = "ballista://HOST:PORT"`
-//! runs execute there; the models, campaigns and deliveries stay with the run.
+//! SQL functions (`key_hash`, `gap_stats`, `money_sum`) and S3 from each query's `s3.*`
+//! settings, which the stock Ballista binaries cannot run. Stages of
+//! `engine = "ballista://HOST:PORT"` runs execute there; the models, campaigns and
+//! deliveries stay with the run.
 
 use crate::cli::ClusterCommand;
 

@@ -156,10 +156,14 @@ pub fn function_registry() -> BallistaFunctionRegistry {
     registry
         .scalar_functions
         .insert(udf.name().to_string(), Arc::new(udf));
-    let udaf = crate::functions::gap_stats::udaf();
-    registry
-        .aggregate_functions
-        .insert(udaf.name().to_string(), Arc::new(udaf));
+    for udaf in [
+        crate::functions::gap_stats::udaf(),
+        crate::functions::money_sum::udaf(),
+    ] {
+        registry
+            .aggregate_functions
+            .insert(udaf.name().to_string(), Arc::new(udaf));
+    }
     registry
 }
 
@@ -170,6 +174,7 @@ pub fn scheduler_state(config: SessionConfig) -> datafusion::error::Result<Sessi
     let mut state = session_state_with_s3_support(config)?;
     state.register_udf(Arc::new(crate::functions::key_hash::udf()))?;
     state.register_udaf(Arc::new(crate::functions::gap_stats::udaf()))?;
+    state.register_udaf(Arc::new(crate::functions::money_sum::udaf()))?;
     Ok(state)
 }
 

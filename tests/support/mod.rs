@@ -153,6 +153,7 @@ pub fn project(dir: &Path) {
     for sub in [
         "pipelines",
         "sql/staging",
+        "sql/intermediate",
         "sql/marts",
         "sql/seeds",
         "sql/audiences",

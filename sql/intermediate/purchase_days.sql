@@ -27,8 +27,8 @@ shared_days as (
         customer_id,
         order_date,
         count(*) as day_orders,
-        -- exact (decimal) sum: the same whatever order the orders arrive in
-        cast(sum(cast(net_amount as decimal(38, 6))) as double) as day_net,
+        -- exact (money_sum): the same whatever order the orders arrive in
+        money_sum(net_amount) as day_net,
         bool_or(is_purchase) as has_purchase
     from orders o
     where exists (select 1 from multi_order_days m where m.day_key = o.day_key)

@@ -8,6 +8,8 @@
 -- win-back cost are let go: some relationships should be ended, not rescued. (Without a
 -- fitted model, sltv is empty and value x reason alone decides.)
 -- Freshly lapsed customers get a quick win-back; long-lost ones a long-term one.
+-- A mart (people read it: who is let go, and why); the campaigns read it through
+-- winback_candidates (sql/intermediate/), which adds what their messages need.
 with lapsed as (
     select * from lapse_reasons
 ),
