@@ -6,7 +6,9 @@
 # whose quick campaign's audience is every customer (about 0.9 of them have e-mail
 # consent: 10M rows give about 1.1M e-mails through SendGrid in one run).
 # With BASELINE_BIN set, that binary and this build are alternated ROUNDS times in one
-# sitting, each on a fresh output and state folder. Prints wall seconds, peak RSS and what
+# sitting, each on a fresh output and state folder; BASELINE_DIR names the checkout whose
+# pipelines/ and sql/ the baseline runs (default: this one; give the baseline's own when
+# the SQL needs what an older binary lacks, such as a new function). Prints wall seconds, peak RSS and what
 # each channel delivered (and, where the binary records it, the delivery's own seconds).
 # Then the module benchmark (examples/bench_delivery.rs: 1M SendGrid recipients, 100k SMS).
 # Usage: scripts/bench_send.sh [ROWS] [ROUNDS]    (BASELINE_BIN=/path/to/old/winback)
@@ -21,7 +23,8 @@ if [ -z "${SKIP_BUILD:-}" ]; then
     cargo build --release --quiet --bins --examples
 fi
 BIN="$(realpath "$CARGO_TARGET_DIR/release/winback")"
-DATA="bench-data/rows-$ROWS"
+DATA="$PWD/bench-data/rows-$ROWS"
+BASELINE_DIR="$(realpath "${BASELINE_DIR:-.}")"
 AS_OF=2026-11-24
 PORT="${PORT:-18089}"
 if [ ! -d "$DATA/purchases" ]; then
@@ -43,11 +46,13 @@ args=(--as-of "$AS_OF" --input "purchases=$DATA/purchases" --input "customers=$D
     --set channels.sms.account_sid_env=BENCH_SID --set channels.sms.auth_token_env=BENCH_TOKEN
     --set 'channels.sms.from="+15550001111"' --set channels.sms.quiet_hours=
     --set channels.sms.rate_per_sec=100000 --set channels.sms.concurrency=16)
+# one NAME BIN DIR [ARGS...]: one run of BIN in checkout DIR (its pipelines/ and sql/).
 one() {
-    local name="$1" bin="$2" out
-    out="$(mktemp -d bench-out/send-XXXX)"
-    /usr/bin/time -f "%e %M" -o "$out/time" "$bin" run "${args[@]}" --output "$out/out" \
-        --state-dir "$out/state" >/dev/null 2>"$out/log" || true
+    local name="$1" bin="$2" dir="$3" out
+    shift 3
+    out="$(mktemp -d "$PWD/bench-out/send-XXXX")"
+    (cd "$dir" && /usr/bin/time -f "%e %M" -o "$out/time" "$bin" run "${args[@]}" "$@" \
+        --output "$out/out" --state-dir "$out/state" >/dev/null 2>"$out/log") || true
     python3 - "$name" "$out" "$AS_OF" <<'PY'
 import json, sys
 name, out, as_of = sys.argv[1:4]
@@ -65,9 +70,11 @@ PY
     rm -rf "$out"
 }
 mkdir -p bench-out
-EVERYONE="bench-out/send-everyone"
-rm -rf "$EVERYONE" && mkdir -p "$EVERYONE" && cp -r pipelines sql "$EVERYONE/"
-cat > "$EVERYONE/sql/audiences/winback_quick.sql" <<'SQL'
+# A copy of checkout $1's pipelines/ and sql/ in $2 whose quick campaign's audience is
+# every customer.
+everyone() {
+    rm -rf "$2" && mkdir -p "$2" && cp -r "$1/pipelines" "$1/sql" "$2/"
+    cat > "$2/sql/audiences/winback_quick.sql" <<'SQL'
 -- Bench only: every customer enters the quick campaign tonight (step 1 is an e-mail).
 select
     s.customer_id,
@@ -80,16 +87,21 @@ select
     s.orders
 from customer_summary s
 SQL
+}
+everyone . bench-out/send-everyone
+everyone "$BASELINE_DIR" bench-out/send-everyone-baseline
 echo "== winback run end to end, $ROWS rows, e-mail via SendGrid and SMS via Twilio (fakes on 127.0.0.1)"
 for _ in $(seq "$ROUNDS"); do
-    if [ -n "${BASELINE_BIN:-}" ]; then one baseline "$BASELINE_BIN"; fi
-    one this "$BIN"
+    if [ -n "${BASELINE_BIN:-}" ]; then one baseline "$BASELINE_BIN" "$BASELINE_DIR"; fi
+    one this "$BIN" .
 done
 echo "== the same, every customer in the quick campaign (step 1: one e-mail each through SendGrid)"
-args+=(--pipeline "$EVERYONE/pipelines/reactivation.toml" --set campaigns.winback_quick.holdout_share=0.0)
+args+=(--set campaigns.winback_quick.holdout_share=0.0)
 for _ in $(seq "$ROUNDS"); do
-    if [ -n "${BASELINE_BIN:-}" ]; then one baseline "$BASELINE_BIN"; fi
-    one this "$BIN"
+    if [ -n "${BASELINE_BIN:-}" ]; then
+        one baseline "$BASELINE_BIN" bench-out/send-everyone-baseline
+    fi
+    one this "$BIN" bench-out/send-everyone
 done
 echo "== module: examples/bench_delivery (1,000,000 e-mails through SendGrid, 100,000 SMS through Twilio)"
 "$CARGO_TARGET_DIR/release/examples/bench_delivery"
