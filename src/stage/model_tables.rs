@@ -145,23 +145,7 @@ type Built = Result<(Fitted, serde_json::Value, Option<Fit>), String>;
 /// model an sltv stage builds on. Returns the fitted model, its diagnostics and (clv) fit.
 pub fn fit(spec: &ModelSpec, s: &Summary, customers: u64, upstream: Option<Fit>) -> Built {
     let e = |e: models::ModelError| e.to_string();
-    let fitted = |bg, gg, mean| Fitted {
-        kind: spec.kind,
-        bg,
-        gg,
-        mean,
-        clv: spec.clv.clone(),
-        winback: None,
-        p_alive_below: spec.p_alive_below,
-    };
-    let sample = json!({"fit_customers": s.x.len(), "customers": customers});
-    let with_sample = |mut d: serde_json::Value| {
-        if let (Some(d), Some(extra)) = (d.as_object_mut(), sample.as_object()) {
-            d.extend(extra.clone());
-        }
-        d
-    };
-    match spec.kind {
+    let (fitted, mut diag, fit) = match spec.kind {
         ModelKind::Bgnbd => {
             let bg = fit_bgnbd(&s.observations(), &spec.fit).map_err(e)?;
             let new_customer = bg
@@ -170,11 +154,11 @@ pub fn fit(spec: &ModelSpec, s: &Summary, customers: u64, upstream: Option<Fit>)
                 .map_err(e)?;
             let diag = json!({"type": "bgnbd", "bgnbd": bg_json(&bg),
                 "expected_purchases_new_customer": new_customer, "horizon_days": spec.clv.horizon_days});
-            Ok((
-                fitted(Some(bg.params), None, (0.0, false)),
-                with_sample(diag),
+            (
+                fitted(spec, Some(bg.params), None, (0.0, false)),
+                diag,
                 None,
-            ))
+            )
         }
         ModelKind::GammaGamma => {
             let gg = fit_gamma_gamma(&s.x, &s.spend, &spec.fit).map_err(e)?;
@@ -182,64 +166,98 @@ pub fn fit(spec: &ModelSpec, s: &Summary, customers: u64, upstream: Option<Fit>)
             let corr = frequency_spend_correlation(&s.x, &s.spend).ok();
             let diag = json!({"type": "gamma_gamma", "gamma_gamma": gg_json(&gg),
                 "population_mean_spend": mean, "frequency_spend_correlation": corr});
-            Ok((
-                fitted(None, Some(gg.params), (mean, false)),
-                with_sample(diag),
+            (
+                fitted(spec, None, Some(gg.params), (mean, false)),
+                diag,
                 None,
-            ))
+            )
         }
-        ModelKind::Clv => {
-            let bg = fit_bgnbd(&s.observations(), &spec.fit).map_err(e)?;
-            let gg = fit_gamma_gamma(&s.x, &s.spend, &spec.fit).map_err(e)?;
-            let (mean, empirical) =
-                models::population_mean_spend(&gg.params, &s.x, &s.spend).map_err(e)?;
-            let corr = frequency_spend_correlation(&s.x, &s.spend).ok();
-            let new_customer = bg
-                .params
-                .expected_purchases_new_customer(spec.clv.horizon_days)
-                .map_err(e)?;
-            let diag = json!({
-                "type": "clv", "bgnbd": bg_json(&bg), "gamma_gamma": gg_json(&gg),
-                "frequency_spend_correlation": corr,
-                "population_mean_spend": mean,
-                "used_empirical_mean_spend": empirical,
-                "expected_purchases_new_customer": new_customer,
-                "horizon_days": spec.clv.horizon_days, "annual_discount_rate": spec.clv.annual_discount_rate,
-                "margin": spec.clv.margin,
-            });
-            let fit = Some((bg.params, gg.params));
-            Ok((
-                fitted(Some(bg.params), Some(gg.params), (mean, empirical)),
-                with_sample(diag),
-                fit,
-            ))
-        }
-        ModelKind::Sltv => {
-            let source = spec.model.clone().unwrap_or_default();
-            let (bg, gg) = upstream.ok_or_else(|| {
-                format!("model '{source}' has no fit in this run (is it a clv model?)")
-            })?;
-            let winback = spec
-                .winback_cost
-                .iter()
-                .min_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(c, v)| (c.clone(), *v))
-                .ok_or("no win-back cost configured")?;
-            let mean = gg.population_mean_spend().unwrap_or_else(|_| {
-                let mut repeat: Vec<f64> = (0..s.x.len())
-                    .filter(|i| s.x[*i] > 0.0)
-                    .map(|i| s.spend[i])
-                    .collect();
-                repeat.sort_unstable_by(f64::total_cmp); // summed in an order the rows cannot change
-                repeat.iter().sum::<f64>() / repeat.len().max(1) as f64
-            });
-            let diag = json!({"type": "sltv", "model": source,
-                "channel": winback.0, "winback_cost": winback.1});
-            let mut f = fitted(Some(bg), Some(gg), (mean, false));
-            f.winback = Some(winback);
-            Ok((f, with_sample(diag), None))
-        }
+        ModelKind::Clv => fit_clv(spec, s).map_err(e)?,
+        ModelKind::Sltv => fit_sltv(spec, s, upstream)?,
+    };
+    // Every model's diagnostics say how many customers it was fitted on and scores.
+    let sample = json!({"fit_customers": s.x.len(), "customers": customers});
+    if let (Some(d), Some(extra)) = (diag.as_object_mut(), sample.as_object()) {
+        d.extend(extra.clone());
     }
+    Ok((fitted, diag, fit))
+}
+
+/// A fitted model of `spec`'s kind and options.
+fn fitted(
+    spec: &ModelSpec,
+    bg: Option<BgNbdParams>,
+    gg: Option<GammaGammaParams>,
+    mean: (f64, bool),
+) -> Fitted {
+    Fitted {
+        kind: spec.kind,
+        bg,
+        gg,
+        mean,
+        clv: spec.clv.clone(),
+        winback: None,
+        p_alive_below: spec.p_alive_below,
+    }
+}
+
+/// clv: BG/NBD and Gamma-Gamma on the same customers, the mean spend for customers
+/// without repeats, and the fit handed on to the sltv models that build on it.
+fn fit_clv(
+    spec: &ModelSpec,
+    s: &Summary,
+) -> Result<(Fitted, serde_json::Value, Option<Fit>), models::ModelError> {
+    let bg = fit_bgnbd(&s.observations(), &spec.fit)?;
+    let gg = fit_gamma_gamma(&s.x, &s.spend, &spec.fit)?;
+    let (mean, empirical) = models::population_mean_spend(&gg.params, &s.x, &s.spend)?;
+    let corr = frequency_spend_correlation(&s.x, &s.spend).ok();
+    let new_customer = bg
+        .params
+        .expected_purchases_new_customer(spec.clv.horizon_days)?;
+    let diag = json!({
+        "type": "clv", "bgnbd": bg_json(&bg), "gamma_gamma": gg_json(&gg),
+        "frequency_spend_correlation": corr,
+        "population_mean_spend": mean,
+        "used_empirical_mean_spend": empirical,
+        "expected_purchases_new_customer": new_customer,
+        "horizon_days": spec.clv.horizon_days, "annual_discount_rate": spec.clv.annual_discount_rate,
+        "margin": spec.clv.margin,
+    });
+    let fit = Some((bg.params, gg.params));
+    let f = fitted(spec, Some(bg.params), Some(gg.params), (mean, empirical));
+    Ok((f, diag, fit))
+}
+
+/// sltv: no fit of its own; the `upstream` clv model's parameters, the cheapest win-back
+/// channel, and the Gamma-Gamma population mean spend (or, where it has none, the mean
+/// spend of repeat buyers).
+fn fit_sltv(
+    spec: &ModelSpec,
+    s: &Summary,
+    upstream: Option<Fit>,
+) -> Result<(Fitted, serde_json::Value, Option<Fit>), String> {
+    let source = spec.model.clone().unwrap_or_default();
+    let (bg, gg) = upstream
+        .ok_or_else(|| format!("model '{source}' has no fit in this run (is it a clv model?)"))?;
+    let winback = spec
+        .winback_cost
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(c, v)| (c.clone(), *v))
+        .ok_or("no win-back cost configured")?;
+    let mean = gg.population_mean_spend().unwrap_or_else(|_| {
+        let mut repeat: Vec<f64> = (0..s.x.len())
+            .filter(|i| s.x[*i] > 0.0)
+            .map(|i| s.spend[i])
+            .collect();
+        repeat.sort_unstable_by(f64::total_cmp); // summed in an order the rows cannot change
+        repeat.iter().sum::<f64>() / repeat.len().max(1) as f64
+    });
+    let diag = json!({"type": "sltv", "model": source,
+        "channel": winback.0, "winback_cost": winback.1});
+    let mut f = fitted(spec, Some(bg), Some(gg), (mean, false));
+    f.winback = Some(winback);
+    Ok((f, diag, None))
 }
 
 /// The columns `Fitted::score` writes: the stage's table, less `value_tier` for clv (given
