@@ -10,9 +10,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde_json::json;
 
+use super::model_summary::Summary;
 use crate::config::{ModelKind, ModelSpec};
 use crate::models::{
-    self, BgNbdParams, FitReport, GammaGammaParams, Observation, fit_bgnbd, fit_gamma_gamma,
+    self, BgNbdParams, FitReport, GammaGammaParams, fit_bgnbd, fit_gamma_gamma,
     frequency_spend_correlation,
 };
 
@@ -45,62 +46,6 @@ pub fn output_schema(kind: ModelKind) -> SchemaRef {
             Field::new("basis", DataType::Utf8, false),
         ],
     }))
-}
-
-/// Columns a model needs from its input table.
-pub const SUMMARY_COLUMNS: [&str; 6] = [
-    "customer_id",
-    "frequency",
-    "t_x_days",
-    "tenure_days",
-    "repeat_monetary_avg",
-    "monetary_total",
-];
-
-/// The per-customer summary as plain columns.
-pub struct Summary {
-    pub ids: StringArray,
-    pub x: Vec<f64>,
-    pub t_x: Vec<f64>,
-    pub t: Vec<f64>,
-    /// Mean repeat spend; refunds can make it negative or absent: read as 0.
-    pub spend: Vec<f64>,
-    pub total: Vec<f64>,
-}
-
-impl Summary {
-    /// The summary from its columns in `SUMMARY_COLUMNS` order: ids as Utf8, the numbers as
-    /// Float64 (a missing number reads as 0; negative mean spend as 0).
-    pub fn from_columns(cols: &[ArrayRef]) -> Result<Summary, String> {
-        let ids = cols[0]
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("customer_id is read as text")?
-            .clone();
-        let f: Vec<Vec<f64>> = cols[1..SUMMARY_COLUMNS.len()]
-            .iter()
-            .map(|c| floats(c, 0.0))
-            .collect();
-        let [x, t_x, t, spend, total]: [Vec<f64>; 5] = f.try_into().expect("five columns");
-        Ok(Summary {
-            ids,
-            x,
-            t_x,
-            t,
-            spend: spend.into_iter().map(|m| m.max(0.0)).collect(),
-            total,
-        })
-    }
-
-    pub fn observations(&self) -> Vec<Observation> {
-        (0..self.x.len())
-            .map(|i| Observation {
-                x: self.x[i],
-                t_x: self.t_x[i],
-                t: self.t[i],
-            })
-            .collect()
-    }
 }
 
 fn bg_json(r: &FitReport<BgNbdParams>) -> serde_json::Value {
@@ -271,16 +216,6 @@ pub fn scored_schema(kind: ModelKind) -> SchemaRef {
         .map(|f| f.as_ref().clone())
         .collect();
     Arc::new(Schema::new(fields))
-}
-
-fn floats(a: &ArrayRef, default: f64) -> Vec<f64> {
-    let a = a
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .expect("scored columns are read as Float64");
-    (0..a.len())
-        .map(|i| if a.is_null(i) { default } else { a.value(i) })
-        .collect()
 }
 
 impl Fitted {
