@@ -175,6 +175,32 @@ fn resolve_step(
             None
         }
     };
+    let sources = template_sources(raw, ctx.base_dir, problems);
+    if let Some(medium) = medium {
+        check_parts_for_medium(medium, &sources, problems);
+    }
+    let templates = match StepTemplates::compile(&sources) {
+        Ok(t) => Some(t),
+        Err(errors) => {
+            for e in errors {
+                problems.push(format!("template {e}"));
+            }
+            None
+        }
+    };
+    Some(Step {
+        number,
+        day: raw.day,
+        channel: raw.channel.clone(),
+        medium: medium?,
+        only_if_no_purchase: raw.only_if_no_purchase.unwrap_or(number > 1),
+        templates: Arc::new(templates?),
+    })
+}
+
+/// A step's template texts, each given inline or read from its `*_file` (relative to
+/// `base_dir`); both at once, or a file that cannot be read, is a problem.
+fn template_sources(raw: &RawStep, base_dir: &Path, problems: &mut Vec<String>) -> TemplateSources {
     let mut sources = TemplateSources::default();
     let pairs = [
         (Part::Subject, &raw.subject, &raw.subject_file),
@@ -195,7 +221,7 @@ fn resolve_step(
             (Some(text), None) => {
                 sources.parts.insert(part, text.clone());
             }
-            (None, Some(path)) => match std::fs::read_to_string(ctx.base_dir.join(path)) {
+            (None, Some(path)) => match std::fs::read_to_string(base_dir.join(path)) {
                 Ok(text) => {
                     sources.parts.insert(part, text);
                 }
@@ -206,56 +232,43 @@ fn resolve_step(
             (None, None) => {}
         }
     }
-    if let Some(medium) = medium {
-        let has = |p: Part| sources.parts.contains_key(&p);
-        let need: &[Part] = match medium {
-            Medium::Email => &[Part::Subject, Part::Text, Part::UnsubscribeUrl],
-            Medium::Sms => &[Part::Text],
+    sources
+}
+
+/// The parts a step of `medium` must have (an e-mail: subject, text and unsubscribe
+/// link) and, for sms, the e-mail-only parts it must not have.
+fn check_parts_for_medium(medium: Medium, sources: &TemplateSources, problems: &mut Vec<String>) {
+    let has = |p: Part| sources.parts.contains_key(&p);
+    let need: &[Part] = match medium {
+        Medium::Email => &[Part::Subject, Part::Text, Part::UnsubscribeUrl],
+        Medium::Sms => &[Part::Text],
+    };
+    for p in need.iter().filter(|p| !has(**p)) {
+        let or_file = match p {
+            Part::UnsubscribeUrl | Part::UnsubscribeMailto => String::new(),
+            _ => format!(" (inline or {}_file)", p.key()),
         };
-        for p in need.iter().filter(|p| !has(**p)) {
-            let or_file = match p {
-                Part::UnsubscribeUrl | Part::UnsubscribeMailto => String::new(),
-                _ => format!(" (inline or {}_file)", p.key()),
-            };
-            problems.push(format!(
-                "an {} step needs {}{or_file}",
-                medium.as_str(),
-                p.key()
-            ));
-        }
-        if medium == Medium::Sms {
-            for p in [
-                Part::Subject,
-                Part::Html,
-                Part::UnsubscribeUrl,
-                Part::UnsubscribeMailto,
-            ] {
-                if has(p) {
-                    problems.push(format!(
-                        "{} is for e-mail; an sms step has only text",
-                        p.key()
-                    ));
-                }
+        problems.push(format!(
+            "an {} step needs {}{or_file}",
+            medium.as_str(),
+            p.key()
+        ));
+    }
+    if medium == Medium::Sms {
+        for p in [
+            Part::Subject,
+            Part::Html,
+            Part::UnsubscribeUrl,
+            Part::UnsubscribeMailto,
+        ] {
+            if has(p) {
+                problems.push(format!(
+                    "{} is for e-mail; an sms step has only text",
+                    p.key()
+                ));
             }
         }
     }
-    let templates = match StepTemplates::compile(&sources) {
-        Ok(t) => Some(t),
-        Err(errors) => {
-            for e in errors {
-                problems.push(format!("template {e}"));
-            }
-            None
-        }
-    };
-    Some(Step {
-        number,
-        day: raw.day,
-        channel: raw.channel.clone(),
-        medium: medium?,
-        only_if_no_purchase: raw.only_if_no_purchase.unwrap_or(number > 1),
-        templates: Arc::new(templates?),
-    })
 }
 
 impl Campaign {

@@ -22,52 +22,64 @@ pub(super) fn apply_rules<'a>(
     decisions: &mut Vec<Decision>,
 ) -> Vec<Planned<'a>> {
     let unsubscribes = UnsubscribeIndex::new(input.unsubscribes);
-    let cap = input.frequency_cap;
-    let verdicts = par_map(&candidates, |&c| {
-        let campaign = &input.campaigns[c.campaign];
-        let step = &campaign.steps[c.step];
-        let customer = c.row.customer_id.as_str();
-        let contact = input.contacts.get(customer);
-        let address = match check_contact(customer, contact, step.medium, &unsubscribes) {
-            Ok(address) => address,
-            Err((reason, address)) => {
-                return Verdict::Decided(decision(
-                    input,
-                    &c,
-                    SendState::Suppressed,
-                    reason,
-                    address,
-                ));
-            }
-        };
-        // Tonight's plan adds nothing to the count: after priority a customer has one
-        // campaign, and a sequence entry one due step, so a customer is a candidate once.
-        if c.recent_sent >= cap.max_messages {
-            let d = decision(
-                input,
-                &c,
-                SendState::Suppressed,
-                "frequency_cap",
-                Some(address),
-            );
-            return Verdict::Decided(d);
-        }
-        let tz = contact.and_then(|ct| ct.timezone).unwrap_or(input.timezone);
-        let quiet = input
-            .channels
-            .get(&step.channel)
-            .is_some_and(|rules| in_quiet_hours(rules, input.now, tz));
-        if quiet {
-            let d = decision(input, &c, SendState::Deferred, "quiet_hours", Some(address));
-            return Verdict::Decided(d);
-        }
-        Verdict::Pass(Planned {
-            candidate: c,
-            address,
-            token: contact.and_then(|ct| ct.unsubscribe_token.as_deref()),
-        })
-    });
+    let verdicts = par_map(&candidates, |&c| verdict(input, &unsubscribes, c));
+    apply_daily_caps(input, verdicts, decisions)
+}
 
+/// The per-candidate rules: contact and address (consent, unsubscribes), the frequency
+/// cap and the channel's quiet hours in the customer's timezone.
+fn verdict<'a>(
+    input: &'a PlanInput<'a>,
+    unsubscribes: &UnsubscribeIndex,
+    c: Candidate<'a>,
+) -> Verdict<'a> {
+    let cap = input.frequency_cap;
+    let campaign = &input.campaigns[c.campaign];
+    let step = &campaign.steps[c.step];
+    let customer = c.row.customer_id.as_str();
+    let contact = input.contacts.get(customer);
+    let address = match check_contact(customer, contact, step.medium, unsubscribes) {
+        Ok(address) => address,
+        Err((reason, address)) => {
+            return Verdict::Decided(decision(input, &c, SendState::Suppressed, reason, address));
+        }
+    };
+    // Tonight's plan adds nothing to the count: after priority a customer has one
+    // campaign, and a sequence entry one due step, so a customer is a candidate once.
+    if c.recent_sent >= cap.max_messages {
+        let d = decision(
+            input,
+            &c,
+            SendState::Suppressed,
+            "frequency_cap",
+            Some(address),
+        );
+        return Verdict::Decided(d);
+    }
+    let tz = contact.and_then(|ct| ct.timezone).unwrap_or(input.timezone);
+    let quiet = input
+        .channels
+        .get(&step.channel)
+        .is_some_and(|rules| in_quiet_hours(rules, input.now, tz));
+    if quiet {
+        let d = decision(input, &c, SendState::Deferred, "quiet_hours", Some(address));
+        return Verdict::Decided(d);
+    }
+    Verdict::Pass(Planned {
+        candidate: c,
+        address,
+        token: contact.and_then(|ct| ct.unsubscribe_token.as_deref()),
+    })
+}
+
+/// The channels' daily caps, in candidate order on top of what the ledger already sent
+/// today: a send over its channel's cap is deferred; the decided verdicts go to
+/// `decisions`.
+fn apply_daily_caps<'a>(
+    input: &'a PlanInput<'a>,
+    verdicts: Vec<Verdict<'a>>,
+    decisions: &mut Vec<Decision>,
+) -> Vec<Planned<'a>> {
     let mut daily = daily_counts(input.ledger, input.now);
     let mut planned = Vec::with_capacity(verdicts.len());
     for v in verdicts {

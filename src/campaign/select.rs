@@ -29,18 +29,7 @@ pub(super) fn select<'a>(
     input: &'a PlanInput<'a>,
     decisions: &mut Vec<Decision>,
 ) -> Vec<Candidate<'a>> {
-    // Priority order: highest priority first, ties by name.
-    let mut order: Vec<usize> = (0..input.campaigns.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (ca, cb) = (&input.campaigns[a], &input.campaigns[b]);
-        cb.priority
-            .cmp(&ca.priority)
-            .then_with(|| ca.name.cmp(&cb.name))
-    });
-    let mut rank = vec![0usize; input.campaigns.len()];
-    for (position, &ci) in order.iter().enumerate() {
-        rank[ci] = position;
-    }
+    let (order, rank) = priority_order(input);
 
     // Every row, in priority order; the index gives each customer's owning campaign
     // (their first row in that order) and their ledger rows.
@@ -57,70 +46,9 @@ pub(super) fn select<'a>(
         input.ledger,
     );
 
-    let cap = input.frequency_cap;
     let hasher = IdBuildHasher::default();
     let pre = par_map(&rows, |&(ci, ri, row)| {
-        let campaign = &input.campaigns[ci];
-        let Some(slot) = index.get(&row.customer_id) else {
-            return Pre::Skip; // every audience row is indexed
-        };
-        let (oc, ori) = slot.owner;
-        if oc == ci && ori != ri {
-            return Pre::Skip; // a repeated row
-        }
-        let owned = oc == ci;
-        let past = index.rows(slot);
-        let last = || input.last_purchase.get(&row.customer_id).copied();
-        let mut c = Candidate {
-            campaign: ci,
-            step: 0,
-            row,
-            recent_sent: 0,
-            tie: 0,
-        };
-        match next_step(campaign, row.entry_date, past, input.as_of, last) {
-            Next::Nothing => return Pre::Skip,
-            Next::Purchased(step) => {
-                c.step = step;
-                return Pre::Decided(Box::new(decision(
-                    input,
-                    &c,
-                    SendState::Suppressed,
-                    "purchased",
-                    None,
-                )));
-            }
-            Next::Due(step) => c.step = step,
-        }
-        if !owned {
-            return Pre::Decided(Box::new(decision(
-                input,
-                &c,
-                SendState::Suppressed,
-                "lower_priority",
-                None,
-            )));
-        }
-        if in_holdout(&campaign.name, &row.customer_id, campaign.holdout_share) {
-            return Pre::Decided(Box::new(decision(
-                input,
-                &c,
-                SendState::Holdout,
-                "holdout",
-                None,
-            )));
-        }
-        // Messages in the frequency window, all campaigns, except this sequence entry's
-        // own earlier steps.
-        c.recent_sent = past
-            .filter(|r| {
-                counts_as_sent(r.state)
-                    && cap.in_window(r.as_of, input.as_of)
-                    && !(r.entry_date == row.entry_date && r.campaign == campaign.name)
-            })
-            .count() as u32;
-        c.tie = hasher.hash_one(row.customer_id.as_str());
-        Pre::Treated(c)
+        classify(input, &index, &hasher, ci, ri, row)
     });
 
     let mut candidates = Vec::with_capacity(pre.len());
@@ -142,4 +70,81 @@ pub(super) fn select<'a>(
             .then_with(|| a.row.customer_id.cmp(&b.row.customer_id))
     });
     candidates
+}
+
+/// The campaigns' indexes in priority order (highest priority first, ties by name) and
+/// each campaign's position in that order.
+fn priority_order(input: &PlanInput<'_>) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..input.campaigns.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ca, cb) = (&input.campaigns[a], &input.campaigns[b]);
+        cb.priority
+            .cmp(&ca.priority)
+            .then_with(|| ca.name.cmp(&cb.name))
+    });
+    let mut rank = vec![0usize; input.campaigns.len()];
+    for (position, &ci) in order.iter().enumerate() {
+        rank[ci] = position;
+    }
+    (order, rank)
+}
+
+/// What row `ri` of campaign `ci`'s audience comes to: skipped (nothing due, or a
+/// repeated row), decided (purchased, lower priority, holdout) or treated, with its
+/// count of recent messages and its tie-break hash.
+fn classify<'a>(
+    input: &'a PlanInput<'a>,
+    index: &CustomerIndex<'_>,
+    hasher: &IdBuildHasher,
+    ci: usize,
+    ri: usize,
+    row: &'a AudienceRow,
+) -> Pre<'a> {
+    let campaign = &input.campaigns[ci];
+    let Some(slot) = index.get(&row.customer_id) else {
+        return Pre::Skip; // every audience row is indexed
+    };
+    let (oc, ori) = slot.owner;
+    if oc == ci && ori != ri {
+        return Pre::Skip; // a repeated row
+    }
+    let owned = oc == ci;
+    let past = index.rows(slot);
+    let last = || input.last_purchase.get(&row.customer_id).copied();
+    let mut c = Candidate {
+        campaign: ci,
+        step: 0,
+        row,
+        recent_sent: 0,
+        tie: 0,
+    };
+    let decided = |c: &Candidate<'_>, state: SendState, reason: &str| {
+        Pre::Decided(Box::new(decision(input, c, state, reason, None)))
+    };
+    match next_step(campaign, row.entry_date, past, input.as_of, last) {
+        Next::Nothing => return Pre::Skip,
+        Next::Purchased(step) => {
+            c.step = step;
+            return decided(&c, SendState::Suppressed, "purchased");
+        }
+        Next::Due(step) => c.step = step,
+    }
+    if !owned {
+        return decided(&c, SendState::Suppressed, "lower_priority");
+    }
+    if in_holdout(&campaign.name, &row.customer_id, campaign.holdout_share) {
+        return decided(&c, SendState::Holdout, "holdout");
+    }
+    // Messages in the frequency window, all campaigns, except this sequence entry's
+    // own earlier steps.
+    let cap = input.frequency_cap;
+    c.recent_sent = past
+        .filter(|r| {
+            counts_as_sent(r.state)
+                && cap.in_window(r.as_of, input.as_of)
+                && !(r.entry_date == row.entry_date && r.campaign == campaign.name)
+        })
+        .count() as u32;
+    c.tie = hasher.hash_one(row.customer_id.as_str());
+    Pre::Treated(c)
 }

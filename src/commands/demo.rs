@@ -2,47 +2,25 @@
 
 use std::time::Instant;
 
+use chrono::NaiveDate;
+
 use super::run::{Ended, run_once};
 use super::schedule::cli_runner;
 use crate::cli::{DemoArgs, PipelineArgs};
 use crate::demo::{DemoOptions, generate};
 use crate::engine::EngineOptions;
 use crate::error::EXIT_OK;
+use crate::manifest::Manifest;
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let as_of = args
         .as_of
         .unwrap_or_else(|| chrono::Local::now().date_naive());
-    let started = Instant::now();
-    let opts = DemoOptions {
-        dir: args.dir.clone(),
-        rows: args.rows,
-        end: as_of,
-        seed: args.seed,
-    };
-    let report = tokio::task::spawn_blocking(move || generate(&opts)).await??;
-    println!(
-        "generated {} purchase rows of {} customers ({} complaints) in {} file(s) under {} in {:.1}s",
-        report.purchase_rows,
-        report.customers,
-        report.complaint_rows,
-        report.files,
-        args.dir.display(),
-        started.elapsed().as_secs_f64()
-    );
+    generate_data(&args, as_of).await?;
     if args.no_run {
         return Ok(EXIT_OK);
     }
-    let dir = |sub: &str| args.dir.join(sub).to_string_lossy().into_owned();
-    let pipeline = PipelineArgs {
-        pipeline: args.pipeline.clone(),
-        inputs: ["purchases", "customers", "complaints"]
-            .iter()
-            .map(|s| (s.to_string(), dir(s)))
-            .collect(),
-        set: vec![],
-        engine: args.engine.clone(),
-    };
+    let pipeline = demo_pipeline(&args);
     // The same path as `winback run`: locked, recorded in the run history.
     let mut runner = cli_runner(&pipeline, Some(args.output.clone()), &args.state_dir);
     runner.options.engine = EngineOptions {
@@ -96,6 +74,48 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     };
     println!("night 2, as_of {as_of}:");
     super::summary::print(&manifest);
+    print_outputs(&args, as_of, &manifest);
+    Ok(EXIT_OK)
+}
+
+/// Writes the synthetic shop data up to `as_of` under `args.dir` and says what it wrote.
+async fn generate_data(args: &DemoArgs, as_of: NaiveDate) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let opts = DemoOptions {
+        dir: args.dir.clone(),
+        rows: args.rows,
+        end: as_of,
+        seed: args.seed,
+    };
+    let report = tokio::task::spawn_blocking(move || generate(&opts)).await??;
+    println!(
+        "generated {} purchase rows of {} customers ({} complaints) in {} file(s) under {} in {:.1}s",
+        report.purchase_rows,
+        report.customers,
+        report.complaint_rows,
+        report.files,
+        args.dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The demo's pipeline with its three inputs read from the generated data.
+fn demo_pipeline(args: &DemoArgs) -> PipelineArgs {
+    let dir = |sub: &str| args.dir.join(sub).to_string_lossy().into_owned();
+    PipelineArgs {
+        pipeline: args.pipeline.clone(),
+        inputs: ["purchases", "customers", "complaints"]
+            .iter()
+            .map(|s| (s.to_string(), dir(s)))
+            .collect(),
+        set: vec![],
+        engine: args.engine.clone(),
+    }
+}
+
+/// Where the second night's outputs, messages and report are, and how to look at them.
+fn print_outputs(args: &DemoArgs, as_of: NaiveDate, manifest: &Manifest) {
     println!(
         "\nOutputs: {}/<table>/as_of={}/ (Parquet; try: duckdb -c \"select segment, count(*) from read_parquet('{}/rfm/*/*.parquet', hive_partitioning=true) group by 1\")",
         args.output, as_of, args.output
@@ -109,5 +129,4 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     if let Some(r) = &manifest.report {
         println!("Report (open it in any browser): {r}");
     }
-    Ok(EXIT_OK)
 }

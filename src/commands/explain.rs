@@ -121,7 +121,7 @@ fn explain_model(target: &stage::Stage, spec: &config::ModelSpec) {
     println!("-- reads: {}", target.reads.join(", "));
     println!(
         "-- input columns: {}",
-        stage::model_tables::SUMMARY_COLUMNS.join(", ")
+        stage::model_summary::SUMMARY_COLUMNS.join(", ")
     );
     println!("-- parameters:");
     println!("--   penalizer = {}", spec.fit.penalizer);

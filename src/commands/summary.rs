@@ -17,6 +17,17 @@ pub fn print(m: &Manifest) {
         "pipeline {}  as_of {}  run {}",
         m.pipeline, m.as_of, m.run_id
     );
+    stage_table(m);
+    sources_and_quarantine(m);
+    models_and_metrics(m);
+    if let Some(c) = &m.campaigns {
+        campaigns(c);
+    }
+    totals(m);
+}
+
+/// Rows and seconds of the source checks, the quarantine and each stage.
+fn stage_table(m: &Manifest) {
     println!("{:<28} {:>12} {:>9}", "stage", "rows", "seconds");
     println!(
         "{:<28} {:>12} {:>9.2}",
@@ -30,6 +41,10 @@ pub fn print(m: &Manifest) {
     for s in &m.stages {
         println!("{:<28} {:>12} {:>9.2}", s.name, s.rows, s.seconds);
     }
+}
+
+/// Each source's rows, files and skipped duplicate files; the quarantined rows by reason.
+fn sources_and_quarantine(m: &Manifest) {
     for src in &m.sources {
         println!(
             "source {:<21} {:>12} rows from {} file(s) ({})",
@@ -54,6 +69,10 @@ pub fn print(m: &Manifest) {
     } else {
         println!("quarantined 0 rows");
     }
+}
+
+/// Whether each model was fitted (and converged), and the run's metrics.
+fn models_and_metrics(m: &Manifest) {
     for (name, d) in &m.models {
         match d.get("error") {
             Some(e) => println!("model {name:<34} NOT FITTED ({}): {e}", d["fallback"]),
@@ -74,9 +93,10 @@ pub fn print(m: &Manifest) {
         };
         println!("{k:<40} {shown}");
     }
-    if let Some(c) = &m.campaigns {
-        campaigns(c);
-    }
+}
+
+/// Rows, time, throughput and memory of the whole run; where the tables and the report are.
+fn totals(m: &Manifest) {
     let out = m.outputs.first().map(|o| o.path.as_str()).unwrap_or("");
     let spilled = if m.spill_peak_bytes > 0 {
         format!(", spill files up to {}", human_bytes(m.spill_peak_bytes))

@@ -152,66 +152,11 @@ pub fn resolve(
         if let Err(e) = clv.validate() {
             problems.push(format!("models.{name}: {e}"));
         }
-        let fit = |f: &RawFit| FitOptions {
-            penalizer: f.penalizer,
-            max_customers: f.fit_customers,
-            ..FitOptions::default()
-        };
-        if let RawModel::Bgnbd(f) | RawModel::GammaGamma(f) | RawModel::Clv(f) = &parsed
-            && f.fit_customers < 100
-        {
-            problems.push(format!(
-                "models.{name}.fit_customers: {} is too few to fit on (at least 100)",
-                f.fit_customers
-            ));
-        }
-        let base = |kind, f: &RawFit| ModelSpec {
-            kind,
-            input: f.input.clone(),
-            model: None,
-            lapsed: None,
-            p_alive_below: default_p_alive_below(),
-            winback_cost: BTreeMap::new(),
-            fit: fit(f),
-            clv: clv.clone(),
-            required: f.required,
-        };
         let spec = match &parsed {
-            RawModel::Bgnbd(f) => base(ModelKind::Bgnbd, f),
-            RawModel::GammaGamma(f) => base(ModelKind::GammaGamma, f),
-            RawModel::Clv(f) => base(ModelKind::Clv, f),
-            RawModel::Sltv(s) => {
-                let mut winback_cost = s.winback_cost.clone();
-                if winback_cost.is_empty() {
-                    winback_cost
-                        .insert("email".into(), number(variables, "winback_cost_email", 1.0));
-                }
-                if let Some((channel, cost)) = winback_cost
-                    .iter()
-                    .find(|(_, c)| !(c.is_finite() && **c >= 0.0))
-                {
-                    problems.push(format!(
-                        "models.{name}.winback_cost.{channel}: {cost} must be a finite amount >= 0"
-                    ));
-                }
-                if !(0.0..=1.0).contains(&s.p_alive_below) {
-                    problems.push(format!(
-                        "models.{name}.p_alive_below: {} must be between 0 and 1",
-                        s.p_alive_below
-                    ));
-                }
-                ModelSpec {
-                    kind: ModelKind::Sltv,
-                    input: s.input.clone(),
-                    model: Some(s.model.clone()),
-                    lapsed: Some(s.lapsed.clone()),
-                    p_alive_below: s.p_alive_below,
-                    winback_cost,
-                    fit: FitOptions::default(),
-                    clv: clv.clone(),
-                    required: s.required,
-                }
-            }
+            RawModel::Bgnbd(f) => fit_spec(name, ModelKind::Bgnbd, f, &clv, problems),
+            RawModel::GammaGamma(f) => fit_spec(name, ModelKind::GammaGamma, f, &clv, problems),
+            RawModel::Clv(f) => fit_spec(name, ModelKind::Clv, f, &clv, problems),
+            RawModel::Sltv(s) => sltv_spec(name, s, &clv, variables, problems),
         };
         if spec.fit.penalizer < 0.0 || !spec.fit.penalizer.is_finite() {
             problems.push(format!(
@@ -228,7 +173,90 @@ pub fn resolve(
         kinds.insert(name.clone(), spec.kind);
         out.insert(name.clone(), spec);
     }
-    for (name, spec) in &out {
+    check_upstream(raw, &out, &kinds, problems);
+    out
+}
+
+/// A model that fits its own parameters (bgnbd, gamma_gamma, clv): at least 100
+/// customers to fit on.
+fn fit_spec(
+    name: &str,
+    kind: ModelKind,
+    f: &RawFit,
+    clv: &ClvOptions,
+    problems: &mut Vec<String>,
+) -> ModelSpec {
+    if f.fit_customers < 100 {
+        problems.push(format!(
+            "models.{name}.fit_customers: {} is too few to fit on (at least 100)",
+            f.fit_customers
+        ));
+    }
+    ModelSpec {
+        kind,
+        input: f.input.clone(),
+        model: None,
+        lapsed: None,
+        p_alive_below: default_p_alive_below(),
+        winback_cost: BTreeMap::new(),
+        fit: FitOptions {
+            penalizer: f.penalizer,
+            max_customers: f.fit_customers,
+            ..FitOptions::default()
+        },
+        clv: clv.clone(),
+        required: f.required,
+    }
+}
+
+/// An sltv model: its win-back costs (e-mail at `$winback_cost_email` when none is
+/// given) must be finite amounts >= 0 and its `p_alive_below` a probability.
+fn sltv_spec(
+    name: &str,
+    s: &RawSltv,
+    clv: &ClvOptions,
+    variables: &BTreeMap<String, Variable>,
+    problems: &mut Vec<String>,
+) -> ModelSpec {
+    let mut winback_cost = s.winback_cost.clone();
+    if winback_cost.is_empty() {
+        winback_cost.insert("email".into(), number(variables, "winback_cost_email", 1.0));
+    }
+    if let Some((channel, cost)) = winback_cost
+        .iter()
+        .find(|(_, c)| !(c.is_finite() && **c >= 0.0))
+    {
+        problems.push(format!(
+            "models.{name}.winback_cost.{channel}: {cost} must be a finite amount >= 0"
+        ));
+    }
+    if !(0.0..=1.0).contains(&s.p_alive_below) {
+        problems.push(format!(
+            "models.{name}.p_alive_below: {} must be between 0 and 1",
+            s.p_alive_below
+        ));
+    }
+    ModelSpec {
+        kind: ModelKind::Sltv,
+        input: s.input.clone(),
+        model: Some(s.model.clone()),
+        lapsed: Some(s.lapsed.clone()),
+        p_alive_below: s.p_alive_below,
+        winback_cost,
+        fit: FitOptions::default(),
+        clv: clv.clone(),
+        required: s.required,
+    }
+}
+
+/// Each sltv model builds on a clv model of the same file.
+fn check_upstream(
+    raw: &BTreeMap<String, toml::Value>,
+    out: &BTreeMap<String, ModelSpec>,
+    kinds: &BTreeMap<String, ModelKind>,
+    problems: &mut Vec<String>,
+) {
+    for (name, spec) in out {
         if let Some(m) = &spec.model
             && raw.contains_key(m)
             && kinds.get(m) != Some(&ModelKind::Clv)
@@ -242,5 +270,4 @@ pub fn resolve(
             problems.push(format!("models.{name}.model: there is no [models.{m}]"));
         }
     }
-    out
 }

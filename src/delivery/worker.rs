@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 
 use super::{ChannelReport, DeliveryError, DeliveryOptions, LedgerWriter};
 use crate::channels::rate_limit::Throttle;
-use crate::channels::{Channel, ChannelError, Outcome, Sent};
+use crate::channels::{Channel, ChannelError, Outcome, RetryPolicy, Sent};
 use crate::clock::add_std;
 use crate::message::{Message, SendState};
 use crate::state::LedgerOutcome;
@@ -144,21 +145,9 @@ impl Run {
     /// Sends one reserved batch until every recipient is settled.
     async fn send_batch(&self, mut pending: Vec<Message>) -> Result<(), DeliveryError> {
         let policy = self.channel.settings().retry;
-        let clock = self.opts.clock.clone();
         let mut attempt: u32 = 1;
         loop {
-            // Waiting for the pause gate, the rate limit or a slot: give up at the deadline,
-            // or at cancellation (the batch was not sent this attempt: a later run retries).
-            let permit = tokio::select! {
-                p = self.throttle.acquire() => Ok(p),
-                _ = clock.sleep_until(self.deadline) => Err(BUDGET_EXHAUSTED),
-                _ = self.opts.cancel.cancelled() => Err(CANCELLED),
-            };
-            let permit = match permit {
-                Ok(_) if clock.now() >= self.deadline => Err(BUDGET_EXHAUSTED),
-                p => p,
-            };
-            let permit = match permit {
+            let permit = match self.acquire_slot().await {
                 Ok(p) => p,
                 Err(why) => return self.settle_all(&pending, SendState::Failed, why).await,
             };
@@ -180,24 +169,7 @@ impl Run {
                 return Err(e.into());
             }
             let Sent { outcomes, halt } = sent;
-            // A 429 pauses every worker and uses up no attempt; any other halt stops the
-            // channel. Either way what the requests before it earned is recorded as is.
-            let (free_retry, stop) = match halt {
-                None => (false, None),
-                Some(ChannelError::RateLimited { retry_after, .. }) => {
-                    let wait = policy.delay(attempt, retry_after, &mut rand::rng());
-                    let until = self.throttle.pause_for(wait);
-                    self.report().throttled += 1;
-                    tracing::warn!(wait_ms = wait.as_millis() as u64, %until, "provider answered 429: pausing the channel");
-                    (true, None)
-                }
-                Some(e) => {
-                    tracing::error!(error = %e, recipients = pending.len(), "stopping the channel");
-                    self.stop.store(true, Ordering::SeqCst);
-                    self.report().stopped = Some(e.to_string());
-                    (false, Some(e))
-                }
-            };
+            let (free_retry, stop) = self.on_halt(halt, policy, attempt, pending.len());
             let max = match (&stop, free_retry) {
                 (Some(_), _) => attempt, // nothing is retried: the channel stops
                 (None, true) => u32::MAX,
@@ -226,18 +198,8 @@ impl Run {
             let delay = policy.delay(attempt, wait, &mut rand::rng());
             tracing::warn!(recipients = retry.len(), attempt, delay_ms = delay.as_millis() as u64,
                 reason = %last_reason, "retrying");
-            if add_std(clock.now(), delay) >= self.deadline {
-                return self
-                    .settle_all(&retry, SendState::Failed, BUDGET_EXHAUSTED)
-                    .await;
-            }
-            tokio::select! {
-                _ = clock.sleep(delay) => {}
-                _ = self.opts.cancel.cancelled() => {
-                    return self
-                        .settle_all(&retry, SendState::Failed, CANCELLED)
-                        .await;
-                }
+            if let Err(why) = self.back_off(delay).await {
+                return self.settle_all(&retry, SendState::Failed, why).await;
             }
             attempt += 1;
             let keys = retry.iter().map(|m| m.idempotency_key.clone()).collect();
@@ -246,6 +208,63 @@ impl Run {
                 .await
                 .map_err(|e| self.ledger_err(e))?;
             pending = retry;
+        }
+    }
+
+    /// A send slot: waits for the pause gate, the rate limit and a free slot. Gives up
+    /// at the deadline or at cancellation with the reason (the batch was not sent this
+    /// attempt: a later run retries).
+    async fn acquire_slot(&self) -> Result<SemaphorePermit<'_>, &'static str> {
+        let clock = &self.opts.clock;
+        let permit = tokio::select! {
+            p = self.throttle.acquire() => Ok(p),
+            _ = clock.sleep_until(self.deadline) => Err(BUDGET_EXHAUSTED),
+            _ = self.opts.cancel.cancelled() => Err(CANCELLED),
+        };
+        match permit {
+            Ok(_) if clock.now() >= self.deadline => Err(BUDGET_EXHAUSTED),
+            p => p,
+        }
+    }
+
+    /// What a halt of the channel means for this batch: `(free_retry, stop)`. A 429
+    /// pauses every worker and uses up no attempt (a free retry); any other halt stops
+    /// the channel. Either way what the requests before it earned is recorded as is.
+    fn on_halt(
+        &self,
+        halt: Option<ChannelError>,
+        policy: RetryPolicy,
+        attempt: u32,
+        recipients: usize,
+    ) -> (bool, Option<ChannelError>) {
+        match halt {
+            None => (false, None),
+            Some(ChannelError::RateLimited { retry_after, .. }) => {
+                let wait = policy.delay(attempt, retry_after, &mut rand::rng());
+                let until = self.throttle.pause_for(wait);
+                self.report().throttled += 1;
+                tracing::warn!(wait_ms = wait.as_millis() as u64, %until, "provider answered 429: pausing the channel");
+                (true, None)
+            }
+            Some(e) => {
+                tracing::error!(error = %e, recipients, "stopping the channel");
+                self.stop.store(true, Ordering::SeqCst);
+                self.report().stopped = Some(e.to_string());
+                (false, Some(e))
+            }
+        }
+    }
+
+    /// Waits `delay` before a retry; gives up with the reason when the wait would pass
+    /// the deadline, or at cancellation.
+    async fn back_off(&self, delay: std::time::Duration) -> Result<(), &'static str> {
+        let clock = &self.opts.clock;
+        if add_std(clock.now(), delay) >= self.deadline {
+            return Err(BUDGET_EXHAUSTED);
+        }
+        tokio::select! {
+            _ = clock.sleep(delay) => Ok(()),
+            _ = self.opts.cancel.cancelled() => Err(CANCELLED),
         }
     }
 

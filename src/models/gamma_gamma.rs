@@ -199,50 +199,13 @@ pub fn fit_gamma_gamma(
         });
     }
     let n = x.len() as f64;
-    // Distinct x (whole numbers) with their counts for the x-only terms.
-    let mut xs: Vec<f64> = x.clone();
-    xs.sort_unstable_by(f64::total_cmp);
-    xs.dedup();
-    let mut count = vec![0.0; xs.len()];
-    x.iter()
-        .for_each(|xi| count[xs.partition_point(|w| w < xi)] += 1.0);
-    // ln(v + x m) = ln(x m) + ln1p(v/(x m)): the data-only part is summed once, so
-    // the parameter-dependent sums stay small and the objective's rounding noise low.
-    let inv_xm: Vec<f64> = x.iter().zip(&m).map(|(a, b)| 1.0 / (a * b)).collect();
-    let s_lnm: f64 = m.iter().map(|v| v.ln()).sum();
-    let s_lnxm: f64 = inv_xm.iter().map(|v| -v.ln()).sum();
     let threads = worker_count(opts.threads, x.len(), 50_000);
-    let eval = |[p, q, v]: [f64; 3], grad: &mut [f64; 3]| -> f64 {
-        let ln_v = v.ln();
-        let mut ll = n * (q * ln_v - ln_gamma(q)) - q * s_lnxm - s_lnm;
-        let mut g = [0.0, n * (ln_v - digamma(q)) - s_lnxm, n * q / v];
-        for (&xv, &c) in xs.iter().zip(&count) {
-            let px = p * xv;
-            ll += c * (ln_gamma(px + q) - ln_gamma(px));
-            g[0] += c * xv * (digamma(px + q) - digamma(px));
-            g[1] += c * digamma(px + q);
-        }
-        let s = parallel_sum::<4, _>(x.len(), threads, |range| {
-            let mut s = [0.0; 4]; // sum L, sum x L, sum 1/(v+xm), sum x/(v+xm), L = ln1p(v/(xm))
-            for (&xv, &ixm) in x[range.clone()].iter().zip(&inv_xm[range]) {
-                let vr = v * ixm;
-                let (l, inv) = (vr.ln_1p(), ixm / (1.0 + vr));
-                s[0] += l;
-                s[1] += xv * l;
-                s[2] += inv;
-                s[3] += xv * inv;
-            }
-            s
-        });
-        ll -= p * s[1] + q * s[0];
-        *grad = [g[0] - s[1], g[1] - s[0], g[2] - p * s[3] - q * s[2]];
-        ll
-    };
+    let likelihood = Likelihood::new(&x, &m, threads);
     let pen = opts.penalizer;
     let objective = |phi: &[f64], g: &mut [f64]| {
         let th = [phi[0].exp(), phi[1].exp(), phi[2].exp()];
         let mut grad = [0.0; 3];
-        let ll = eval(th, &mut grad);
+        let ll = likelihood.eval(th, &mut grad);
         for i in 0..3 {
             g[i] = -th[i] * grad[i] / n + 2.0 * pen * phi[i];
         }
@@ -276,134 +239,75 @@ pub fn fit_gamma_gamma(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The Gamma-Gamma log-likelihood of the customers' repeat purchases `x` and mean spends
+/// `m`, with what depends on the data only computed once.
+struct Likelihood<'a> {
+    x: &'a [f64],
+    n: f64,
+    /// Distinct x (whole numbers) with their counts, for the x-only terms.
+    xs: Vec<f64>,
+    count: Vec<f64>,
+    /// ln(v + x m) = ln(x m) + ln1p(v/(x m)): the data-only part is summed once, so
+    /// the parameter-dependent sums stay small and the objective's rounding noise low.
+    inv_xm: Vec<f64>,
+    s_lnm: f64,
+    s_lnxm: f64,
+    threads: usize,
+}
 
-    // Printed by scripts/reference/clv_reference.py (scipy.special.gammaln, the note's
-    // formulas): p, q, v, x, m, log-likelihood, E[M | x, m].
-    #[rustfmt::skip]
-    const GG_REFERENCE: [[f64; 7]; 6] = [
-        [6.0, 4.0, 15.0, 1.0, 20.0, -3.520042174643976, 23.333333333333332],
-        [6.0, 4.0, 15.0, 5.0, 35.5, -4.205814270169469, 35.0],
-        [6.0, 4.0, 15.0, 30.0, 12.25, -3.6480127232678115, 12.540983606557376],
-        [0.5, 1.5, 200.0, 1.0, 20.0, -4.78922788494912, 110.0],
-        [0.5, 1.5, 200.0, 5.0, 35.5, -4.781053562736577, 62.916666666666664],
-        [0.5, 1.5, 200.0, 30.0, 12.25, -6.380356901804646, 18.306451612903224],
-    ];
-
-    #[test]
-    fn per_customer_values_match_the_scipy_reference() {
-        for [p, q, v, x, m, ll, ev] in GG_REFERENCE {
-            let params = GammaGammaParams { p, q, v };
-            assert!(
-                (params.log_likelihood(x, m).unwrap() - ll).abs() < 1e-11 * ll.abs(),
-                "{params:?} {x}"
-            );
-            assert!(
-                (params.conditional_expected_average_value(x, m).unwrap() - ev).abs() < 1e-12 * ev,
-                "{x}"
-            );
+impl<'a> Likelihood<'a> {
+    fn new(x: &'a [f64], m: &[f64], threads: usize) -> Self {
+        let mut xs: Vec<f64> = x.to_vec();
+        xs.sort_unstable_by(f64::total_cmp);
+        xs.dedup();
+        let mut count = vec![0.0; xs.len()];
+        x.iter()
+            .for_each(|xi| count[xs.partition_point(|w| w < xi)] += 1.0);
+        let inv_xm: Vec<f64> = x.iter().zip(m).map(|(a, b)| 1.0 / (a * b)).collect();
+        let s_lnm: f64 = m.iter().map(|v| v.ln()).sum();
+        let s_lnxm: f64 = inv_xm.iter().map(|v| -v.ln()).sum();
+        Likelihood {
+            x,
+            n: x.len() as f64,
+            xs,
+            count,
+            inv_xm,
+            s_lnm,
+            s_lnxm,
+            threads,
         }
-        let params = GammaGammaParams::new(6.0, 4.0, 15.0);
-        assert_eq!(
-            params
-                .conditional_expected_average_value(0.0, f64::NAN)
-                .unwrap(),
-            30.0
-        );
     }
 
-    /// Regression: the fit summed over the customers in their input order and split the
-    /// sum per thread, so a query engine's row order or the core count changed its last
-    /// bits (and with them CLV ties and value tiers).
-    #[test]
-    fn fit_is_bit_identical_for_any_row_order_and_thread_count() {
-        let gg = GammaGammaParams::new(6.0, 4.0, 15.0);
-        // Enough repeat buyers (>= 2 x 50,000) that two threads really are used.
-        let freq: Vec<f64> = (0..120_000)
-            .map(|i| f64::from(1 + (i * 7919) % 23))
-            .collect();
-        let spend = super::super::simulate::simulate_gamma_gamma(&gg, &freq, 4).unwrap();
-        let fit = |freq: &[f64], spend: &[f64], threads| {
-            let opts = FitOptions {
-                threads,
-                ..FitOptions::default()
-            };
-            let r = fit_gamma_gamma(freq, spend, &opts).unwrap();
-            [r.params.p, r.params.q, r.params.v, r.log_likelihood].map(f64::to_bits)
-        };
-        let one = fit(&freq, &spend, 1);
-        let (mut f2, mut s2) = (freq.clone(), spend.clone());
-        f2.reverse();
-        s2.reverse();
-        f2.rotate_left(12_345);
-        s2.rotate_left(12_345);
-        assert_eq!(one, fit(&f2, &s2, 2), "reordered rows, 2 threads");
-        assert_eq!(one, fit(&freq, &spend, 3), "3 threads");
-        let corr = |f: &[f64], s: &[f64]| frequency_spend_correlation(f, s).unwrap().to_bits();
-        assert_eq!(corr(&freq, &spend), corr(&f2, &s2));
-    }
-
-    #[test]
-    fn degenerate_spend_data_gives_specific_errors() {
-        let opts = FitOptions::default();
-        let freq = vec![0.0, 1.0, 2.0, 3.0, 0.0, 5.0, 1.0, 2.0, 4.0, 3.0, 2.0, 1.0];
-        let zero = vec![0.0; freq.len()];
-        assert!(matches!(
-            fit_gamma_gamma(&freq, &zero, &opts),
-            Err(ModelError::NoPositiveSpend { n_customers: 12 })
-        ));
-        let spend: Vec<f64> = (0..12).map(|i| 10.0 + f64::from(i)).collect();
-        assert!(matches!(
-            fit_gamma_gamma(&[0.0; 12], &spend, &opts),
-            Err(ModelError::NoPositiveSpend { .. })
-        ));
-        assert!(matches!(
-            fit_gamma_gamma(&[], &[], &opts),
-            Err(ModelError::Empty { .. })
-        ));
-        assert!(matches!(
-            fit_gamma_gamma(&freq[..3], &spend[..3], &opts),
-            Err(ModelError::TooFewCustomers { found: 2, .. })
-        ));
-        assert!(matches!(
-            fit_gamma_gamma(&freq, &spend[..5], &opts),
-            Err(ModelError::LengthMismatch { .. })
-        ));
-        let mut bad = spend.clone();
-        bad[3] = -4.0;
-        let err = fit_gamma_gamma(&freq, &bad, &opts).unwrap_err();
-        assert!(
-            matches!(err, ModelError::InvalidObservation { row: Some(3), .. }),
-            "{err}"
-        );
-        bad[3] = f64::NAN;
-        assert!(fit_gamma_gamma(&freq, &bad, &opts).is_err());
-        // Missing spend of one-time buyers (x = 0) is ignored; tiny data still fits or says why.
-        bad[3] = 7.0;
-        bad[0] = f64::NAN;
-        match fit_gamma_gamma(
-            &freq,
-            &bad,
-            &FitOptions {
-                min_customers: 1,
-                ..opts
-            },
-        ) {
-            Ok(fit) => assert!(fit.params.validate().is_ok() && fit.n_customers == 10),
-            Err(e) => panic!("{e}"),
+    /// The log-likelihood at `(p, q, v)`; writes its gradient to `grad`.
+    fn eval(&self, [p, q, v]: [f64; 3], grad: &mut [f64; 3]) -> f64 {
+        let (x, n, inv_xm) = (self.x, self.n, &self.inv_xm);
+        let ln_v = v.ln();
+        let mut ll = n * (q * ln_v - ln_gamma(q)) - q * self.s_lnxm - self.s_lnm;
+        let mut g = [0.0, n * (ln_v - digamma(q)) - self.s_lnxm, n * q / v];
+        for (&xv, &c) in self.xs.iter().zip(&self.count) {
+            let px = p * xv;
+            ll += c * (ln_gamma(px + q) - ln_gamma(px));
+            g[0] += c * xv * (digamma(px + q) - digamma(px));
+            g[1] += c * digamma(px + q);
         }
-        let heavy = GammaGammaParams::new(2.0, 0.8, 10.0);
-        assert!(matches!(
-            heavy.population_mean_spend(),
-            Err(ModelError::InfiniteMeanSpend { .. })
-        ));
-        assert!(
-            heavy
-                .conditional_expected_average_value(3.0, 12.0)
-                .unwrap()
-                .is_finite()
-        );
+        let s = parallel_sum::<4, _>(x.len(), self.threads, |range| {
+            let mut s = [0.0; 4]; // sum L, sum x L, sum 1/(v+xm), sum x/(v+xm), L = ln1p(v/(xm))
+            for (&xv, &ixm) in x[range.clone()].iter().zip(&inv_xm[range]) {
+                let vr = v * ixm;
+                let (l, inv) = (vr.ln_1p(), ixm / (1.0 + vr));
+                s[0] += l;
+                s[1] += xv * l;
+                s[2] += inv;
+                s[3] += xv * inv;
+            }
+            s
+        });
+        ll -= p * s[1] + q * s[0];
+        *grad = [g[0] - s[1], g[1] - s[0], g[2] - p * s[3] - q * s[2]];
+        ll
     }
 }
+
+#[cfg(test)]
+#[path = "gamma_gamma_tests.rs"]
+mod tests;

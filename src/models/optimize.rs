@@ -54,31 +54,14 @@ where
     if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
         return None;
     }
-    let mut hist: Vec<(Vec<f64>, Vec<f64>, f64)> = Vec::with_capacity(MEMORY);
+    let mut hist: Vec<Curvature> = Vec::with_capacity(MEMORY);
     let (mut x_new, mut g_new) = (vec![0.0; n], vec![0.0; n]);
     let (mut iterations, mut flat_steps, mut stalled) = (0, 0, false);
     while iterations < max_iter {
         if max_abs(&g) <= gtol {
             break;
         }
-        // Two-loop recursion: d = -H g.
-        let mut d: Vec<f64> = g.iter().map(|v| -v).collect();
-        let mut alphas = Vec::with_capacity(hist.len());
-        for (s, y, rho) in hist.iter().rev() {
-            let al = rho * dot(s, &d);
-            d.iter_mut().zip(y).for_each(|(di, yi)| *di -= al * yi);
-            alphas.push(al);
-        }
-        let gamma = hist.last().map_or(1.0 / max_abs(&g).max(1.0), |(s, y, _)| {
-            dot(s, y) / dot(y, y)
-        });
-        d.iter_mut().for_each(|v| *v *= gamma);
-        for ((s, y, rho), al) in hist.iter().zip(alphas.iter().rev()) {
-            let be = rho * dot(y, &d);
-            d.iter_mut()
-                .zip(s)
-                .for_each(|(di, si)| *di += (al - be) * si);
-        }
+        let mut d = search_direction(&hist, &g);
         let mut slope = dot(&g, &d);
         if slope >= 0.0 || !slope.is_finite() {
             // Not a descent direction: restart from steepest descent.
@@ -110,15 +93,7 @@ where
                 } else {
                     0
                 };
-                let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
-                let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
-                let sy = dot(&s, &y);
-                if sy > 1e-12 * dot(&s, &s).sqrt() * dot(&y, &y).sqrt() && sy > 0.0 {
-                    if hist.len() == MEMORY {
-                        hist.remove(0);
-                    }
-                    hist.push((s, y, 1.0 / sy));
-                }
+                remember_step(&mut hist, MEMORY, (&x, &x_new), (&g, &g_new));
                 std::mem::swap(&mut x, &mut x_new);
                 std::mem::swap(&mut g, &mut g_new);
                 fx = f_new;
@@ -149,6 +124,52 @@ where
         iterations,
         converged,
     })
+}
+
+/// One remembered step of L-BFGS: the move `s`, the change of gradient `y` and `1 / s·y`.
+type Curvature = (Vec<f64>, Vec<f64>, f64);
+
+/// The L-BFGS search direction `d = -H g` by the two-loop recursion over the remembered
+/// steps `hist` (oldest first); without any, the steepest descent scaled by the largest
+/// gradient component (at least 1).
+fn search_direction(hist: &[Curvature], g: &[f64]) -> Vec<f64> {
+    let mut d: Vec<f64> = g.iter().map(|v| -v).collect();
+    let mut alphas = Vec::with_capacity(hist.len());
+    for (s, y, rho) in hist.iter().rev() {
+        let al = rho * dot(s, &d);
+        d.iter_mut().zip(y).for_each(|(di, yi)| *di -= al * yi);
+        alphas.push(al);
+    }
+    let gamma = hist
+        .last()
+        .map_or(1.0 / max_abs(g).max(1.0), |(s, y, _)| dot(s, y) / dot(y, y));
+    d.iter_mut().for_each(|v| *v *= gamma);
+    for ((s, y, rho), al) in hist.iter().zip(alphas.iter().rev()) {
+        let be = rho * dot(y, &d);
+        d.iter_mut()
+            .zip(s)
+            .for_each(|(di, si)| *di += (al - be) * si);
+    }
+    d
+}
+
+/// Remembers the accepted step from `x.0` to `x.1` (gradients `g.0`, `g.1`) when its
+/// curvature `s·y` is clearly positive, dropping the oldest step beyond `memory`.
+fn remember_step(
+    hist: &mut Vec<Curvature>,
+    memory: usize,
+    x: (&[f64], &[f64]),
+    g: (&[f64], &[f64]),
+) {
+    let s: Vec<f64> = x.1.iter().zip(x.0).map(|(a, b)| a - b).collect();
+    let y: Vec<f64> = g.1.iter().zip(g.0).map(|(a, b)| a - b).collect();
+    let sy = dot(&s, &y);
+    if sy > 1e-12 * dot(&s, &s).sqrt() * dot(&y, &y).sqrt() && sy > 0.0 {
+        if hist.len() == memory {
+            hist.remove(0);
+        }
+        hist.push((s, y, 1.0 / sy));
+    }
 }
 
 /// Adds up `work` over `0..n`, in parallel when `threads > 1`, with a result that is

@@ -8,7 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use crate::report::charts::{
-    BLUE, GREEN, GREY, INK, LIGHT, ORANGE, RED, SKY, WIDTH, clip, fin, finite_max, svg, text,
+    BLUE, GREEN, GREY, INK, LIGHT, ORANGE, R, RED, Root, SKY, WIDTH, clip, fin, finite_max, svg,
+    text,
 };
 use crate::report::html;
 
@@ -72,16 +73,7 @@ pub fn lines(
         if !in_range.is_empty() {
             legend.push(("week with a segment alert".into(), RED));
         }
-        let mut x = 70;
-        for (name, color) in legend {
-            root.draw(&PathElement::new(
-                vec![(x, 16), (x + 18, 16)],
-                color.stroke_width(3),
-            ))?;
-            let s = text(16.0, &INK, HPos::Left, VPos::Center);
-            root.draw(&Text::new(name.clone(), (x + 24, 16), s))?;
-            x += 24 + name.chars().count() as i32 * 8 + 24;
-        }
+        legend_above(root, legend)?;
         for (_, values, color) in series {
             let color = *color;
             let pts: Vec<(f64, f64)> = dates
@@ -96,6 +88,21 @@ pub fn lines(
         }
         Ok(())
     })
+}
+
+/// A legend in one row above the plot: a short line of each colour and its name.
+fn legend_above(root: &Root, legend: Vec<(String, RGBColor)>) -> R {
+    let mut x = 70;
+    for (name, color) in legend {
+        root.draw(&PathElement::new(
+            vec![(x, 16), (x + 18, 16)],
+            color.stroke_width(3),
+        ))?;
+        let s = text(16.0, &INK, HPos::Left, VPos::Center);
+        root.draw(&Text::new(name.clone(), (x + 24, 16), s))?;
+        x += 24 + name.chars().count() as i32 * 8 + 24;
+    }
+    Ok(())
 }
 
 /// Revenue share reached at a customer share, by linear interpolation of the curve.

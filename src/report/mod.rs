@@ -12,8 +12,10 @@ pub mod data;
 #[cfg(test)]
 mod example_data;
 pub mod gather;
+mod gather_results;
 mod html;
 mod lapses;
+mod query;
 mod results;
 mod sections;
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use crate::report::charts::{self, BLUE, GREEN, GREY, ORANGE, SKY};
 use crate::report::curves;
-use crate::report::data::{CampaignResult, ReportData};
+use crate::report::data::{CampaignResult, ManifestView, ReportData};
 use crate::report::html::{self, esc, int, money, n, pct, pp, t};
 use crate::report::sections::fig;
 
@@ -139,6 +139,17 @@ pub fn campaigns(d: &ReportData) -> Option<String> {
          line is the 95% interval. Green: clearly better than doing nothing. Grey: the line \
          crosses zero, so it could be luck. Red: clearly worse.",
     ));
+    s.push_str(&results_table(d));
+    for c in &d.campaigns {
+        let _ = writeln!(s, "<h3>{}</h3>", esc(&c.campaign));
+        s.push_str(&funnel(c));
+        s.push_str(&campaign_note(c));
+    }
+    Some(s)
+}
+
+/// The results of every campaign, one row each (highlighted: uplift clearly above zero).
+fn results_table(d: &ReportData) -> String {
     let table: Vec<_> = d
         .campaigns
         .iter()
@@ -168,7 +179,7 @@ pub fn campaigns(d: &ReportData) -> Option<String> {
             )
         })
         .collect();
-    s.push_str(&html::table(
+    html::table(
         "Results per campaign (highlighted: uplift clearly above zero)",
         &[
             "campaign",
@@ -182,36 +193,36 @@ pub fn campaigns(d: &ReportData) -> Option<String> {
             "ROI",
         ],
         &table,
-    ));
-    for c in &d.campaigns {
-        let _ = writeln!(s, "<h3>{}</h3>", esc(&c.campaign));
-        s.push_str(&funnel(c));
-        let roi = match c.roi {
-            Some(r) => format!(
-                "For every 1.00 spent it brought back {} of extra revenue (ROI {}).",
-                html::num(1.0 + r, 2),
-                pct(r)
-            ),
-            None => "It cost nothing to send, so ROI is not defined.".into(),
-        };
-        s.push_str(&html::note(&format!(
-            "Of {} customers picked, {} were sent a message and {} came back ({}), against {} \
-             of the holdout: {} (95% interval {} to {}). {} Incremental revenue {}, cost {}. {}",
-            int(c.audience),
-            int(c.sent),
-            int(c.reactivated),
-            pct(c.rate),
-            pct(c.holdout_rate),
-            pp(c.uplift),
-            pp(c.ci_low),
-            pp(c.ci_high),
-            verdict(c),
-            money(c.incremental_revenue),
-            money(c.cost),
-            esc(&roi)
-        )));
-    }
-    Some(s)
+    )
+}
+
+/// One campaign's results in words: who came back against the holdout, whether that is
+/// clearly better than doing nothing, and what it earned for what it cost.
+fn campaign_note(c: &CampaignResult) -> String {
+    let roi = match c.roi {
+        Some(r) => format!(
+            "For every 1.00 spent it brought back {} of extra revenue (ROI {}).",
+            html::num(1.0 + r, 2),
+            pct(r)
+        ),
+        None => "It cost nothing to send, so ROI is not defined.".into(),
+    };
+    html::note(&format!(
+        "Of {} customers picked, {} were sent a message and {} came back ({}), against {} \
+         of the holdout: {} (95% interval {} to {}). {} Incremental revenue {}, cost {}. {}",
+        int(c.audience),
+        int(c.sent),
+        int(c.reactivated),
+        pct(c.rate),
+        pct(c.holdout_rate),
+        pp(c.uplift),
+        pp(c.ci_low),
+        pp(c.ci_high),
+        verdict(c),
+        money(c.incremental_revenue),
+        money(c.cost),
+        esc(&roi)
+    ))
 }
 
 pub fn manifest(d: &ReportData) -> Option<String> {
@@ -229,24 +240,7 @@ pub fn manifest(d: &ReportData) -> Option<String> {
         )],
     );
     if !m.stages.is_empty() {
-        let bars: Vec<_> = m
-            .stages
-            .iter()
-            .map(|(name, _, secs)| charts::Bar {
-                label: name.clone(),
-                value: *secs,
-                color: SKY,
-            })
-            .collect();
-        s.push_str(&fig(
-            "Seconds per stage",
-            charts::hbars(
-                "Seconds spent in each stage of the run",
-                charts::WIDTH,
-                &bars,
-                &|v| format!("{} s", html::num(v, 1)),
-            ),
-        ));
+        s.push_str(&stage_seconds(m));
     }
     let quarantined: u64 = m.quarantine.iter().map(|q| q.1).sum();
     s.push_str(&html::note(&format!(
@@ -255,6 +249,35 @@ pub fn manifest(d: &ReportData) -> Option<String> {
          the data at its source.",
         int(quarantined)
     )));
+    s.push_str(&run_tables(m));
+    Some(s)
+}
+
+/// A bar chart of the seconds each stage of the run took.
+fn stage_seconds(m: &ManifestView) -> String {
+    let bars: Vec<_> = m
+        .stages
+        .iter()
+        .map(|(name, _, secs)| charts::Bar {
+            label: name.clone(),
+            value: *secs,
+            color: SKY,
+        })
+        .collect();
+    fig(
+        "Seconds per stage",
+        charts::hbars(
+            "Seconds spent in each stage of the run",
+            charts::WIDTH,
+            &bars,
+            &|v| format!("{} s", html::num(v, 1)),
+        ),
+    )
+}
+
+/// The run's inputs, stages, quarantined rows by reason and model diagnostics.
+fn run_tables(m: &ManifestView) -> String {
+    let mut s = String::new();
     let inputs: Vec<_> = m
         .inputs
         .iter()
@@ -300,5 +323,5 @@ pub fn manifest(d: &ReportData) -> Option<String> {
             .collect();
         s.push_str(&html::table("Model diagnostics", &["model", "summary"], &q));
     }
-    Some(s)
+    s
 }

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use crate::report::charts::{self, BLUE, ORANGE};
 use crate::report::curves;
-use crate::report::data::ReportData;
+use crate::report::data::{ReportData, SegmentRow};
 use crate::report::html::{self, esc, int, money, n, pct, t};
 
 const SLIPPING: [&str; 6] = [
@@ -88,6 +88,14 @@ pub fn rfm(d: &ReportData) -> Option<String> {
     if d.rfm.is_empty() {
         return None;
     }
+    let mut s = segment_charts(&d.rfm);
+    s.push_str(&segment_note(&d.rfm));
+    s.push_str(&segment_table(&d.rfm));
+    Some(s)
+}
+
+/// Customers and revenue per RFM segment, side by side; slipping segments in orange.
+fn segment_charts(rfm: &[SegmentRow]) -> String {
     let color = |seg: &str| {
         if SLIPPING.contains(&seg) {
             ORANGE
@@ -95,9 +103,8 @@ pub fn rfm(d: &ReportData) -> Option<String> {
             BLUE
         }
     };
-    let bars = |f: &dyn Fn(&crate::report::data::SegmentRow) -> f64| {
-        d.rfm
-            .iter()
+    let bars = |f: &dyn Fn(&SegmentRow) -> f64| {
+        rfm.iter()
             .map(|r| charts::Bar {
                 label: r.segment.clone(),
                 value: f(r),
@@ -117,21 +124,23 @@ pub fn rfm(d: &ReportData) -> Option<String> {
         &bars(&|r| r.revenue),
         &html::short,
     );
-    let mut s = format!(
+    format!(
         "<div class=\"charts\">{}{}</div>\n",
         fig("Customers", customers),
         fig("Revenue", revenue)
-    );
-    let total_c: u64 = d.rfm.iter().map(|r| r.customers).sum();
-    let total_r: f64 = d.rfm.iter().map(|r| r.revenue).sum();
-    let slipping: Vec<_> = d
-        .rfm
+    )
+}
+
+/// The segment that brings the most revenue, and what the slipping segments hold.
+fn segment_note(rfm: &[SegmentRow]) -> String {
+    let total_r: f64 = rfm.iter().map(|r| r.revenue).sum();
+    let slipping: Vec<_> = rfm
         .iter()
         .filter(|r| SLIPPING.contains(&r.segment.as_str()))
         .collect();
     let slip_c: u64 = slipping.iter().map(|r| r.customers).sum();
     let slip_r: f64 = slipping.iter().map(|r| r.revenue).sum();
-    let top = d.rfm.iter().max_by(|a, b| a.revenue.total_cmp(&b.revenue));
+    let top = rfm.iter().max_by(|a, b| a.revenue.total_cmp(&b.revenue));
     let mut msg = String::new();
     if let Some(top) = top {
         msg = format!(
@@ -147,9 +156,14 @@ pub fn rfm(d: &ReportData) -> Option<String> {
         int(slip_c),
         pct(ratio(slip_r, total_r))
     ));
-    s.push_str(&html::note(&msg));
-    let rows: Vec<_> = d
-        .rfm
+    html::note(&msg)
+}
+
+/// Customers and revenue per segment, with their shares.
+fn segment_table(rfm: &[SegmentRow]) -> String {
+    let total_c: u64 = rfm.iter().map(|r| r.customers).sum();
+    let total_r: f64 = rfm.iter().map(|r| r.revenue).sum();
+    let rows: Vec<_> = rfm
         .iter()
         .map(|r| {
             (
@@ -165,7 +179,7 @@ pub fn rfm(d: &ReportData) -> Option<String> {
             )
         })
         .collect();
-    s.push_str(&html::table(
+    html::table(
         "Customers and revenue per segment",
         &[
             "segment",
@@ -176,8 +190,7 @@ pub fn rfm(d: &ReportData) -> Option<String> {
             "revenue per customer",
         ],
         &rows,
-    ));
-    Some(s)
+    )
 }
 
 pub fn pareto(d: &ReportData) -> Option<String> {

@@ -77,17 +77,9 @@ pub(crate) async fn run_attempt(
     let clock = ex.state.clock().clone();
     let (holder, lease) = (ex.opts.holder.as_str(), ex.opts.lease);
     let cancel = CancellationToken::new();
-    let mut fut = ex.runner.run(RunRequest {
-        schedule: job.schedule.map(str::to_string),
-        pipeline: job.pipeline.to_path_buf(),
-        as_of: job.as_of,
-        set: job.set.to_vec(),
-        fire_time: job.fire_time,
-        attempt,
-        lock_key: key.to_string(),
-        lock_holder: holder.to_string(),
-        cancel: cancel.clone(),
-    });
+    let mut fut = ex
+        .runner
+        .run(run_request(job, key, holder, attempt, cancel.clone()));
     let started = clock.now();
     let deadline = job.policy.max_run.map(|d| (add_std(started, d), d));
     let mut next_renew = add_std(started, lease / 3);
@@ -141,13 +133,45 @@ pub(crate) async fn run_attempt(
         _ = clock.sleep(wait) => None,
     };
     drop(fut);
-    let grace = ex.opts.grace.as_secs();
+    Ok(stopped_end(stop, late, ex.opts.grace))
+}
+
+/// What the runner is asked to do: `job`'s attempt `attempt` under lock `key` of `holder`.
+fn run_request(
+    job: &Job<'_>,
+    key: &str,
+    holder: &str,
+    attempt: u32,
+    cancel: CancellationToken,
+) -> RunRequest {
+    RunRequest {
+        schedule: job.schedule.map(str::to_string),
+        pipeline: job.pipeline.to_path_buf(),
+        as_of: job.as_of,
+        set: job.set.to_vec(),
+        fire_time: job.fire_time,
+        attempt,
+        lock_key: key.to_string(),
+        lock_holder: holder.to_string(),
+        cancel,
+    }
+}
+
+/// How an attempt stopped for `stop` ends, given what the run came to in the `grace`
+/// period after it was asked to stop (`None`: it did not stop in time). A run that
+/// finished in a shutdown's grace period succeeded.
+fn stopped_end(
+    stop: Stop,
+    late: Option<Result<RunOutcome, RunFailure>>,
+    grace: Duration,
+) -> AttemptEnd {
+    let grace = grace.as_secs();
     let how = |late: &Option<Result<RunOutcome, RunFailure>>| match late {
         Some(Ok(_)) => "; it stopped".to_string(),
         Some(Err(e)) => format!("; it stopped: {}", e.message),
         None => format!("; it did not stop within the {grace}s grace period"),
     };
-    Ok(match stop {
+    match stop {
         Stop::Timeout(limit) => AttemptEnd::Failed(RunFailure::external(format!(
             "run exceeded max_run_secs ({}s) and was cancelled{}",
             limit.as_secs(),
@@ -164,7 +188,7 @@ pub(crate) async fn run_attempt(
                 how(&other)
             ))),
         },
-    })
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::catch_up::missed_fires;
@@ -43,17 +45,7 @@ pub async fn serve(
     cancel: CancellationToken,
     opts: ServeOptions,
 ) -> Result<(), ScheduleError> {
-    if schedules.is_empty() {
-        return Err(ScheduleError::Invalid("no schedules to serve".into()));
-    }
-    for (i, s) in schedules.iter().enumerate() {
-        if schedules[..i].iter().any(|o| o.name == s.name) {
-            return Err(ScheduleError::Invalid(format!(
-                "schedule name {:?} is used twice",
-                s.name
-            )));
-        }
-    }
+    check_names(&schedules)?;
     let clock = state.clock().clone();
     let start = clock.now();
     let recovered = state.recover_interrupted()?;
@@ -63,24 +55,7 @@ pub async fn serve(
             "marked runs of dead processes as interrupted"
         );
     }
-    let mut plans = Vec::with_capacity(schedules.len());
-    for s in &schedules {
-        tracing::info!(holder = %opts.run.holder, "{}", s.describe(start, 3));
-        // Catch up from the last fire dealt with; if no fire was ever dealt
-        // with but some were interrupted, from just before the first of those.
-        let last = match state.last_fire_time(&s.name)? {
-            Some(t) => Some(t),
-            None => state
-                .first_fire_time(&s.name)?
-                .map(|t| t - chrono::TimeDelta::milliseconds(1)),
-        };
-        let plan = missed_fires(&s.cron, s.catch_up, last, start);
-        if !plan.fires.is_empty() || plan.dropped > 0 {
-            tracing::info!(schedule = %s.name, policy = %s.catch_up, last_fire = ?last,
-                catching_up = plan.fires.len(), not_run = plan.dropped, "missed fire times");
-        }
-        plans.push(plan.fires);
-    }
+    let plans = catch_up_plans(&schedules, &state, &opts.run.holder, start)?;
     let status = StatusWriter::new(&state, &opts.run.holder);
     let ctx = Arc::new(Ctx {
         schedules,
@@ -92,7 +67,7 @@ pub async fn serve(
         status,
     });
     ctx.write_status();
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = JoinSet::new();
     for (idx, plan) in plans.into_iter().enumerate() {
         tasks.spawn(schedule_loop(ctx.clone(), idx, plan, start));
     }
@@ -108,7 +83,62 @@ pub async fn serve(
             }
         }
     }
+    shut_down(&ctx, tasks, &state, &opts).await
+}
 
+/// At least one schedule, and no name used twice.
+fn check_names(schedules: &[Schedule]) -> Result<(), ScheduleError> {
+    if schedules.is_empty() {
+        return Err(ScheduleError::Invalid("no schedules to serve".into()));
+    }
+    for (i, s) in schedules.iter().enumerate() {
+        if schedules[..i].iter().any(|o| o.name == s.name) {
+            return Err(ScheduleError::Invalid(format!(
+                "schedule name {:?} is used twice",
+                s.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Per schedule, the missed fire times its catch-up policy runs at start-up.
+fn catch_up_plans(
+    schedules: &[Schedule],
+    state: &State,
+    holder: &str,
+    start: DateTime<Utc>,
+) -> Result<Vec<Vec<DateTime<Utc>>>, ScheduleError> {
+    let mut plans = Vec::with_capacity(schedules.len());
+    for s in schedules {
+        tracing::info!(holder = %holder, "{}", s.describe(start, 3));
+        // Catch up from the last fire dealt with; if no fire was ever dealt
+        // with but some were interrupted, from just before the first of those.
+        let last = match state.last_fire_time(&s.name)? {
+            Some(t) => Some(t),
+            None => state
+                .first_fire_time(&s.name)?
+                .map(|t| t - chrono::TimeDelta::milliseconds(1)),
+        };
+        let plan = missed_fires(&s.cron, s.catch_up, last, start);
+        if !plan.fires.is_empty() || plan.dropped > 0 {
+            tracing::info!(schedule = %s.name, policy = %s.catch_up, last_fire = ?last,
+                catching_up = plan.fires.len(), not_run = plan.dropped, "missed fire times");
+        }
+        plans.push(plan.fires);
+    }
+    Ok(plans)
+}
+
+/// Starts no new runs, gives the running ones the grace period (plus 15 s) to finish,
+/// abandons the rest, records unfinished runs as interrupted and releases the locks.
+async fn shut_down(
+    ctx: &Ctx,
+    mut tasks: JoinSet<()>,
+    state: &State,
+    opts: &ServeOptions,
+) -> Result<(), ScheduleError> {
+    let clock = state.clock();
     tracing::info!(
         grace_secs = opts.run.grace.as_secs(),
         "shutting down: no new runs"

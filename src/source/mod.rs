@@ -8,13 +8,13 @@ pub mod views;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::MemTable;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
-use crate::config::Pipeline;
+use crate::config::{Pipeline, Source};
 use crate::engine::{Params, df_err, materialize, sql_frame};
 use crate::error::{Blame, ConfigError, PipelineError};
 
@@ -144,31 +144,7 @@ async fn register_one(
     let name = &d.source.name;
     let err = df_err(name);
     let raw_name = format!("_raw_{name}");
-    let schema = if d.files.is_empty() {
-        // An absent optional source: an empty table with the declared columns.
-        let declared: Vec<Field> = d
-            .source
-            .columns
-            .iter()
-            .map(|c| Field::new(&c.file_name, DataType::Utf8, true))
-            .collect();
-        let schema = Arc::new(Schema::new(declared));
-        crate::engine::keep_batches(ctx, &raw_name, schema.clone(), vec![])
-            .await
-            .map_err(&err)?;
-        schema
-    } else {
-        let urls = d.files.iter().map(|(u, _)| u.clone()).collect();
-        let options = ListingOptions::new(file_format(&ctx.state(), d.source))
-            .with_file_extension(d.source.format.extension());
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(options)
-            .with_schema(d.schema.clone());
-        let table = ListingTable::try_new(config).map_err(&err)?;
-        ctx.register_table(&raw_name, Arc::new(table))
-            .map_err(&err)?;
-        d.schema.clone()
-    };
+    let schema = register_raw(ctx, &d, &raw_name).await?;
     let rows_read = count(ctx, &raw_name, params).await?;
     if rows_read == 0 && !d.source.optional {
         return Err(PipelineError::Source {
@@ -195,43 +171,14 @@ async fn register_one(
         repeated: &format!("_repeated_{name}"),
     };
     if views::dedupe(d.source) != views::Dedupe::None {
-        let hashed = sql_frame(ctx, &views::hashed_sql(d.source, &checked_name), params)
-            .await
-            .map_err(&err)?;
-        ctx.register_table(t.hashed, hashed.into_view())
-            .map_err(&err)?;
-        for (table, sql) in [
-            (t.shared, views::shared_hashes_sql(t.hashed)),
-            (t.repeated, views::repeated_sql(d.source, &checked_name, &t)),
-        ] {
-            let df = sql_frame(ctx, &sql, params).await.map_err(&err)?;
-            materialize(ctx, table, df).await.map_err(&err)?;
-        }
+        register_dedupe(ctx, d.source, &checked_name, &t, params).await?;
     }
     let valid_sql = views::valid_sql(d.source, &checked_name, &t);
     // A view: the stages reading the source stream it from the files.
     let valid = sql_frame(ctx, &valid_sql, params).await.map_err(&err)?;
     ctx.register_table(&valid_name, valid.into_view())
         .map_err(&err)?;
-    let columns: Vec<String> = d
-        .source
-        .columns
-        .iter()
-        .map(|c| views::ident(&c.name))
-        .collect();
-    let typed = sql_frame(
-        ctx,
-        &format!(
-            "select {} from {}",
-            columns.join(", "),
-            views::ident(&valid_name)
-        ),
-        params,
-    )
-    .await
-    .map_err(&err)?;
-    ctx.register_table(name.as_str(), typed.into_view())
-        .map_err(&err)?;
+    register_typed(ctx, d.source, &valid_name, params).await?;
     let rejects = sql_frame(
         ctx,
         &views::rejects_sql(d.source, &checked_name, t.repeated, &schema),
@@ -252,6 +199,93 @@ async fn register_one(
         },
         checked_sql,
     })
+}
+
+/// The source's files as table `raw_name`, read as found; an absent optional source is
+/// an empty table of the declared columns (all text). Returns the table's schema.
+async fn register_raw(
+    ctx: &SessionContext,
+    d: &Discovered<'_>,
+    raw_name: &str,
+) -> Result<SchemaRef, PipelineError> {
+    let err = df_err(&d.source.name);
+    if d.files.is_empty() {
+        let declared: Vec<Field> = d
+            .source
+            .columns
+            .iter()
+            .map(|c| Field::new(&c.file_name, DataType::Utf8, true))
+            .collect();
+        let schema = Arc::new(Schema::new(declared));
+        crate::engine::keep_batches(ctx, raw_name, schema.clone(), vec![])
+            .await
+            .map_err(&err)?;
+        return Ok(schema);
+    }
+    let urls = d.files.iter().map(|(u, _)| u.clone()).collect();
+    let options = ListingOptions::new(file_format(&ctx.state(), d.source))
+        .with_file_extension(d.source.format.extension());
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(d.schema.clone());
+    let table = ListingTable::try_new(config).map_err(&err)?;
+    ctx.register_table(raw_name, Arc::new(table))
+        .map_err(&err)?;
+    Ok(d.schema.clone())
+}
+
+/// The duplicate-removal tables of `t`: the checked rows' hashes (a view), then the
+/// hashes seen more than once and the repeated rows themselves (kept in memory).
+async fn register_dedupe(
+    ctx: &SessionContext,
+    source: &Source,
+    checked_name: &str,
+    t: &views::DedupeTables<'_>,
+    params: &Params,
+) -> Result<(), PipelineError> {
+    let err = df_err(&source.name);
+    let hashed = sql_frame(ctx, &views::hashed_sql(source, checked_name), params)
+        .await
+        .map_err(&err)?;
+    ctx.register_table(t.hashed, hashed.into_view())
+        .map_err(&err)?;
+    for (table, sql) in [
+        (t.shared, views::shared_hashes_sql(t.hashed)),
+        (t.repeated, views::repeated_sql(source, checked_name, t)),
+    ] {
+        let df = sql_frame(ctx, &sql, params).await.map_err(&err)?;
+        materialize(ctx, table, df).await.map_err(&err)?;
+    }
+    Ok(())
+}
+
+/// The table the stages read, under the source's name: the valid rows' declared columns.
+async fn register_typed(
+    ctx: &SessionContext,
+    source: &Source,
+    valid_name: &str,
+    params: &Params,
+) -> Result<(), PipelineError> {
+    let err = df_err(&source.name);
+    let columns: Vec<String> = source
+        .columns
+        .iter()
+        .map(|c| views::ident(&c.name))
+        .collect();
+    let typed = sql_frame(
+        ctx,
+        &format!(
+            "select {} from {}",
+            columns.join(", "),
+            views::ident(valid_name)
+        ),
+        params,
+    )
+    .await
+    .map_err(&err)?;
+    ctx.register_table(source.name.as_str(), typed.into_view())
+        .map_err(&err)?;
+    Ok(())
 }
 
 async fn count(ctx: &SessionContext, table: &str, params: &Params) -> Result<u64, PipelineError> {

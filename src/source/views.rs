@@ -87,7 +87,6 @@ fn column_sql(col: &ColumnSpec, schema: &Schema, timezone: &str) -> ColumnSql {
     let shape = shape(col.kind, field.data_type()).unwrap_or(RawShape::Native);
     let missing = format!("missing_{}", col.name);
     let bad = format!("bad_{}", col.name);
-    let zoned = format!("'Timestamp(Nanosecond, Some(\"{timezone}\"))'");
     let finite = |v: &str| format!("(isnan({v}) or {v} in ('inf'::double, '-inf'::double))");
     let (typed, mut problems) = match (col.kind, shape) {
         (ColumnKind::Id, _) => {
@@ -97,16 +96,8 @@ fn column_sql(col: &ColumnSpec, schema: &Schema, timezone: &str) -> ColumnSql {
         }
         (ColumnKind::Text, _) => (format!("cast({raw} as varchar)"), vec![]),
         (ColumnKind::Timestamp, RawShape::Text) => {
-            // Text with an offset (`Z`, `+01:00`, `-0500`) is that instant, seen in the
-            // pipeline's timezone. Text without one is already local wall-clock time and is
-            // taken as written: a time that a daylight-saving change skips or repeats is
-            // still that time of that day (no instant is needed to count days).
             let trimmed = format!("nullif(btrim({raw}), '')");
-            let typed = format!(
-                "case when regexp_like({trimmed}, '{OFFSET_SUFFIX}') \
-                 then to_local_time(arrow_try_cast({trimmed}, {zoned})) \
-                 else arrow_try_cast({trimmed}, 'Timestamp(Nanosecond, None)') end"
-            );
+            let typed = typed_timestamp(&trimmed, RawShape::Text, timezone);
             let problems = vec![
                 (format!("{trimmed} is null"), missing),
                 (format!("{typed} is null"), bad),
@@ -126,13 +117,8 @@ fn column_sql(col: &ColumnSpec, schema: &Schema, timezone: &str) -> ColumnSql {
             (typed, problems)
         }
         (ColumnKind::Timestamp, shape) => {
-            // A zoned timestamp is seen in the pipeline's timezone, a naive one is taken
-            // as local time already; values out of the nanosecond range are bad rows.
-            let typed = if shape == RawShape::ZonedTimestamp {
-                format!("to_local_time(arrow_try_cast({raw}, {zoned}))")
-            } else {
-                format!("arrow_try_cast({raw}, 'Timestamp(Nanosecond, None)')")
-            };
+            // Values out of the nanosecond range are bad rows.
+            let typed = typed_timestamp(&raw, shape, timezone);
             let problems = vec![
                 (format!("{raw} is null"), missing),
                 (format!("{typed} is null"), bad),
@@ -149,14 +135,40 @@ fn column_sql(col: &ColumnSpec, schema: &Schema, timezone: &str) -> ColumnSql {
         }
     };
     if !col.required {
-        // Optional columns may be null; only unparseable values are a problem.
-        problems.retain(|(_, reason)| !reason.starts_with("missing_"));
-        problems = problems
-            .into_iter()
-            .map(|(cond, reason)| (format!("({raw} is not null and {cond})"), reason))
-            .collect();
+        problems = when_present(problems, &raw);
     }
     ColumnSql { typed, problems }
+}
+
+/// A timestamp column's value `value` (of the file's `shape`) as a local wall-clock
+/// timestamp in the pipeline's `timezone`, null where it cannot be read.
+fn typed_timestamp(value: &str, shape: RawShape, timezone: &str) -> String {
+    let zoned = format!("'Timestamp(Nanosecond, Some(\"{timezone}\"))'");
+    match shape {
+        // Text with an offset (`Z`, `+01:00`, `-0500`) is that instant, seen in the
+        // pipeline's timezone. Text without one is already local wall-clock time and is
+        // taken as written: a time that a daylight-saving change skips or repeats is
+        // still that time of that day (no instant is needed to count days).
+        RawShape::Text => format!(
+            "case when regexp_like({value}, '{OFFSET_SUFFIX}') \
+             then to_local_time(arrow_try_cast({value}, {zoned})) \
+             else arrow_try_cast({value}, 'Timestamp(Nanosecond, None)') end"
+        ),
+        // A zoned timestamp is seen in the pipeline's timezone, a naive one is taken as
+        // local time already.
+        RawShape::ZonedTimestamp => format!("to_local_time(arrow_try_cast({value}, {zoned}))"),
+        _ => format!("arrow_try_cast({value}, 'Timestamp(Nanosecond, None)')"),
+    }
+}
+
+/// An optional column's problems: it may be null, so only a value present and unreadable
+/// is a problem.
+fn when_present(problems: Vec<(String, String)>, raw: &str) -> Vec<(String, String)> {
+    problems
+        .into_iter()
+        .filter(|(_, reason)| !reason.starts_with("missing_"))
+        .map(|(cond, reason)| (format!("({raw} is not null and {cond})"), reason))
+        .collect()
 }
 
 /// `select <typed columns>, <reason> as _reason from <raw>` with rows at or after

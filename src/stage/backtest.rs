@@ -16,7 +16,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
 use super::model::read_summary;
-use super::model_tables::Summary;
+use super::model_summary::Summary;
 use crate::config::{FileFormat, variables::days_since_epoch};
 use crate::engine::{EngineOptions, Params, sql_frame};
 use crate::error::PipelineError;

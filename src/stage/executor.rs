@@ -183,40 +183,8 @@ pub async fn run_all(
     let mut written = Vec::new();
     // Fits of finished clv models, handed to the models that build on them.
     let mut fits: HashMap<String, model_tables::Fit> = HashMap::new();
-    // How many stages (and pending writes) still need each table.
-    let mut readers: HashMap<String, usize> = HashMap::new();
-    for stage in &graph.order {
-        for t in &stage.reads {
-            *readers.entry(t.clone()).or_default() += 1;
-        }
-    }
+    let mut readers = Readers::new(ctx, graph, life);
     let writer = life.writer.as_ref();
-    for stage in &graph.order {
-        // A pending write reads the table too (unless the stage writes it itself).
-        if writer.is_some()
-            && life.outputs.contains_key(&stage.name)
-            && life.direct(stage).is_none()
-        {
-            *readers.entry(stage.name.clone()).or_default() += 1;
-        }
-    }
-    // Drop a table once no stage or pending write needs it (unless it is kept).
-    let drop_unread = |table: &str, readers: &HashMap<String, usize>| {
-        let unread = readers.get(table).copied().unwrap_or(0) == 0;
-        if !unread || !life.release || life.keep.contains(table) {
-            return;
-        }
-        let _ = ctx.deregister_table(table);
-        for internal in life.source_tables.get(table).into_iter().flatten() {
-            let _ = ctx.deregister_table(internal.as_str());
-        }
-    };
-    let release = |table: &str, readers: &mut HashMap<String, usize>| {
-        if let Some(left) = readers.get_mut(table) {
-            *left = left.saturating_sub(1);
-        }
-        drop_unread(table, readers);
-    };
     // Stages started and not yet done.
     let mut running = 0usize;
     loop {
@@ -268,9 +236,9 @@ pub async fn run_all(
                     .find(|s| s.name == run.name)
                     .expect("a stage of the graph");
                 for t in &stage.reads {
-                    release(t, &mut readers);
+                    readers.release(t);
                 }
-                drop_unread(&run.name, &readers);
+                readers.drop_unread(&run.name);
                 // The finished stage's buffers are free: hand them back to the system now
                 // rather than seconds later, before the next stages allocate theirs.
                 crate::memory_cap::release_free_memory();
@@ -278,10 +246,60 @@ pub async fn run_all(
                 runs.push(run);
             }
             Done::Written(table) => {
-                release(&table.table, &mut readers);
+                readers.release(&table.table);
                 written.push(table);
             }
         }
     }
     Ok((runs, written))
+}
+
+/// How many stages (and pending writes) still need each table: a table no one needs any
+/// more is dropped from the session, unless it is kept (or tables are not released).
+struct Readers<'a> {
+    left: HashMap<String, usize>,
+    ctx: &'a SessionContext,
+    life: &'a Lifecycle,
+}
+
+impl<'a> Readers<'a> {
+    fn new(ctx: &'a SessionContext, graph: &Graph, life: &'a Lifecycle) -> Self {
+        let mut left: HashMap<String, usize> = HashMap::new();
+        for stage in &graph.order {
+            for t in &stage.reads {
+                *left.entry(t.clone()).or_default() += 1;
+            }
+        }
+        for stage in &graph.order {
+            // A pending write reads the table too (unless the stage writes it itself).
+            if life.writer.is_some()
+                && life.outputs.contains_key(&stage.name)
+                && life.direct(stage).is_none()
+            {
+                *left.entry(stage.name.clone()).or_default() += 1;
+            }
+        }
+        Readers { left, ctx, life }
+    }
+
+    /// Drops `table` (and its source's internal tables) once no stage or pending write
+    /// needs it.
+    fn drop_unread(&self, table: &str) {
+        let unread = self.left.get(table).copied().unwrap_or(0) == 0;
+        if !unread || !self.life.release || self.life.keep.contains(table) {
+            return;
+        }
+        let _ = self.ctx.deregister_table(table);
+        for internal in self.life.source_tables.get(table).into_iter().flatten() {
+            let _ = self.ctx.deregister_table(internal.as_str());
+        }
+    }
+
+    /// One reader of `table` is done with it.
+    fn release(&mut self, table: &str) {
+        if let Some(left) = self.left.get_mut(table) {
+            *left = left.saturating_sub(1);
+        }
+        self.drop_unread(table);
+    }
 }

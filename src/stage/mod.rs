@@ -5,6 +5,7 @@ pub mod checks;
 pub mod executor;
 pub mod graph;
 pub mod model;
+pub mod model_summary;
 pub mod model_tables;
 pub mod plan;
 

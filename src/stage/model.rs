@@ -5,9 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::model_tables::{
-    Fit, Fitted, SUMMARY_COLUMNS, Summary, output_schema, scored_schema, tier_sql,
-};
+use super::model_summary::{SUMMARY_COLUMNS, Summary};
+use super::model_tables::{Fit, Fitted, output_schema, scored_schema, tier_sql};
 use super::{Stage, StageKind};
 use crate::config::{ModelKind, ModelSpec, Pipeline};
 use crate::error::PipelineError;

@@ -10,9 +10,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde_json::json;
 
+use super::model_summary::Summary;
 use crate::config::{ModelKind, ModelSpec};
 use crate::models::{
-    self, BgNbdParams, FitReport, GammaGammaParams, Observation, fit_bgnbd, fit_gamma_gamma,
+    self, BgNbdParams, FitReport, GammaGammaParams, fit_bgnbd, fit_gamma_gamma,
     frequency_spend_correlation,
 };
 
@@ -45,62 +46,6 @@ pub fn output_schema(kind: ModelKind) -> SchemaRef {
             Field::new("basis", DataType::Utf8, false),
         ],
     }))
-}
-
-/// Columns a model needs from its input table.
-pub const SUMMARY_COLUMNS: [&str; 6] = [
-    "customer_id",
-    "frequency",
-    "t_x_days",
-    "tenure_days",
-    "repeat_monetary_avg",
-    "monetary_total",
-];
-
-/// The per-customer summary as plain columns.
-pub struct Summary {
-    pub ids: StringArray,
-    pub x: Vec<f64>,
-    pub t_x: Vec<f64>,
-    pub t: Vec<f64>,
-    /// Mean repeat spend; refunds can make it negative or absent: read as 0.
-    pub spend: Vec<f64>,
-    pub total: Vec<f64>,
-}
-
-impl Summary {
-    /// The summary from its columns in `SUMMARY_COLUMNS` order: ids as Utf8, the numbers as
-    /// Float64 (a missing number reads as 0; negative mean spend as 0).
-    pub fn from_columns(cols: &[ArrayRef]) -> Result<Summary, String> {
-        let ids = cols[0]
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("customer_id is read as text")?
-            .clone();
-        let f: Vec<Vec<f64>> = cols[1..SUMMARY_COLUMNS.len()]
-            .iter()
-            .map(|c| floats(c, 0.0))
-            .collect();
-        let [x, t_x, t, spend, total]: [Vec<f64>; 5] = f.try_into().expect("five columns");
-        Ok(Summary {
-            ids,
-            x,
-            t_x,
-            t,
-            spend: spend.into_iter().map(|m| m.max(0.0)).collect(),
-            total,
-        })
-    }
-
-    pub fn observations(&self) -> Vec<Observation> {
-        (0..self.x.len())
-            .map(|i| Observation {
-                x: self.x[i],
-                t_x: self.t_x[i],
-                t: self.t[i],
-            })
-            .collect()
-    }
 }
 
 fn bg_json(r: &FitReport<BgNbdParams>) -> serde_json::Value {
@@ -145,23 +90,7 @@ type Built = Result<(Fitted, serde_json::Value, Option<Fit>), String>;
 /// model an sltv stage builds on. Returns the fitted model, its diagnostics and (clv) fit.
 pub fn fit(spec: &ModelSpec, s: &Summary, customers: u64, upstream: Option<Fit>) -> Built {
     let e = |e: models::ModelError| e.to_string();
-    let fitted = |bg, gg, mean| Fitted {
-        kind: spec.kind,
-        bg,
-        gg,
-        mean,
-        clv: spec.clv.clone(),
-        winback: None,
-        p_alive_below: spec.p_alive_below,
-    };
-    let sample = json!({"fit_customers": s.x.len(), "customers": customers});
-    let with_sample = |mut d: serde_json::Value| {
-        if let (Some(d), Some(extra)) = (d.as_object_mut(), sample.as_object()) {
-            d.extend(extra.clone());
-        }
-        d
-    };
-    match spec.kind {
+    let (fitted, mut diag, fit) = match spec.kind {
         ModelKind::Bgnbd => {
             let bg = fit_bgnbd(&s.observations(), &spec.fit).map_err(e)?;
             let new_customer = bg
@@ -170,11 +99,11 @@ pub fn fit(spec: &ModelSpec, s: &Summary, customers: u64, upstream: Option<Fit>)
                 .map_err(e)?;
             let diag = json!({"type": "bgnbd", "bgnbd": bg_json(&bg),
                 "expected_purchases_new_customer": new_customer, "horizon_days": spec.clv.horizon_days});
-            Ok((
-                fitted(Some(bg.params), None, (0.0, false)),
-                with_sample(diag),
+            (
+                fitted(spec, Some(bg.params), None, (0.0, false)),
+                diag,
                 None,
-            ))
+            )
         }
         ModelKind::GammaGamma => {
             let gg = fit_gamma_gamma(&s.x, &s.spend, &spec.fit).map_err(e)?;
@@ -182,64 +111,98 @@ pub fn fit(spec: &ModelSpec, s: &Summary, customers: u64, upstream: Option<Fit>)
             let corr = frequency_spend_correlation(&s.x, &s.spend).ok();
             let diag = json!({"type": "gamma_gamma", "gamma_gamma": gg_json(&gg),
                 "population_mean_spend": mean, "frequency_spend_correlation": corr});
-            Ok((
-                fitted(None, Some(gg.params), (mean, false)),
-                with_sample(diag),
+            (
+                fitted(spec, None, Some(gg.params), (mean, false)),
+                diag,
                 None,
-            ))
+            )
         }
-        ModelKind::Clv => {
-            let bg = fit_bgnbd(&s.observations(), &spec.fit).map_err(e)?;
-            let gg = fit_gamma_gamma(&s.x, &s.spend, &spec.fit).map_err(e)?;
-            let (mean, empirical) =
-                models::population_mean_spend(&gg.params, &s.x, &s.spend).map_err(e)?;
-            let corr = frequency_spend_correlation(&s.x, &s.spend).ok();
-            let new_customer = bg
-                .params
-                .expected_purchases_new_customer(spec.clv.horizon_days)
-                .map_err(e)?;
-            let diag = json!({
-                "type": "clv", "bgnbd": bg_json(&bg), "gamma_gamma": gg_json(&gg),
-                "frequency_spend_correlation": corr,
-                "population_mean_spend": mean,
-                "used_empirical_mean_spend": empirical,
-                "expected_purchases_new_customer": new_customer,
-                "horizon_days": spec.clv.horizon_days, "annual_discount_rate": spec.clv.annual_discount_rate,
-                "margin": spec.clv.margin,
-            });
-            let fit = Some((bg.params, gg.params));
-            Ok((
-                fitted(Some(bg.params), Some(gg.params), (mean, empirical)),
-                with_sample(diag),
-                fit,
-            ))
-        }
-        ModelKind::Sltv => {
-            let source = spec.model.clone().unwrap_or_default();
-            let (bg, gg) = upstream.ok_or_else(|| {
-                format!("model '{source}' has no fit in this run (is it a clv model?)")
-            })?;
-            let winback = spec
-                .winback_cost
-                .iter()
-                .min_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(c, v)| (c.clone(), *v))
-                .ok_or("no win-back cost configured")?;
-            let mean = gg.population_mean_spend().unwrap_or_else(|_| {
-                let mut repeat: Vec<f64> = (0..s.x.len())
-                    .filter(|i| s.x[*i] > 0.0)
-                    .map(|i| s.spend[i])
-                    .collect();
-                repeat.sort_unstable_by(f64::total_cmp); // summed in an order the rows cannot change
-                repeat.iter().sum::<f64>() / repeat.len().max(1) as f64
-            });
-            let diag = json!({"type": "sltv", "model": source,
-                "channel": winback.0, "winback_cost": winback.1});
-            let mut f = fitted(Some(bg), Some(gg), (mean, false));
-            f.winback = Some(winback);
-            Ok((f, with_sample(diag), None))
-        }
+        ModelKind::Clv => fit_clv(spec, s).map_err(e)?,
+        ModelKind::Sltv => fit_sltv(spec, s, upstream)?,
+    };
+    // Every model's diagnostics say how many customers it was fitted on and scores.
+    let sample = json!({"fit_customers": s.x.len(), "customers": customers});
+    if let (Some(d), Some(extra)) = (diag.as_object_mut(), sample.as_object()) {
+        d.extend(extra.clone());
     }
+    Ok((fitted, diag, fit))
+}
+
+/// A fitted model of `spec`'s kind and options.
+fn fitted(
+    spec: &ModelSpec,
+    bg: Option<BgNbdParams>,
+    gg: Option<GammaGammaParams>,
+    mean: (f64, bool),
+) -> Fitted {
+    Fitted {
+        kind: spec.kind,
+        bg,
+        gg,
+        mean,
+        clv: spec.clv.clone(),
+        winback: None,
+        p_alive_below: spec.p_alive_below,
+    }
+}
+
+/// clv: BG/NBD and Gamma-Gamma on the same customers, the mean spend for customers
+/// without repeats, and the fit handed on to the sltv models that build on it.
+fn fit_clv(
+    spec: &ModelSpec,
+    s: &Summary,
+) -> Result<(Fitted, serde_json::Value, Option<Fit>), models::ModelError> {
+    let bg = fit_bgnbd(&s.observations(), &spec.fit)?;
+    let gg = fit_gamma_gamma(&s.x, &s.spend, &spec.fit)?;
+    let (mean, empirical) = models::population_mean_spend(&gg.params, &s.x, &s.spend)?;
+    let corr = frequency_spend_correlation(&s.x, &s.spend).ok();
+    let new_customer = bg
+        .params
+        .expected_purchases_new_customer(spec.clv.horizon_days)?;
+    let diag = json!({
+        "type": "clv", "bgnbd": bg_json(&bg), "gamma_gamma": gg_json(&gg),
+        "frequency_spend_correlation": corr,
+        "population_mean_spend": mean,
+        "used_empirical_mean_spend": empirical,
+        "expected_purchases_new_customer": new_customer,
+        "horizon_days": spec.clv.horizon_days, "annual_discount_rate": spec.clv.annual_discount_rate,
+        "margin": spec.clv.margin,
+    });
+    let fit = Some((bg.params, gg.params));
+    let f = fitted(spec, Some(bg.params), Some(gg.params), (mean, empirical));
+    Ok((f, diag, fit))
+}
+
+/// sltv: no fit of its own; the `upstream` clv model's parameters, the cheapest win-back
+/// channel, and the Gamma-Gamma population mean spend (or, where it has none, the mean
+/// spend of repeat buyers).
+fn fit_sltv(
+    spec: &ModelSpec,
+    s: &Summary,
+    upstream: Option<Fit>,
+) -> Result<(Fitted, serde_json::Value, Option<Fit>), String> {
+    let source = spec.model.clone().unwrap_or_default();
+    let (bg, gg) = upstream
+        .ok_or_else(|| format!("model '{source}' has no fit in this run (is it a clv model?)"))?;
+    let winback = spec
+        .winback_cost
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(c, v)| (c.clone(), *v))
+        .ok_or("no win-back cost configured")?;
+    let mean = gg.population_mean_spend().unwrap_or_else(|_| {
+        let mut repeat: Vec<f64> = (0..s.x.len())
+            .filter(|i| s.x[*i] > 0.0)
+            .map(|i| s.spend[i])
+            .collect();
+        repeat.sort_unstable_by(f64::total_cmp); // summed in an order the rows cannot change
+        repeat.iter().sum::<f64>() / repeat.len().max(1) as f64
+    });
+    let diag = json!({"type": "sltv", "model": source,
+        "channel": winback.0, "winback_cost": winback.1});
+    let mut f = fitted(spec, Some(bg), Some(gg), (mean, false));
+    f.winback = Some(winback);
+    Ok((f, diag, None))
 }
 
 /// The columns `Fitted::score` writes: the stage's table, less `value_tier` for clv (given
@@ -253,16 +216,6 @@ pub fn scored_schema(kind: ModelKind) -> SchemaRef {
         .map(|f| f.as_ref().clone())
         .collect();
     Arc::new(Schema::new(fields))
-}
-
-fn floats(a: &ArrayRef, default: f64) -> Vec<f64> {
-    let a = a
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .expect("scored columns are read as Float64");
-    (0..a.len())
-        .map(|i| if a.is_null(i) { default } else { a.value(i) })
-        .collect()
 }
 
 impl Fitted {
@@ -399,78 +352,5 @@ pub fn tier_sql(scored: &str, customers: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use datafusion::prelude::SessionContext;
-    use std::collections::BTreeMap;
-
-    /// The tier of each customer, from `tier_sql` over customers `ids` worth `values`.
-    async fn tiers(values: &[f64], ids: &[&str]) -> BTreeMap<String, String> {
-        let n = ids.len();
-        let batch = RecordBatch::try_new(
-            scored_schema(ModelKind::Clv),
-            vec![
-                Arc::new(StringArray::from(ids.to_vec())),
-                f64s(vec![0.0; n]),
-                f64s(vec![0.5; n]),
-                f64s(vec![1.0; n]),
-                f64s(vec![10.0; n]),
-                f64s(values.to_vec()),
-            ],
-        )
-        .unwrap();
-        let ctx = SessionContext::new();
-        ctx.register_batch("scored", batch).unwrap();
-        let out = ctx
-            .sql(&tier_sql("scored", n as u64))
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        let mut m = BTreeMap::new();
-        for b in out {
-            let id = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
-            let tier = b.column(6).as_any().downcast_ref::<StringArray>().unwrap();
-            for i in 0..b.num_rows() {
-                m.insert(id.value(i).to_string(), tier.value(i).to_string());
-            }
-        }
-        m
-    }
-
-    #[tokio::test]
-    async fn tiers_split_20_30_50_by_value() {
-        let v: Vec<f64> = (1..=10).map(f64::from).collect();
-        let ids: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let t = tiers(&v, &ids).await;
-        for (id, want) in [
-            ("c9", "high"),
-            ("c8", "high"),
-            ("c7", "medium"),
-            ("c5", "medium"),
-            ("c4", "low"),
-            ("c0", "low"),
-        ] {
-            assert_eq!(t[id], want, "{id}");
-        }
-    }
-
-    #[tokio::test]
-    async fn tiers_break_ties_by_customer_id_not_row_order() {
-        // Ten customers worth exactly the same: the two smallest ids are the top 20%.
-        let ids = ["c7", "c2", "c9", "c0", "c5", "c1", "c3", "c8", "c4", "c6"];
-        let v = vec![5.0; ids.len()];
-        let forward = tiers(&v, &ids).await;
-        let mut reversed = ids;
-        reversed.reverse();
-        assert_eq!(forward, tiers(&v, &reversed).await);
-        let want = [
-            "high", "high", "medium", "medium", "medium", "low", "low", "low", "low", "low",
-        ];
-        for (i, w) in want.iter().enumerate() {
-            assert_eq!(forward[&format!("c{i}")], *w, "c{i}");
-        }
-    }
-}
+#[path = "model_tables_tests.rs"]
+mod tests;

@@ -9,6 +9,10 @@
 //!
 //! Rows hold the recipient's address because delivery needs it; it is never logged (use
 //! [`LedgerRow::masked_address`]).
+//!
+//! This file holds the rows and the writes (reserve, record, recovery, reconciliation);
+//! `ledger_batches` the batch statements behind them; `ledger_reads` the reads for planning
+//! and reporting.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{OptionalExtension, Row, params};
@@ -17,7 +21,7 @@ use serde::Serialize;
 use super::ledger_batches::{attempt_tx, decide_tx, record_tx, reserve_tx};
 use super::ledger_rows::{LedgerDecision, LedgerOutcome, Tags, parse_state};
 use super::{State, StateError, bad_column, fmt_ts, parse_ts};
-use crate::message::{LedgerEntry, Medium, Message, SendState};
+use crate::message::{Medium, Message, SendState};
 
 /// An `unknown` row, as reconciliation needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,7 +79,7 @@ pub struct SendCount {
     pub n: u64,
 }
 
-const ROW_COLUMNS: &str = "idempotency_key, campaign, step, customer_id, channel, medium, \
+pub(super) const ROW_COLUMNS: &str = "idempotency_key, campaign, step, customer_id, channel, medium, \
     address, as_of, entry_date, state, reason, attempts, provider_message_id, cost, \
     created_at, updated_at, sent_at, segment, treatment, value";
 
@@ -86,11 +90,11 @@ fn bad(column: &'static str, value: &str) -> StateError {
     }
 }
 
-fn parse_date(column: &'static str, s: &str) -> Result<NaiveDate, StateError> {
+pub(super) fn parse_date(column: &'static str, s: &str) -> Result<NaiveDate, StateError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(column, s))
 }
 
-fn parse_medium(s: &str) -> Result<Medium, StateError> {
+pub(super) fn parse_medium(s: &str) -> Result<Medium, StateError> {
     match s {
         "email" => Ok(Medium::Email),
         "sms" => Ok(Medium::Sms),
@@ -98,7 +102,7 @@ fn parse_medium(s: &str) -> Result<Medium, StateError> {
     }
 }
 
-fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
+pub(super) fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
     Ok(RawRow(
         (
             r.get(0)?,
@@ -128,10 +132,10 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
 type RawA = (String, String, u32, String, String, String);
 type RawB = (Option<String>, String, String, String, Option<String>, u32);
 type RawC = (Option<String>, f64, String, String, Option<String>);
-struct RawRow(RawA, RawB, RawC, Tags);
+pub(super) struct RawRow(RawA, RawB, RawC, Tags);
 
 impl RawRow {
-    fn into_row(self) -> Result<LedgerRow, StateError> {
+    pub(super) fn into_row(self) -> Result<LedgerRow, StateError> {
         let RawRow(a, b, c, tags) = self;
         Ok(LedgerRow {
             idempotency_key: a.0,
@@ -335,126 +339,6 @@ impl State {
         decide_tx(&tx, decisions, &fmt_ts(self.now()))?;
         tx.commit()?;
         Ok(())
-    }
-
-    /// Rows decided for `since` or later (which includes every row of a lapse entered since
-    /// then, as a row's `as_of` is never before its `entry_date`), for frequency caps,
-    /// sequences and entry decisions.
-    pub fn ledger_entries(&self, since: NaiveDate) -> Result<Vec<LedgerEntry>, StateError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT campaign, step, customer_id, channel, medium, state, entry_date, as_of, \
-             sent_at FROM sends WHERE as_of >= ?1 ORDER BY created_at, idempotency_key",
-        )?;
-        type Raw = (
-            String,
-            u32,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-        );
-        let raw: Vec<Raw> = stmt
-            .query_map([since.to_string()], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        raw.into_iter()
-            .map(|r| {
-                Ok(LedgerEntry {
-                    campaign: r.0,
-                    step: r.1,
-                    customer_id: r.2,
-                    channel: r.3,
-                    medium: parse_medium(&r.4)?,
-                    state: parse_state(&r.5)?,
-                    entry_date: parse_date("sends.entry_date", &r.6)?,
-                    as_of: parse_date("sends.as_of", &r.7)?,
-                    sent_at: r
-                        .8
-                        .as_deref()
-                        .map(|s| parse_ts("sends.sent_at", s))
-                        .transpose()?,
-                })
-            })
-            .collect()
-    }
-
-    /// Row counts by campaign, step, channel and state, optionally for one campaign / as_of.
-    pub fn counts(
-        &self,
-        campaign: Option<&str>,
-        as_of: Option<NaiveDate>,
-    ) -> Result<Vec<SendCount>, StateError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT campaign, step, channel, state, COUNT(*) FROM sends \
-             WHERE (?1 IS NULL OR campaign = ?1) AND (?2 IS NULL OR as_of = ?2) \
-             GROUP BY campaign, step, channel, state ORDER BY campaign, step, channel, state",
-        )?;
-        let raw: Vec<(String, u32, String, String, i64)> = stmt
-            .query_map(params![campaign, as_of.map(|d| d.to_string())], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        raw.into_iter()
-            .map(|r| {
-                Ok(SendCount {
-                    campaign: r.0,
-                    step: r.1,
-                    channel: r.2,
-                    state: parse_state(&r.3)?,
-                    n: r.4.max(0) as u64,
-                })
-            })
-            .collect()
-    }
-
-    /// Rows whose fate is unknown (in flight at a crash), for an operator to check.
-    pub fn unknown_rows(&self) -> Result<Vec<LedgerRow>, StateError> {
-        self.rows_where("state = 'unknown'")
-    }
-
-    /// Every row (the `sends` table SQL stages read).
-    pub fn all_rows(&self) -> Result<Vec<LedgerRow>, StateError> {
-        self.rows_where("1 = 1")
-    }
-
-    /// The row of one idempotency key.
-    pub fn send_row(&self, key: &str) -> Result<Option<LedgerRow>, StateError> {
-        let conn = self.conn();
-        let raw = conn
-            .query_row(
-                &format!("SELECT {ROW_COLUMNS} FROM sends WHERE idempotency_key = ?1"),
-                [key],
-                read_row,
-            )
-            .optional()?;
-        raw.map(RawRow::into_row).transpose()
-    }
-
-    fn rows_where(&self, filter: &str) -> Result<Vec<LedgerRow>, StateError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {ROW_COLUMNS} FROM sends WHERE {filter} ORDER BY created_at, idempotency_key"
-        ))?;
-        let raw: Vec<RawRow> = stmt
-            .query_map([], read_row)?
-            .collect::<rusqlite::Result<_>>()?;
-        raw.into_iter().map(RawRow::into_row).collect()
     }
 }
 

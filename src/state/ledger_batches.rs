@@ -83,6 +83,20 @@ pub(crate) fn reserve_tx(
             };
         keep.push(ok);
     }
+    insert_in_flight(tx, &fresh, &lock, &holder, now)?;
+    reserve_again(tx, &again, &lock, &holder, now)?;
+    Ok(keep)
+}
+
+/// Inserts `fresh` messages as new `in_flight` rows (attempts 1), `ROWS_PER_INSERT` a
+/// statement.
+fn insert_in_flight(
+    tx: &Transaction<'_>,
+    fresh: &[&Message],
+    lock: &Sql,
+    holder: &Sql,
+    now: &str,
+) -> Result<(), StateError> {
     for chunk in fresh.chunks(ROWS_PER_INSERT) {
         let rows = vec![format!("({}, 'in_flight', 1)", placeholders(INSERT_COLUMNS)); chunk.len()];
         let mut stmt = tx.prepare_cached(&format!(
@@ -114,6 +128,18 @@ pub(crate) fn reserve_tx(
         }
         stmt.execute(params_from_iter(values))?;
     }
+    Ok(())
+}
+
+/// Marks messages already in the ledger `in_flight` again, attempts + 1, with this run's
+/// address, cost and lock.
+fn reserve_again(
+    tx: &Transaction<'_>,
+    again: &[&Message],
+    lock: &Sql,
+    holder: &Sql,
+    now: &str,
+) -> Result<(), StateError> {
     let mut update = tx.prepare_cached(
         "UPDATE sends SET state = 'in_flight', attempts = attempts + 1, address = ?2, \
          cost = ?3, reason = NULL, updated_at = ?4, attempted_at = ?4, run_lock = ?5, \
@@ -129,7 +155,7 @@ pub(crate) fn reserve_tx(
             holder.clone()
         ])?;
     }
-    Ok(keep)
+    Ok(())
 }
 
 /// (state, provider message id, reason): records alike are written by one statement.

@@ -10,6 +10,7 @@
 pub mod ledger;
 pub mod ledger_batches;
 pub mod ledger_migrations;
+mod ledger_reads;
 pub mod ledger_rows;
 pub mod locks;
 pub mod opt_outs;

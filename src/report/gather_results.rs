@@ -1,0 +1,178 @@
+//! Gathering the outcome sections' numbers (kept apart as `results.rs` is from
+//! `sections.rs`): the model backtest, the campaigns' funnels and results against the
+//! holdout, and the run manifest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use datafusion::prelude::SessionContext;
+
+use super::data::*;
+use super::query::{int, num, rows};
+use crate::error::PipelineError;
+use crate::storage::Location;
+
+/// The glance's messages and incremental revenue over the campaigns, or why there are none.
+pub(super) fn campaign_totals(d: &mut ReportData) {
+    if d.campaigns.is_empty() {
+        d.empty.insert(
+            "campaigns".into(),
+            "no campaign results in this output folder: runs with campaigns write `campaign_results` once messages have gone out".into(),
+        );
+    }
+    d.glance.messages_sent = d.campaigns.iter().map(|c| c.delivered).sum();
+    let incremental: f64 = d.campaigns.iter().map(|c| c.incremental_revenue).sum();
+    d.glance.incremental_revenue = (!d.campaigns.is_empty()).then_some(incremental);
+}
+
+/// The rows of `ltv_backtest`.
+pub(super) async fn backtest(ctx: &SessionContext) -> Result<Vec<BacktestRow>, PipelineError> {
+    // The table holds averages per customer for each frequency, and sums on its `total`
+    // row (`models::backtest::backtest_table`); the report shows averages throughout.
+    let sql = "select frequency, customers, \
+               case when frequency = 'total' then predicted / nullif(customers, 0) else predicted end, \
+               case when frequency = 'total' then actual / nullif(customers, 0) else actual end \
+               from ltv_backtest";
+    Ok(rows(ctx, sql)
+        .await?
+        .into_iter()
+        .map(|r| BacktestRow {
+            frequency: r[0].clone(),
+            customers: int(&r[1]),
+            predicted: num(&r[2]),
+            actual: num(&r[3]),
+        })
+        .collect())
+}
+
+/// The run manifest of `as_of` in the output folder, if there is one that parses.
+pub(super) async fn read_manifest(root: &Location, as_of: NaiveDate) -> Option<serde_json::Value> {
+    let dir = root.child("_runs").child(&format!("as_of={as_of}"));
+    let bytes = dir.get("manifest.json").await.ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// What the report shows of the run manifest: run, status, inputs, stages, quarantine
+/// and a line per model.
+pub(super) fn manifest_view(m: &serde_json::Value) -> ManifestView {
+    let list = |k: &str| m[k].as_array().cloned().unwrap_or_default();
+    ManifestView {
+        run_id: m["run_id"].as_str().unwrap_or_default().to_string(),
+        status: m["status"].as_str().unwrap_or_default().to_string(),
+        seconds: m["seconds"].as_f64().unwrap_or(0.0),
+        inputs: list("sources")
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap_or_default().to_string(),
+                    s["url"].as_str().unwrap_or_default().to_string(),
+                    s["rows_read"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect(),
+        stages: list("stages")
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap_or_default().to_string(),
+                    s["rows"].as_u64().unwrap_or(0),
+                    s["seconds"].as_f64().unwrap_or(0.0),
+                )
+            })
+            .collect(),
+        quarantine: m["quarantine"]
+            .as_object()
+            .map(|q| {
+                q.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        models: m["models"]
+            .as_object()
+            .map(|ms| {
+                ms.iter()
+                    .map(|(k, v)| {
+                        let converged = v["bgnbd"]["converged"].as_bool();
+                        let summary = match (v["error"].as_str(), converged) {
+                            (Some(e), _) => format!("not fitted: {e}"),
+                            (None, Some(true)) => "fitted, converged".to_string(),
+                            (None, Some(false)) => "fitted, NOT converged".to_string(),
+                            (None, None) => "done".to_string(),
+                        };
+                        (k.clone(), summary)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Each campaign's funnel (this run's plan and deliveries) and its results against the
+/// holdout (`campaign_results`, whole campaign).
+pub(super) async fn campaigns(
+    ctx: &SessionContext,
+    have_results: bool,
+    manifest: Option<&serde_json::Value>,
+    as_of: NaiveDate,
+    state_dir: Option<&Path>,
+) -> Result<Vec<CampaignResult>, PipelineError> {
+    let mut out: BTreeMap<String, CampaignResult> = BTreeMap::new();
+    let plan = manifest.map(|m| &m["campaigns"]["plan"]);
+    if let Some(plan) = plan {
+        for (name, n) in plan["audience"].as_object().into_iter().flatten() {
+            let c = out.entry(name.clone()).or_default();
+            c.campaign = name.clone();
+            c.audience = n.as_u64().unwrap_or(0);
+            let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+            for counts in plan["channels"][name]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                c.holdout += counts["holdout"].as_u64().unwrap_or(0);
+                c.sent += counts["send"].as_u64().unwrap_or(0);
+                for key in ["suppressed", "deferred"] {
+                    for (r, k) in counts[key].as_object().into_iter().flatten() {
+                        *reasons.entry(r.clone()).or_default() += k.as_u64().unwrap_or(0);
+                    }
+                }
+            }
+            c.suppressed = reasons.into_iter().collect();
+        }
+    }
+    if let Ok(Some(state)) = crate::state::State::open_existing(state_dir)
+        && let Ok(counts) = state.counts(None, Some(as_of))
+    {
+        for row in counts
+            .iter()
+            .filter(|r| r.state == crate::message::SendState::Delivered)
+        {
+            if let Some(c) = out.get_mut(&row.campaign) {
+                c.delivered += row.n;
+            }
+        }
+    }
+    if have_results {
+        let sql = "select campaign, reactivated, holdout_reactivated, rate, holdout_rate, incremental_rate, \
+                   ci_low, ci_high, revenue, incremental_revenue, cost, roi \
+                   from campaign_results where step = 0 and treatment = 'all' and segment = 'all'";
+        for r in rows(ctx, sql).await? {
+            let c = out.entry(r[0].clone()).or_default();
+            c.campaign = r[0].clone();
+            c.reactivated = int(&r[1]);
+            c.holdout_reactivated = int(&r[2]);
+            c.rate = num(&r[3]);
+            c.holdout_rate = num(&r[4]);
+            c.uplift = num(&r[5]);
+            c.ci_low = num(&r[6]);
+            c.ci_high = num(&r[7]);
+            c.revenue = num(&r[8]);
+            c.incremental_revenue = num(&r[9]);
+            c.cost = num(&r[10]);
+            c.roi = r[11].parse().ok();
+        }
+    }
+    Ok(out.into_values().collect())
+}
