@@ -390,14 +390,7 @@ async fn a_ledger_that_cannot_be_written_while_delivering_exits_1_not_78() {
     let dir = tmp.path();
     project_with_sendgrid(dir, &server.uri());
     drop(State::open(&dir.join(".winback")).unwrap());
-    // The disk "fills up" exactly when a batch is reserved before its request.
-    let db = rusqlite::Connection::open(dir.join(".winback/winback.db")).unwrap();
-    db.execute_batch(
-        "CREATE TRIGGER full_disk BEFORE UPDATE OF state ON sends \
-         WHEN NEW.state = 'in_flight' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
-    )
-    .unwrap();
-    drop(db);
+    fill_the_disk_on_reserve(&dir.join(".winback"));
     let out = winback(dir, &["run", "--as-of", AS_OF]);
     let seen = text(&out);
     assert_eq!(out.status.code(), Some(1), "{seen}");
@@ -412,4 +405,59 @@ async fn a_ledger_that_cannot_be_written_while_delivering_exits_1_not_78() {
         server.received_requests().await.unwrap().is_empty(),
         "no request without its ledger record"
     );
+}
+
+/// The disk "fills up" exactly when a batch is reserved before its request.
+fn fill_the_disk_on_reserve(state_dir: &Path) {
+    drop(State::open(state_dir).unwrap());
+    let db = rusqlite::Connection::open(state_dir.join("winback.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER full_disk BEFORE UPDATE OF state ON sends \
+         WHEN NEW.state = 'in_flight' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_retries_a_run_whose_ledger_cannot_be_written() {
+    // The same failure under the scheduler's own retry policy: external, so retried, and
+    // each attempt recorded in the run history with its error.
+    use winback::schedule::{BackfillRequest, ExecOptions, RunPolicy};
+    use winback::state::RunStatus;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    campaign_project(dir); // its channels write files: nothing to reach
+    let state_dir = dir.join(".winback");
+    fill_the_disk_on_reserve(&state_dir);
+    let runner = winback::pipeline::scheduled::EngineRunner::new(Some(state_dir.clone()));
+    let state = State::open(&state_dir).unwrap();
+    let as_of = crate::support::date(AS_OF);
+    let mut req = BackfillRequest::new(dir.join("pipelines/reactivation.toml"), as_of, as_of);
+    req.policy = RunPolicy {
+        retries: 1,
+        retry_backoff: Duration::from_millis(10),
+        max_run: None,
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let report =
+        winback::schedule::backfill(&runner, &state, &req, &ExecOptions::default(), &cancel)
+            .await
+            .unwrap();
+    let failed = report.failed.expect("the run fails");
+    assert_eq!(
+        failed.blame,
+        winback::error::Blame::External,
+        "{}",
+        failed.error
+    );
+    let runs = state.all_runs().unwrap();
+    let attempts: Vec<(u32, RunStatus)> = runs.iter().map(|r| (r.attempt, r.status)).collect();
+    assert_eq!(
+        attempts,
+        vec![(1, RunStatus::Failed), (2, RunStatus::Failed)]
+    );
+    for r in &runs {
+        let error = r.error.as_deref().unwrap_or_default();
+        assert!(error.contains("disk is full"), "{error}");
+    }
 }
