@@ -228,3 +228,17 @@ fn without_the_ballista_feature_a_ballista_engine_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(stderr.contains("--features ballista"), "{stderr}");
 }
+
+#[test]
+fn a_time_column_on_the_unsubscribes_source_is_refused() {
+    // It would hide every opt-out made on or after a run's as_of from that run.
+    let (code, text) = validate_with(
+        &crate::support::repo().join("pipelines/reactivation.toml"),
+        &["--set", "sources.unsubscribes.time_column=ts"],
+    );
+    assert_eq!(code, 78, "{text}");
+    assert!(
+        text.contains("sources.unsubscribes: time_column would hide from the run every opt-out"),
+        "{text}"
+    );
+}

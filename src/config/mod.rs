@@ -12,6 +12,7 @@ pub mod variables;
 pub use engine::Engine;
 pub use models::{ModelKind, ModelSpec};
 pub use resolve::{
-    ColumnKind, ColumnSpec, FileFormat, LoadOptions, OutputSpec, Pipeline, Source, StageSpec, load,
+    ColumnKind, ColumnSpec, FileFormat, LoadOptions, OPT_OUTS_SOURCE, OutputSpec, Pipeline, Source,
+    StageSpec, load,
 };
 pub use variables::Variable;

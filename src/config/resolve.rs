@@ -412,6 +412,10 @@ fn delivery(raw: &RawDelivery) -> Delivery {
     }
 }
 
+/// The source campaigns read opt-outs from. Never cut by `as_of`: an unsubscribe is
+/// honoured by every send after it, whatever `as_of` the run is for.
+pub const OPT_OUTS_SOURCE: &str = "unsubscribes";
+
 fn resolve_source(name: &str, src: &RawSource, base: &Path) -> Result<Source, Vec<String>> {
     let mut problems = Vec::new();
     let at = |m: String| format!("sources.{name}: {m}");
@@ -447,6 +451,14 @@ fn resolve_source(name: &str, src: &RawSource, base: &Path) -> Result<Source, Ve
         if !src.columns.contains_key(col) {
             problems.push(at(format!("rename.{col}: no such column in columns")));
         }
+    }
+    if name == OPT_OUTS_SOURCE && src.time_column.is_some() {
+        problems.push(at(
+            "time_column would hide from the run every opt-out made on or after its as_of \
+             (a backfill with --send would message people who unsubscribed since): remove \
+             it; opt-outs are honoured by every send after them, whatever the as_of"
+                .into(),
+        ));
     }
     if let Some(tc) = &src.time_column {
         match columns.iter().find(|c| &c.name == tc) {

@@ -14,6 +14,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 
 use crate::campaign::{AudienceRow, Campaign, Contact, IdMap, Unsubscribe};
+use crate::config::OPT_OUTS_SOURCE;
 use crate::error::{Blame, ConfigError, PipelineError};
 use crate::message::Medium;
 
@@ -29,7 +30,7 @@ pub(super) fn stage_err(what: &str, e: impl std::fmt::Display) -> PipelineError 
 /// Tables planning reads, kept in the session until it has.
 pub fn tables_read(campaigns: &[Campaign]) -> Vec<String> {
     let mut t: Vec<String> = campaigns.iter().map(|c| c.audience.clone()).collect();
-    t.extend(["customers", "unsubscribes", "customer_summary"].map(String::from));
+    t.extend(["customers", OPT_OUTS_SOURCE, "customer_summary"].map(String::from));
     t
 }
 
@@ -203,10 +204,10 @@ pub(super) async fn contacts(
 /// The optional `unsubscribes` source: customer or address, channel (`email`, `sms`, or
 /// anything else for all), time.
 pub(super) async fn unsubscribes(ctx: &SessionContext) -> Result<Vec<Unsubscribe>, PipelineError> {
-    if !has(ctx, "unsubscribes") {
+    if !has(ctx, OPT_OUTS_SOURCE) {
         return Ok(vec![]);
     }
-    let have = columns_of(ctx, "unsubscribes").await;
+    let have = columns_of(ctx, OPT_OUTS_SOURCE).await;
     let col = |c: &str| {
         if have.iter().any(|h| h == c) {
             format!("cast(\"{c}\" as varchar)")
@@ -215,7 +216,7 @@ pub(super) async fn unsubscribes(ctx: &SessionContext) -> Result<Vec<Unsubscribe
         }
     };
     let sql = format!(
-        "select {}, {}, {}, cast({} as varchar) from unsubscribes",
+        "select {}, {}, {}, cast({} as varchar) from {OPT_OUTS_SOURCE}",
         col("customer_id"),
         col("address"),
         col("channel"),
