@@ -2,11 +2,13 @@
 
 pub mod campaigns;
 pub mod engine;
+pub mod file_format;
 pub mod models;
 pub mod names;
 pub mod overrides;
 pub mod raw;
 mod resolve;
+pub mod sources;
 pub mod variables;
 
 pub use engine::Engine;

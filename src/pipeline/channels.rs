@@ -3,22 +3,33 @@
 //! runs write to. Planning builds them to reconcile, delivery to send.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 
+use crate::channels::{BuildContext, Channel, ChannelError};
 use crate::config::Pipeline;
+
+/// Build the channel `name` of the pipeline with the secrets of this process's
+/// environment (`None`: the pipeline has no such channel).
+pub fn build_channel(
+    pipeline: &Pipeline,
+    name: &str,
+    outbox: &Path,
+) -> Option<Result<Arc<dyn Channel>, ChannelError>> {
+    let env = |k: &str| std::env::var(k).ok();
+    let ctx = BuildContext {
+        outbox: outbox.to_path_buf(),
+    };
+    let channel = pipeline.channels.get(name)?;
+    Some(channel.config.build(name, &env, &ctx))
+}
 
 /// Every channel of the pipeline that can be built (its secrets set), by name, and why
 /// each other one cannot.
-pub fn build_channels(
-    pipeline: &Pipeline,
-    outbox: &std::path::Path,
-) -> crate::delivery::reconcile::Built {
-    let env = |k: &str| std::env::var(k).ok();
-    let ctx = crate::channels::BuildContext {
-        outbox: outbox.to_path_buf(),
-    };
+pub fn build_channels(pipeline: &Pipeline, outbox: &Path) -> crate::delivery::reconcile::Built {
     let (mut built, mut missing) = (BTreeMap::new(), BTreeMap::new());
-    for (name, channel) in &pipeline.channels {
-        match channel.config.build(name, &env, &ctx) {
+    for name in pipeline.channels.keys() {
+        match build_channel(pipeline, name, outbox).expect("a channel of the pipeline") {
             Ok(c) => {
                 built.insert(name.clone(), c);
             }

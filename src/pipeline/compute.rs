@@ -119,14 +119,6 @@ pub async fn compute(
 /// The tables this run writes, in the pipeline's order (every stage and `quarantine` when
 /// it lists none), and the format of each one the run computes.
 fn output_tables(p: &Prepared) -> (Vec<String>, BTreeMap<String, FileFormat>) {
-    let format_of = |table: &str| {
-        p.pipeline
-            .output
-            .formats
-            .get(table)
-            .copied()
-            .unwrap_or(p.pipeline.output.format)
-    };
     let tables: Vec<String> = match &p.pipeline.output.tables {
         Some(t) => t.clone(),
         None => p
@@ -141,7 +133,7 @@ fn output_tables(p: &Prepared) -> (Vec<String>, BTreeMap<String, FileFormat>) {
     let outputs = tables
         .iter()
         .filter(|t| computed(t))
-        .map(|t| (t.clone(), format_of(t)))
+        .map(|t| (t.clone(), p.pipeline.output.format_of(t)))
         .collect();
     (tables, outputs)
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
+use super::channels::build_channel;
 use super::commit::Committed;
 use super::plan::CampaignPlan;
 use crate::campaign::{Campaign, Draft};
@@ -154,23 +155,16 @@ async fn send(
     drop(plan.decisions);
     crate::memory_cap::trace_resident("send: decisions recorded");
     let by_channel = by_channel(plan.send, committed.campaigns());
-    let env = |k: &str| std::env::var(k).ok();
-    let ctx = crate::channels::BuildContext {
-        outbox: d.outbox.clone(),
-    };
     for ((name, resend_unknown), messages) in by_channel {
-        let Some(channel) = committed.pipeline().channels.get(&name) else {
+        let Some(built) = build_channel(committed.pipeline(), &name, &d.outbox) else {
             continue;
         };
-        let built = channel
-            .config
-            .build(&name, &env, &ctx)
-            .map_err(|e| PipelineError::Stage {
-                stage: format!("channels.{name}"),
-                file: committed.pipeline().file.display().to_string(),
-                message: e.to_string(),
-                blame: Blame::User,
-            })?;
+        let built = built.map_err(|e| PipelineError::Stage {
+            stage: format!("channels.{name}"),
+            file: committed.pipeline().file.display().to_string(),
+            message: e.to_string(),
+            blame: Blame::User,
+        })?;
         let mut opts = DeliveryOptions::new(d.clock.clone());
         opts.cancel = d.cancel.clone();
         opts.time_budget = committed.pipeline().delivery.time_budget;

@@ -99,20 +99,8 @@ async fn plan_campaigns(
     )
     .await?;
     for table in [SUPPRESSED, HOLDOUT] {
-        let listed = p
-            .pipeline
-            .output
-            .tables
-            .as_ref()
-            .is_none_or(|t| t.iter().any(|x| x == table));
-        if listed {
-            let format = p
-                .pipeline
-                .output
-                .formats
-                .get(table)
-                .copied()
-                .unwrap_or(p.pipeline.output.format);
+        if p.pipeline.output.lists(table) {
+            let format = p.pipeline.output.format_of(table);
             let staged = writer.write_to_staging(&p.ctx, table, format).await?;
             computed.written.push(staged);
         }
