@@ -244,6 +244,9 @@ fn write_preview(out: &mut impl std::io::Write, p: &RequestPreview) -> std::io::
 mod tests;
 
 #[cfg(test)]
+mod lost_answer_tests;
+
+#[cfg(test)]
 mod leak_tests;
 
 impl crate::error::Blamed for DeliveryError {
