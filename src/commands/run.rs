@@ -1,7 +1,7 @@
 //! `winback run`: one pipeline run, recorded in the run history under the same lock the
 //! scheduler takes (so a manual run never overlaps a scheduled one), then a summary.
 
-use super::schedule::{cancel_on_signals, cli_runner};
+use super::schedule::{by_hand, cli_runner};
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -14,7 +14,7 @@ use crate::manifest::Manifest;
 use crate::pipeline::SendMode;
 use crate::pipeline::scheduled::EngineRunner;
 use crate::pipeline::session;
-use crate::schedule::{self, ExecOptions, JobResult};
+use crate::schedule::{self, JobResult};
 use crate::state::State;
 
 /// Turn the shared pipeline flags into load options (paths relative to the current folder).
@@ -96,12 +96,7 @@ pub async fn run_once(
     lease_secs: u64,
 ) -> anyhow::Result<Ended> {
     let state = State::open(state_dir)?;
-    let opts = ExecOptions {
-        grace: std::time::Duration::from_secs(grace_secs),
-        lease: std::time::Duration::from_secs(lease_secs.max(3)),
-        ..ExecOptions::default()
-    };
-    let cancel = cancel_on_signals(grace_secs);
+    let (opts, cancel) = by_hand(grace_secs, lease_secs);
     let set = p.overrides();
     let result =
         schedule::run_now(runner, &state, &p.pipeline, as_of, &set, &opts, &cancel).await?;

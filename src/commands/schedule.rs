@@ -86,6 +86,17 @@ pub fn cli_runner(p: &PipelineArgs, output: Option<String>, state_dir: &Path) ->
     runner
 }
 
+/// How a run started by hand executes: this process's lock holder, the grace a stopped
+/// run gets and the lease (at least 3 s), and the token SIGTERM or Ctrl-C fires.
+pub fn by_hand(grace_secs: u64, lease_secs: u64) -> (schedule::ExecOptions, CancellationToken) {
+    let opts = schedule::ExecOptions {
+        grace: std::time::Duration::from_secs(grace_secs),
+        lease: std::time::Duration::from_secs(lease_secs.max(3)),
+        ..schedule::ExecOptions::default()
+    };
+    (opts, cancel_on_signals(grace_secs))
+}
+
 /// Run `p`'s pipeline for each as_of from `from` to `to`, recorded in the run history
 /// under the scheduler's locks.
 pub async fn recorded_runs(
@@ -101,12 +112,7 @@ pub async fn recorded_runs(
     let mut req = BackfillRequest::new(p.pipeline.clone(), from, to);
     req.force = force;
     req.set = p.overrides();
-    let opts = schedule::ExecOptions {
-        grace: std::time::Duration::from_secs(grace_secs),
-        lease: std::time::Duration::from_secs(lease_secs.max(3)),
-        ..schedule::ExecOptions::default()
-    };
-    let cancel = cancel_on_signals(grace_secs);
+    let (opts, cancel) = by_hand(grace_secs, lease_secs);
     Ok(schedule::backfill(runner, &state, &req, &opts, &cancel).await?)
 }
 
