@@ -165,6 +165,7 @@ fn run(n: usize, spread: u64) {
         );
     }
     let now = as_of.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc();
+    let tokens = winback::unsubscribe_token::TokenKeys::development();
     let input = PlanInput {
         as_of,
         now,
@@ -177,7 +178,7 @@ fn run(n: usize, spread: u64) {
         ledger: &ledger,
         last_purchase: &last_purchase,
         frequency_cap: FrequencyCap::default(),
-        token_secret: "bench",
+        tokens: &tokens,
     };
     // The first pass warms the allocator; the second is reported.
     drop(plan(&input).expect("bench plan"));

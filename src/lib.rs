@@ -36,3 +36,4 @@ pub mod stage;
 pub mod state;
 pub mod state_tables;
 pub mod storage;
+pub mod unsubscribe_token;

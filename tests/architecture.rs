@@ -50,6 +50,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "progress",
             "memory_cap",
             "spill",
+            "unsubscribe_token",
         ],
     ),
 ];

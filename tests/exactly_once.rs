@@ -280,6 +280,7 @@ fn winback_sms(dir: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_winback"))
         .args(args)
         .current_dir(dir)
+        .env("WINBACK_TOKEN_SECRET", crate::support::TOKEN_SECRET)
         .env("WINBACK_TEST_TW_SID", "AC0123456789abcdef0123456789abcdef")
         .env("WINBACK_TEST_TW_TOKEN", "twilio-token-never-printed")
         .output()

@@ -242,3 +242,32 @@ fn a_time_column_on_the_unsubscribes_source_is_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn a_channel_reaching_people_without_a_token_secret_is_refused() {
+    // Unsigned tokens could be forged by anyone who knows customer ids: a SendGrid
+    // channel needs `token_secret_env`; the file channel alone does not.
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = project(tmp.path(), "customer_id,order_ts,amount", GOOD);
+    let base = std::fs::read_to_string(&pipeline).unwrap();
+    let file_channel = "\n[channels.email]\ntype = \"file\"\nmedium = \"email\"\n";
+    std::fs::write(&pipeline, format!("{base}{file_channel}")).unwrap();
+    let (code, out) = validate_with(&pipeline, &[]);
+    assert_eq!(code, 0, "the file channel may do without a secret: {out}");
+
+    let sendgrid = "\n[channels.email]\ntype = \"sendgrid\"\napi_key_env = \"SG_KEY\"\nfrom = \"shop@example.com\"\n";
+    std::fs::write(&pipeline, format!("{base}{sendgrid}")).unwrap();
+    let (code, out) = validate_with(&pipeline, &[]);
+    assert_eq!(code, 78, "{out}");
+    assert!(
+        out.contains(
+            "delivery.token_secret_env is not set, but channel \"email\" sends to real recipients"
+        ),
+        "{out}"
+    );
+    let with_secret =
+        format!("{base}[delivery]\ntoken_secret_env = \"WINBACK_TOKEN_SECRET\"\n{sendgrid}");
+    std::fs::write(&pipeline, with_secret).unwrap();
+    let (code, out) = validate_with(&pipeline, &[]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -46,7 +46,6 @@ use super::select::select;
 
 pub use super::decision::Decision;
 pub use super::plan_input::{AudienceRow, PlanInput};
-pub use super::render::derived_token;
 pub use super::summary::{ChannelCounts, PlanSummary};
 
 /// The outcome of planning: messages to send, and decisions for the rest.

@@ -42,6 +42,7 @@ pub struct PlanInput<'a> {
     pub ledger: &'a [LedgerEntry],
     pub last_purchase: &'a IdMap<String, NaiveDate>,
     pub frequency_cap: FrequencyCap,
-    /// Derives unsubscribe tokens for contacts without one: hex(SHA-256(secret, customer)).
-    pub token_secret: &'a str,
+    /// Signs the unsubscribe tokens of contacts without one of their own (`winback listen`
+    /// verifies them).
+    pub tokens: &'a crate::unsubscribe_token::TokenKeys,
 }

@@ -178,7 +178,7 @@ impl World {
             ledger: &self.ledger,
             last_purchase: &self.last_purchase,
             frequency_cap: self.cap,
-            token_secret: "test-secret",
+            tokens: &crate::unsubscribe_token::TokenKeys::development(),
         })
         .unwrap()
     }

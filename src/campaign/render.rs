@@ -1,24 +1,11 @@
 //! Rule 7 of planning: every planned message rendered once from its step's templates, on
 //! all cores; a template that fails for one recipient suppresses that message only.
 
-use sha2::{Digest, Sha256};
-
 use super::decision::{Decision, Planned, decision};
 use super::draft::Draft;
 use super::par::par_map;
 use super::plan_input::PlanInput;
 use crate::message::{Message, SendState};
-
-/// The unsubscribe token of a customer without one in `customers`: hex of the first 16
-/// bytes of SHA-256(secret, customer id). Keep the secret secret, or anyone who knows a
-/// customer id can unsubscribe them.
-pub fn derived_token(secret: &str, customer_id: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(secret.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(customer_id.as_bytes());
-    hex::encode(&hasher.finalize()[..16])
-}
 
 /// Check every planned message by rendering it (on all cores); the text is dropped and
 /// rendered again at send time ([`Draft`]). A failure becomes a `render_error` decision
@@ -56,7 +43,9 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
     let step = &campaign.steps[c.step];
     let token = match p.token {
         Some(t) => t.to_string(),
-        None => derived_token(input.token_secret, &c.row.customer_id),
+        None => input
+            .tokens
+            .issue(&c.row.customer_id, step.medium, &campaign.name),
     };
     let message = Message {
         campaign: campaign.name.clone(),

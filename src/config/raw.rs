@@ -65,9 +65,27 @@ pub struct RawDelivery {
     /// Seconds all sending of one run may take; what is left then ends `failed` (default 3600).
     #[serde(default)]
     pub time_budget_secs: Option<u64>,
-    /// The environment variable holding the secret unsubscribe tokens are derived from.
+    /// The environment variable(s) holding the secret unsubscribe tokens are signed with:
+    /// one name, or a list, newest first (rotation: new tokens use the first, all verify).
     #[serde(default)]
-    pub token_secret_env: Option<String>,
+    pub token_secret_env: Option<OneOrMany>,
+}
+
+/// A TOML value that is one string or a list of strings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -60,12 +60,40 @@ pub struct ConfiguredChannel {
     pub settings: crate::channels::ChannelSettings,
 }
 
+/// A channel that reaches people needs a secret to sign unsubscribe tokens with: without
+/// one, anyone who knows customer ids could unsubscribe them. Only the file channel (its
+/// output goes to the user's own tools) may do without.
+fn token_secret_problems(
+    delivery: &Delivery,
+    channels: &BTreeMap<String, ConfiguredChannel>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for var in &delivery.token_secret_envs {
+        if let Err(e) = crate::channels::settings::check_env_name(var, "token_secret_env") {
+            problems.push(format!("delivery.{e}"));
+        }
+    }
+    let reaching = channels
+        .iter()
+        .find(|(_, c)| !matches!(c.config, crate::channels::ChannelConfig::File(_)));
+    if let (true, Some((name, _))) = (delivery.token_secret_envs.is_empty(), reaching) {
+        problems.push(format!(
+            "delivery.token_secret_env is not set, but channel {name:?} sends to real recipients: \
+             name the environment variable holding the secret unsubscribe tokens are signed with \
+             (token_secret_env = \"WINBACK_TOKEN_SECRET\", at least 32 bytes, e.g. `openssl rand -hex 32`)"
+        ));
+    }
+    problems
+}
+
 /// `[delivery]` with its defaults.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub frequency_cap: crate::config::campaigns::FrequencyCap,
     pub time_budget: std::time::Duration,
-    pub token_secret_env: Option<String>,
+    /// The variables holding the unsubscribe-token secrets, newest first; empty = none
+    /// configured (only the file channel may then run, on the public development secret).
+    pub token_secret_envs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -140,6 +168,7 @@ fn resolve(
     let models = super::models::resolve(&raw.models, &variables, &mut problems);
     let channels = channels(&raw.channels, &mut problems);
     let delivery = delivery(&raw.delivery);
+    problems.extend(token_secret_problems(&delivery, &channels));
     let output_url = match (&opts.output, &raw.output.url) {
         (Some(cli), _) => cli.clone(),
         (None, Some(url)) => relative_to(base, url),
@@ -313,6 +342,10 @@ fn delivery(raw: &RawDelivery) -> Delivery {
             days: raw.frequency_cap_days.unwrap_or(default_cap.days),
         },
         time_budget: std::time::Duration::from_secs(raw.time_budget_secs.unwrap_or(3600)),
-        token_secret_env: raw.token_secret_env.clone(),
+        token_secret_envs: raw
+            .token_secret_env
+            .clone()
+            .map(super::raw::OneOrMany::into_vec)
+            .unwrap_or_default(),
     }
 }

@@ -26,6 +26,7 @@ use crate::error::PipelineError;
 use crate::message::SendState;
 use crate::output::{OutputWriter, WrittenTable};
 use crate::state::State;
+use crate::unsubscribe_token::{TokenKeyError, TokenKeys};
 
 /// The output tables planning adds beside the stages.
 pub const SUPPRESSED: &str = "suppressed";
@@ -89,6 +90,7 @@ async fn plan_campaigns(
 ) -> Result<CampaignPlan, PipelineError> {
     let unknown_recovered = settle_before_planning(computed, opts, state, outbox).await?;
     let p = &computed.prepared;
+    let tokens = token_keys(&p.pipeline, opts.send, &|v| std::env::var(v).ok())?;
     let plan = plan(
         &p.ctx,
         &p.pipeline,
@@ -96,6 +98,7 @@ async fn plan_campaigns(
         p.as_of,
         state,
         Utc::now(),
+        &tokens,
     )
     .await?;
     for table in [SUPPRESSED, HOLDOUT] {
@@ -148,6 +151,46 @@ async fn settle_before_planning(
     Ok(rows.len() as u64)
 }
 
+/// The keys unsubscribe tokens are signed with. A run that sends through a channel that
+/// reaches people needs its configured secrets; the file channel and dry runs may use the
+/// public development secret, and say so. Never a silent fallback.
+pub fn token_keys(
+    pipeline: &Pipeline,
+    send: SendMode,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<TokenKeys, PipelineError> {
+    let configured = &pipeline.delivery.token_secret_envs;
+    let refused = |message: String| {
+        PipelineError::Config(crate::error::ConfigError::Invalid {
+            path: pipeline.file.clone(),
+            message,
+        })
+    };
+    let keys = match TokenKeys::from_env(configured, env) {
+        Ok(keys) => keys,
+        Err(e @ TokenKeyError::TooShort { .. }) => return Err(refused(e.to_string())),
+        Err(e @ TokenKeyError::Unset { .. }) => {
+            let reaching = pipeline
+                .channels
+                .iter()
+                .find(|(_, c)| !matches!(c.config, crate::channels::ChannelConfig::File(_)));
+            if let (SendMode::Send, Some((name, _))) = (send, reaching) {
+                return Err(refused(format!(
+                    "{e} (channel {name:?} sends to real recipients)"
+                )));
+            }
+            TokenKeys::development()
+        }
+    };
+    if keys.is_development() {
+        tracing::warn!(
+            "unsubscribe tokens are signed with winback's public development secret: fine for \
+             files and dry runs, never for real recipients (set delivery.token_secret_env)"
+        );
+    }
+    Ok(keys)
+}
+
 /// Decide tonight's messages and everyone else's fate, and register the `suppressed` and
 /// `holdout` tables. Reads the ledger, writes nothing to it.
 pub async fn plan(
@@ -157,6 +200,7 @@ pub async fn plan(
     as_of: NaiveDate,
     state: &State,
     now: DateTime<Utc>,
+    tokens: &TokenKeys,
 ) -> Result<Plan, PipelineError> {
     // The stages' freed buffers go back to the system before planning fills memory again.
     crate::memory_cap::release_free_memory();
@@ -193,12 +237,6 @@ pub async fn plan(
     crate::memory_cap::release_free_memory();
     crate::memory_cap::trace_resident("plan: contacts read");
     let channels = channel_rules(pipeline);
-    let secret = pipeline
-        .delivery
-        .token_secret_env
-        .as_deref()
-        .and_then(|v| std::env::var(v).ok())
-        .unwrap_or_else(|| pipeline.name.clone());
     let input = PlanInput {
         as_of,
         now,
@@ -211,7 +249,7 @@ pub async fn plan(
         ledger: &ledger,
         last_purchase: &last_purchase,
         frequency_cap: pipeline.delivery.frequency_cap,
-        token_secret: &secret,
+        tokens,
     };
     let plan = crate::campaign::plan(&input).map_err(|e| stage_err("plan", e))?;
     crate::memory_cap::trace_resident("plan: planned");

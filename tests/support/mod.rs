@@ -17,6 +17,9 @@ use winback::engine::EngineOptions;
 use winback::pipeline::RunOptions;
 
 /// The repository root (where Cargo.toml is).
+/// The unsubscribe-token secret the shipped pipeline's `WINBACK_TOKEN_SECRET` holds in tests.
+pub const TOKEN_SECRET: &str = "test-token-secret-0123456789abcdef-0123456789";
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
