@@ -149,6 +149,7 @@ fn run(n: usize, spread: u64) {
                 address: None,
                 medium: None,
                 at: as_of.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+                reason: "unsubscribed",
             });
         }
         last_purchase.insert(id.clone(), as_of - Days::new(100));

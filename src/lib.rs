@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod feedback;
 pub mod functions;
 pub mod manifest;
 pub mod mask;

@@ -371,12 +371,13 @@ async fn sms_second_night(dir: &Path, opt_outs: OptOuts) -> (usize, Vec<String>)
         // A STOP a provider reported.
         for customer_id in reached {
             state
-                .record_opt_out(&winback::state::opt_outs::OptOut {
-                    customer_id,
-                    medium: "sms".into(),
+                .record_suppression(&winback::state::suppressions::Suppression {
+                    customer_id: Some(customer_id),
+                    medium: Some(winback::message::Medium::Sms),
                     address: None,
-                    reason: "Twilio 21610: the recipient replied STOP".into(),
+                    reason: "unsubscribed".into(),
                     source: "provider:sms".into(),
+                    campaign: None,
                     at: chrono::Utc::now(),
                 })
                 .unwrap();

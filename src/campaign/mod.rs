@@ -27,4 +27,4 @@ pub use draft::Draft;
 pub use fields::Fields;
 pub use id_hash::{IdMap, IdSet};
 pub use plan::{AudienceRow, Decision, Plan, PlanError, PlanInput, plan};
-pub use suppress::{Contact, FrequencyCap, Unsubscribe};
+pub use suppress::{Contact, FrequencyCap, Unsubscribe, suppression_reason};

@@ -35,6 +35,7 @@ fn golden_suppression_reasons() {
         address: a.map(String::from),
         medium: m,
         at: at("2026-05-01T00:00:00Z"),
+        reason: "unsubscribed",
     };
     w.unsubscribes = vec![
         unsub(Some("unsub_id"), None, None),

@@ -41,7 +41,9 @@ impl Contact {
     }
 }
 
-/// One row of the `unsubscribes` source: a customer, an address, or both.
+/// Something that blocks a customer, an address, or both: a row of the `unsubscribes`
+/// source, or a suppression winback recorded (a one-click unsubscribe, a bounce, a
+/// complaint, a STOP).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unsubscribe {
     pub customer_id: Option<String>,
@@ -49,13 +51,36 @@ pub struct Unsubscribe {
     /// None = every medium.
     pub medium: Option<Medium>,
     pub at: DateTime<Utc>,
+    /// The reason recorded in `suppressed`: see [`suppression_reason`].
+    pub reason: &'static str,
 }
 
-fn medium_bit(medium: Option<Medium>) -> u8 {
+/// The reason a recorded suppression gives in `suppressed`: `unsubscribed`,
+/// `hard_bounce`, `soft_bounces` or `complaint` (anything else counts as `unsubscribed`).
+pub fn suppression_reason(recorded: &str) -> &'static str {
+    match recorded {
+        "hard_bounce" => "hard_bounce",
+        "soft_bounces" => "soft_bounces",
+        "complaint" => "complaint",
+        _ => "unsubscribed",
+    }
+}
+
+/// The reasons blocking one key, per medium (e-mail, SMS): the first recorded wins.
+type Blocked = [Option<&'static str>; 2];
+
+fn block(blocked: &mut Blocked, medium: Option<Medium>, reason: &'static str) {
+    for (i, m) in [Medium::Email, Medium::Sms].into_iter().enumerate() {
+        if medium.is_none_or(|x| x == m) && blocked[i].is_none() {
+            blocked[i] = Some(reason);
+        }
+    }
+}
+
+fn medium_index(medium: Medium) -> usize {
     match medium {
-        Some(Medium::Email) => 1,
-        Some(Medium::Sms) => 2,
-        None => 3,
+        Medium::Email => 0,
+        Medium::Sms => 1,
     }
 }
 
@@ -64,40 +89,55 @@ fn normalise(address: &str) -> String {
     address.trim().to_lowercase()
 }
 
-/// Unsubscribes by customer and by address, as medium bit masks. Every unsubscribe
-/// counts whatever its time: a new consent comes back through `consent_*`, not here.
+/// Unsubscribes and suppressions by customer and by address, per medium. Every one counts
+/// whatever its time: a new consent comes back through `consent_*`, not here.
 #[derive(Debug, Default)]
 pub struct UnsubscribeIndex {
-    by_customer: IdMap<String, u8>,
-    by_address: IdMap<String, u8>,
+    by_customer: IdMap<String, Blocked>,
+    by_address: IdMap<String, Blocked>,
 }
 
 impl UnsubscribeIndex {
     pub fn new(rows: &[Unsubscribe]) -> UnsubscribeIndex {
         let mut index = UnsubscribeIndex::default();
         for row in rows {
-            let bit = medium_bit(row.medium);
             if let Some(c) = &row.customer_id {
-                *index.by_customer.entry(c.clone()).or_default() |= bit;
+                block(
+                    index.by_customer.entry(c.clone()).or_default(),
+                    row.medium,
+                    row.reason,
+                );
             }
             if let Some(a) = &row.address {
-                *index.by_address.entry(normalise(a)).or_default() |= bit;
+                block(
+                    index.by_address.entry(normalise(a)).or_default(),
+                    row.medium,
+                    row.reason,
+                );
             }
         }
         index
     }
 
-    pub fn blocks(&self, customer_id: &str, address: Option<&str>, medium: Medium) -> bool {
-        let bit = medium_bit(Some(medium));
-        let by_customer = self
-            .by_customer
+    /// Why this customer or address may not be sent to on `medium`, if anything blocks it.
+    pub fn blocks(
+        &self,
+        customer_id: &str,
+        address: Option<&str>,
+        medium: Medium,
+    ) -> Option<&'static str> {
+        let i = medium_index(medium);
+        self.by_customer
             .get(customer_id)
-            .is_some_and(|m| m & bit != 0);
-        by_customer
-            || (!self.by_address.is_empty()
-                && address
+            .and_then(|b| b[i])
+            .or_else(|| {
+                if self.by_address.is_empty() {
+                    return None;
+                }
+                address
                     .and_then(|a| self.by_address.get(&normalise(a)))
-                    .is_some_and(|m| m & bit != 0))
+                    .and_then(|b| b[i])
+            })
     }
 }
 
@@ -134,7 +174,8 @@ pub fn daily_counts(ledger: &[LedgerEntry], now: DateTime<Utc>) -> IdMap<&str, u
 }
 
 /// Why a contact cannot receive a message on `medium` at all (suppressed), in rule order:
-/// `no_consent`, `unsubscribed`, `missing_address`, `invalid_address`. Ok = the address.
+/// `no_consent`, `unsubscribed` (or `hard_bounce`, `soft_bounces`, `complaint`: see
+/// [`suppression_reason`]), `missing_address`, `invalid_address`. Ok = the address.
 pub fn check_contact<'c>(
     customer_id: &str,
     contact: Option<&'c Contact>,
@@ -145,8 +186,8 @@ pub fn check_contact<'c>(
     if !contact.is_some_and(|c| c.consents(medium)) {
         return Err(("no_consent", address));
     }
-    if unsubscribes.blocks(customer_id, address, medium) {
-        return Err(("unsubscribed", address));
+    if let Some(reason) = unsubscribes.blocks(customer_id, address, medium) {
+        return Err((reason, address));
     }
     let Some(address) = address else {
         return Err(("missing_address", None));

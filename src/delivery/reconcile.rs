@@ -189,6 +189,6 @@ fn record(report: &mut ChannelReconciled, key: &str, s: Settlement) -> LedgerOut
         state,
         provider_message_id: id,
         reason: Some(reason),
-        opt_out: None,
+        suppression: None,
     }
 }

@@ -372,14 +372,15 @@ async fn twilio_21610_rejects_and_records_an_sms_opt_out() {
         (report.delivered, report.rejected, report.opted_out),
         (2, 1, 1)
     );
-    let opt_outs = state.opt_outs().unwrap();
-    assert_eq!(opt_outs.len(), 1);
+    let suppressions = state.suppressions().unwrap();
+    assert_eq!(suppressions.len(), 1);
     assert_eq!(
         (
-            opt_outs[0].customer_id.as_str(),
-            opt_outs[0].medium.as_str()
+            suppressions[0].customer_id.as_deref(),
+            suppressions[0].medium,
+            suppressions[0].reason.as_str()
         ),
-        ("c1", "sms")
+        (Some("c1"), Some(Medium::Sms), "unsubscribed")
     );
-    assert_eq!(opt_outs[0].source, "provider:sms");
+    assert_eq!(suppressions[0].source, "provider:sms");
 }

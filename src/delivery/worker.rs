@@ -15,7 +15,7 @@ use crate::channels::{Channel, ChannelError, Outcome, RetryPolicy, Sent};
 use crate::clock::add_std;
 use crate::message::{Message, SendState};
 use crate::state::LedgerOutcome;
-use crate::state::opt_outs::OptOut;
+use crate::state::suppressions::{Suppression, UNSUBSCRIBED};
 
 const BUDGET_EXHAUSTED: &str = "time budget exhausted";
 const CANCELLED: &str = "run cancelled before the request";
@@ -299,12 +299,13 @@ impl Run {
                     r.rejected += 1;
                     r.opted_out += 1;
                     records.push(LedgerOutcome {
-                        opt_out: Some(OptOut {
-                            customer_id: m.customer_id.clone(),
-                            medium: m.medium.as_str().to_string(),
+                        suppression: Some(Suppression {
+                            customer_id: Some(m.customer_id.clone()),
+                            medium: Some(m.medium),
                             address: Some(m.to.clone()),
-                            reason: reason.clone(),
+                            reason: UNSUBSCRIBED.to_string(),
                             source: format!("provider:{}", self.channel.name()),
+                            campaign: Some(m.campaign.clone()),
                             at: self.opts.clock.now(),
                         }),
                         idempotency_key: m.idempotency_key,
@@ -339,7 +340,7 @@ impl Run {
                 state,
                 provider_message_id: id,
                 reason,
-                opt_out: None,
+                suppression: None,
             });
         }
         (records, retry, wait, last)
@@ -369,7 +370,7 @@ impl Run {
                 state,
                 provider_message_id: None,
                 reason: Some(reason.to_string()),
-                opt_out: None,
+                suppression: None,
             })
             .collect();
         self.ledger

@@ -245,6 +245,7 @@ pub(super) async fn unsubscribes(ctx: &SessionContext) -> Result<Vec<Unsubscribe
                 address: get(&addr),
                 medium,
                 at: Utc::now(),
+                reason: "unsubscribed",
             });
         }
     }

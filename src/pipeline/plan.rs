@@ -26,6 +26,7 @@ use crate::error::PipelineError;
 use crate::message::SendState;
 use crate::output::{OutputWriter, WrittenTable};
 use crate::state::State;
+use crate::state_tables::suppressions_table;
 use crate::unsubscribe_token::{TokenKeyError, TokenKeys};
 
 /// The output tables planning adds beside the stages.
@@ -101,7 +102,7 @@ async fn plan_campaigns(
         &tokens,
     )
     .await?;
-    for table in [SUPPRESSED, HOLDOUT] {
+    for table in [SUPPRESSED, HOLDOUT, suppressions_table::TABLE] {
         if p.pipeline.output.lists(table) {
             let format = p.pipeline.output.format_of(table);
             let staged = writer.write_to_staging(&p.ctx, table, format).await?;
@@ -223,13 +224,15 @@ pub async fn plan(
         .collect();
     let contacts = inputs::contacts(ctx, &wanted).await?;
     let mut unsubscribes = inputs::unsubscribes(ctx).await?;
-    // Opt-outs providers reported (a STOP reply): honoured whatever `as_of` this run is for.
-    for o in state.opt_outs().map_err(|e| PipelineError::state(&e))? {
+    // What winback recorded itself (one-click unsubscribes, bounces, complaints, STOP
+    // replies): honoured whatever `as_of` this run is for.
+    for s in state.suppressions().map_err(|e| PipelineError::state(&e))? {
         unsubscribes.push(crate::campaign::Unsubscribe {
-            customer_id: Some(o.customer_id),
-            address: o.address,
-            medium: crate::message::Medium::parse(&o.medium),
-            at: o.at,
+            customer_id: s.customer_id,
+            address: s.address,
+            medium: s.medium,
+            at: s.at,
+            reason: crate::campaign::suppression_reason(&s.reason),
         });
     }
     let last_purchase = inputs::last_purchases(ctx, &wanted).await?;

@@ -19,7 +19,7 @@ use crate::error::{ConfigError, PipelineError};
 use crate::manifest;
 use crate::source;
 use crate::stage::{self, Stage, StageKind, graph::Graph};
-use crate::state_tables::{history_table, ledger_table};
+use crate::state_tables::{history_table, ledger_table, suppressions_table};
 
 /// What the session is opened for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +67,13 @@ pub fn today(pipeline: &Pipeline) -> NaiveDate {
 }
 
 /// Tables that exist before any stage runs: sources, `quarantine`, `winback_runs`,
-/// `winback_sends`.
+/// `sends`, `suppressions`.
 pub fn external_tables(pipeline: &Pipeline) -> BTreeSet<String> {
     let mut t: BTreeSet<String> = pipeline.sources.iter().map(|s| s.name.clone()).collect();
     t.insert("quarantine".into());
     t.insert(history_table::TABLE.into());
     t.insert(ledger_table::TABLE.into());
+    t.insert(suppressions_table::TABLE.into());
     t
 }
 
@@ -123,6 +124,7 @@ impl Session {
         let state_dir = opts.state_dir.as_deref();
         history_table::register(&ctx, state_dir).await?;
         ledger_table::register(&ctx, state_dir, as_of).await?;
+        suppressions_table::register(&ctx, state_dir).await?;
         let campaigns = resolve_campaigns(&pipeline, &stages, &mut problems);
         Ok(Session {
             pipeline,

@@ -58,6 +58,9 @@ pub struct LedgerRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The provider's later word on a message it accepted (its event webhook, through
+    /// `winback listen`): `delivered`, `bounced`, or None (accepted, no news).
+    pub provider_status: Option<String>,
 }
 
 impl LedgerRow {
@@ -81,7 +84,7 @@ pub struct SendCount {
 
 pub(super) const ROW_COLUMNS: &str = "idempotency_key, campaign, step, customer_id, channel, medium, \
     address, as_of, entry_date, state, reason, attempts, provider_message_id, cost, \
-    created_at, updated_at, sent_at, segment, treatment, value";
+    created_at, updated_at, sent_at, segment, treatment, value, provider_status";
 
 fn bad(column: &'static str, value: &str) -> StateError {
     StateError::InvalidValue {
@@ -126,17 +129,18 @@ pub(super) fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
             treatment: r.get(18)?,
             value: r.get(19)?,
         },
+        r.get(20)?,
     ))
 }
 
 type RawA = (String, String, u32, String, String, String);
 type RawB = (Option<String>, String, String, String, Option<String>, u32);
 type RawC = (Option<String>, f64, String, String, Option<String>);
-pub(super) struct RawRow(RawA, RawB, RawC, Tags);
+pub(super) struct RawRow(RawA, RawB, RawC, Tags, Option<String>);
 
 impl RawRow {
     pub(super) fn into_row(self) -> Result<LedgerRow, StateError> {
-        let RawRow(a, b, c, tags) = self;
+        let RawRow(a, b, c, tags, provider_status) = self;
         Ok(LedgerRow {
             idempotency_key: a.0,
             campaign: a.1,
@@ -160,6 +164,7 @@ impl RawRow {
                 .as_deref()
                 .map(|s| parse_ts("sends.sent_at", s))
                 .transpose()?,
+            provider_status,
         })
     }
 }

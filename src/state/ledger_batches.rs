@@ -10,7 +10,7 @@ use rusqlite::{Transaction, params, params_from_iter};
 
 use super::StateError;
 use super::ledger_rows::{FINAL_SQL, LedgerDecision, LedgerOutcome, RunOwner, parse_state};
-use super::opt_outs::insert_opt_out;
+use super::suppressions::insert_suppression;
 use crate::message::{Message, SendState};
 
 /// Keys per `IN (...)` list and rows per multi-row INSERT (SQLite allows 32766 parameters).
@@ -169,8 +169,8 @@ pub(crate) fn record_tx(
     now: &str,
 ) -> Result<(), StateError> {
     let mut groups: HashMap<RecordGroup<'_>, Vec<&str>> = HashMap::new();
-    for o in records.iter().filter_map(|r| r.opt_out.as_ref()) {
-        insert_opt_out(tx, o, now)?;
+    for s in records.iter().filter_map(|r| r.suppression.as_ref()) {
+        insert_suppression(tx, s, now)?;
     }
     for r in records {
         groups

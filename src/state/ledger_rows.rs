@@ -19,7 +19,7 @@ pub struct LedgerOutcome {
     pub provider_message_id: Option<String>,
     pub reason: Option<String>,
     /// The provider refused the recipient because they opted out: recorded beside.
-    pub opt_out: Option<super::opt_outs::OptOut>,
+    pub suppression: Option<super::suppressions::Suppression>,
 }
 
 /// The run that reserves rows: its lock and the lock's holder. Recovery marks `unknown`

@@ -11,7 +11,7 @@ fn rec(key: &str, state: SendState) -> LedgerOutcome {
         state,
         provider_message_id: Some("p1".into()),
         reason: None,
-        opt_out: None,
+        suppression: None,
     }
 }
 

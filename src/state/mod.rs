@@ -1,5 +1,5 @@
 //! The embedded state database `<state_dir>/winback.db`: run history, run locks, the send
-//! ledger and opt-outs in one SQLite file that every winback process pointing at the same
+//! ledger and suppressions in one SQLite file that every winback process pointing at the same
 //! state directory shares safely.
 //!
 //! The database is opened in WAL mode (readers never block the writer) with a
@@ -13,8 +13,9 @@ pub mod ledger_migrations;
 mod ledger_reads;
 pub mod ledger_rows;
 pub mod locks;
-pub mod opt_outs;
+pub mod provider_events;
 pub mod runs;
+pub mod suppressions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -71,6 +72,7 @@ CREATE TABLE locks (
     SENDS_MIGRATION,
     SENDS_TAGS_MIGRATION,
     SENDS_OWNER_MIGRATION,
+    suppressions::SUPPRESSIONS_MIGRATION,
 ];
 
 /// A failure of the state database.

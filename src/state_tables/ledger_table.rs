@@ -41,6 +41,7 @@ fn schema() -> Arc<Schema> {
         text("segment", true),
         text("treatment", true),
         Field::new("value", DataType::Float64, true),
+        text("provider_status", true),
     ]))
 }
 
@@ -92,6 +93,9 @@ fn batch(rows: &[LedgerRow]) -> RecordBatch {
             rows.iter().map(|r| r.tags.treatment.as_deref()),
         )),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.tags.value))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.provider_status.as_deref()),
+        )),
     ];
     RecordBatch::try_new(schema(), cols).expect("columns match the schema")
 }

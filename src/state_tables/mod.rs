@@ -4,3 +4,4 @@
 
 pub mod history_table;
 pub mod ledger_table;
+pub mod suppressions_table;
