@@ -3,6 +3,7 @@
 pub mod campaigns;
 pub mod engine;
 pub mod file_format;
+pub mod listen;
 pub mod models;
 pub mod names;
 pub mod overrides;

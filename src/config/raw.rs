@@ -50,6 +50,12 @@ pub struct RawPipeline {
     /// Campaign rules across all campaigns.
     #[serde(default)]
     pub delivery: RawDelivery,
+    /// `winback listen`: where it answers.
+    #[serde(default)]
+    pub http: super::listen::RawHttp,
+    /// What provider event webhooks are checked with, and soft-bounce rules.
+    #[serde(default)]
+    pub feedback: super::listen::RawFeedback,
 }
 
 /// `[delivery]`: rules across every campaign and channel.

@@ -51,6 +51,10 @@ pub struct Pipeline {
     /// `[campaigns.NAME]` as written: resolved once the stages are known (`Setup`).
     pub campaigns: BTreeMap<String, crate::config::campaigns::RawCampaign>,
     pub delivery: Delivery,
+    /// `[http]`: `winback listen`.
+    pub http: super::listen::HttpSettings,
+    /// `[feedback]`: provider event webhooks.
+    pub feedback: super::listen::FeedbackSettings,
 }
 
 /// A checked `[channels.NAME]`.
@@ -169,6 +173,8 @@ fn resolve(
     let channels = channels(&raw.channels, &mut problems);
     let delivery = delivery(&raw.delivery);
     problems.extend(token_secret_problems(&delivery, &channels));
+    let http = super::listen::http(&raw.http, &mut problems);
+    let feedback = super::listen::feedback(&raw.feedback, &mut problems);
     let output_url = match (&opts.output, &raw.output.url) {
         (Some(cli), _) => cli.clone(),
         (None, Some(url)) => relative_to(base, url),
@@ -228,6 +234,8 @@ fn resolve(
         channels,
         campaigns: raw.campaigns,
         delivery,
+        http,
+        feedback,
     })
 }
 
