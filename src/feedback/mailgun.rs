@@ -36,7 +36,8 @@ pub fn parse(
     now: DateTime<Utc>,
     max_age: Duration,
 ) -> Result<Vec<FeedbackEvent>, FeedbackError> {
-    let body: Value = serde_json::from_slice(body).map_err(|e| json_error("Mailgun webhook", &e))?;
+    let body: Value =
+        serde_json::from_slice(body).map_err(|e| json_error("Mailgun webhook", &e))?;
     let signature = body
         .get("signature")
         .filter(|s| s.is_object())

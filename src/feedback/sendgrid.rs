@@ -66,7 +66,7 @@ pub fn parse(
         return Err(FeedbackError::BadSignature);
     };
     let timestamp = timestamp.trim();
-    verify(key, signature.trim(), timestamp, body)?;
+    verify_signature(key, signature.trim(), timestamp, body)?;
     let secs: i64 = timestamp.parse().map_err(|_| FeedbackError::BadSignature)?;
     check_fresh(secs, now, max_age)?;
     let events: Vec<Value> =
@@ -85,7 +85,8 @@ pub fn parse(
     Ok(out)
 }
 
-fn verify(
+/// Checks the signature alone (base64 DER ECDSA of timestamp ++ body), not the age.
+pub fn verify_signature(
     key: &VerifyingKey,
     signature: &str,
     timestamp: &str,

@@ -85,7 +85,11 @@ pub fn sendgrid_headers(
 
 /// The HMAC Mailgun computes: hex of HMAC-SHA256(`signing_key`, `timestamp ++ token`).
 pub fn mailgun_hex(signing_key: &str, timestamp: &str, token: &str) -> String {
-    hex::encode(mailgun_mac(signing_key, timestamp, token).finalize().into_bytes())
+    hex::encode(
+        mailgun_mac(signing_key, timestamp, token)
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 pub(crate) fn mailgun_mac(signing_key: &str, timestamp: &str, token: &str) -> Hmac<Sha256> {

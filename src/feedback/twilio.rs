@@ -75,8 +75,8 @@ pub fn parse(
     let sid = get("MessageSid")
         .or_else(|| get("SmsSid"))
         .ok_or_else(|| FeedbackError::Malformed("no `MessageSid`".into()))?;
-    let event = |kind, event_id: String, address: Option<&str>, detail: Option<String>| {
-        FeedbackEvent {
+    let event =
+        |kind, event_id: String, address: Option<&str>, detail: Option<String>| FeedbackEvent {
             provider: "twilio",
             event_id,
             kind,
@@ -86,17 +86,13 @@ pub fn parse(
             provider_message_id: Some(sid.to_string()),
             at: now,
             detail,
-        }
-    };
+        };
     if get("Body").is_some() || get("OptOutType").is_some() {
         // An incoming message: an unsubscribe when it is an opt-out, from `From`.
         let opt_out = match get("OptOutType") {
             Some(t) => t.eq_ignore_ascii_case("STOP"),
-            None => get("Body").is_some_and(|b| {
-                OPT_OUT_KEYWORDS
-                    .iter()
-                    .any(|k| b.eq_ignore_ascii_case(k))
-            }),
+            None => get("Body")
+                .is_some_and(|b| OPT_OUT_KEYWORDS.iter().any(|k| b.eq_ignore_ascii_case(k))),
         };
         return Ok(opt_out
             .then(|| {
