@@ -22,6 +22,8 @@ mod mailgun_tests;
 #[cfg(test)]
 mod sendgrid_tests;
 #[cfg(test)]
+mod signing_tests;
+#[cfg(test)]
 mod twilio_tests;
 
 use std::time::Duration;

@@ -87,7 +87,9 @@ pub fn parse(
             at: now,
             detail,
         };
-    if get("Body").is_some() || get("OptOutType").is_some() {
+    let has = |name: &str| params.iter().any(|(n, _)| n == name);
+    let status = get("MessageStatus").or_else(|| get("SmsStatus"));
+    if has("Body") || has("OptOutType") || status == Some("received") {
         // An incoming message: an unsubscribe when it is an opt-out, from `From`.
         let opt_out = match get("OptOutType") {
             Some(t) => t.eq_ignore_ascii_case("STOP"),
@@ -106,8 +108,7 @@ pub fn parse(
             .into_iter()
             .collect());
     }
-    let status = get("MessageStatus")
-        .or_else(|| get("SmsStatus"))
+    let status = status
         .ok_or_else(|| FeedbackError::Malformed("neither `MessageStatus` nor `Body`".into()))?;
     let code = get("ErrorCode");
     let kind = match status {

@@ -177,6 +177,8 @@ fn an_opt_out_reply_unsubscribes_the_sender_of_the_reply() {
         );
     }
     assert_eq!(kind(inbound("stop sending me these", None)), None);
+    // A picture with no text is an incoming message too, not a malformed callback.
+    assert_eq!(kind(inbound("", None)), None);
     assert_eq!(kind(inbound("Thanks!", None)), None);
     // With Advanced Opt-Out, Twilio's classification decides (custom keywords too).
     assert_eq!(
