@@ -5,8 +5,8 @@
 //! keeps the order): entry (`cli`, `commands`, `demo`), run (`pipeline`, `manifest`), work
 //! (`schedule`, `stage`, `campaign`, `delivery`, `report`), adapters (`channels`, `state`,
 //! `source`, `output`, `engine`) and foundation (`config`, `message`, `channel_rules`,
-//! `models`, `functions`, `storage`, `clock`, `error`, `mask`, `progress`, `memory_cap`,
-//! `spill`).
+//! `feedback`, `models`, `functions`, `storage`, `clock`, `error`, `mask`, `progress`,
+//! `memory_cap`, `spill`).
 
 pub mod campaign;
 pub mod channel_rules;

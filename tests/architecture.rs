@@ -41,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "message",
             "channel_rules",
+            "feedback",
             "models",
             "functions",
             "storage",

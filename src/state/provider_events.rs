@@ -49,16 +49,6 @@ pub struct EventsRecorded {
     pub suppressed: u32,
 }
 
-fn kind_name(kind: FeedbackKind) -> &'static str {
-    match kind {
-        FeedbackKind::HardBounce => "hard_bounce",
-        FeedbackKind::SoftBounce => "soft_bounce",
-        FeedbackKind::Complaint => "complaint",
-        FeedbackKind::Unsubscribe => "unsubscribe",
-        FeedbackKind::Delivered => "delivered",
-    }
-}
-
 /// The ledger row an event is about: (idempotency key, customer, campaign, address).
 type LedgerMatch = (String, String, String, Option<String>);
 
@@ -132,7 +122,7 @@ fn record_event(
         .execute(params![
             e.provider,
             e.event_id,
-            kind_name(e.kind),
+            e.kind.as_str(),
             e.medium.as_str(),
             address,
             found.as_ref().map(|f| f.0.as_str()),
