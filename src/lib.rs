@@ -21,6 +21,7 @@ pub mod engine;
 pub mod error;
 pub mod feedback;
 pub mod functions;
+pub mod listen;
 pub mod manifest;
 pub mod mask;
 pub mod memory_cap;

@@ -22,7 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("run", &["pipeline", "manifest"]),
     (
         "work",
-        &["schedule", "stage", "campaign", "delivery", "report"],
+        &["schedule", "stage", "campaign", "delivery", "report", "listen"],
     ),
     (
         "adapters",
