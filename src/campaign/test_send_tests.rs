@@ -71,10 +71,7 @@ fn the_sample_is_the_lowest_customer_ids() {
         row("C010", serde_json::json!("c")),
         row("C002", serde_json::json!("d")),
     ];
-    let ids: Vec<String> = sample(rows, 3)
-        .into_iter()
-        .map(|r| r.customer_id)
-        .collect();
+    let ids: Vec<String> = sample(rows, 3).into_iter().map(|r| r.customer_id).collect();
     assert_eq!(ids, ["C001", "C002", "C003"]);
     assert!(sample(vec![], 3).is_empty());
 }
@@ -86,7 +83,10 @@ fn every_sample_goes_to_every_recipient_marked_as_a_test() {
         row("C1", serde_json::json!("Loyal")),
         row("C2", serde_json::json!("At Risk")),
     ];
-    let to = ["qa@shop.example".to_string(), "boss@shop.example".to_string()];
+    let to = [
+        "qa@shop.example".to_string(),
+        "boss@shop.example".to_string(),
+    ];
     let out = test_messages(&input(&c, 0, &samples, &to));
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].sample_customer_id, "C1");

@@ -57,7 +57,10 @@ fn twilio_refuses_sandbox_and_points_to_test_credentials() {
     let e = cfg.validate("sms").unwrap_err().to_string();
     assert!(e.contains("test credentials"), "{e}");
     assert!(e.contains("sandbox"), "{e}");
-    assert_eq!(cfg.validate("sms").unwrap_err().blame(), crate::error::Blame::User);
+    assert_eq!(
+        cfg.validate("sms").unwrap_err().blame(),
+        crate::error::Blame::User
+    );
     let cfg: ChannelConfig =
         toml::from_str(&twilio_toml("http://127.0.0.1:9", "sandbox = false\n")).unwrap();
     assert!(cfg.validate("sms").is_ok());

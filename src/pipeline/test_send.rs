@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use chrono::{NaiveDate, SecondsFormat};
 
+use super::RunOptions;
 use super::campaign_inputs::audience;
 use super::channels::build_channel;
 use super::session::{Mode, Session};
-use super::RunOptions;
 use crate::campaign::test_send::{self as tests, TestSendInput};
 use crate::delivery::test_send::{self as sending, TestMessage};
 use crate::error::{Blame, ConfigError, PipelineError};
@@ -70,7 +70,12 @@ pub async fn send_test(opts: &TestSendOptions) -> Result<TestSendReport, Pipelin
             )]));
         }
     };
-    let Some(step) = campaign.steps.iter().find(|s| s.number == opts.step).cloned() else {
+    let Some(step) = campaign
+        .steps
+        .iter()
+        .find(|s| s.number == opts.step)
+        .cloned()
+    else {
         return Err(usage(vec![format!(
             "--step {}: campaign {} has steps 1 to {}",
             opts.step,
@@ -191,4 +196,3 @@ fn outbox(
         None => state_dir.join("outbox").join("test_sends"),
     })
 }
-
