@@ -70,3 +70,105 @@ pub async fn send(
     }
     (rows, halt)
 }
+
+#[cfg(test)]
+mod tests {
+    use wiremock::matchers::{body_string_contains, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::channels::test_support::*;
+    use crate::message::Medium;
+
+    fn tests_of(batch: Vec<Message>) -> Vec<TestMessage> {
+        batch
+            .into_iter()
+            .map(|message| TestMessage {
+                sample_customer_id: "C1".into(),
+                message,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn each_outcome_becomes_a_masked_row_and_a_refusal_quotes_no_number() {
+        let server = MockServer::start().await;
+        let refused = phone_of(0);
+        Mock::given(method("POST"))
+            .and(body_string_contains("To=%2B15550000000"))
+            .respond_with(ResponseTemplate::new(400).set_body_string(format!(
+                r#"{{"code": 21211, "message": "The 'To' number {refused} is not a valid phone number."}}"#
+            )))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"sid": "SM42"}"#))
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let ch = build("sms", &twilio_toml(&server.uri(), ""), dir.path());
+        let now = chrono::Utc::now();
+        let (rows, halt) = send(
+            ch.as_ref(),
+            &tests_of(messages(2, Medium::Sms, "sms")),
+            false,
+            now,
+        )
+        .await;
+        assert!(halt.is_none());
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].outcome, "rejected");
+        let reason = rows[0].reason.as_deref().unwrap();
+        assert!(
+            reason.contains("21211") || reason.contains("not a valid"),
+            "{reason}"
+        );
+        assert!(!reason.contains(&refused), "{reason}");
+        assert_eq!(rows[0].recipient_masked, "+1555***0000");
+        assert_eq!(
+            (
+                rows[1].outcome.as_str(),
+                rows[1].provider_message_id.as_deref()
+            ),
+            ("delivered", Some("SM42"))
+        );
+        assert_eq!(rows[1].recipient_masked, "+1555***0001");
+        assert!(
+            rows.iter()
+                .all(|r| r.sent_at == now && r.sample_customer_id == "C1")
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_stop_the_rest_unattempted() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(401))
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let ch = build(
+            "mail",
+            &sendgrid_toml(&server.uri(), "batch_size = 1\n"),
+            dir.path(),
+        );
+        let (rows, halt) = send(
+            ch.as_ref(),
+            &tests_of(messages(3, Medium::Email, "mail")),
+            true,
+            chrono::Utc::now(),
+        )
+        .await;
+        let halt = halt.expect("the channel stopped");
+        assert_eq!(halt.blame(), crate::error::Blame::User);
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+        assert!(rows.iter().all(|r| r.outcome == "failed" && r.sandbox));
+        for r in &rows[1..] {
+            assert!(
+                r.reason.as_deref().unwrap().starts_with("not attempted: "),
+                "{r:?}"
+            );
+        }
+    }
+}
