@@ -46,6 +46,10 @@ pub enum Command {
     /// The send ledger: messages by campaign, step, channel and state; `--reconcile` settles
     /// `unknown` rows by asking the providers what they accepted.
     Sends(SendsArgs),
+    /// Render a campaign step for a few sample audience rows and send them, marked
+    /// "[TEST] ", to internal addresses through the step's real channel; recorded in the
+    /// state table test_sends, never in the ledger or the results.
+    SendTest(SendTestArgs),
     /// Write the run's HTML report: <output>/_report/as_of=<D>/report.html.
     Report(ReportArgs),
     /// Lifetime value tools.
@@ -385,6 +389,35 @@ pub struct ReportArgs {
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub as_of: Option<NaiveDate>,
     /// State folder (the send ledger: deliveries per campaign).
+    #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SendTestArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The campaign to test.
+    #[arg(long)]
+    pub campaign: String,
+    /// The step (1-based) whose templates and channel are used.
+    #[arg(long, default_value_t = 1)]
+    pub step: u32,
+    /// Where the test messages go: e-mail addresses for an e-mail step, E.164 numbers
+    /// (+4915112345678) for an SMS step. Every sample goes to every address.
+    #[arg(long, value_name = "ADDR", required = true, num_args = 1..)]
+    pub to: Vec<String>,
+    /// How many sample rows of the audience to render (the lowest customer ids).
+    #[arg(long, default_value_t = 3, value_name = "K")]
+    pub rows: usize,
+    /// The audience of this as_of. Default: today in the pipeline's timezone.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<NaiveDate>,
+    /// The output location whose `_outbox/test_sends/` a file channel writes to (default:
+    /// the pipeline's output.url). No table is written.
+    #[arg(long, value_name = "URL")]
+    pub output: Option<String>,
+    /// State folder: test sends are recorded in its table test_sends.
     #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
     pub state_dir: PathBuf,
 }

@@ -5,6 +5,7 @@
 mod ledger_writer;
 pub mod reconcile;
 pub mod report;
+pub mod test_send;
 mod worker;
 
 use std::path::{Path, PathBuf};

@@ -66,6 +66,7 @@ fn main() {
             Command::Runs(args) => commands::schedule::runs(args).await,
             Command::Status(args) => commands::schedule::status(args).await,
             Command::Sends(args) => commands::sends::sends(args).await,
+            Command::SendTest(args) => commands::send_test::send_test(args).await,
             Command::Report(args) => commands::report::report(args).await,
             Command::Ltv(LtvCommand::Backtest(args)) => commands::ltv::backtest(args).await,
             Command::Cluster(command) => commands::cluster::cluster(command).await,

@@ -20,6 +20,7 @@ pub mod sms;
 pub mod summary;
 pub mod suppress;
 pub mod template;
+pub mod test_send;
 
 pub use crate::channel_rules::{ChannelRules, QuietHours};
 pub use config::{Campaign, CampaignConfigError, CampaignContext, RawCampaign, resolve_campaigns};

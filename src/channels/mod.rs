@@ -32,3 +32,6 @@ pub(crate) mod test_support;
 
 #[cfg(test)]
 mod lookup_tests;
+
+#[cfg(test)]
+mod sandbox_tests;

@@ -66,6 +66,16 @@ impl ChannelConfig {
         }
     }
 
+    /// Whether every request of the channel goes to the provider's sandbox (`sandbox =
+    /// true`, SendGrid and Mailgun): accepted, never delivered.
+    pub fn sandbox(&self) -> bool {
+        match self {
+            ChannelConfig::Sendgrid(c) => c.sandbox == Some(true),
+            ChannelConfig::Mailgun(c) => c.sandbox == Some(true),
+            _ => false,
+        }
+    }
+
     /// Validates, reads the secrets through `env` and builds the live channel.
     pub fn build(
         &self,
@@ -74,6 +84,9 @@ impl ChannelConfig {
         ctx: &BuildContext,
     ) -> Result<Arc<dyn Channel>, ChannelError> {
         let settings = self.validate(name)?;
+        if self.sandbox() {
+            tracing::warn!(channel = %name, "sandbox = true: the provider accepts this channel's messages and delivers none");
+        }
         Ok(match self {
             ChannelConfig::File(_) => {
                 Arc::new(file::FileChannel::new(settings, ctx.outbox.clone()))

@@ -7,6 +7,7 @@ pub mod ltv;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod send_test;
 pub mod sends;
 pub mod summary;
 pub mod validate;

@@ -25,6 +25,7 @@ pub mod plan;
 pub mod recorder;
 pub mod scheduled;
 pub mod session;
+pub mod test_send;
 
 use std::sync::Arc;
 

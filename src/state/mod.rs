@@ -16,6 +16,7 @@ pub mod locks;
 pub mod provider_events;
 pub mod runs;
 pub mod suppressions;
+pub mod test_sends;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +32,7 @@ pub use ledger_migrations::{SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_M
 pub use ledger_rows::{LedgerDecision, LedgerOutcome, RunOwner, Tags};
 pub use locks::{LockInfo, holder_id, lock_key};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};
+pub use test_sends::{TEST_SENDS_MIGRATION, TestSend};
 
 /// File name of the state database inside the state directory.
 pub const DB_FILE: &str = "winback.db";
@@ -73,6 +75,7 @@ CREATE TABLE locks (
     SENDS_TAGS_MIGRATION,
     SENDS_OWNER_MIGRATION,
     suppressions::SUPPRESSIONS_MIGRATION,
+    TEST_SENDS_MIGRATION,
 ];
 
 /// A failure of the state database.

@@ -32,6 +32,10 @@ channel_config!(
         domain: String,
         api_key_env: String,
         from: String,
+        /// Every request of this channel in Mailgun's test mode (`o:testmode=yes`):
+        /// accepted, never delivered (and charged).
+        #[serde(default)]
+        sandbox: Option<bool>,
     }
 );
 
@@ -88,6 +92,7 @@ pub struct Mailgun {
     /// Where reconciliation asks what Mailgun accepted.
     events: lookup::Events,
     from: String,
+    sandbox: bool,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +128,7 @@ impl Mailgun {
             endpoint,
             url: format!("{base}/v3/{domain}/messages"),
             from: c.from.clone(),
+            sandbox: c.sandbox.unwrap_or(false),
             settings,
         })
     }
@@ -180,6 +186,12 @@ impl Mailgun {
                 "h:List-Unsubscribe-Post".into(),
                 LIST_UNSUBSCRIBE_POST.into(),
             ));
+        }
+        if self.sandbox {
+            // "Sending in Test Mode": `o:testmode` set to `yes` (or `true`): Mailgun accepts
+            // the message and does not send it, and charges it
+            // (<https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/test-mode>).
+            form.push(("o:testmode".into(), "yes".into()));
         }
         form.push((
             "recipient-variables".into(),

@@ -34,6 +34,10 @@ channel_config!(
         /// allows 6).
         #[serde(default)]
         activity_requests_per_min: Option<f64>,
+        /// Every request of this channel in SendGrid's sandbox mode
+        /// (`mail_settings.sandbox_mode.enable`): validated, answered 200, never delivered.
+        #[serde(default)]
+        sandbox: Option<bool>,
     }
 );
 
@@ -87,6 +91,7 @@ pub struct Sendgrid {
     from: Value,
     /// Where reconciliation asks what SendGrid accepted.
     activity: lookup::Activity,
+    sandbox: bool,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +128,7 @@ impl Sendgrid {
             endpoint,
             url: format!("{}/v3/mail/send", base.trim_end_matches('/')),
             from: parse_from(&c.from),
+            sandbox: c.sandbox.unwrap_or(false),
             settings,
         })
     }
@@ -175,6 +181,9 @@ impl Sendgrid {
             from: &self.from,
             subject: same.then(|| first.subject.as_deref().unwrap_or("")),
             content,
+            mail_settings: self.sandbox.then_some(MailSettings {
+                sandbox_mode: Enable { enable: true },
+            }),
         };
         PreparedRequest {
             method: reqwest::Method::POST,
@@ -195,6 +204,22 @@ struct MailSend<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     subject: Option<&'a str>,
     content: Vec<Content>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mail_settings: Option<MailSettings>,
+}
+
+/// `"mail_settings": {"sandbox_mode": {"enable": true}}`, a JSON boolean (SendGrid's "Sandbox
+/// Mode", <https://www.twilio.com/docs/sendgrid/for-developers/sending-email/sandbox-mode>:
+/// the request is validated and answered 200 instead of 202, nothing is delivered, and no
+/// Event Webhook or Email Activity event is made).
+#[derive(Serialize)]
+struct MailSettings {
+    sandbox_mode: Enable,
+}
+
+#[derive(Serialize)]
+struct Enable {
+    enable: bool,
 }
 
 #[derive(Serialize)]

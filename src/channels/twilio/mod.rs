@@ -32,6 +32,9 @@ channel_config!(
         from: Option<String>,
         #[serde(default)]
         messaging_service_sid: Option<String>,
+        /// Refused when true: Twilio has no sandbox flag on a request (see `validate`).
+        #[serde(default)]
+        sandbox: Option<bool>,
     }
 );
 
@@ -46,6 +49,15 @@ impl TwilioConfig {
         settings::check_url(self.base_url.as_deref(), "base_url").map_err(err)?;
         settings::check_env_name(&self.account_sid_env, "account_sid_env").map_err(err)?;
         settings::check_env_name(&self.auth_token_env, "auth_token_env").map_err(err)?;
+        if self.sandbox == Some(true) {
+            // Twilio's way to send without delivering is its test credentials (a test
+            // Account SID and auth token, with the magic `From` +15005550006), not a flag:
+            // <https://www.twilio.com/docs/iam/test-credentials>.
+            return Err(err(
+                "Twilio has no sandbox flag: remove `sandbox` and point account_sid_env and                  auth_token_env at your Twilio test credentials (Console, API keys & tokens,                  Test credentials) with from = \"+15005550006\": Twilio then charges                  nothing and delivers nothing"
+                    .into(),
+            ));
+        }
         match (&self.from, &self.messaging_service_sid) {
             (Some(_), None) | (None, Some(_)) => {}
             _ => {

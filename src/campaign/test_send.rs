@@ -1,0 +1,168 @@
+//! Test sends before a campaign goes live (`winback send-test`): a few sample rows of a
+//! campaign's audience rendered with one step's templates, exactly as a run renders them,
+//! and addressed to internal recipients instead of the customers. Pure.
+//!
+//! A test message is marked three ways: its subject (or, for SMS, its text) starts with
+//! [`TEST_PREFIX`]; its `customer_id` is `test:<sample customer>` and its idempotency key
+//! starts with `test-`, so a webhook receiver or an outbox reader never takes it for a
+//! customer's; and its unsubscribe token is [`TEST_TOKEN`], which names no customer, so
+//! clicking its unsubscribe link unsubscribes nobody.
+
+use sha2::{Digest, Sha256};
+
+use super::address::{valid_e164, valid_email};
+use super::config::{Campaign, Step};
+use super::draft::Draft;
+use super::plan_input::AudienceRow;
+use super::template::TemplateError;
+use crate::message::{Medium, Message};
+
+/// What a test message's subject (e-mail) or text (SMS) starts with.
+pub const TEST_PREFIX: &str = "[TEST] ";
+/// The unsubscribe token test messages are rendered with: no customer's.
+pub const TEST_TOKEN: &str = "test-send";
+/// The most sample rows one test send renders.
+pub const MAX_ROWS: usize = 50;
+
+/// One sample row's test messages: one per recipient, or the reason it did not render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestMessages {
+    /// The audience row rendered (a customer id; the customer is not messaged).
+    pub sample_customer_id: String,
+    pub messages: Result<Vec<Message>, TemplateError>,
+}
+
+/// Each `--to` that is not an address of `medium` (an e-mail address, or an E.164 number
+/// for SMS), by position and masked: the problems, empty when all are.
+pub fn check_recipients(medium: Medium, to: &[String]) -> Vec<String> {
+    let (valid, what): (fn(&str) -> bool, &str) = match medium {
+        Medium::Email => (valid_email, "an e-mail address"),
+        Medium::Sms => (valid_e164, "an E.164 phone number (+ and 8 to 15 digits)"),
+    };
+    let mut problems: Vec<String> = to
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| !valid(a))
+        .map(|(i, a)| {
+            format!(
+                "--to #{} ({}) is not {what}: this step sends {}",
+                i + 1,
+                crate::mask::address(None, a),
+                medium.as_str()
+            )
+        })
+        .collect();
+    if to.is_empty() {
+        problems.push("give at least one --to address".into());
+    }
+    problems
+}
+
+/// The `k` sample rows: the lowest customer ids (the same rows every time for the same
+/// audience).
+pub fn sample(mut rows: Vec<AudienceRow>, k: usize) -> Vec<AudienceRow> {
+    rows.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    rows.dedup_by(|a, b| a.customer_id == b.customer_id);
+    rows.truncate(k);
+    rows
+}
+
+/// What a test send of one step is made of.
+pub struct TestSendInput<'a> {
+    pub campaign: &'a Campaign,
+    pub step: &'a Step,
+    pub samples: &'a [AudienceRow],
+    pub to: &'a [String],
+    pub as_of: chrono::NaiveDate,
+    /// Makes this test send's idempotency keys its own (e.g. the time it starts).
+    pub stamp: &'a str,
+}
+
+/// Every sample row rendered with the step's templates and addressed to every recipient.
+pub fn test_messages(input: &TestSendInput<'_>) -> Vec<TestMessages> {
+    let (campaign, step) = (input.campaign, input.step);
+    input
+        .samples
+        .iter()
+        .map(|row| {
+            let base = Message {
+                campaign: campaign.name.clone(),
+                step: step.number,
+                customer_id: row.customer_id.clone(),
+                channel: step.channel.clone(),
+                medium: step.medium,
+                to: String::new(),
+                idempotency_key: String::new(),
+                as_of: input.as_of,
+                entry_date: row.entry_date,
+                subject: None,
+                html: None,
+                text: String::new(),
+                unsubscribe_url: None,
+                unsubscribe_mailto: None,
+                cost: 0.0,
+            };
+            let draft = Draft::new(
+                base,
+                row.fields.clone(),
+                row.value,
+                TEST_TOKEN.to_string(),
+                std::sync::Arc::clone(&step.templates),
+            );
+            let messages = draft.render().map(|rendered| {
+                let marked = mark(rendered);
+                input
+                    .to
+                    .iter()
+                    .enumerate()
+                    .map(|(i, to)| Message {
+                        to: to.clone(),
+                        idempotency_key: key(input, &row.customer_id, i),
+                        ..marked.clone()
+                    })
+                    .collect()
+            });
+            TestMessages {
+                sample_customer_id: row.customer_id.clone(),
+                messages,
+            }
+        })
+        .collect()
+}
+
+/// The message marked as a test: the prefix on the subject (on the text of an SMS), the
+/// customer id `test:<id>`.
+fn mark(mut m: Message) -> Message {
+    match m.medium {
+        Medium::Email => {
+            m.subject = Some(format!(
+                "{TEST_PREFIX}{}",
+                m.subject.as_deref().unwrap_or_default()
+            ));
+        }
+        Medium::Sms => m.text = format!("{TEST_PREFIX}{}", m.text),
+    }
+    m.customer_id = format!("test:{}", m.customer_id);
+    m
+}
+
+/// `test-` and 32 hex digits of SHA-256 over the stamp, campaign, step, sample and
+/// recipient position: never a customer's key, and new for every test send.
+fn key(input: &TestSendInput<'_>, customer_id: &str, recipient: usize) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        input.stamp,
+        &input.campaign.name,
+        &input.step.number.to_string(),
+        customer_id,
+        &recipient.to_string(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    format!("test-{}", hex::encode(&h.finalize()[..16]))
+}
+
+#[cfg(test)]
+#[path = "test_send_tests.rs"]
+mod tests;
