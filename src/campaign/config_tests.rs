@@ -70,8 +70,17 @@ fn a_good_campaign_resolves_with_defaults() {
     assert_eq!(q.steps.len(), 2);
     assert!(!q.steps[0].only_if_no_purchase);
     assert!(q.steps[1].only_if_no_purchase);
-    assert_eq!(q.steps[1].medium, Medium::Sms);
-    assert!(q.steps[0].templates.has(Part::Html));
+    assert_eq!(
+        q.steps[1].channels,
+        vec![StepChannel {
+            name: "sms".into(),
+            medium: Medium::Sms
+        }]
+    );
+    assert!(!q.steps[1].preferred);
+    assert!(q.steps[0].templates[&Medium::Email].has(Part::Html));
+    assert!(q.steps[0].templates_for(Medium::Sms).is_none());
+    assert!(q.steps[1].templates_for(Medium::Email).is_none());
 
     let cols: Vec<String> = ["customer_id", "entry_date", "sltv", "first_name"]
         .map(String::from)

@@ -43,6 +43,7 @@ use super::draft::Draft;
 use super::render::render_all;
 use super::rules::{apply_budget, apply_rules};
 use super::select::select;
+use super::suppress::UnsubscribeIndex;
 
 pub use super::decision::Decision;
 pub use super::plan_input::{AudienceRow, PlanInput};
@@ -81,18 +82,21 @@ impl crate::error::Blamed for PlanError {
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     for campaign in input.campaigns {
         for step in &campaign.steps {
-            if !input.channels.contains_key(&step.channel) {
-                return Err(PlanError::UnknownChannel {
-                    campaign: campaign.name.clone(),
-                    step: step.number,
-                    channel: step.channel.clone(),
-                });
+            for channel in &step.channels {
+                if !input.channels.contains_key(&channel.name) {
+                    return Err(PlanError::UnknownChannel {
+                        campaign: campaign.name.clone(),
+                        step: step.number,
+                        channel: channel.name.clone(),
+                    });
+                }
             }
         }
     }
+    let unsubscribes = UnsubscribeIndex::new(input.unsubscribes);
     let mut decisions = Vec::new();
-    let candidates = select(input, &mut decisions);
-    let planned = apply_rules(input, candidates, &mut decisions);
+    let candidates = select(input, &unsubscribes, &mut decisions);
+    let planned = apply_rules(input, &unsubscribes, candidates, &mut decisions);
     let planned = apply_budget(input, planned, &mut decisions);
     let send = render_all(input, planned, &mut decisions);
     let summary = PlanSummary::new(input, &send, &decisions);
