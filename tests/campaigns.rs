@@ -127,7 +127,13 @@ fn the_demo_sends_its_campaigns_to_the_file_outbox_once() {
     let dir = tmp.path();
     campaign_project(dir);
     // No SMS quiet hours: what is sent tonight does not depend on the test's wall clock.
-    let run = ["run", "--as-of", AS_OF, "--set", "channels.sms.quiet_hours="];
+    let run = [
+        "run",
+        "--as-of",
+        AS_OF,
+        "--set",
+        "channels.sms.quiet_hours=",
+    ];
     let first = winback(dir, &run);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let outbox = dir.join(format!("out/_outbox/as_of={AS_OF}"));

@@ -252,9 +252,15 @@ fn a_step_naming_an_unknown_channel_in_its_list_or_fallback_exits_78() {
     let text = std::fs::read_to_string(&file).unwrap();
     let quick = "day = 0\nchannel = [\"email\", \"sms\"]        # e-mail where";
     let amends = "day = 0\nchannel = [\"email\", \"sms\"]        # SMS for whoever";
-    assert!(text.contains(quick) && text.contains(amends), "the shipped steps moved");
+    assert!(
+        text.contains(quick) && text.contains(amends),
+        "the shipped steps moved"
+    );
     let text = text
-        .replace(quick, "day = 0\nchannel = [\"email\", \"fax\"]        # e-mail where")
+        .replace(
+            quick,
+            "day = 0\nchannel = [\"email\", \"fax\"]        # e-mail where",
+        )
         .replace(
             amends,
             "day = 0\nchannel = \"preferred\"\nfallback = [\"pigeon\", \"sms\"]  #",

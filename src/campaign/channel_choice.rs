@@ -51,7 +51,11 @@ pub(super) fn options<'a>(
 }
 
 /// The first channel to try: what a decision made before the contact is read records.
-pub(super) fn first<'a>(input: &PlanInput<'a>, step: &'a Step, row: &AudienceRow) -> (&'a str, Medium) {
+pub(super) fn first<'a>(
+    input: &PlanInput<'a>,
+    step: &'a Step,
+    row: &AudienceRow,
+) -> (&'a str, Medium) {
     options(input, step, row)
         .next()
         .unwrap_or(("", Medium::Email)) // a resolved step lists at least one channel

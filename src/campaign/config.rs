@@ -123,7 +123,13 @@ fn resolve_campaign(
         }
         previous_day = raw_step.day;
         let mut step_problems = Vec::new();
-        if let Some(step) = resolve_step(number, raw_step, ctx, &mut step_problems) {
+        if let Some(step) = resolve_step(
+            number,
+            raw_step,
+            ctx.base_dir,
+            ctx.channels,
+            &mut step_problems,
+        ) {
             steps.push(step);
         }
         for p in step_problems {

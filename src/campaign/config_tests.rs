@@ -194,7 +194,9 @@ fn estimate_replaces_fields_and_drops_tags() {
 
 /// One step of campaign `c` (audience winback_quick) with these extra lines.
 fn one_step(lines: &str) -> String {
-    format!("[campaigns.c]\naudience = \"winback_quick\"\n[[campaigns.c.steps]]\nday = 0\n{lines}\n")
+    format!(
+        "[campaigns.c]\naudience = \"winback_quick\"\n[[campaigns.c.steps]]\nday = 0\n{lines}\n"
+    )
 }
 
 const EMAIL_PARTS: &str = "subject = \"s\"\ntext = \"t {{ first_name }}\"\nunsubscribe_url = \"https://x/{{ unsubscribe_token }}\"";
@@ -219,7 +221,9 @@ fn a_step_lists_channels_in_order_of_preference() {
         Some("hi {{ nickname }}")
     );
     assert_eq!(
-        step.templates_for(Medium::Email).unwrap().source(Part::Text),
+        step.templates_for(Medium::Email)
+            .unwrap()
+            .source(Part::Text),
         Some("t {{ first_name }}")
     );
     // Both media's fields are loaded and checked; the SMS text is named sms_text.
@@ -262,7 +266,10 @@ fn a_preferred_step_reads_the_audience_column_and_has_a_fallback() {
     let text = one_step("channel = [\"sms\"]\ntext = \"hi\"");
     let c = resolve(&text, dir.path()).unwrap();
     assert_eq!(
-        c[0].steps[0].templates_for(Medium::Sms).unwrap().source(Part::Text),
+        c[0].steps[0]
+            .templates_for(Medium::Sms)
+            .unwrap()
+            .source(Part::Text),
         Some("hi")
     );
 }
@@ -276,7 +283,10 @@ fn channel_lists_and_fallbacks_that_cannot_work_are_problems() {
             format!("channel = [\"email\", \"fax\"]\n{EMAIL_PARTS}"),
             "step 1: channel \"fax\" is not a [channels.*] table",
         ),
-        ("channel = []".to_string(), "step 1: channel lists no channel"),
+        (
+            "channel = []".to_string(),
+            "step 1: channel lists no channel",
+        ),
         (
             format!("channel = [\"sms\", \"sms\"]\n{sms}"),
             "step 1: channel \"sms\" is listed twice",
@@ -330,7 +340,8 @@ fn channel_lists_and_fallbacks_that_cannot_work_are_problems() {
     // Neither a string nor a list of strings: the parse error says what is expected.
     let e = parse(&one_step("channel = 5")).unwrap_err();
     assert!(
-        e.to_string().contains("a channel name or a list of channel names"),
+        e.to_string()
+            .contains("a channel name or a list of channel names"),
         "{e}"
     );
 }
@@ -346,7 +357,10 @@ fn a_channel_named_preferred_is_ambiguous() {
         known_tables: &known,
         channels: &chans,
     };
-    let raw = parse(&one_step("channel = \"preferred\"\nfallback = [\"sms\"]\ntext = \"hi\"")).unwrap();
+    let raw = parse(&one_step(
+        "channel = \"preferred\"\nfallback = [\"sms\"]\ntext = \"hi\"",
+    ))
+    .unwrap();
     let err = resolve_campaigns(&raw, &ctx).unwrap_err();
     assert_eq!(
         err.problems,

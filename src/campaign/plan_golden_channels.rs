@@ -55,7 +55,11 @@ fn m(id: &str, step: u32, channel: &str, as_of: &str) -> (String, u32, String, N
 /// e-mail), which ends the sequence.
 #[test]
 fn golden_sms_only_customer_gets_the_whole_sequence_by_sms() {
-    let mut w = World::new(&multi_toml("quick", 0.0, &[(0, BOTH), (3, BOTH), (10, BOTH)]));
+    let mut w = World::new(&multi_toml(
+        "quick",
+        0.0,
+        &[(0, BOTH), (3, BOTH), (10, BOTH)],
+    ));
     for id in ["both", "sms_only", "bad_email", "neither"] {
         w.add("quick", id, "2026-06-04", 1.0);
     }
@@ -137,7 +141,11 @@ fn golden_capped_step_is_deferred_and_sent_the_next_night() {
             .unwrap()
     };
     let (treated, held) = (pick(false), pick(true));
-    let mut w = World::new(&multi_toml("quick", share, &[(0, BOTH), (3, BOTH), (10, BOTH)]));
+    let mut w = World::new(&multi_toml(
+        "quick",
+        share,
+        &[(0, BOTH), (3, BOTH), (10, BOTH)],
+    ));
     w.cap = FrequencyCap {
         max_messages: 1,
         days: 2,
@@ -165,7 +173,10 @@ fn golden_capped_step_is_deferred_and_sent_the_next_night() {
     );
     let deferred = p.decisions.iter().find(|x| x.state == Deferred).unwrap();
     assert_eq!(deferred.channel, "email");
-    assert_eq!(p.summary.channels["quick"]["email"].deferred["frequency_cap"], 1);
+    assert_eq!(
+        p.summary.channels["quick"]["email"].deferred["frequency_cap"],
+        1
+    );
 
     let sent = nights(&mut w, 4, 16);
     assert_eq!(
@@ -197,7 +208,11 @@ fn golden_capped_step_is_deferred_and_sent_the_next_night() {
 /// customer qualifies on it, else the fallback list in order.
 #[test]
 fn golden_preferred_channel_with_fallback() {
-    let toml_text = multi_toml("quick", 0.0, &[(0, "\"preferred\"\nfallback = [\"email\", \"sms\"]")]);
+    let toml_text = multi_toml(
+        "quick",
+        0.0,
+        &[(0, "\"preferred\"\nfallback = [\"email\", \"sms\"]")],
+    );
     let mut w = World::new(&toml_text);
     let rows = [
         ("wants_sms", Some("sms")),

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::config::CampaignContext;
 use super::template::{Part, StepTemplates, TemplateSources};
+use crate::channel_rules::ChannelRules;
 use crate::config::campaigns::{RawChannel, RawStep};
 use crate::message::Medium;
 
@@ -50,7 +50,9 @@ impl Step {
     /// The pipeline-file key of a part of `medium`'s templates: the SMS text of a step
     /// that also has e-mail templates is `sms_text`.
     pub fn part_key(&self, medium: Medium, part: Part) -> &'static str {
-        if medium == Medium::Sms && part == Part::Text && self.templates.contains_key(&Medium::Email)
+        if medium == Medium::Sms
+            && part == Part::Text
+            && self.templates.contains_key(&Medium::Email)
         {
             "sms_text"
         } else {
@@ -59,21 +61,23 @@ impl Step {
     }
 }
 
-/// Resolve one step; its problems (without the "step N:" prefix) go to `problems`.
+/// Resolve one step against the configured channels (`*_file` paths are relative to
+/// `base_dir`); its problems (without the "step N:" prefix) go to `problems`.
 pub(super) fn resolve_step(
     number: u32,
     raw: &RawStep,
-    ctx: &CampaignContext<'_>,
+    base_dir: &Path,
+    configured: &BTreeMap<String, ChannelRules>,
     problems: &mut Vec<String>,
 ) -> Option<Step> {
     let before = problems.len();
-    let (preferred, channels) = resolve_channels(raw, ctx, problems);
+    let (preferred, channels) = resolve_channels(raw, configured, problems);
     let media: BTreeSet<Medium> = channels.iter().map(|c| c.medium).collect();
     let by_medium = if problems.len() > before {
         // The media are not known: the templates are compiled for their own problems only.
-        BTreeMap::from([(Medium::Email, template_sources(raw, ctx.base_dir, problems))])
+        BTreeMap::from([(Medium::Email, template_sources(raw, base_dir, problems))])
     } else {
-        sources_by_medium(raw, ctx.base_dir, preferred, &media, problems)
+        sources_by_medium(raw, base_dir, preferred, &media, problems)
     };
     let mut templates = BTreeMap::new();
     for (medium, sources) in by_medium {
@@ -110,12 +114,12 @@ pub(super) fn resolve_step(
 /// lists (the `channel` list, or `fallback` with `"preferred"`), each a `[channels.*]`.
 fn resolve_channels(
     raw: &RawStep,
-    ctx: &CampaignContext<'_>,
+    configured: &BTreeMap<String, ChannelRules>,
     problems: &mut Vec<String>,
 ) -> (bool, Vec<StepChannel>) {
     let preferred = matches!(&raw.channel, RawChannel::One(name) if name == PREFERRED);
     let listed: &[String] = if preferred {
-        if ctx.channels.contains_key(PREFERRED) {
+        if configured.contains_key(PREFERRED) {
             problems.push(format!(
                 "channel {PREFERRED:?} means the customer's preferred channel; rename [channels.{PREFERRED}]"
             ));
@@ -148,7 +152,7 @@ fn resolve_channels(
             problems.push(format!("channel {name:?} is listed twice"));
             continue;
         }
-        match ctx.channels.get(name) {
+        match configured.get(name) {
             Some(rules) => channels.push(StepChannel {
                 name: name.clone(),
                 medium: rules.medium,
@@ -204,7 +208,13 @@ fn sources_by_medium(
             ));
         }
     }
-    let sms_text = read_part("sms_text", &raw.sms_text, &raw.sms_text_file, base_dir, problems);
+    let sms_text = read_part(
+        "sms_text",
+        &raw.sms_text,
+        &raw.sms_text_file,
+        base_dir,
+        problems,
+    );
     if sms_text.is_some() && !may_sms {
         problems.push("sms_text is for a step with an sms channel".into());
     }
