@@ -403,13 +403,17 @@ pub struct SendTestArgs {
     /// The step (1-based) whose templates and channel are used.
     #[arg(long, default_value_t = 1)]
     pub step: u32,
-    /// Where the test messages go: e-mail addresses for an e-mail step, E.164 numbers
-    /// (+4915112345678) for an SMS step. Every sample goes to every address.
+    /// Where the test messages go: e-mail addresses for an e-mail channel, E.164 numbers
+    /// (+4915112345678) for an SMS channel. Every sample goes to every address.
     #[arg(long, value_name = "ADDR", required = true, num_args = 1..)]
     pub to: Vec<String>,
     /// How many sample rows of the audience to render (the lowest customer ids).
     #[arg(long, default_value_t = 3, value_name = "K")]
     pub rows: usize,
+    /// Which of the step's channels to send through. Default: the first one the step
+    /// lists whose medium the --to addresses are (e-mail addresses or E.164 numbers).
+    #[arg(long, value_name = "NAME")]
+    pub channel: Option<String>,
     /// The audience of this as_of. Default: today in the pipeline's timezone.
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub as_of: Option<NaiveDate>,

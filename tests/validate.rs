@@ -145,12 +145,12 @@ fn the_default_pipeline_is_valid() {
         .arg(format!("purchases={}", data.join("purchases").display()))
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // Every SMS text, `sms_text` of the steps that also have e-mail included, fits one
+    // segment.
+    assert!(!text.contains("segments"), "{text}");
 }
 
 fn validate_with(pipeline: &Path, args: &[&str]) -> (i32, String) {
@@ -270,4 +270,37 @@ fn a_channel_reaching_people_without_a_token_secret_is_refused() {
     std::fs::write(&pipeline, with_secret).unwrap();
     let (code, out) = validate_with(&pipeline, &[]);
     assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn a_step_naming_an_unknown_channel_in_its_list_or_fallback_exits_78() {
+    // Demo data: the campaigns are checked against the audiences' columns too.
+    let tmp = tempfile::tempdir().unwrap();
+    crate::campaigns::campaign_project(tmp.path());
+    let file = tmp.path().join("pipelines/reactivation.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let quick = "day = 0\nchannel = [\"email\", \"sms\"]        # e-mail where";
+    let amends = "day = 0\nchannel = [\"email\", \"sms\"]        # SMS for whoever";
+    assert!(
+        text.contains(quick) && text.contains(amends),
+        "the shipped steps moved"
+    );
+    let text = text
+        .replace(
+            quick,
+            "day = 0\nchannel = [\"email\", \"fax\"]        # e-mail where",
+        )
+        .replace(
+            amends,
+            "day = 0\nchannel = \"preferred\"\nfallback = [\"pigeon\", \"sms\"]  #",
+        );
+    std::fs::write(&file, text).unwrap();
+    let (code, text) = validate(&file);
+    assert_eq!(code, 78, "{text}");
+    for expected in [
+        "campaign winback_quick: step 1: channel \"fax\" is not a [channels.*] table",
+        "campaign winback_amends: step 1: channel \"pigeon\" is not a [channels.*] table",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
 }

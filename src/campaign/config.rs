@@ -4,13 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 
 use super::sms::{SMS_FIELD_ESTIMATE, estimate_rendered, sms_segments};
-use super::template::{PLANNER_FIELDS, Part, StepTemplates, TemplateSources};
+use super::step::{PREFERRED, PREFERRED_CHANNEL_COLUMN, resolve_step};
+use super::template::{PLANNER_FIELDS, Part};
 use crate::channel_rules::ChannelRules;
-pub use crate::config::campaigns::{OnUnknown, RawCampaign, RawStep};
+pub use crate::config::campaigns::{OnUnknown, RawCampaign, RawChannel, RawStep};
 use crate::message::Medium;
+
+pub use super::step::{Step, StepChannel};
 
 /// Holdout share when the campaign does not say.
 pub const DEFAULT_HOLDOUT_SHARE: f64 = 0.10;
@@ -31,18 +33,6 @@ pub struct Campaign {
     pub on_unknown: OnUnknown,
     pub description: Option<String>,
     pub steps: Vec<Step>,
-}
-
-/// A validated step with its compiled templates.
-#[derive(Debug, Clone)]
-pub struct Step {
-    /// 1-based position in the sequence.
-    pub number: u32,
-    pub day: u32,
-    pub channel: String,
-    pub medium: Medium,
-    pub only_if_no_purchase: bool,
-    pub templates: Arc<StepTemplates>,
 }
 
 /// What campaign resolution checks against.
@@ -133,7 +123,13 @@ fn resolve_campaign(
         }
         previous_day = raw_step.day;
         let mut step_problems = Vec::new();
-        if let Some(step) = resolve_step(number, raw_step, ctx, &mut step_problems) {
+        if let Some(step) = resolve_step(
+            number,
+            raw_step,
+            ctx.base_dir,
+            ctx.channels,
+            &mut step_problems,
+        ) {
             steps.push(step);
         }
         for p in step_problems {
@@ -159,118 +155,6 @@ fn resolve_campaign(
     })
 }
 
-fn resolve_step(
-    number: u32,
-    raw: &RawStep,
-    ctx: &CampaignContext<'_>,
-    problems: &mut Vec<String>,
-) -> Option<Step> {
-    let medium = match ctx.channels.get(&raw.channel) {
-        Some(rules) => Some(rules.medium),
-        None => {
-            problems.push(format!(
-                "channel {:?} is not a [channels.*] table",
-                raw.channel
-            ));
-            None
-        }
-    };
-    let sources = template_sources(raw, ctx.base_dir, problems);
-    if let Some(medium) = medium {
-        check_parts_for_medium(medium, &sources, problems);
-    }
-    let templates = match StepTemplates::compile(&sources) {
-        Ok(t) => Some(t),
-        Err(errors) => {
-            for e in errors {
-                problems.push(format!("template {e}"));
-            }
-            None
-        }
-    };
-    Some(Step {
-        number,
-        day: raw.day,
-        channel: raw.channel.clone(),
-        medium: medium?,
-        only_if_no_purchase: raw.only_if_no_purchase.unwrap_or(number > 1),
-        templates: Arc::new(templates?),
-    })
-}
-
-/// A step's template texts, each given inline or read from its `*_file` (relative to
-/// `base_dir`); both at once, or a file that cannot be read, is a problem.
-fn template_sources(raw: &RawStep, base_dir: &Path, problems: &mut Vec<String>) -> TemplateSources {
-    let mut sources = TemplateSources::default();
-    let pairs = [
-        (Part::Subject, &raw.subject, &raw.subject_file),
-        (Part::Html, &raw.html, &raw.html_file),
-        (Part::Text, &raw.text, &raw.text_file),
-        (Part::UnsubscribeUrl, &raw.unsubscribe_url, &None),
-        (Part::UnsubscribeMailto, &raw.unsubscribe_mailto, &None),
-    ];
-    for (part, inline, file) in pairs {
-        match (inline, file) {
-            (Some(text), Some(_)) => {
-                problems.push(format!(
-                    "give either {key} or {key}_file, not both",
-                    key = part.key()
-                ));
-                sources.parts.insert(part, text.clone());
-            }
-            (Some(text), None) => {
-                sources.parts.insert(part, text.clone());
-            }
-            (None, Some(path)) => match std::fs::read_to_string(base_dir.join(path)) {
-                Ok(text) => {
-                    sources.parts.insert(part, text);
-                }
-                Err(e) => {
-                    problems.push(format!("{}_file {path:?} cannot be read: {e}", part.key()))
-                }
-            },
-            (None, None) => {}
-        }
-    }
-    sources
-}
-
-/// The parts a step of `medium` must have (an e-mail: subject, text and unsubscribe
-/// link) and, for sms, the e-mail-only parts it must not have.
-fn check_parts_for_medium(medium: Medium, sources: &TemplateSources, problems: &mut Vec<String>) {
-    let has = |p: Part| sources.parts.contains_key(&p);
-    let need: &[Part] = match medium {
-        Medium::Email => &[Part::Subject, Part::Text, Part::UnsubscribeUrl],
-        Medium::Sms => &[Part::Text],
-    };
-    for p in need.iter().filter(|p| !has(**p)) {
-        let or_file = match p {
-            Part::UnsubscribeUrl | Part::UnsubscribeMailto => String::new(),
-            _ => format!(" (inline or {}_file)", p.key()),
-        };
-        problems.push(format!(
-            "an {} step needs {}{or_file}",
-            medium.as_str(),
-            p.key()
-        ));
-    }
-    if medium == Medium::Sms {
-        for p in [
-            Part::Subject,
-            Part::Html,
-            Part::UnsubscribeUrl,
-            Part::UnsubscribeMailto,
-        ] {
-            if has(p) {
-                problems.push(format!(
-                    "{} is for e-mail; an sms step has only text",
-                    p.key()
-                ));
-            }
-        }
-    }
-}
-
 impl Campaign {
     /// The audience columns planning and rendering read: the required ones, the value
     /// column, the tags (`segment`, `treatment`) and every field a template uses. Other
@@ -283,8 +167,13 @@ impl Campaign {
             .collect();
         out.insert(self.value_column.clone());
         for step in &self.steps {
-            for (_, vars) in step.templates.variables() {
-                out.extend(vars);
+            if step.preferred {
+                out.insert(PREFERRED_CHANNEL_COLUMN.to_string());
+            }
+            for templates in step.templates.values() {
+                for (_, vars) in templates.variables() {
+                    out.extend(vars);
+                }
             }
         }
         out
@@ -309,19 +198,27 @@ impl Campaign {
             }
         }
         for step in &self.steps {
-            for (part, vars) in step.templates.variables() {
-                for var in vars {
-                    let planner = PLANNER_FIELDS.contains(&var.as_str())
-                        && !(part == Part::UnsubscribeUrl && var == "unsubscribe_url");
-                    if !planner && !columns.contains(var.as_str()) {
-                        problems.push(format!(
-                            "campaign {} step {}: template {} uses {var:?}, which audience {} does not have (columns: {})",
-                            self.name,
-                            step.number,
-                            part.key(),
-                            self.audience,
-                            audience_columns.join(", ")
-                        ));
+            if step.preferred && !columns.contains(PREFERRED_CHANNEL_COLUMN) {
+                problems.push(format!(
+                    "campaign {} step {}: channel = {PREFERRED:?} reads the customer's channel from column {PREFERRED_CHANNEL_COLUMN:?}, which audience {} does not have",
+                    self.name, step.number, self.audience
+                ));
+            }
+            for (medium, templates) in &step.templates {
+                for (part, vars) in templates.variables() {
+                    for var in vars {
+                        let planner = PLANNER_FIELDS.contains(&var.as_str())
+                            && !(part == Part::UnsubscribeUrl && var == "unsubscribe_url");
+                        if !planner && !columns.contains(var.as_str()) {
+                            problems.push(format!(
+                                "campaign {} step {}: template {} uses {var:?}, which audience {} does not have (columns: {})",
+                                self.name,
+                                step.number,
+                                step.part_key(*medium, part),
+                                self.audience,
+                                audience_columns.join(", ")
+                            ));
+                        }
                     }
                 }
             }
@@ -333,8 +230,11 @@ impl Campaign {
     /// template's literal text plus [`SMS_FIELD_ESTIMATE`] characters per field.
     pub fn sms_warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
-        for step in self.steps.iter().filter(|s| s.medium == Medium::Sms) {
-            let Some(text) = step.templates.source(Part::Text) else {
+        for step in &self.steps {
+            let Some(text) = step
+                .templates_for(Medium::Sms)
+                .and_then(|t| t.source(Part::Text))
+            else {
                 continue;
             };
             let estimate = estimate_rendered(text);

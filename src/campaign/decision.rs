@@ -38,6 +38,10 @@ pub(super) struct Candidate<'a> {
     pub campaign: usize,
     pub step: usize,
     pub row: &'a AudienceRow,
+    /// The channel of the step this candidate is on: the first to try until the rules
+    /// choose one for the customer ([`super::channel_choice`]).
+    pub channel: &'a str,
+    pub medium: Medium,
     /// Messages in the frequency window (all campaigns), this entry's own steps excluded.
     pub recent_sent: u32,
     /// Hash of the customer id: the cheap tie-break when sorting by value.
@@ -53,7 +57,7 @@ impl Candidate<'_> {
             &campaign.name,
             step.number,
             &self.row.customer_id,
-            &step.channel,
+            self.channel,
             self.row.entry_date,
         )
     }
@@ -81,8 +85,8 @@ pub(super) fn decision(
         campaign: campaign.name.clone(),
         step: step.number,
         customer_id: c.row.customer_id.clone(),
-        channel: step.channel.clone(),
-        medium: step.medium,
+        channel: c.channel.to_string(),
+        medium: c.medium,
         address: address.map(str::to_string),
         entry_date: c.row.entry_date,
         idempotency_key: c.idempotency_key(input),

@@ -3,6 +3,7 @@
 //! besides reading template files while the configuration is resolved.
 
 pub mod address;
+mod channel_choice;
 pub mod config;
 pub mod decision;
 pub mod draft;
@@ -17,6 +18,7 @@ mod rules;
 mod select;
 pub mod sequence;
 pub mod sms;
+pub mod step;
 pub mod summary;
 pub mod suppress;
 pub mod template;

@@ -19,16 +19,25 @@
 //!    highest `priority` (ties: campaign name); a step due in another campaign is
 //!    `Suppressed` with reason `lower_priority` (and, being final, ends that entry).
 //! 3. **Holdout** ([`holdout::in_holdout`]), before any suppression: a due step of a
-//!    holdout customer is a `Holdout` decision and never a message.
-//! 4. **Suppression** of the treated arm, first match: `no_consent` (null or no customers
-//!    row is no consent), `unsubscribed` (customer or address, that medium or all),
-//!    `missing_address`, `invalid_address`, `frequency_cap` (ledger rows `delivered`,
-//!    `unknown`, `in_flight` or `planned` whose `as_of` is within the last `days` days,
-//!    across all campaigns; the earlier steps of the same sequence entry do not count,
-//!    or a day-3 step could never follow a day-0 one). Tonight's plan adds nothing to
-//!    the count: after priority a customer has one campaign, and an entry one due step,
-//!    so a customer is a candidate at most once per plan.
-//! 5. **Deferred** (a later run sends it): `quiet_hours` (the channel's window in the
+//!    holdout customer is a `Holdout` decision and never a message; it records the
+//!    channel the customer would have been sent on (rule 4's choice), else the first.
+//! 4. **Channel and suppression** of the treated arm (`channel_choice.rs`): a step lists
+//!    its channels in order of preference (`channel = ["email", "sms"]`), or starts from
+//!    the audience's `preferred_channel` when it names a configured channel whose medium
+//!    the step has templates for (`channel = "preferred"`, then `fallback`). The first
+//!    channel on which the customer passes every check is used; when none does, the
+//!    step is `Suppressed` with the first channel's reason, first match: `no_consent`
+//!    (null or no customers row is no consent), `unsubscribed` (customer or address,
+//!    that medium or all), `missing_address`, `invalid_address`. Decisions made before
+//!    the contact is read (`purchased`, `lower_priority`) record the first channel.
+//! 5. **Deferred** (a later run plans it again and sends it): `frequency_cap` (ledger
+//!    rows `delivered`, `unknown`, `in_flight` or `planned` whose `as_of` is within the
+//!    last `days` days, across all campaigns; the earlier steps of the same sequence
+//!    entry do not count, or a day-3 step could never follow a day-0 one; tonight's plan
+//!    adds nothing to the count: after priority a customer has one campaign, and an
+//!    entry one due step, so a customer is a candidate at most once per plan; being
+//!    deferred, the step goes out on the first night the window has room and the later
+//!    steps keep their gap after it), `quiet_hours` (the chosen channel's window in the
 //!    customer's timezone, else the pipeline's, at the injected `now`) and `daily_cap`
 //!    (ledger rows of the channel with `sent_at` on `now`'s UTC day, plus tonight's plan).
 //!    Candidates are taken in priority order, then by value (highest first), then
@@ -36,13 +45,17 @@
 //! 6. **Budget**: per campaign, the planned sends are kept from the highest value down
 //!    while their summed cost fits the budget; the rest are `Suppressed` with reason
 //!    `budget`.
-//! 7. **Render**: templates are rendered per message; a render failure is `Suppressed`
-//!    with reason `render_error` (its detail names the template part, never the address).
+//! 7. **Render**: the chosen medium's templates (an e-mail's subject, text and html; an
+//!    SMS's `text`, or `sms_text` on a step with e-mail too) are rendered per message, on
+//!    the chosen channel (the ledger's `channel` and the idempotency key); a render
+//!    failure is `Suppressed` with reason `render_error` (its detail names the template
+//!    part, never the address).
 
 use super::draft::Draft;
 use super::render::render_all;
 use super::rules::{apply_budget, apply_rules};
 use super::select::select;
+use super::suppress::UnsubscribeIndex;
 
 pub use super::decision::Decision;
 pub use super::plan_input::{AudienceRow, PlanInput};
@@ -80,18 +93,21 @@ impl crate::error::Blamed for PlanError {
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     for campaign in input.campaigns {
         for step in &campaign.steps {
-            if !input.channels.contains_key(&step.channel) {
-                return Err(PlanError::UnknownChannel {
-                    campaign: campaign.name.clone(),
-                    step: step.number,
-                    channel: step.channel.clone(),
-                });
+            for channel in &step.channels {
+                if !input.channels.contains_key(&channel.name) {
+                    return Err(PlanError::UnknownChannel {
+                        campaign: campaign.name.clone(),
+                        step: step.number,
+                        channel: channel.name.clone(),
+                    });
+                }
             }
         }
     }
+    let unsubscribes = UnsubscribeIndex::new(input.unsubscribes);
     let mut decisions = Vec::new();
-    let candidates = select(input, &mut decisions);
-    let planned = apply_rules(input, candidates, &mut decisions);
+    let candidates = select(input, &unsubscribes, &mut decisions);
+    let planned = apply_rules(input, &unsubscribes, candidates, &mut decisions);
     let planned = apply_budget(input, planned, &mut decisions);
     let send = render_all(input, planned, &mut decisions);
     let summary = PlanSummary::new(input, &send, &decisions);

@@ -45,14 +45,14 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
         Some(t) => t.to_string(),
         None => input
             .tokens
-            .issue(&c.row.customer_id, step.medium, &campaign.name),
+            .issue(&c.row.customer_id, c.medium, &campaign.name),
     };
     let message = Message {
         campaign: campaign.name.clone(),
         step: step.number,
         customer_id: c.row.customer_id.clone(),
-        channel: step.channel.clone(),
-        medium: step.medium,
+        channel: c.channel.to_string(),
+        medium: c.medium,
         to: p.address.to_string(),
         idempotency_key: c.idempotency_key(input),
         as_of: input.as_of,
@@ -64,14 +64,20 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
         unsubscribe_mailto: None,
         cost: input
             .channels
-            .get(&step.channel)
+            .get(c.channel)
             .map_or(0.0, |r| r.cost_per_message),
     };
+    // The chosen channel's medium has templates: a listed channel's are checked when the
+    // pipeline is loaded, and a preferred channel without them is never chosen.
+    let templates = step
+        .templates_for(c.medium)
+        .or_else(|| step.templates.values().next())
+        .expect("a resolved step has templates");
     Draft::new(
         message,
         c.row.fields.clone(),
         c.row.value,
         token,
-        std::sync::Arc::clone(&step.templates),
+        std::sync::Arc::clone(templates),
     )
 }

@@ -1,10 +1,11 @@
 //! Rules 4-6 of planning: suppression and deferral of the treated arm, then the budget.
 
+use super::channel_choice::choose;
 use super::decision::{Candidate, Decision, Planned, decision};
 use super::id_hash::IdMap;
 use super::par::par_map;
 use super::plan_input::PlanInput;
-use super::suppress::{UnsubscribeIndex, check_contact, daily_counts, in_quiet_hours};
+use super::suppress::{UnsubscribeIndex, daily_counts, in_quiet_hours};
 use crate::message::SendState;
 
 /// What the per-candidate rules (everything but the daily cap) say.
@@ -13,44 +14,57 @@ enum Verdict<'a> {
     Pass(Planned<'a>),
 }
 
-/// Suppression (consent, unsubscribes, addresses, frequency cap) and deferral (quiet
-/// hours, daily cap), in rule order. Candidates arrive in priority and value order, which
-/// decides who gets the daily cap's places.
+/// The channel (the first of the step's that qualifies, else suppressed: consent,
+/// unsubscribes, addresses) and deferral (frequency cap, quiet hours, daily cap), in rule
+/// order. Candidates arrive in priority and value order, which decides who gets the
+/// daily cap's places.
 pub(super) fn apply_rules<'a>(
     input: &'a PlanInput<'a>,
+    unsubscribes: &UnsubscribeIndex,
     candidates: Vec<Candidate<'a>>,
     decisions: &mut Vec<Decision>,
 ) -> Vec<Planned<'a>> {
-    let unsubscribes = UnsubscribeIndex::new(input.unsubscribes);
-    let verdicts = par_map(&candidates, |&c| verdict(input, &unsubscribes, c));
+    let verdicts = par_map(&candidates, |&c| verdict(input, unsubscribes, c));
     apply_daily_caps(input, verdicts, decisions)
 }
 
-/// The per-candidate rules: contact and address (consent, unsubscribes), the frequency
-/// cap and the channel's quiet hours in the customer's timezone.
+/// The per-candidate rules: the channel that reaches the customer (consent,
+/// unsubscribes, address), the frequency cap and the channel's quiet hours in the
+/// customer's timezone.
 fn verdict<'a>(
     input: &'a PlanInput<'a>,
     unsubscribes: &UnsubscribeIndex,
-    c: Candidate<'a>,
+    mut c: Candidate<'a>,
 ) -> Verdict<'a> {
     let cap = input.frequency_cap;
-    let campaign = &input.campaigns[c.campaign];
-    let step = &campaign.steps[c.step];
-    let customer = c.row.customer_id.as_str();
-    let contact = input.contacts.get(customer);
-    let address = match check_contact(customer, contact, step.medium, unsubscribes) {
-        Ok(address) => address,
-        Err((reason, address)) => {
-            return Verdict::Decided(decision(input, &c, SendState::Suppressed, reason, address));
+    let step = &input.campaigns[c.campaign].steps[c.step];
+    let contact = input.contacts.get(c.row.customer_id.as_str());
+    let address = match choose(input, step, c.row, contact, unsubscribes) {
+        Ok(chosen) => {
+            (c.channel, c.medium) = (chosen.channel, chosen.medium);
+            chosen.address
+        }
+        Err(refused) => {
+            (c.channel, c.medium) = (refused.channel, refused.medium);
+            let d = decision(
+                input,
+                &c,
+                SendState::Suppressed,
+                refused.reason,
+                refused.address,
+            );
+            return Verdict::Decided(d);
         }
     };
-    // Tonight's plan adds nothing to the count: after priority a customer has one
-    // campaign, and a sequence entry one due step, so a customer is a candidate once.
+    // Deferred, not suppressed: the step is planned again each night and goes out once
+    // the window has room. Tonight's plan adds nothing to the count: after priority a
+    // customer has one campaign, and a sequence entry one due step, so a customer is a
+    // candidate once.
     if c.recent_sent >= cap.max_messages {
         let d = decision(
             input,
             &c,
-            SendState::Suppressed,
+            SendState::Deferred,
             "frequency_cap",
             Some(address),
         );
@@ -59,7 +73,7 @@ fn verdict<'a>(
     let tz = contact.and_then(|ct| ct.timezone).unwrap_or(input.timezone);
     let quiet = input
         .channels
-        .get(&step.channel)
+        .get(c.channel)
         .is_some_and(|rules| in_quiet_hours(rules, input.now, tz));
     if quiet {
         let d = decision(input, &c, SendState::Deferred, "quiet_hours", Some(address));
@@ -90,9 +104,9 @@ fn apply_daily_caps<'a>(
             }
             Verdict::Pass(p) => p,
         };
-        let step = &input.campaigns[p.candidate.campaign].steps[p.candidate.step];
-        let limit = input.channels.get(&step.channel).and_then(|r| r.daily_cap);
-        let used = daily.entry(step.channel.as_str()).or_default();
+        let channel = p.candidate.channel;
+        let limit = input.channels.get(channel).and_then(|r| r.daily_cap);
+        let used = daily.entry(channel).or_default();
         if limit.is_some_and(|limit| *used >= limit) {
             let d = decision(
                 input,
@@ -127,10 +141,9 @@ pub(super) fn apply_budget<'a>(
             kept.push(p);
             continue;
         };
-        let step = &campaign.steps[p.candidate.step];
         let cost = input
             .channels
-            .get(&step.channel)
+            .get(p.candidate.channel)
             .map_or(0.0, |r| r.cost_per_message);
         let total = spent.entry(ci).or_default();
         let cut = over.entry(ci).or_default();

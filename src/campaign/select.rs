@@ -3,14 +3,15 @@
 
 use std::hash::BuildHasher;
 
+use super::channel_choice::{choose, first};
 use super::decision::{Candidate, Decision, decision};
 use super::holdout::in_holdout;
 use super::id_hash::IdBuildHasher;
 use super::par::par_map;
 use super::plan_input::{AudienceRow, PlanInput};
 use super::sequence::{CustomerIndex, Next, next_step};
-use super::suppress::counts_as_sent;
-use crate::message::SendState;
+use super::suppress::{UnsubscribeIndex, counts_as_sent};
+use crate::message::{Medium, SendState};
 
 /// What one audience row comes to.
 enum Pre<'a> {
@@ -27,6 +28,7 @@ enum Pre<'a> {
 /// (highest first); decisions for the rest are appended to `decisions`.
 pub(super) fn select<'a>(
     input: &'a PlanInput<'a>,
+    unsubscribes: &UnsubscribeIndex,
     decisions: &mut Vec<Decision>,
 ) -> Vec<Candidate<'a>> {
     let (order, rank) = priority_order(input);
@@ -48,7 +50,7 @@ pub(super) fn select<'a>(
 
     let hasher = IdBuildHasher::default();
     let pre = par_map(&rows, |&(ci, ri, row)| {
-        classify(input, &index, &hasher, ci, ri, row)
+        classify(input, unsubscribes, &index, &hasher, ci, ri, row)
     });
 
     let mut candidates = Vec::with_capacity(pre.len());
@@ -91,9 +93,12 @@ fn priority_order(input: &PlanInput<'_>) -> (Vec<usize>, Vec<usize>) {
 
 /// What row `ri` of campaign `ci`'s audience comes to: skipped (nothing due, or a
 /// repeated row), decided (purchased, lower priority, holdout) or treated, with its
-/// count of recent messages and its tie-break hash.
+/// count of recent messages and its tie-break hash. A holdout decision records the
+/// channel the customer would have been sent on; the others the step's first.
+#[allow(clippy::too_many_arguments)] // one audience row and what it is checked against
 fn classify<'a>(
     input: &'a PlanInput<'a>,
+    unsubscribes: &UnsubscribeIndex,
     index: &CustomerIndex<'_>,
     hasher: &IdBuildHasher,
     ci: usize,
@@ -115,24 +120,38 @@ fn classify<'a>(
         campaign: ci,
         step: 0,
         row,
+        channel: "",
+        medium: Medium::Email,
         recent_sent: 0,
         tie: 0,
     };
     let decided = |c: &Candidate<'_>, state: SendState, reason: &str| {
         Pre::Decided(Box::new(decision(input, c, state, reason, None)))
     };
-    match next_step(campaign, row.entry_date, past, input.as_of, last) {
+    let purchased = match next_step(campaign, row.entry_date, past, input.as_of, last) {
         Next::Nothing => return Pre::Skip,
         Next::Purchased(step) => {
             c.step = step;
-            return decided(&c, SendState::Suppressed, "purchased");
+            true
         }
-        Next::Due(step) => c.step = step,
+        Next::Due(step) => {
+            c.step = step;
+            false
+        }
+    };
+    let step = &campaign.steps[c.step];
+    (c.channel, c.medium) = first(input, step, row);
+    if purchased {
+        return decided(&c, SendState::Suppressed, "purchased");
     }
     if !owned {
         return decided(&c, SendState::Suppressed, "lower_priority");
     }
     if in_holdout(&campaign.name, &row.customer_id, campaign.holdout_share) {
+        let contact = input.contacts.get(&row.customer_id);
+        if let Ok(chosen) = choose(input, step, row, contact, unsubscribes) {
+            (c.channel, c.medium) = (chosen.channel, chosen.medium);
+        }
         return decided(&c, SendState::Holdout, "holdout");
     }
     // Messages in the frequency window, all campaigns, except this sequence entry's

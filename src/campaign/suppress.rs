@@ -1,5 +1,5 @@
 //! The rules that keep a message from going out tonight: consent, unsubscribes,
-//! addresses, the frequency cap (suppressed), quiet hours and the daily cap (deferred).
+//! addresses (suppressed), the frequency cap, quiet hours and the daily cap (deferred).
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;

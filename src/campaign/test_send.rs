@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::address::{valid_e164, valid_email};
 use super::config::{Campaign, Step};
+use super::step::StepChannel;
 use super::draft::Draft;
 use super::plan_input::AudienceRow;
 use super::template::TemplateError;
@@ -58,6 +59,50 @@ pub fn check_recipients(medium: Medium, to: &[String]) -> Vec<String> {
     problems
 }
 
+/// The step channel a test send goes through: `requested` when the step lists it, else
+/// the first listed channel whose medium the recipients are (E.164 numbers: SMS, anything
+/// else: e-mail). The problem, when there is none.
+pub fn choose_channel(
+    step: &Step,
+    requested: Option<&str>,
+    to: &[String],
+) -> Result<StepChannel, String> {
+    let listed: Vec<&str> = step.channels.iter().map(|c| c.name.as_str()).collect();
+    let usable = |c: &&StepChannel| step.templates_for(c.medium).is_some();
+    if let Some(name) = requested {
+        return step
+            .channels
+            .iter()
+            .filter(usable)
+            .find(|c| c.name == name)
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "--channel {name}: step {} sends through {}",
+                    step.number,
+                    listed.join(", ")
+                )
+            });
+    }
+    let medium = match to.first() {
+        Some(a) if valid_e164(a) => Medium::Sms,
+        _ => Medium::Email,
+    };
+    step.channels
+        .iter()
+        .filter(usable)
+        .find(|c| c.medium == medium)
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "step {} has no {} channel for these --to addresses (it sends through {}); give addresses of its medium or --channel",
+                step.number,
+                medium.as_str(),
+                listed.join(", ")
+            )
+        })
+}
+
 /// The `k` sample rows: the lowest customer ids (the same rows every time for the same
 /// audience).
 pub fn sample(mut rows: Vec<AudienceRow>, k: usize) -> Vec<AudienceRow> {
@@ -71,6 +116,8 @@ pub fn sample(mut rows: Vec<AudienceRow>, k: usize) -> Vec<AudienceRow> {
 pub struct TestSendInput<'a> {
     pub campaign: &'a Campaign,
     pub step: &'a Step,
+    /// The step's channel the test goes through (see [`choose_channel`]).
+    pub channel: &'a StepChannel,
     pub samples: &'a [AudienceRow],
     pub to: &'a [String],
     pub as_of: chrono::NaiveDate,
@@ -81,6 +128,10 @@ pub struct TestSendInput<'a> {
 /// Every sample row rendered with the step's templates and addressed to every recipient.
 pub fn test_messages(input: &TestSendInput<'_>) -> Vec<TestMessages> {
     let (campaign, step) = (input.campaign, input.step);
+    let Some(templates) = step.templates_for(input.channel.medium) else {
+        // choose_channel only picks a channel whose medium the step has templates for.
+        return Vec::new();
+    };
     input
         .samples
         .iter()
@@ -89,8 +140,8 @@ pub fn test_messages(input: &TestSendInput<'_>) -> Vec<TestMessages> {
                 campaign: campaign.name.clone(),
                 step: step.number,
                 customer_id: row.customer_id.clone(),
-                channel: step.channel.clone(),
-                medium: step.medium,
+                channel: input.channel.name.clone(),
+                medium: input.channel.medium,
                 to: String::new(),
                 idempotency_key: String::new(),
                 as_of: input.as_of,
@@ -107,7 +158,7 @@ pub fn test_messages(input: &TestSendInput<'_>) -> Vec<TestMessages> {
                 row.fields.clone(),
                 row.value,
                 TEST_TOKEN.to_string(),
-                std::sync::Arc::clone(&step.templates),
+                std::sync::Arc::clone(templates),
             );
             let messages = draft.render().map(|rendered| {
                 let marked = mark(rendered);

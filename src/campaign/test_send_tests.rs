@@ -56,11 +56,49 @@ fn input<'a>(
     TestSendInput {
         campaign: c,
         step: &c.steps[step],
+        channel: &c.steps[step].channels[0],
         samples,
         to,
         as_of: "2026-06-01".parse().unwrap(),
         stamp: "2026-06-01T08:00:00Z",
     }
+}
+
+#[test]
+fn the_channel_is_the_requested_one_or_the_first_of_the_recipients_medium() {
+    let raw: RawCampaign = toml::from_str(
+        r#"
+audience = "aud"
+[[steps]]
+day = 0
+channel = ["email", "sms"]
+subject = "Hi"
+text = "Hello"
+sms_text = "Hello by SMS"
+"#,
+    )
+    .unwrap();
+    let channels = BTreeMap::from([
+        ("email".to_string(), ChannelRules::new(Medium::Email)),
+        ("sms".to_string(), ChannelRules::new(Medium::Sms)),
+    ]);
+    let ctx = CampaignContext {
+        base_dir: Path::new("."),
+        known_tables: &["aud".to_string()],
+        channels: &channels,
+    };
+    let c = resolve_campaigns(&BTreeMap::from([("q".to_string(), raw)]), &ctx)
+        .unwrap()
+        .remove(0);
+    let step = &c.steps[0];
+    let pick = |requested: Option<&str>, to: &str| {
+        choose_channel(step, requested, &[to.to_string()]).map(|c| c.name)
+    };
+    assert_eq!(pick(None, "qa@shop.example").unwrap(), "email");
+    assert_eq!(pick(None, "+4915112345678").unwrap(), "sms");
+    assert_eq!(pick(Some("sms"), "+4915112345678").unwrap(), "sms");
+    let err = pick(Some("fax"), "qa@shop.example").unwrap_err();
+    assert_eq!(err, "--channel fax: step 1 sends through email, sms");
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub async fn send_test(args: SendTestArgs) -> anyhow::Result<i32> {
         step: args.step,
         to: args.to,
         rows: args.rows,
+        channel: args.channel,
     };
     let r = run_test_send(&opts).await?;
     println!(

@@ -30,7 +30,12 @@ pub struct RawCampaign {
 pub struct RawStep {
     /// Days after entry (the lapse's alert date) when this step is due.
     pub day: u32,
-    pub channel: String,
+    /// One channel, several in order of preference, or `"preferred"` (the audience's
+    /// `preferred_channel`, then `fallback`).
+    pub channel: RawChannel,
+    /// With `channel = "preferred"`: the channels to try, in order, when the customer's
+    /// preferred channel is unset, unknown or does not qualify.
+    pub fallback: Option<Vec<String>>,
     /// Default: true for steps after the first.
     pub only_if_no_purchase: Option<bool>,
     pub subject: Option<String>,
@@ -39,8 +44,63 @@ pub struct RawStep {
     pub html_file: Option<String>,
     pub text: Option<String>,
     pub text_file: Option<String>,
+    /// The SMS text of a step that may also go by e-mail (whose `text` is the e-mail's).
+    pub sms_text: Option<String>,
+    pub sms_text_file: Option<String>,
     pub unsubscribe_url: Option<String>,
     pub unsubscribe_mailto: Option<String>,
+}
+
+/// A step's `channel` as written: `"email"` or `["email", "sms"]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum RawChannel {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl Default for RawChannel {
+    fn default() -> RawChannel {
+        RawChannel::Several(Vec::new())
+    }
+}
+
+impl RawChannel {
+    /// The names as written, in order.
+    pub fn names(&self) -> &[String] {
+        match self {
+            RawChannel::One(name) => std::slice::from_ref(name),
+            RawChannel::Several(names) => names,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawChannel {
+    /// A string or a list of strings; anything else says so (serde's untagged enums
+    /// would only say "did not match any variant").
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RawChannel, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawChannel;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a channel name or a list of channel names")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawChannel, E> {
+                Ok(RawChannel::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawChannel, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(RawChannel::Several(names))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// What to do with a step whose earlier attempt ended `unknown` (maybe delivered).

@@ -30,6 +30,8 @@ pub struct TestSendOptions {
     pub to: Vec<String>,
     /// Sample rows rendered (the lowest customer ids of the audience).
     pub rows: usize,
+    /// One of the step's channels; None: the first whose medium `to` is.
+    pub channel: Option<String>,
 }
 
 /// What a test send did.
@@ -83,7 +85,11 @@ pub async fn send_test(opts: &TestSendOptions) -> Result<TestSendReport, Pipelin
             campaign.steps.len()
         )]));
     };
-    let mut problems = tests::check_recipients(step.medium, &opts.to);
+    let chosen = match tests::choose_channel(&step, opts.channel.as_deref(), &opts.to) {
+        Ok(c) => c,
+        Err(problem) => return Err(usage(vec![problem])),
+    };
+    let mut problems = tests::check_recipients(chosen.medium, &opts.to);
     if !(1..=tests::MAX_ROWS).contains(&opts.rows) {
         problems.push(format!("--rows must be 1 to {}", tests::MAX_ROWS));
     }
@@ -92,15 +98,15 @@ pub async fn send_test(opts: &TestSendOptions) -> Result<TestSendReport, Pipelin
     }
     let pipeline = session.pipeline.clone();
     let state_dir = opts.run.state_dir.clone().unwrap_or(".winback".into());
-    let channel = build_channel(&pipeline, &step.channel, &outbox(&pipeline, &state_dir)?)
-        .ok_or_else(|| PipelineError::Internal(format!("no channel {}", step.channel)))?
+    let channel = build_channel(&pipeline, &chosen.name, &outbox(&pipeline, &state_dir)?)
+        .ok_or_else(|| PipelineError::Internal(format!("no channel {}", chosen.name)))?
         .map_err(|e| PipelineError::Delivery {
             message: e.to_string(),
             blame: e.blame(),
         })?;
     let sandbox = pipeline
         .channels
-        .get(&step.channel)
+        .get(&chosen.name)
         .is_some_and(|c| c.config.sandbox());
     let state = State::open(&state_dir).map_err(|e| PipelineError::state(&e))?;
 
@@ -138,6 +144,7 @@ pub async fn send_test(opts: &TestSendOptions) -> Result<TestSendReport, Pipelin
     let rendered = tests::test_messages(&TestSendInput {
         campaign: &campaign,
         step: &step,
+        channel: &chosen,
         samples: &samples,
         to: &opts.to,
         as_of,
@@ -154,8 +161,8 @@ pub async fn send_test(opts: &TestSendOptions) -> Result<TestSendReport, Pipelin
             Err(e) => sends.push(TestSend {
                 campaign: campaign.name.clone(),
                 step: step.number,
-                channel: step.channel.clone(),
-                medium: step.medium.as_str().to_string(),
+                channel: chosen.name.clone(),
+                medium: chosen.medium.as_str().to_string(),
                 sample_customer_id: r.sample_customer_id,
                 recipient_masked: "-".into(),
                 sandbox,
@@ -174,8 +181,8 @@ pub async fn send_test(opts: &TestSendOptions) -> Result<TestSendReport, Pipelin
     Ok(TestSendReport {
         campaign: campaign.name.clone(),
         step: step.number,
-        channel: step.channel.clone(),
-        medium: step.medium,
+        channel: chosen.name.clone(),
+        medium: chosen.medium,
         sandbox,
         as_of,
         audience_rows,

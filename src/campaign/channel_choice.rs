@@ -1,0 +1,100 @@
+//! Which of a step's channels reaches a customer: the first, in the step's order of
+//! preference (the customer's own `preferred_channel` first when the step says
+//! `"preferred"`), that the customer has consented to, is not unsubscribed from, and has
+//! a valid address for. The right medium for each customer, not one for all.
+
+use super::plan_input::{AudienceRow, PlanInput};
+use super::step::{PREFERRED_CHANNEL_COLUMN, Step};
+use super::suppress::{Contact, UnsubscribeIndex, check_contact};
+use crate::message::Medium;
+
+/// The channel a message goes out on, and the address it goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Chosen<'a> {
+    pub channel: &'a str,
+    pub medium: Medium,
+    pub address: &'a str,
+}
+
+/// No channel qualifies: the first channel tried, and why it did not (`no_consent`,
+/// `unsubscribed`, `missing_address`, `invalid_address`), with the address considered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refused<'a> {
+    pub channel: &'a str,
+    pub medium: Medium,
+    pub reason: &'static str,
+    pub address: Option<&'a str>,
+}
+
+/// The channels to try for one audience row, in order, each once: with `preferred`,
+/// the row's `preferred_channel` when it names a configured channel whose medium the
+/// step has templates for (else it is skipped); then the step's list.
+pub(super) fn options<'a>(
+    input: &PlanInput<'a>,
+    step: &'a Step,
+    row: &AudienceRow,
+) -> impl Iterator<Item = (&'a str, Medium)> {
+    let channels = input.channels;
+    let preferred = step
+        .preferred
+        .then(|| row.fields.text(PREFERRED_CHANNEL_COLUMN))
+        .flatten()
+        .and_then(|name| channels.get_key_value(name.trim()))
+        .map(|(name, rules)| (name.as_str(), rules.medium))
+        .filter(|(_, medium)| step.templates_for(*medium).is_some());
+    let listed = step
+        .channels
+        .iter()
+        .map(|c| (c.name.as_str(), c.medium))
+        .filter(move |(name, _)| preferred.is_none_or(|(p, _)| p != *name));
+    preferred.into_iter().chain(listed)
+}
+
+/// The first channel to try: what a decision made before the contact is read records.
+pub(super) fn first<'a>(
+    input: &PlanInput<'a>,
+    step: &'a Step,
+    row: &AudienceRow,
+) -> (&'a str, Medium) {
+    options(input, step, row)
+        .next()
+        .unwrap_or(("", Medium::Email)) // a resolved step lists at least one channel
+}
+
+/// The first channel of the step that qualifies for this customer, or why the first
+/// one tried does not.
+pub(super) fn choose<'a>(
+    input: &PlanInput<'a>,
+    step: &'a Step,
+    row: &AudienceRow,
+    contact: Option<&'a Contact>,
+    unsubscribes: &UnsubscribeIndex,
+) -> Result<Chosen<'a>, Refused<'a>> {
+    let mut refused: Option<Refused<'a>> = None;
+    for (channel, medium) in options(input, step, row) {
+        match check_contact(&row.customer_id, contact, medium, unsubscribes) {
+            Ok(address) => {
+                return Ok(Chosen {
+                    channel,
+                    medium,
+                    address,
+                });
+            }
+            Err((reason, address)) => {
+                refused.get_or_insert(Refused {
+                    channel,
+                    medium,
+                    reason,
+                    address,
+                });
+            }
+        }
+    }
+    let (channel, medium) = first(input, step, row);
+    Err(refused.unwrap_or(Refused {
+        channel,
+        medium,
+        reason: "no_consent",
+        address: None,
+    }))
+}
