@@ -37,6 +37,10 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Run pipelines on their cron schedules until stopped (SIGTERM/Ctrl-C).
     Serve(ServeArgs),
+    /// Answer one-click unsubscribes (/u/TOKEN) and provider event webhooks
+    /// (/events/sendgrid, /events/mailgun, /events/twilio) over HTTP, behind your TLS
+    /// proxy, recording them in the state folder for the next run's suppression.
+    Listen(ListenArgs),
     /// Run a pipeline for each as_of in a date range, oldest first.
     Backfill(BackfillArgs),
     /// List the run history.
@@ -146,6 +150,19 @@ pub struct ServeArgs {
     /// Seconds a running pipeline gets to finish after SIGTERM.
     #[arg(long, default_value_t = 30)]
     pub grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Address and port to answer on. Default: the pipeline's [http] bind, else
+    /// 127.0.0.1:8080 (keep it on loopback behind a TLS proxy).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    /// State folder: what the listener records goes to its database.
+    #[arg(long, default_value = ".winback", env = "WINBACK_STATE_DIR")]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -62,6 +62,7 @@ fn main() {
             Command::Demo(args) => commands::demo::demo(args).await,
             Command::Explain(args) => commands::explain::explain(args).await,
             Command::Serve(args) => commands::schedule::serve(args).await,
+            Command::Listen(args) => commands::listen::listen(args).await,
             Command::Backfill(args) => commands::schedule::backfill(args).await,
             Command::Runs(args) => commands::schedule::runs(args).await,
             Command::Status(args) => commands::schedule::status(args).await,

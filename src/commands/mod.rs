@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod demo;
 pub mod explain;
+pub mod listen;
 pub mod ltv;
 pub mod report;
 pub mod run;

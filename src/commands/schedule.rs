@@ -67,10 +67,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<i32> {
         println!("{}", s.describe(now, 3));
     }
     let state = State::open(&args.state_dir)?;
+    // A pipeline with `[http] bind` has its listener answer beside the schedules.
+    let listeners = match super::listen::listeners_for(&schedules, &state) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_CONFIG);
+        }
+    };
     let runner = Arc::new(EngineRunner::new(Some(args.state_dir.clone())));
     let mut opts = ServeOptions::default();
     opts.run.grace = std::time::Duration::from_secs(args.grace_secs);
     let stop = cancel_on_signals(args.grace_secs);
+    for (bind, _) in &listeners {
+        println!("listening for unsubscribes and provider events on http://{bind}");
+    }
+    super::listen::spawn(listeners, &stop);
     schedule::serve(schedules, state, runner, stop, opts).await?;
     println!("winback serve stopped");
     Ok(EXIT_OK)
