@@ -1,7 +1,11 @@
-//! What planning needs to know about a channel (medium, cost, quiet hours, daily cap),
-//! kept apart from the channel's provider settings so planning stays pure.
+//! What planning and delivery need to know about a channel (medium, cost, quiet hours and
+//! what to do in them, daily cap), kept apart from the channel's provider settings so
+//! planning stays pure.
 
-use chrono::NaiveTime;
+use std::time::Duration;
+
+use chrono::{DateTime, Days, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 
 use crate::message::Medium;
 
@@ -15,6 +19,8 @@ pub struct ChannelRules {
     pub daily_cap: Option<u32>,
     /// What one message costs, counted against a campaign's budget.
     pub cost_per_message: f64,
+    /// What happens to a message whose recipient is in quiet hours.
+    pub defer: Defer,
 }
 
 impl ChannelRules {
@@ -25,7 +31,76 @@ impl ChannelRules {
             quiet_hours: QuietHours::default_for(medium),
             daily_cap: None,
             cost_per_message: 0.0,
+            defer: Defer::NextRun,
         }
+    }
+}
+
+/// A channel's `defer`: what happens to a message whose recipient is in quiet hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Defer {
+    /// `"next_run"` (the default): not sent; the ledger row is `deferred` and the next run
+    /// plans it again.
+    #[default]
+    NextRun,
+    /// `"schedule"`: sent now with the provider's scheduling field set to the moment the
+    /// recipient's window opens (SendGrid, Mailgun, Twilio with a Messaging Service).
+    Schedule(ScheduleLead),
+}
+
+/// How far ahead a provider accepts a scheduled delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleLead {
+    /// A delivery time sooner than this is moved to now + `min`.
+    pub min: Duration,
+    /// A window that opens later than this is deferred to the next run instead.
+    pub max: Duration,
+}
+
+impl Defer {
+    /// `"next_run"` or `"schedule"` (the provider's `lead`, None when it cannot schedule).
+    pub fn parse(value: &str, lead: Option<ScheduleLead>) -> Result<Defer, String> {
+        match (value, lead) {
+            ("next_run", _) => Ok(Defer::NextRun),
+            ("schedule", Some(lead)) => Ok(Defer::Schedule(lead)),
+            ("schedule", None) => {
+                Err("defer = \"schedule\" needs a provider that schedules deliveries (sendgrid, mailgun, twilio)".into())
+            }
+            (other, _) => Err(format!(
+                "defer {other:?} is not \"next_run\" or \"schedule\""
+            )),
+        }
+    }
+}
+
+/// What delivery does with one message at `now`, given its recipient's timezone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The window is open: send.
+    Open,
+    /// Quiet time: send with the provider's delivery time set to this instant.
+    ScheduleAt(DateTime<Utc>),
+    /// Quiet time: not sent tonight (`deferred`, reason `quiet_hours`).
+    Closed,
+}
+
+/// Decide `Open`, `ScheduleAt` or `Closed` for a recipient in `tz` at `now`.
+pub fn window_at(quiet: QuietHours, defer: Defer, now: DateTime<Utc>, tz: Tz) -> Window {
+    if !quiet.quiet_at(now, tz) {
+        return Window::Open;
+    }
+    let Defer::Schedule(lead) = defer else {
+        return Window::Closed;
+    };
+    let Some(opens) = quiet.next_open(now, tz) else {
+        return Window::Closed;
+    };
+    let at = opens.max(crate::clock::add_std(now, lead.min));
+    let within = (at - now).to_std().is_ok_and(|ahead| ahead <= lead.max);
+    if within && !quiet.quiet_at(at, tz) {
+        Window::ScheduleAt(at)
+    } else {
+        Window::Closed
     }
 }
 
@@ -86,6 +161,36 @@ impl QuietHours {
             ));
         }
         Ok(QuietHours::Window { start, end })
+    }
+
+    /// Is it quiet time at `now` for a recipient in `tz`?
+    pub fn quiet_at(&self, now: DateTime<Utc>, tz: Tz) -> bool {
+        *self != QuietHours::Off && self.contains(now.with_timezone(&tz).time())
+    }
+
+    /// The first instant at or after `now` that is outside the quiet window in `tz` (its
+    /// end, the next time the local clock shows it; `now` itself when not quiet). None
+    /// only when no such local time exists within two days (never for a real zone).
+    pub fn next_open(&self, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        let QuietHours::Window { end, .. } = *self else {
+            return Some(now);
+        };
+        if !self.quiet_at(now, tz) {
+            return Some(now);
+        }
+        let local = now.with_timezone(&tz);
+        // Today's end if it is still ahead, else tomorrow's (a window over midnight).
+        let mut day = local.date_naive();
+        if local.time() >= end {
+            day = day.checked_add_days(Days::new(1))?;
+        }
+        // A DST gap can skip the end's local time: take the first hour that exists.
+        (0..3).find_map(|h| {
+            let t = day.and_time(end) + chrono::TimeDelta::hours(h);
+            tz.from_local_datetime(&t)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        })
     }
 
     /// Is `local` (the recipient's wall-clock time) inside the quiet window?

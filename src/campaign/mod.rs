@@ -13,6 +13,7 @@ mod par;
 pub mod plan;
 pub mod plan_input;
 mod render;
+mod repeats;
 mod rules;
 mod select;
 pub mod sequence;
@@ -20,6 +21,7 @@ pub mod sms;
 pub mod summary;
 pub mod suppress;
 pub mod template;
+pub mod timezone;
 
 pub use crate::channel_rules::{ChannelRules, QuietHours};
 pub use config::{Campaign, CampaignConfigError, CampaignContext, RawCampaign, resolve_campaigns};

@@ -42,6 +42,9 @@ pub struct PlanInput<'a> {
     pub ledger: &'a [LedgerEntry],
     pub last_purchase: &'a IdMap<String, NaiveDate>,
     pub frequency_cap: FrequencyCap,
+    /// A step deferred on this many nights in a row is counted in the summary's
+    /// `repeated_deferrals` (the run warns); 0 = never.
+    pub warn_deferred_nights: u32,
     /// Derives unsubscribe tokens for contacts without one: hex(SHA-256(secret, customer)).
     pub token_secret: &'a str,
 }

@@ -120,6 +120,7 @@ impl World {
                 consent_sms: Some(true),
                 timezone: None,
                 unsubscribe_token: Some(format!("tok-{id}")),
+                ..Contact::default()
             });
     }
 
@@ -178,6 +179,7 @@ impl World {
             ledger: &self.ledger,
             last_purchase: &self.last_purchase,
             frequency_cap: self.cap,
+            warn_deferred_nights: 3,
             token_secret: "test-secret",
         })
         .unwrap()

@@ -77,6 +77,15 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
             .channels
             .get(&step.channel)
             .map_or(0.0, |r| r.cost_per_message),
+        // Delivery checks the channel's quiet hours again in this zone, batch by batch.
+        timezone: Some(
+            input
+                .contacts
+                .get(&c.row.customer_id)
+                .and_then(|ct| ct.timezone)
+                .unwrap_or(input.timezone),
+        ),
+        send_at: None,
     };
     Draft::new(
         message,

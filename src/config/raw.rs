@@ -68,6 +68,9 @@ pub struct RawDelivery {
     /// The environment variable holding the secret unsubscribe tokens are derived from.
     #[serde(default)]
     pub token_secret_env: Option<String>,
+    /// Warn when a step has been deferred on this many nights in a row (default 3; 0 = never).
+    #[serde(default)]
+    pub warn_deferred_nights: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

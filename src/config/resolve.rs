@@ -66,6 +66,8 @@ pub struct Delivery {
     pub frequency_cap: crate::config::campaigns::FrequencyCap,
     pub time_budget: std::time::Duration,
     pub token_secret_env: Option<String>,
+    /// A step deferred on this many nights in a row is reported (0 = never).
+    pub warn_deferred_nights: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -314,5 +316,6 @@ fn delivery(raw: &RawDelivery) -> Delivery {
         },
         time_budget: std::time::Duration::from_secs(raw.time_budget_secs.unwrap_or(3600)),
         token_secret_env: raw.token_secret_env.clone(),
+        warn_deferred_nights: raw.warn_deferred_nights.unwrap_or(3),
     }
 }
