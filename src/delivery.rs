@@ -264,3 +264,6 @@ impl crate::error::Blamed for DeliveryError {
         DeliveryError::blame(self)
     }
 }
+
+#[cfg(test)]
+mod window_tests;
