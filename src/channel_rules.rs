@@ -236,6 +236,81 @@ mod tests {
         assert_eq!(QuietHours::default_for(Medium::Email), QuietHours::Off);
     }
 
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn next_open_is_the_windows_end_in_local_time() {
+        let q = QuietHours::default_for(Medium::Sms);
+        let ny = chrono_tz::America::New_York;
+        // 02:30 UTC on 2027-01-12 is 21:30 on the 11th in New York (EST, UTC-5): quiet
+        // until 09:00 EST on the 12th = 14:00 UTC.
+        assert!(q.quiet_at(utc("2027-01-12T02:30:00Z"), ny));
+        assert_eq!(
+            q.next_open(utc("2027-01-12T02:30:00Z"), ny),
+            Some(utc("2027-01-12T14:00:00Z"))
+        );
+        // 06:00 UTC is 01:00 EST, after midnight: the same day's 09:00.
+        assert_eq!(
+            q.next_open(utc("2027-01-12T06:00:00Z"), ny),
+            Some(utc("2027-01-12T14:00:00Z"))
+        );
+        // In summer (EDT, UTC-4) the opening is 13:00 UTC; not quiet: now.
+        assert_eq!(
+            q.next_open(utc("2027-07-12T02:30:00Z"), ny),
+            Some(utc("2027-07-12T13:00:00Z"))
+        );
+        assert_eq!(
+            q.next_open(utc("2027-07-12T15:00:00Z"), ny),
+            Some(utc("2027-07-12T15:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn next_open_across_a_dst_gap() {
+        // Quiet 01:00-02:30 in Berlin; on 2027-03-28 clocks jump from 02:00 to 03:00, so
+        // 02:30 does not exist that night: the window opens at 03:30 CEST = 01:30 UTC.
+        let q = QuietHours::parse("01:00-02:30").unwrap();
+        let berlin = chrono_tz::Europe::Berlin;
+        assert_eq!(
+            q.next_open(utc("2027-03-28T00:30:00Z"), berlin),
+            Some(utc("2027-03-28T01:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn window_at_defers_or_schedules() {
+        let q = QuietHours::default_for(Medium::Sms);
+        let berlin = chrono_tz::Europe::Berlin;
+        let lead = ScheduleLead {
+            min: Duration::from_secs(900),
+            max: Duration::from_secs(3600 * 72),
+        };
+        // 06:00 UTC = 07:00 CET: quiet until 08:00 UTC.
+        let now = utc("2027-01-11T06:00:00Z");
+        assert_eq!(window_at(q, Defer::NextRun, now, berlin), Window::Closed);
+        assert_eq!(
+            window_at(q, Defer::Schedule(lead), now, berlin),
+            Window::ScheduleAt(utc("2027-01-11T08:00:00Z"))
+        );
+        assert_eq!(
+            window_at(q, Defer::Schedule(lead), utc("2027-01-11T12:00:00Z"), berlin),
+            Window::Open
+        );
+        // Opening in 10 minutes, the provider wants 15: 07:50 + 0:15 = 08:05 UTC.
+        assert_eq!(
+            window_at(q, Defer::Schedule(lead), utc("2027-01-11T07:50:00Z"), berlin),
+            Window::ScheduleAt(utc("2027-01-11T08:05:00Z"))
+        );
+        // A provider that schedules at most an hour ahead cannot reach 08:00: deferred.
+        let short = ScheduleLead {
+            min: Duration::ZERO,
+            max: Duration::from_secs(3600),
+        };
+        assert_eq!(window_at(q, Defer::Schedule(short), now, berlin), Window::Closed);
+    }
+
     #[test]
     fn bad_values() {
         for v in ["21:00", "21-09", "25:00-09:00", "09:00-09:00", "night"] {

@@ -269,6 +269,9 @@ mod golden;
 #[path = "plan_golden_sequence.rs"]
 mod golden_sequence;
 
+#[path = "plan_golden_windows.rs"]
+mod golden_windows;
+
 #[test]
 fn quiet_hours_parse_default_is_used_by_sms_channel() {
     let w = World::new(&campaign_toml("q", 1, 0.0, None, &[(0, "sms")]));
