@@ -21,5 +21,6 @@ mod memory;
 mod report;
 mod run_path;
 mod s3;
+mod send_windows;
 mod serve;
 mod validate;
