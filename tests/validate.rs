@@ -242,3 +242,25 @@ fn a_time_column_on_the_unsubscribes_source_is_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn a_twilio_channel_that_schedules_without_a_messaging_service_is_refused() {
+    // Twilio schedules (`SendAt`) only messages sent through a Messaging Service.
+    let set = [
+        "channels.sms.type=twilio",
+        "channels.sms.account_sid_env=TWILIO_ACCOUNT_SID",
+        "channels.sms.auth_token_env=TWILIO_AUTH_TOKEN",
+        "channels.sms.from=\"+15550001111\"",
+        "channels.sms.defer=schedule",
+    ];
+    let args: Vec<&str> = set.iter().flat_map(|s| ["--set", *s]).collect();
+    let (code, text) = validate_with(
+        &crate::support::repo().join("pipelines/reactivation.toml"),
+        &args,
+    );
+    assert_eq!(code, 78, "{text}");
+    assert!(
+        text.contains("channels.sms") && text.contains("needs `messaging_service_sid`"),
+        "{text}"
+    );
+}

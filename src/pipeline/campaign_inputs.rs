@@ -289,3 +289,7 @@ pub(super) async fn last_purchases(
     .await?;
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "campaign_inputs_tests.rs"]
+mod tests;
