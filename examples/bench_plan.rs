@@ -160,6 +160,7 @@ fn run(n: usize, spread: u64) {
                 consent_email: Some(pick(24, 10) != 0),
                 consent_sms: Some(pick(32, 4) != 0),
                 timezone: Some(chrono_tz::Europe::Berlin),
+                timezone_source: winback::campaign::timezone::TimezoneSource::Given,
                 unsubscribe_token: None,
             },
         );
@@ -177,6 +178,7 @@ fn run(n: usize, spread: u64) {
         ledger: &ledger,
         last_purchase: &last_purchase,
         frequency_cap: FrequencyCap::default(),
+        warn_deferred_nights: 3,
         token_secret: "bench",
     };
     // The first pass warms the allocator; the second is reported.

@@ -295,12 +295,22 @@ mod tests {
             Window::ScheduleAt(utc("2027-01-11T08:00:00Z"))
         );
         assert_eq!(
-            window_at(q, Defer::Schedule(lead), utc("2027-01-11T12:00:00Z"), berlin),
+            window_at(
+                q,
+                Defer::Schedule(lead),
+                utc("2027-01-11T12:00:00Z"),
+                berlin
+            ),
             Window::Open
         );
         // Opening in 10 minutes, the provider wants 15: 07:50 + 0:15 = 08:05 UTC.
         assert_eq!(
-            window_at(q, Defer::Schedule(lead), utc("2027-01-11T07:50:00Z"), berlin),
+            window_at(
+                q,
+                Defer::Schedule(lead),
+                utc("2027-01-11T07:50:00Z"),
+                berlin
+            ),
             Window::ScheduleAt(utc("2027-01-11T08:05:00Z"))
         );
         // A provider that schedules at most an hour ahead cannot reach 08:00: deferred.
@@ -308,7 +318,10 @@ mod tests {
             min: Duration::ZERO,
             max: Duration::from_secs(3600),
         };
-        assert_eq!(window_at(q, Defer::Schedule(short), now, berlin), Window::Closed);
+        assert_eq!(
+            window_at(q, Defer::Schedule(short), now, berlin),
+            Window::Closed
+        );
     }
 
     #[test]

@@ -62,7 +62,11 @@ fn world(entry: NaiveDate) -> (HashMap<String, Vec<AudienceRow>>, IdMap<String, 
     let mut rows = Vec::new();
     for (id, (tz, country, phone)) in CUSTOMERS.into_iter().zip(given) {
         // The holdout is a hash of campaign and customer: these three are treated.
-        assert!(!winback::campaign::holdout::in_holdout("winback_quick", id, 0.10));
+        assert!(!winback::campaign::holdout::in_holdout(
+            "winback_quick",
+            id,
+            0.10
+        ));
         let (timezone, timezone_source) = resolve(tz, country, Some(phone));
         contacts.insert(
             id.to_string(),
@@ -87,7 +91,10 @@ fn world(entry: NaiveDate) -> (HashMap<String, Vec<AudienceRow>>, IdMap<String, 
             ]),
         });
     }
-    (HashMap::from([("winback_quick".to_string(), rows)]), contacts)
+    (
+        HashMap::from([("winback_quick".to_string(), rows)]),
+        contacts,
+    )
 }
 
 /// What 14 nights from `entry` did: (fire time, step, customer) of every delivered message,
@@ -130,29 +137,41 @@ fn fourteen_nights(schedule: &Schedule, entry: NaiveDate) -> Nights {
             token_secret: "test-secret",
         };
         let plan = winback::campaign::plan(&input).unwrap();
-        nights.repeated.push((as_of, plan.summary.repeated_deferrals));
-        let mut record = |campaign: &str, step, customer: &str, entry, channel: &str, medium, state, sent_at| {
-            let key = (campaign.to_string(), step, customer.to_string(), entry);
-            if ledger.get(&key).is_some_and(|r| r.state.is_final()) {
-                return;
-            }
-            ledger.insert(
-                key,
-                LedgerEntry {
-                    campaign: campaign.to_string(),
-                    step,
-                    customer_id: customer.to_string(),
-                    channel: channel.to_string(),
-                    medium,
-                    state,
-                    entry_date: entry,
-                    as_of,
-                    sent_at,
-                },
-            );
-        };
+        nights
+            .repeated
+            .push((as_of, plan.summary.repeated_deferrals));
+        let mut record =
+            |campaign: &str, step, customer: &str, entry, channel: &str, medium, state, sent_at| {
+                let key = (campaign.to_string(), step, customer.to_string(), entry);
+                if ledger.get(&key).is_some_and(|r| r.state.is_final()) {
+                    return;
+                }
+                ledger.insert(
+                    key,
+                    LedgerEntry {
+                        campaign: campaign.to_string(),
+                        step,
+                        customer_id: customer.to_string(),
+                        channel: channel.to_string(),
+                        medium,
+                        state,
+                        entry_date: entry,
+                        as_of,
+                        sent_at,
+                    },
+                );
+            };
         for d in &plan.decisions {
-            record(&d.campaign, d.step, &d.customer_id, d.entry_date, &d.channel, d.medium, d.state, None);
+            record(
+                &d.campaign,
+                d.step,
+                &d.customer_id,
+                d.entry_date,
+                &d.channel,
+                d.medium,
+                d.state,
+                None,
+            );
         }
         let sent_at = fire + TimeDelta::minutes(10);
         for draft in plan.send {
@@ -168,7 +187,16 @@ fn fourteen_nights(schedule: &Schedule, entry: NaiveDate) -> Nights {
                 SendState::Deferred
             };
             let at = open.then_some(sent_at);
-            record(&m.campaign, m.step, &m.customer_id, m.entry_date, &m.channel, m.medium, state, at);
+            record(
+                &m.campaign,
+                m.step,
+                &m.customer_id,
+                m.entry_date,
+                &m.channel,
+                m.medium,
+                state,
+                at,
+            );
         }
     }
     nights
@@ -218,7 +246,10 @@ fn the_shipped_schedule_delivers_the_sms_step_in_new_york_berlin_and_shanghai() 
         expect.insert((at(sms_west), 2, "berlin".into()));
         expect.extend(all_three(last, 3));
         assert_eq!(nights.delivered, expect, "entry {entry}");
-        assert!(nights.repeated.iter().all(|(_, n)| *n == 0), "entry {entry}");
+        assert!(
+            nights.repeated.iter().all(|(_, n)| *n == 0),
+            "entry {entry}"
+        );
     }
 }
 
@@ -246,8 +277,6 @@ fn a_single_0230_run_never_reaches_new_york_or_berlin_and_warns() {
         .filter(|(_, n)| *n > 0)
         .map(|(d, n)| (d.to_string(), *n))
         .collect();
-    let expect: Vec<(String, u64)> = (16..=24)
-        .map(|day| (format!("2027-01-{day}"), 2))
-        .collect();
+    let expect: Vec<(String, u64)> = (16..=24).map(|day| (format!("2027-01-{day}"), 2)).collect();
     assert_eq!(warned, expect);
 }

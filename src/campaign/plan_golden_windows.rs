@@ -25,7 +25,13 @@ fn golden_mars_olympus_in_germany_is_treated_as_berlin() {
     w.now = at("2027-01-11T08:30:00Z");
     w.add("quick", "mars", "2027-01-11", 1.0);
     w.add("quick", "nowhere", "2027-01-11", 1.0);
-    with_timezone(&mut w, "mars", Some("Mars/Olympus"), Some("DE"), "+15551234567");
+    with_timezone(
+        &mut w,
+        "mars",
+        Some("Mars/Olympus"),
+        Some("DE"),
+        "+15551234567",
+    );
     with_timezone(&mut w, "nowhere", None, None, "+9991234567");
     assert_eq!(w.contacts["mars"].timezone_source, TimezoneSource::Country);
     let p = w.plan();
@@ -33,10 +39,16 @@ fn golden_mars_olympus_in_germany_is_treated_as_berlin() {
     assert_eq!(p.send[0].message.timezone, Some(chrono_tz::Europe::Berlin));
     assert_eq!(
         decided(&p),
-        BTreeMap::from([("nowhere".to_string(), x("quick", 1, Deferred, "quiet_hours"))])
+        BTreeMap::from([(
+            "nowhere".to_string(),
+            x("quick", 1, Deferred, "quiet_hours")
+        )])
     );
     let inferred = p.summary.timezones_inferred;
-    assert_eq!((inferred.country, inferred.phone, inferred.pipeline), (1, 0, 1));
+    assert_eq!(
+        (inferred.country, inferred.phone, inferred.pipeline),
+        (1, 0, 1)
+    );
 }
 
 /// A channel with `defer = "schedule"` is not deferred at planning: delivery sets the
@@ -46,7 +58,10 @@ fn golden_a_scheduling_channel_plans_in_quiet_hours() {
     let mut w = World::new(&campaign_toml("quick", 10, 0.0, None, SMS_NOW));
     w.now = at("2026-06-04T02:30:00Z");
     w.add("quick", "c1", "2026-06-04", 1.0);
-    assert_eq!(decided(&w.plan())["c1"], x("quick", 1, Deferred, "quiet_hours"));
+    assert_eq!(
+        decided(&w.plan())["c1"],
+        x("quick", 1, Deferred, "quiet_hours")
+    );
     w.channels.get_mut("sms").unwrap().defer = Defer::Schedule(ScheduleLead {
         min: std::time::Duration::ZERO,
         max: std::time::Duration::from_secs(72 * 3600),

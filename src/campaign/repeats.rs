@@ -31,14 +31,26 @@ pub(super) fn repeated_deferrals(
         .iter()
         .map(|d| {
             let m = &d.message;
-            (m.campaign.as_str(), m.step, m.customer_id.as_str(), m.entry_date, false)
+            (
+                m.campaign.as_str(),
+                m.step,
+                m.customer_id.as_str(),
+                m.entry_date,
+                false,
+            )
         })
         .chain(
             decisions
                 .iter()
                 .filter(|d| d.state == SendState::Deferred)
                 .map(|d| {
-                    (d.campaign.as_str(), d.step, d.customer_id.as_str(), d.entry_date, true)
+                    (
+                        d.campaign.as_str(),
+                        d.step,
+                        d.customer_id.as_str(),
+                        d.entry_date,
+                        true,
+                    )
                 }),
         )
         .collect();

@@ -60,9 +60,10 @@ fn verdict<'a>(
     let tz = contact.and_then(|ct| ct.timezone).unwrap_or(input.timezone);
     // A channel with `defer = "schedule"` sends in quiet hours for delivery at the window's
     // opening: delivery decides, batch by batch.
-    let quiet = input.channels.get(&step.channel).is_some_and(|rules| {
-        rules.defer == Defer::NextRun && in_quiet_hours(rules, input.now, tz)
-    });
+    let quiet = input
+        .channels
+        .get(&step.channel)
+        .is_some_and(|rules| rules.defer == Defer::NextRun && in_quiet_hours(rules, input.now, tz));
     if quiet {
         let d = decision(input, &c, SendState::Deferred, "quiet_hours", Some(address));
         return Verdict::Decided(d);

@@ -121,7 +121,10 @@ pub fn due_date(
 ) -> Option<NaiveDate> {
     let step = campaign.steps.get(k)?;
     let due = entry_date.checked_add_days(Days::new(u64::from(step.day)));
-    match (k.checked_sub(1).and_then(|p| campaign.steps.get(p)), previous_as_of) {
+    match (
+        k.checked_sub(1).and_then(|p| campaign.steps.get(p)),
+        previous_as_of,
+    ) {
         (Some(before), Some(prev)) => {
             let gap = step.day.saturating_sub(before.day);
             due.max(prev.checked_add_days(Days::new(u64::from(gap))))

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::decision::Decision;
 use super::draft::Draft;
-use super::plan_input::PlanInput;
 use super::id_hash::IdSet;
+use super::plan_input::PlanInput;
 use super::timezone::TimezoneSource;
 use crate::message::SendState;
 

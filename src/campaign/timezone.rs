@@ -168,7 +168,9 @@ const BY_CALLING_CODE: &[(&str, &str)] = &[
 /// The zone of an ISO 3166-1 alpha-2 code (case and blanks ignored).
 pub fn of_country(code: &str) -> Option<Tz> {
     let code = code.trim().to_ascii_uppercase();
-    let i = BY_COUNTRY.binary_search_by(|(c, _)| c.cmp(&code.as_str())).ok()?;
+    let i = BY_COUNTRY
+        .binary_search_by(|(c, _)| c.cmp(&code.as_str()))
+        .ok()?;
     BY_COUNTRY[i].1.parse().ok()
 }
 
@@ -226,16 +228,28 @@ mod tests {
     #[test]
     fn given_then_country_then_phone_then_pipeline() {
         let (tz, source) = resolve(Some("Asia/Shanghai"), Some("DE"), None);
-        assert_eq!((tz, source), (Some(chrono_tz::Asia::Shanghai), TimezoneSource::Given));
+        assert_eq!(
+            (tz, source),
+            (Some(chrono_tz::Asia::Shanghai), TimezoneSource::Given)
+        );
         let (tz, source) = resolve(None, Some(" us "), None);
-        assert_eq!((tz, source), (Some(chrono_tz::America::New_York), TimezoneSource::Country));
+        assert_eq!(
+            (tz, source),
+            (Some(chrono_tz::America::New_York), TimezoneSource::Country)
+        );
         // An unknown country falls through to the phone: +86 is China, +353 Ireland
         // (not +35, which is no code), +1 the NANP.
         let (tz, source) = resolve(Some(""), Some("XX"), Some("+8613812345678"));
-        assert_eq!((tz, source), (Some(chrono_tz::Asia::Shanghai), TimezoneSource::Phone));
+        assert_eq!(
+            (tz, source),
+            (Some(chrono_tz::Asia::Shanghai), TimezoneSource::Phone)
+        );
         assert_eq!(of_phone("+353861234567"), Some(chrono_tz::Europe::Dublin));
         assert_eq!(of_phone("+12125550100"), Some(chrono_tz::America::New_York));
         assert_eq!(of_phone("0049151"), None);
-        assert_eq!(resolve(None, None, Some("+999")), (None, TimezoneSource::Pipeline));
+        assert_eq!(
+            resolve(None, None, Some("+999")),
+            (None, TimezoneSource::Pipeline)
+        );
     }
 }

@@ -63,10 +63,18 @@ async fn a_window_that_closes_mid_send_defers_the_rest() {
         &twilio_toml(&server.uri(), "concurrency = 1\n"),
         dir.path(),
     );
-    let report = deliver(&state, ch, berliners(5, Medium::Sms, "sms"), clocked(&clock))
-        .await
-        .unwrap();
-    assert_eq!((report.delivered, report.deferred, report.requests), (3, 2, 3));
+    let report = deliver(
+        &state,
+        ch,
+        berliners(5, Medium::Sms, "sms"),
+        clocked(&clock),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.delivered, report.deferred, report.requests),
+        (3, 2, 3)
+    );
     assert_eq!((report.messages, report.sent, report.skipped), (5, 3, 0));
     assert!(!report.is_partial(), "a deferral is not a failure");
     let rows = state.all_rows().unwrap();
@@ -77,7 +85,10 @@ async fn a_window_that_closes_mid_send_defers_the_rest() {
         .collect();
     assert_eq!(
         deferred,
-        vec![("c3", Some("quiet_hours"), 0), ("c4", Some("quiet_hours"), 0)]
+        vec![
+            ("c3", Some("quiet_hours"), 0),
+            ("c4", Some("quiet_hours"), 0)
+        ]
     );
     assert_eq!(count(&state, SendState::Delivered), 3);
 }
@@ -129,7 +140,10 @@ const SCHEDULE: &str = "quiet_hours = \"21:00-09:00\"\ndefer = \"schedule\"\n";
 async fn sendgrid_schedules_send_at_at_the_windows_start() {
     let toml = sendgrid_toml("BASE", SCHEDULE);
     let (report, bodies) = scheduled_bodies(&toml, Medium::Email, QUIET_NOW).await;
-    assert_eq!((report.delivered, report.scheduled, report.deferred), (1, 1, 0));
+    assert_eq!(
+        (report.delivered, report.scheduled, report.deferred),
+        (1, 1, 0)
+    );
     let v: serde_json::Value = serde_json::from_slice(&bodies[0]).unwrap();
     assert_eq!(v["personalizations"][0]["send_at"], at(OPENS).timestamp());
     assert_eq!(at(OPENS).timestamp(), 1_799_654_400);
@@ -155,8 +169,12 @@ fn twilio_service(extra: &str) -> String {
 
 #[tokio::test]
 async fn twilio_schedules_send_at_at_the_windows_start() {
-    let (report, bodies) =
-        scheduled_bodies(&twilio_service("defer = \"schedule\"\n"), Medium::Sms, QUIET_NOW).await;
+    let (report, bodies) = scheduled_bodies(
+        &twilio_service("defer = \"schedule\"\n"),
+        Medium::Sms,
+        QUIET_NOW,
+    )
+    .await;
     assert_eq!((report.delivered, report.scheduled), (1, 1));
     let f = form(&bodies[0]);
     assert_eq!(field(&f, "SendAt"), Some("2027-01-11T08:00:00Z"));
@@ -170,7 +188,10 @@ async fn twilio_schedules_send_at_at_the_windows_start() {
         "2027-01-11T07:55:00Z",
     )
     .await;
-    assert_eq!(field(&form(&bodies[0]), "SendAt"), Some("2027-01-11T08:11:00Z"));
+    assert_eq!(
+        field(&form(&bodies[0]), "SendAt"),
+        Some("2027-01-11T08:11:00Z")
+    );
     // Window open: sent as usual, no scheduling fields.
     let (report, bodies) = scheduled_bodies(
         &twilio_service("defer = \"schedule\"\n"),
@@ -185,7 +206,10 @@ async fn twilio_schedules_send_at_at_the_windows_start() {
 #[tokio::test]
 async fn next_run_makes_no_request_in_quiet_hours() {
     let (report, bodies) = scheduled_bodies(&twilio_service(""), Medium::Sms, QUIET_NOW).await;
-    assert_eq!((report.delivered, report.deferred, report.requests), (0, 1, 0));
+    assert_eq!(
+        (report.delivered, report.deferred, report.requests),
+        (0, 1, 0)
+    );
     assert!(bodies.is_empty());
 }
 
@@ -202,9 +226,10 @@ fn defer_schedule_is_checked_at_validate() {
     assert!(invalid(file).contains("schedules deliveries"));
     let bad = "type = \"file\"\nmedium = \"sms\"\ndefer = \"later\"\n";
     assert!(invalid(bad).contains("\"later\""));
-    let cfg: ChannelConfig =
-        toml::from_str(&twilio_service("defer = \"schedule\"\n").replace("BASE", "http://127.0.0.1:1"))
-            .unwrap();
+    let cfg: ChannelConfig = toml::from_str(
+        &twilio_service("defer = \"schedule\"\n").replace("BASE", "http://127.0.0.1:1"),
+    )
+    .unwrap();
     assert!(matches!(
         cfg.validate("ch").unwrap().defer,
         crate::channel_rules::Defer::Schedule(_)

@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 
+use super::window::{QUIET_HOURS, by_window};
 use super::{ChannelReport, DeliveryError, DeliveryOptions, LedgerWriter};
 use crate::channels::rate_limit::Throttle;
 use crate::channels::{Channel, ChannelError, Outcome, RetryPolicy, Sent};
 use crate::clock::add_std;
 use crate::message::{Message, SendState};
-use super::window::{QUIET_HOURS, by_window};
-use crate::state::{LedgerDecision, LedgerOutcome, Tags};
 use crate::state::opt_outs::OptOut;
+use crate::state::{LedgerDecision, LedgerOutcome, Tags};
 
 const BUDGET_EXHAUSTED: &str = "time budget exhausted";
 const CANCELLED: &str = "run cancelled before the request";
@@ -240,7 +240,10 @@ impl Run {
             }
         }
         if deferred > 0 {
-            tracing::info!(recipients = deferred, "quiet hours began: deferred to the next run");
+            tracing::info!(
+                recipients = deferred,
+                "quiet hours began: deferred to the next run"
+            );
         }
         let done = if reserved {
             let records = sorted

@@ -172,10 +172,7 @@ impl Twilio {
             ("Body".into(), m.text.clone()),
         ];
         if let Some(at) = m.send_at {
-            form.push((
-                "SendAt".into(),
-                at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            ));
+            form.push(("SendAt".into(), at.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
             form.push(("ScheduleType".into(), "fixed".into()));
         }
         PreparedRequest {
