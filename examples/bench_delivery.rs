@@ -44,6 +44,8 @@ fn message(i: usize, medium: Medium, channel: &str) -> Message {
         unsubscribe_url: email.then(|| format!("https://shop.example.com/u/{i:08}")),
         unsubscribe_mailto: None,
         cost: if email { 0.0008 } else { 0.0079 },
+        timezone: None,
+        send_at: None,
     }
 }
 

@@ -161,6 +161,7 @@ fn run(n: usize, spread: u64) {
                 consent_email: Some(pick(24, 10) != 0),
                 consent_sms: Some(pick(32, 4) != 0),
                 timezone: Some(chrono_tz::Europe::Berlin),
+                timezone_source: winback::campaign::timezone::TimezoneSource::Given,
                 unsubscribe_token: None,
             },
         );
@@ -180,6 +181,7 @@ fn run(n: usize, spread: u64) {
         last_purchase: &last_purchase,
         frequency_cap: FrequencyCap::default(),
         tokens: &tokens,
+        warn_deferred_nights: 3,
     };
     // The first pass warms the allocator; the second is reported.
     drop(plan(&input).expect("bench plan"));

@@ -6,6 +6,7 @@ mod ledger_writer;
 pub mod reconcile;
 pub mod report;
 pub mod test_send;
+pub mod window;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -69,7 +70,12 @@ pub struct ChannelReport {
     pub delivered: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Not sent: the recipient's quiet hours when the batch was sent (`deferred`, reason
+    /// `quiet_hours`; the next run plans them again).
     pub deferred: u64,
+    /// Sent in the recipient's quiet hours for delivery when their window opens
+    /// (`defer = "schedule"`).
+    pub scheduled: u64,
     pub unknown: u64,
     /// Why recipients ended `unknown` (`timeout after send`, `provider 502`, ...), with
     /// how many each.
@@ -200,6 +206,10 @@ async fn dry_run(
             break;
         }
         report.messages += batch.len() as u64;
+        let sorted = window::by_window(channel.settings(), opts.clock.now(), batch);
+        report.deferred += sorted.deferred.len() as u64;
+        report.scheduled += sorted.scheduled;
+        let batch = sorted.send;
         let sendable =
             state
                 .sendable(&batch, opts.resend_unknown)
@@ -221,7 +231,7 @@ async fn dry_run(
             report.requests += 1;
         }
     }
-    report.skipped = report.messages - report.sent;
+    report.skipped = report.messages - report.sent - report.deferred;
     out.flush().map_err(io_err)?;
     out.into_inner()
         .map_err(|e| io_err(e.into_error()))?
@@ -255,3 +265,6 @@ impl crate::error::Blamed for DeliveryError {
         DeliveryError::blame(self)
     }
 }
+
+#[cfg(test)]
+mod window_tests;

@@ -59,6 +59,15 @@ pub struct Message {
     pub unsubscribe_mailto: Option<String>,
     /// Cost of this message (the channel's cost_per_message).
     pub cost: f64,
+    /// The recipient's timezone: delivery checks the channel's quiet hours in it when the
+    /// batch is sent (None: not checked). Planning sets it (the customer's, inferred, or
+    /// the pipeline's).
+    #[serde(skip)]
+    pub timezone: Option<chrono_tz::Tz>,
+    /// When the provider is to deliver it (`defer = "schedule"` in quiet hours: the
+    /// opening of the recipient's window); None = at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 /// Where one (campaign, step, customer, channel) stands in the send ledger.

@@ -22,5 +22,6 @@ mod report;
 mod run_path;
 mod s3;
 mod send_test;
+mod send_windows;
 mod serve;
 mod validate;

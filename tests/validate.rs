@@ -304,3 +304,25 @@ fn a_step_naming_an_unknown_channel_in_its_list_or_fallback_exits_78() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[test]
+fn a_twilio_channel_that_schedules_without_a_messaging_service_is_refused() {
+    // Twilio schedules (`SendAt`) only messages sent through a Messaging Service.
+    let set = [
+        "channels.sms.type=twilio",
+        "channels.sms.account_sid_env=TWILIO_ACCOUNT_SID",
+        "channels.sms.auth_token_env=TWILIO_AUTH_TOKEN",
+        "channels.sms.from=\"+15550001111\"",
+        "channels.sms.defer=schedule",
+    ];
+    let args: Vec<&str> = set.iter().flat_map(|s| ["--set", *s]).collect();
+    let (code, text) = validate_with(
+        &crate::support::repo().join("pipelines/reactivation.toml"),
+        &args,
+    );
+    assert_eq!(code, 78, "{text}");
+    assert!(
+        text.contains("channels.sms") && text.contains("needs `messaging_service_sid`"),
+        "{text}"
+    );
+}

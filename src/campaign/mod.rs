@@ -14,6 +14,7 @@ mod par;
 pub mod plan;
 pub mod plan_input;
 mod render;
+mod repeats;
 mod rules;
 mod select;
 pub mod sequence;
@@ -23,6 +24,7 @@ pub mod summary;
 pub mod suppress;
 pub mod template;
 pub mod test_send;
+pub mod timezone;
 
 pub use crate::channel_rules::{ChannelRules, QuietHours};
 pub use config::{Campaign, CampaignConfigError, CampaignContext, RawCampaign, resolve_campaigns};

@@ -120,6 +120,7 @@ impl World {
                 consent_sms: Some(true),
                 timezone: None,
                 unsubscribe_token: Some(format!("tok-{id}")),
+                ..Contact::default()
             });
     }
 
@@ -179,6 +180,7 @@ impl World {
             last_purchase: &self.last_purchase,
             frequency_cap: self.cap,
             tokens: &crate::unsubscribe_token::TokenKeys::development(),
+            warn_deferred_nights: 3,
         })
         .unwrap()
     }
@@ -269,6 +271,8 @@ mod golden_sequence;
 
 #[path = "plan_golden_channels.rs"]
 mod golden_channels;
+#[path = "plan_golden_windows.rs"]
+mod golden_windows;
 
 #[test]
 fn quiet_hours_parse_default_is_used_by_sms_channel() {

@@ -66,6 +66,15 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
             .channels
             .get(c.channel)
             .map_or(0.0, |r| r.cost_per_message),
+        // Delivery checks the channel's quiet hours again in this zone, batch by batch.
+        timezone: Some(
+            input
+                .contacts
+                .get(&c.row.customer_id)
+                .and_then(|ct| ct.timezone)
+                .unwrap_or(input.timezone),
+        ),
+        send_at: None,
     };
     // The chosen channel's medium has templates: a listed channel's are checked when the
     // pipeline is loaded, and a preferred channel without them is never chosen.

@@ -6,6 +6,7 @@ use super::id_hash::IdMap;
 use super::par::par_map;
 use super::plan_input::PlanInput;
 use super::suppress::{UnsubscribeIndex, daily_counts, in_quiet_hours};
+use crate::channel_rules::Defer;
 use crate::message::SendState;
 
 /// What the per-candidate rules (everything but the daily cap) say.
@@ -71,10 +72,12 @@ fn verdict<'a>(
         return Verdict::Decided(d);
     }
     let tz = contact.and_then(|ct| ct.timezone).unwrap_or(input.timezone);
+    // A channel with `defer = "schedule"` sends in quiet hours for delivery at the window's
+    // opening: delivery decides, batch by batch.
     let quiet = input
         .channels
         .get(c.channel)
-        .is_some_and(|rules| in_quiet_hours(rules, input.now, tz));
+        .is_some_and(|rules| rules.defer == Defer::NextRun && in_quiet_hours(rules, input.now, tz));
     if quiet {
         let d = decision(input, &c, SendState::Deferred, "quiet_hours", Some(address));
         return Verdict::Decided(d);

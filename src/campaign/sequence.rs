@@ -110,6 +110,29 @@ fn rank(state: SendState) -> u8 {
     }
 }
 
+/// The night step `k` (0-based) of an entry becomes due: `entry_date + day`, and after the
+/// first step not before the configured gap after the previous step's `as_of`
+/// (`previous_as_of`), so a step that went out late keeps its spacing.
+pub fn due_date(
+    campaign: &Campaign,
+    k: usize,
+    entry_date: NaiveDate,
+    previous_as_of: Option<NaiveDate>,
+) -> Option<NaiveDate> {
+    let step = campaign.steps.get(k)?;
+    let due = entry_date.checked_add_days(Days::new(u64::from(step.day)));
+    match (
+        k.checked_sub(1).and_then(|p| campaign.steps.get(p)),
+        previous_as_of,
+    ) {
+        (Some(before), Some(prev)) => {
+            let gap = step.day.saturating_sub(before.day);
+            due.max(prev.checked_add_days(Days::new(u64::from(gap))))
+        }
+        _ => due,
+    }
+}
+
 /// Decide the next step of `campaign` for one (customer, entry). `rows` are the
 /// customer's ledger rows (any campaign and entry: the others are ignored);
 /// `last_purchase` gives the customer's last purchase day (asked only when a purchase
@@ -158,15 +181,7 @@ pub fn next_step<'a>(
         if !plannable {
             return Next::Nothing;
         }
-        let mut due = entry_date.checked_add_days(Days::new(u64::from(step.day)));
-        if k > 0
-            && let Some(prev) = previous
-        {
-            // Keep the configured gap after a step that went out late.
-            let gap = step.day.saturating_sub(campaign.steps[k - 1].day);
-            let after_previous = prev.as_of.checked_add_days(Days::new(u64::from(gap)));
-            due = due.max(after_previous);
-        }
+        let due = due_date(campaign, k, entry_date, previous.map(|p| p.as_of));
         if due.is_none_or(|d| as_of < d) {
             return Next::Nothing;
         }

@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use super::decision::Decision;
 use super::draft::Draft;
+use super::id_hash::IdSet;
 use super::plan_input::PlanInput;
+use super::timezone::TimezoneSource;
 use crate::message::SendState;
 
 /// What a plan decided, per campaign (and per channel inside it).
@@ -17,6 +19,30 @@ pub struct PlanSummary {
     pub audience: BTreeMap<String, u64>,
     /// Per campaign, per channel.
     pub channels: BTreeMap<String, BTreeMap<String, ChannelCounts>>,
+    /// Customers planned for tonight (sent or decided) whose timezone was missing or not
+    /// an IANA name, by what it was inferred from.
+    pub timezones_inferred: TimezonesInferred,
+    /// Due steps deferred on at least `repeated_deferral_nights` nights in a row (their
+    /// window may never be open when the run sends: see the schedule's hour).
+    pub repeated_deferrals: u64,
+    pub repeated_deferral_nights: u32,
+}
+
+/// How many customers' timezones were inferred, by source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TimezonesInferred {
+    /// From `customers.country`.
+    pub country: u64,
+    /// From the phone number's country calling code.
+    pub phone: u64,
+    /// Nothing to infer from: the pipeline's timezone.
+    pub pipeline: u64,
+}
+
+impl TimezonesInferred {
+    pub fn total(&self) -> u64 {
+        self.country + self.phone + self.pipeline
+    }
 }
 
 /// One campaign's outcome on one channel.
@@ -51,6 +77,9 @@ impl PlanSummary {
                 _ => *counts.suppressed.entry(d.reason.clone()).or_default() += 1,
             }
         }
+        summary.timezones_inferred = timezones_inferred(input, send, decisions);
+        summary.repeated_deferrals = super::repeats::repeated_deferrals(input, send, decisions);
+        summary.repeated_deferral_nights = input.warn_deferred_nights;
         summary
     }
 
@@ -71,4 +100,30 @@ impl PlanSummary {
                 .sum()
         })
     }
+}
+
+/// Each customer of tonight's plan once, by where their timezone came from.
+fn timezones_inferred(
+    input: &PlanInput<'_>,
+    send: &[Draft],
+    decisions: &[Decision],
+) -> TimezonesInferred {
+    let ids = send
+        .iter()
+        .map(|d| d.message.customer_id.as_str())
+        .chain(decisions.iter().map(|d| d.customer_id.as_str()));
+    let mut seen: IdSet<&str> = IdSet::default();
+    let mut out = TimezonesInferred::default();
+    for id in ids {
+        if !seen.insert(id) {
+            continue;
+        }
+        match input.contacts.get(id).map(|c| c.timezone_source) {
+            Some(TimezoneSource::Country) => out.country += 1,
+            Some(TimezoneSource::Phone) => out.phone += 1,
+            Some(TimezoneSource::Pipeline) => out.pipeline += 1,
+            Some(TimezoneSource::Given) | None => {}
+        }
+    }
+    out
 }

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 
 use super::address::{valid_e164, valid_email};
 use super::id_hash::IdMap;
-use crate::channel_rules::{ChannelRules, QuietHours};
+use crate::channel_rules::ChannelRules;
 use crate::message::{LedgerEntry, Medium, SendState};
 
 /// A customer's contact data, from the `customers` source.
@@ -19,6 +19,8 @@ pub struct Contact {
     pub consent_sms: Option<bool>,
     /// Quiet hours are evaluated here; None = the pipeline's timezone.
     pub timezone: Option<Tz>,
+    /// Whether `timezone` was the customer's own or inferred ([`super::timezone::resolve`]).
+    pub timezone_source: super::timezone::TimezoneSource,
     /// For the unsubscribe link; None = derived from the plan's token secret.
     pub unsubscribe_token: Option<String>,
 }
@@ -205,6 +207,5 @@ pub fn check_contact<'c>(
 
 /// Is it quiet time for this channel where the customer lives?
 pub fn in_quiet_hours(rules: &ChannelRules, now: DateTime<Utc>, tz: Tz) -> bool {
-    rules.quiet_hours != QuietHours::Off
-        && rules.quiet_hours.contains(now.with_timezone(&tz).time())
+    rules.quiet_hours.quiet_at(now, tz)
 }

@@ -152,6 +152,9 @@ pub fn test_messages(input: &TestSendInput<'_>) -> Vec<TestMessages> {
                 unsubscribe_url: None,
                 unsubscribe_mailto: None,
                 cost: 0.0,
+                // Internal recipients: no quiet hours, delivered at once.
+                timezone: None,
+                send_at: None,
             };
             let draft = Draft::new(
                 base,

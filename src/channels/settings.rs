@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::outcome::ChannelError;
 use super::retry::RetryPolicy;
-pub use crate::channel_rules::QuietHours;
+pub use crate::channel_rules::{Defer, QuietHours, ScheduleLead};
 use crate::message::Medium;
 
 /// The resolved per-channel settings every channel shares.
@@ -25,6 +25,8 @@ pub struct ChannelSettings {
     pub batch_size: usize,
     /// Quiet hours in the recipient's local time.
     pub quiet_hours: QuietHours,
+    /// What happens to a message in quiet hours when its batch is sent.
+    pub defer: Defer,
     pub daily_cap: Option<u64>,
     pub cost_per_message: f64,
     /// Attempts per recipient per run, and the backoff between them.
@@ -42,6 +44,7 @@ impl ChannelSettings {
             quiet_hours: self.quiet_hours,
             daily_cap: self.daily_cap.map(|c| u32::try_from(c).unwrap_or(u32::MAX)),
             cost_per_message: self.cost_per_message,
+            defer: self.defer,
         }
     }
 }
@@ -71,6 +74,11 @@ macro_rules! channel_config {
             /// `"21:00-09:00"`; `""` turns quiet hours off. Default: on for SMS, off for e-mail.
             #[serde(default)]
             pub quiet_hours: Option<String>,
+            /// In quiet hours: `"next_run"` (default: deferred to the next run) or
+            /// `"schedule"` (sent now for delivery when the window opens; providers that
+            /// schedule only).
+            #[serde(default)]
+            pub defer: Option<String>,
             #[serde(default)]
             pub daily_cap: Option<u64>,
             #[serde(default)]
@@ -96,6 +104,7 @@ macro_rules! channel_config {
                     max_attempts: self.max_attempts,
                     batch_size: self.batch_size,
                     quiet_hours: self.quiet_hours.as_deref(),
+                    defer: self.defer.as_deref(),
                     daily_cap: self.daily_cap,
                     cost_per_message: self.cost_per_message,
                     retry_base_ms: self.retry_base_ms,
@@ -117,6 +126,7 @@ pub struct Common<'a> {
     pub max_attempts: Option<u32>,
     pub batch_size: Option<usize>,
     pub quiet_hours: Option<&'a str>,
+    pub defer: Option<&'a str>,
     pub daily_cap: Option<u64>,
     pub cost_per_message: Option<f64>,
     pub retry_base_ms: Option<u64>,
@@ -134,6 +144,8 @@ pub struct Limits {
     pub max_batch: usize,
     /// How long the provider takes to list what it accepted (the default settle delay).
     pub reconcile_after: Duration,
+    /// How far ahead the provider schedules a delivery (None: it cannot).
+    pub schedule: Option<ScheduleLead>,
 }
 
 /// Default settle delay of `unknown` rows.
@@ -189,6 +201,7 @@ impl Common<'_> {
             Some(s) => QuietHours::parse(s).map_err(|e| err(e.to_string()))?,
             None => QuietHours::default_for(medium),
         };
+        let defer = Defer::parse(self.defer.unwrap_or("next_run"), limits.schedule).map_err(err)?;
         let cost = self.cost_per_message.unwrap_or(0.0);
         if !(cost.is_finite() && cost >= 0.0) {
             return Err(err(format!("cost_per_message must be >= 0, got {cost}")));
@@ -203,6 +216,7 @@ impl Common<'_> {
             timeout: Duration::from_secs_f64(timeout),
             batch_size,
             quiet_hours,
+            defer,
             daily_cap: self.daily_cap,
             cost_per_message: cost,
             retry: RetryPolicy {

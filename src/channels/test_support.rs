@@ -46,6 +46,8 @@ pub fn message(i: usize, medium: Medium, channel: &str, campaign: &str) -> Messa
         unsubscribe_url: email.then(|| format!("https://example.com/u/{i}")),
         unsubscribe_mailto: email.then(|| "mailto:unsub@example.com".to_string()),
         cost: 0.01,
+        timezone: None,
+        send_at: None,
     }
 }
 

@@ -175,12 +175,31 @@ fn campaigns(c: &crate::delivery::report::CampaignsReport) {
                 "    {n} unknown: {why} (maybe delivered: not sent again until `winback sends --reconcile` settles it)"
             );
         }
+        if d.deferred + d.scheduled > 0 {
+            println!(
+                "    quiet hours when sent: {} deferred to the next run, {} scheduled for the window's opening",
+                d.deferred, d.scheduled
+            );
+        }
         if d.opted_out > 0 {
             println!(
                 "    {} refused as opted out (STOP): recorded, never messaged on this medium again",
                 d.opted_out
             );
         }
+    }
+    let tz = &c.plan.timezones_inferred;
+    if tz.total() > 0 {
+        println!(
+            "  timezones inferred (missing or not an IANA name): {} from country, {} from phone, {} the pipeline's",
+            tz.country, tz.phone, tz.pipeline
+        );
+    }
+    if c.plan.repeated_deferrals > 0 {
+        println!(
+            "  warning: {} step(s) deferred on {} or more nights in a row: the recipients' window is closed whenever the run sends (see README \"Send windows\")",
+            c.plan.repeated_deferrals, c.plan.repeated_deferral_nights
+        );
     }
     if c.unknown_recovered > 0 {
         println!(

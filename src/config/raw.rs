@@ -75,6 +75,9 @@ pub struct RawDelivery {
     /// one name, or a list, newest first (rotation: new tokens use the first, all verify).
     #[serde(default)]
     pub token_secret_env: Option<OneOrMany>,
+    /// Warn when a step has been deferred on this many nights in a row (default 3; 0 = never).
+    #[serde(default)]
+    pub warn_deferred_nights: Option<u32>,
 }
 
 /// A TOML value that is one string or a list of strings.

@@ -98,6 +98,8 @@ pub struct Delivery {
     /// The variables holding the unsubscribe-token secrets, newest first; empty = none
     /// configured (only the file channel may then run, on the public development secret).
     pub token_secret_envs: Vec<String>,
+    /// A step deferred on this many nights in a row is reported (0 = never).
+    pub warn_deferred_nights: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -355,5 +357,6 @@ fn delivery(raw: &RawDelivery) -> Delivery {
             .clone()
             .map(super::raw::OneOrMany::into_vec)
             .unwrap_or_default(),
+        warn_deferred_nights: raw.warn_deferred_nights.unwrap_or(3),
     }
 }

@@ -9,13 +9,14 @@ use chrono::{DateTime, Utc};
 use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 
+use super::window::{QUIET_HOURS, by_window};
 use super::{ChannelReport, DeliveryError, DeliveryOptions, LedgerWriter};
 use crate::channels::rate_limit::Throttle;
 use crate::channels::{Channel, ChannelError, Outcome, RetryPolicy, Sent};
 use crate::clock::add_std;
 use crate::message::{Message, SendState};
-use crate::state::LedgerOutcome;
 use crate::state::suppressions::{Suppression, UNSUBSCRIBED};
+use crate::state::{LedgerDecision, LedgerOutcome, Tags};
 
 const BUDGET_EXHAUSTED: &str = "time budget exhausted";
 const CANCELLED: &str = "run cancelled before the request";
@@ -118,8 +119,12 @@ impl Run {
             if batch.is_empty() {
                 break;
             }
+            self.report().messages += batch.len() as u64;
+            let batch = self.hold_back(batch, false).await?;
             let n = batch.len() as u64;
-            self.report().messages += n;
+            if batch.is_empty() {
+                continue;
+            }
             let pending = self
                 .ledger
                 .reserve(batch)
@@ -151,6 +156,11 @@ impl Run {
                 Ok(p) => p,
                 Err(why) => return self.settle_all(&pending, SendState::Failed, why).await,
             };
+            // The slot may have waited (a 429 pause, the rate limit): check the windows again.
+            pending = self.hold_back(pending, true).await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
             let sent = self.channel.send(&pending).await;
             drop(permit);
             self.report().requests += 1;
@@ -209,6 +219,61 @@ impl Run {
                 .map_err(|e| self.ledger_err(e))?;
             pending = retry;
         }
+    }
+
+    /// The messages of `batch` whose recipient's window is open now (or that the channel
+    /// schedules for its opening); the others are recorded `deferred` (`quiet_hours`).
+    /// `reserved`: the batch is in flight already (its rows are updated, not upserted).
+    async fn hold_back(
+        &self,
+        batch: Vec<Message>,
+        reserved: bool,
+    ) -> Result<Vec<Message>, DeliveryError> {
+        let sorted = by_window(self.channel.settings(), self.opts.clock.now(), batch);
+        let deferred = sorted.deferred.len() as u64;
+        {
+            let mut r = self.report();
+            r.deferred += deferred;
+            r.scheduled += sorted.scheduled;
+            if reserved {
+                r.sent -= deferred;
+            }
+        }
+        if deferred > 0 {
+            tracing::info!(
+                recipients = deferred,
+                "quiet hours began: deferred to the next run"
+            );
+        }
+        let done = if reserved {
+            let records = sorted
+                .deferred
+                .into_iter()
+                .map(|m| LedgerOutcome {
+                    idempotency_key: m.idempotency_key,
+                    state: SendState::Deferred,
+                    provider_message_id: None,
+                    reason: Some(QUIET_HOURS.to_string()),
+                    suppression: None,
+                })
+                .collect();
+            self.ledger.record(records).await
+        } else {
+            let rows = sorted
+                .deferred
+                .into_iter()
+                .map(|m| LedgerDecision {
+                    entry_date: m.entry_date,
+                    message: m,
+                    state: SendState::Deferred,
+                    reason: Some(QUIET_HOURS.to_string()),
+                    tags: Tags::default(),
+                })
+                .collect();
+            self.ledger.decide(rows).await
+        };
+        done.map_err(|e| self.ledger_err(e))?;
+        Ok(sorted.send)
     }
 
     /// A send slot: waits for the pause gate, the rate limit and a free slot. Gives up

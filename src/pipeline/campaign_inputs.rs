@@ -1,5 +1,6 @@
 //! What campaign planning reads from a run's session: each audience's rows (every column a
-//! template field), contacts and consent from `customers`, the optional `unsubscribes`,
+//! template field), contacts, consent and timezones (inferred from `country` or the phone
+//! when missing or invalid) from `customers`, the optional `unsubscribes`,
 //! and each customer's last purchase.
 
 use std::collections::HashSet;
@@ -163,16 +164,17 @@ pub(super) async fn contacts(
         }
     };
     let sql = format!(
-        "select cast(customer_id as varchar) as customer_id, {}, {}, {}, {}, {} from customers",
+        "select cast(customer_id as varchar) as customer_id, {}, {}, {}, {}, {}, {} from customers",
         col("email", "varchar"),
         col("phone", "varchar"),
         col("consent_email", "boolean"),
         col("consent_sms", "boolean"),
         col("timezone", "varchar"),
+        col("country", "varchar"),
     );
     for_each_batch(ctx, &sql, |b| {
         let s = |i: usize| text(b.column(i));
-        let (ids, email, phone, tz) = (s(0)?, s(1)?, s(2)?, s(5)?);
+        let (ids, email, phone, tz, country) = (s(0)?, s(1)?, s(2)?, s(5)?, s(6)?);
         let flag = |i: usize| b.column(i).as_any().downcast_ref::<BooleanArray>().cloned();
         let (ce, cs) = (flag(3), flag(4));
         let get = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
@@ -183,14 +185,22 @@ pub(super) async fn contacts(
             if ids.is_null(i) || !wanted.contains(ids.value(i)) {
                 continue;
             }
+            let phone = get(&phone, i);
+            // A missing or invalid timezone is inferred from the country, else the phone.
+            let (timezone, timezone_source) = crate::campaign::timezone::resolve(
+                get(&tz, i).as_deref(),
+                get(&country, i).as_deref(),
+                phone.as_deref(),
+            );
             out.insert(
                 ids.value(i).to_string(),
                 Contact {
                     email: get(&email, i),
-                    phone: get(&phone, i),
+                    phone,
                     consent_email: consent(&ce, i),
                     consent_sms: consent(&cs, i),
-                    timezone: get(&tz, i).and_then(|t| t.parse().ok()),
+                    timezone,
+                    timezone_source,
                     unsubscribe_token: None,
                 },
             );
@@ -280,3 +290,7 @@ pub(super) async fn last_purchases(
     .await?;
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "campaign_inputs_tests.rs"]
+mod tests;

@@ -95,6 +95,8 @@ fn ledger_row(d: &crate::campaign::Decision, as_of: NaiveDate) -> LedgerDecision
             unsubscribe_url: None,
             unsubscribe_mailto: None,
             cost: 0.0,
+            timezone: None,
+            send_at: None,
         },
         entry_date: d.entry_date,
         state: d.state,

@@ -253,8 +253,25 @@ pub async fn plan(
         last_purchase: &last_purchase,
         frequency_cap: pipeline.delivery.frequency_cap,
         tokens,
+        warn_deferred_nights: pipeline.delivery.warn_deferred_nights,
     };
     let plan = crate::campaign::plan(&input).map_err(|e| stage_err("plan", e))?;
+    let s = &plan.summary;
+    if s.timezones_inferred.total() > 0 {
+        tracing::info!(
+            from_country = s.timezones_inferred.country,
+            from_phone = s.timezones_inferred.phone,
+            pipeline = s.timezones_inferred.pipeline,
+            "customers without a valid timezone: inferred for quiet hours"
+        );
+    }
+    if s.repeated_deferrals > 0 {
+        tracing::warn!(
+            steps = s.repeated_deferrals,
+            nights = s.repeated_deferral_nights,
+            "steps deferred night after night: their recipients' window is closed when the run sends (check the schedule's hour, the channel's quiet_hours, or defer = \"schedule\")"
+        );
+    }
     crate::memory_cap::trace_resident("plan: planned");
     register_decisions(ctx, &plan)
         .await

@@ -39,6 +39,7 @@ impl FileConfig {
                 default_batch: 10_000,
                 max_batch: usize::MAX,
                 reconcile_after: std::time::Duration::ZERO,
+                schedule: None,
             },
         )
     }

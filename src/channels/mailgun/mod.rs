@@ -67,6 +67,7 @@ impl MailgunConfig {
                 max_batch: 1000,
                 // Mailgun: trust an events page once its last event is about 30 min old.
                 reconcile_after: std::time::Duration::from_secs(30 * 60),
+                schedule: Some(SCHEDULE_LEAD),
             },
         )
     }
@@ -83,6 +84,13 @@ pub fn build(
 }
 
 pub const DEFAULT_BASE_URL: &str = "https://api.mailgun.net";
+/// `o:deliverytime` (an RFC 2822 date) schedules the whole request; Mailgun keeps a
+/// scheduled message up to 3 days ahead (7 on plans with longer storage):
+/// <https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/schedule-delivery>.
+const SCHEDULE_LEAD: settings::ScheduleLead = settings::ScheduleLead {
+    min: std::time::Duration::ZERO,
+    max: std::time::Duration::from_secs(72 * 3600),
+};
 
 /// A Mailgun channel.
 pub struct Mailgun {
@@ -193,6 +201,10 @@ impl Mailgun {
             // (<https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/test-mode>).
             form.push(("o:testmode".into(), "yes".into()));
         }
+        // `requests` groups a batch by delivery time: one `o:deliverytime` per request.
+        if let Some(at) = first.send_at {
+            form.push(("o:deliverytime".into(), at.to_rfc2822()));
+        }
         form.push((
             "recipient-variables".into(),
             Value::Object(vars).to_string(),
@@ -216,9 +228,20 @@ impl Api for Mailgun {
         &self.endpoint
     }
 
-    /// Recipient variables are keyed by address: no address twice in one request.
+    /// Recipient variables are keyed by address: no address twice in one request; and
+    /// `o:deliverytime` is the request's: one delivery time per request.
     fn requests(&self, batch: &[Message]) -> Vec<Vec<usize>> {
-        unique_address_groups(batch, &all(batch))
+        if batch.iter().all(|m| m.send_at.is_none()) {
+            return unique_address_groups(batch, &all(batch));
+        }
+        let mut by_time: std::collections::BTreeMap<_, Vec<usize>> = Default::default();
+        for (i, m) in batch.iter().enumerate() {
+            by_time.entry(m.send_at).or_default().push(i);
+        }
+        by_time
+            .values()
+            .flat_map(|idx| unique_address_groups(batch, idx))
+            .collect()
     }
 
     fn prepare(&self, sub: &[&Message]) -> PreparedRequest {

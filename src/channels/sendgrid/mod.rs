@@ -62,6 +62,7 @@ impl SendgridConfig {
                 default_batch: 1000,
                 max_batch: 1000,
                 reconcile_after: settings::DEFAULT_RECONCILE_AFTER,
+                schedule: Some(SCHEDULE_LEAD),
             },
         )
     }
@@ -78,6 +79,12 @@ pub fn build(
 }
 
 pub const DEFAULT_BASE_URL: &str = "https://api.sendgrid.com";
+/// `send_at` (a personalization's UNIX timestamp, integer seconds) may be at most 72 hours
+/// ahead: <https://sendgrid.com/docs/for-developers/sending-email/scheduling-parameters>.
+const SCHEDULE_LEAD: settings::ScheduleLead = settings::ScheduleLead {
+    min: std::time::Duration::ZERO,
+    max: std::time::Duration::from_secs(72 * 3600),
+};
 const TEXT_TAG: &str = "-winback-text-";
 const HTML_TAG: &str = "-winback-html-";
 /// SendGrid's limit on the substitutions of one personalization.
@@ -155,6 +162,7 @@ impl Sendgrid {
                         .map(|_| LIST_UNSUBSCRIBE_POST),
                 }),
                 subject: (!same).then(|| m.subject.as_deref().unwrap_or("")),
+                send_at: m.send_at.map(|t| t.timestamp()),
                 substitutions: (!same).then(|| Substitutions {
                     text: &m.text,
                     html: any_html.then(|| html_of(m)),
@@ -230,6 +238,9 @@ struct Personalization<'a> {
     headers: Option<Headers>,
     #[serde(skip_serializing_if = "Option::is_none")]
     subject: Option<&'a str>,
+    /// `defer = "schedule"`: when SendGrid delivers it (UNIX seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    send_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     substitutions: Option<Substitutions<'a>>,
 }

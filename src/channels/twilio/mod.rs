@@ -66,7 +66,7 @@ impl TwilioConfig {
                 ));
             }
         }
-        self.common().resolve(
+        let resolved = self.common().resolve(
             name,
             Limits {
                 type_name: "twilio",
@@ -74,8 +74,17 @@ impl TwilioConfig {
                 default_batch: 1,
                 max_batch: 1,
                 reconcile_after: settings::DEFAULT_RECONCILE_AFTER,
+                schedule: Some(SCHEDULE_LEAD),
             },
-        )
+        )?;
+        if matches!(resolved.defer, settings::Defer::Schedule(_))
+            && self.messaging_service_sid.is_none()
+        {
+            return Err(err(
+                "defer = \"schedule\" needs `messaging_service_sid`: Twilio schedules messages of a Messaging Service only (set it instead of `from`, or use defer = \"next_run\")".into(),
+            ));
+        }
+        Ok(resolved)
     }
 }
 
@@ -91,6 +100,14 @@ pub fn build(
 }
 
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
+/// `SendAt` (UTC, `YYYY-MM-DDTHH:MM:SSZ`) with `ScheduleType=fixed`, on a Messaging Service
+/// only, between 15 minutes and 35 days ahead (<https://www.twilio.com/docs/messaging/features/message-scheduling>,
+/// errors 35114/35115/35118 at <https://www.twilio.com/docs/api/errors/35115>; newer pages
+/// say 5 minutes, the older 15 is kept, plus a minute for the request to arrive).
+const SCHEDULE_LEAD: settings::ScheduleLead = settings::ScheduleLead {
+    min: std::time::Duration::from_secs(16 * 60),
+    max: std::time::Duration::from_secs(35 * 86_400),
+};
 
 /// A Twilio channel.
 pub struct Twilio {
@@ -161,6 +178,15 @@ impl Twilio {
     }
 
     fn prepare(&self, m: &Message) -> PreparedRequest {
+        let mut form = vec![
+            ("To".into(), m.to.clone()),
+            (self.sender.0.into(), self.sender.1.clone()),
+            ("Body".into(), m.text.clone()),
+        ];
+        if let Some(at) = m.send_at {
+            form.push(("SendAt".into(), at.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+            form.push(("ScheduleType".into(), "fixed".into()));
+        }
         PreparedRequest {
             method: reqwest::Method::POST,
             url: self.url.clone(),
@@ -169,11 +195,7 @@ impl Twilio {
                 m.idempotency_key.clone(),
             )],
             secret_headers: self.endpoint.authorization(),
-            body: Body::Form(vec![
-                ("To".into(), m.to.clone()),
-                (self.sender.0.into(), self.sender.1.clone()),
-                ("Body".into(), m.text.clone()),
-            ]),
+            body: Body::Form(form),
         }
     }
 }

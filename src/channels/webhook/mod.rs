@@ -55,6 +55,7 @@ impl WebhookConfig {
                 default_batch: 100,
                 max_batch: usize::MAX,
                 reconcile_after: settings::DEFAULT_RECONCILE_AFTER,
+                schedule: None,
             },
         )
     }
