@@ -113,20 +113,30 @@ impl TokenKeys {
         })
     }
 
-    /// Reads the secrets from the variables named (newest first) through `env`.
+    /// Reads the secrets from the variables named (newest first) through `env`. The
+    /// newest must be set; an older one that is not (a rotation finished, or not yet
+    /// started on this host) is skipped with a warning: its tokens no longer verify.
     pub fn from_env(
         env_vars: &[String],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<TokenKeys, TokenKeyError> {
         let mut secrets = Vec::with_capacity(env_vars.len());
-        for var in env_vars {
+        for (i, var) in env_vars.iter().enumerate() {
             let value = env(var)
                 .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| TokenKeyError::Unset {
-                    env_var: var.clone(),
-                })?;
-            secrets.push((var.clone(), value.into_bytes()));
+                .filter(|v| !v.is_empty());
+            match value {
+                Some(value) => secrets.push((var.clone(), value.into_bytes())),
+                None if i == 0 => {
+                    return Err(TokenKeyError::Unset {
+                        env_var: var.clone(),
+                    });
+                }
+                None => tracing::warn!(
+                    env_var = %var,
+                    "an older unsubscribe-token secret is not set: tokens it signed are no longer accepted"
+                ),
+            }
         }
         TokenKeys::new(secrets)
     }
@@ -202,6 +212,21 @@ mod tests {
 
     const NEW: &str = "0123456789abcdef0123456789abcdef-new";
     const OLD: &str = "0123456789abcdef0123456789abcdef-old";
+
+    #[test]
+    fn the_newest_secret_must_be_set_an_older_one_may_be_gone() {
+        let vars = ["NEW".to_string(), "OLD".to_string()];
+        let only_new = |v: &str| (v == "NEW").then(|| NEW.to_string());
+        let keys = TokenKeys::from_env(&vars, &only_new).unwrap();
+        assert!(!keys.is_development());
+        let old_token = super::tests::keys(&[OLD]).issue("c-1", Medium::Email, "w");
+        assert_eq!(keys.verify(&old_token), None, "the old secret is gone");
+        let only_old = |v: &str| (v == "OLD").then(|| OLD.to_string());
+        assert!(matches!(
+            TokenKeys::from_env(&vars, &only_old),
+            Err(TokenKeyError::Unset { env_var }) if env_var == "NEW"
+        ));
+    }
 
     #[test]
     fn a_token_carries_customer_medium_and_campaign() {

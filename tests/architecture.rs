@@ -22,7 +22,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("run", &["pipeline", "manifest"]),
     (
         "work",
-        &["schedule", "stage", "campaign", "delivery", "report", "listen"],
+        &[
+            "schedule", "stage", "campaign", "delivery", "report", "listen",
+        ],
     ),
     (
         "adapters",

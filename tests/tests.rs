@@ -16,6 +16,7 @@ mod functions;
 mod golden;
 mod inputs;
 mod lapse;
+mod listen;
 mod ltv;
 mod memory;
 mod report;

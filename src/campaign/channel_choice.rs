@@ -8,6 +8,8 @@ use super::step::{PREFERRED_CHANNEL_COLUMN, Step};
 use super::suppress::{Contact, UnsubscribeIndex, check_contact};
 use crate::message::Medium;
 
+const NO_CONSENT: &str = "no_consent";
+
 /// The channel a message goes out on, and the address it goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Chosen<'a> {
@@ -16,7 +18,7 @@ pub(super) struct Chosen<'a> {
     pub address: &'a str,
 }
 
-/// No channel qualifies: the first channel tried, and why it did not (`no_consent`,
+/// No channel qualifies: the channel whose refusal is reported ([`choose`]), and why (`no_consent`,
 /// `unsubscribed`, `missing_address`, `invalid_address`), with the address considered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Refused<'a> {
@@ -61,8 +63,8 @@ pub(super) fn first<'a>(
         .unwrap_or(("", Medium::Email)) // a resolved step lists at least one channel
 }
 
-/// The first channel of the step that qualifies for this customer, or why the first
-/// one tried does not.
+/// The first channel of the step that qualifies for this customer, or why none does:
+/// the first refusal other than `no_consent` when there is one, else the first.
 pub(super) fn choose<'a>(
     input: &PlanInput<'a>,
     step: &'a Step,
@@ -80,21 +82,27 @@ pub(super) fn choose<'a>(
                     address,
                 });
             }
-            Err((reason, address)) => {
-                refused.get_or_insert(Refused {
+            // The reason that says most: a channel the customer consented to and that
+            // failed (unsubscribed, a hard bounce, a bad address) over one they never
+            // accepted, which is every SMS-only customer's e-mail.
+            Err((reason, address))
+                if refused.is_none_or(|r| r.reason == NO_CONSENT && reason != NO_CONSENT) =>
+            {
+                refused = Some(Refused {
                     channel,
                     medium,
                     reason,
                     address,
                 });
             }
+            Err(_) => {}
         }
     }
     let (channel, medium) = first(input, step, row);
     Err(refused.unwrap_or(Refused {
         channel,
         medium,
-        reason: "no_consent",
+        reason: NO_CONSENT,
         address: None,
     }))
 }

@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 
 use super::address::{valid_e164, valid_email};
 use super::config::{Campaign, Step};
-use super::step::StepChannel;
 use super::draft::Draft;
 use super::plan_input::AudienceRow;
+use super::step::StepChannel;
 use super::template::TemplateError;
 use crate::message::{Medium, Message};
 

@@ -73,7 +73,8 @@ audience = "aud"
 day = 0
 channel = ["email", "sms"]
 subject = "Hi"
-text = "Hello"
+text = "Hello {{ unsubscribe_url }}"
+unsubscribe_url = "https://shop.example/u/{{ unsubscribe_token }}"
 sms_text = "Hello by SMS"
 "#,
     )

@@ -174,7 +174,10 @@ impl Listener {
                 bind: bind.to_string(),
                 source,
             })?;
-        let local = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let local = socket
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         tracing::info!(bind = %local, "winback listen: answering");
         axum::serve(socket, self.router())
             .with_graceful_shutdown(stop.cancelled_owned())
