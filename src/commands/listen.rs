@@ -44,7 +44,9 @@ pub async fn listen(args: ListenArgs) -> anyhow::Result<i32> {
         Ok(l) => l,
         Err(e) => return Ok(refused(&e)),
     };
-    let stop = super::schedule::cancel_on_signals(0);
+    let stop = super::signals::cancel_on_signals(
+        "winback listen: stopping (requests in progress finish; a second signal stops at once)".into(),
+    );
     eprintln!(
         "winback listen: {} on http://{bind} (put a TLS proxy in front; Ctrl-C stops)",
         pipeline.name

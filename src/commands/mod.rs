@@ -10,5 +10,6 @@ pub mod run;
 pub mod schedule;
 pub mod send_test;
 pub mod sends;
+pub mod signals;
 pub mod summary;
 pub mod validate;

@@ -15,32 +15,9 @@ use crate::state::State;
 
 /// Cancel the token on SIGTERM or SIGINT (Ctrl-C); a second signal exits at once.
 pub fn cancel_on_signals(grace_secs: u64) -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-        let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        tracing::warn!(
-            grace_secs,
-            "stop requested: no new runs; the current run may finish within the grace period"
-        );
-        eprintln!(
-            "stopping: no new runs start; the current run gets {grace_secs}s to finish or stop safely (a second signal stops at once)"
-        );
-        t.cancel();
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        eprintln!("second stop signal: exiting now");
-        std::process::exit(130);
-    });
-    token
+    super::signals::cancel_on_signals(format!(
+        "stopping: no new runs start; the current run gets {grace_secs}s to finish or stop safely (a second signal stops at once)"
+    ))
 }
 
 /// The exit code of a run or backfill: the failed run's class (78 for the user's

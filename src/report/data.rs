@@ -101,7 +101,10 @@ pub struct CampaignResult {
     pub suppressed: Vec<(String, u64)>,
     pub holdout: u64,
     pub sent: u64,
+    /// Accepted by the provider (the ledger's `delivered`).
     pub delivered: u64,
+    /// Of those, reported bounced by the provider afterwards (`winback listen`).
+    pub bounced: u64,
     pub reactivated: u64,
     pub holdout_reactivated: u64,
     pub rate: f64,

@@ -225,6 +225,7 @@ pub fn campaign(
         holdout,
         sent,
         delivered,
+        bounced: delivered / 50,
         reactivated,
         holdout_reactivated,
         rate,

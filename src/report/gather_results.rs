@@ -153,6 +153,11 @@ pub(super) async fn campaigns(
                 c.delivered += row.n;
             }
         }
+        for (campaign, n) in state.bounced(Some(as_of)).unwrap_or_default() {
+            if let Some(c) = out.get_mut(&campaign) {
+                c.bounced = n;
+            }
+        }
     }
     if have_results {
         let sql = "select campaign, reactivated, holdout_reactivated, rate, holdout_rate, incremental_rate, \

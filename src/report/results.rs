@@ -89,9 +89,14 @@ fn funnel(c: &CampaignResult) -> String {
     for (label, v, color) in [
         ("holdout (kept back)", c.holdout, GREY),
         ("sent", c.sent, SKY),
-        ("delivered", c.delivered, BLUE),
+        ("accepted by the provider", c.delivered, BLUE),
+        ("bounced (provider report)", c.bounced, ORANGE),
         ("came back", c.reactivated, GREEN),
     ] {
+        if label.starts_with("bounced") && v == 0 {
+            // Shown once a provider reported a bounce (it needs `winback listen`).
+            continue;
+        }
         bars.push(charts::Bar {
             label: label.into(),
             value: v as f64,
