@@ -7,7 +7,9 @@
 -- holdout customer's contact is when they *would* have been messaged. A contacted customer
 -- is reactivated by a purchase after the contact and within $attribution_days; a purchase
 -- before the contact is never attributed. Uplift is the difference of the two groups'
--- reactivation rates with a 95% Wald interval for a difference of proportions.
+-- reactivation rates with a 95% Wald interval for a difference of proportions. `contacted`
+-- counts messages the provider accepted (the ledger's `delivered`); `bounced` how many of
+-- those the provider later reported bounced (`provider_status`, from `winback listen`).
 -- `sends` is the ledger as it stood before as_of, so a backfill gives the results of then.
 -- A contact is dated by the night it was decided for (its as_of, from midnight): the same
 -- whatever hour the run actually sent it, so results are reproducible and a replayed or
@@ -23,6 +25,7 @@ with contacts as (
         customer_id,
         state = 'holdout' as is_holdout,
         cost,
+        coalesce(provider_status = 'bounced', false) as bounced,
         coalesce(treatment, 'unknown') as treatment,
         coalesce(segment, 'unknown') as segment,
         coalesce(value, 0.0) as predicted_value,
@@ -45,6 +48,7 @@ step_outcomes as (
         c.customer_id,
         c.is_holdout,
         c.cost,
+        c.bounced,
         c.treatment,
         c.segment,
         c.predicted_value,
@@ -55,7 +59,7 @@ step_outcomes as (
         on p.customer_id = c.customer_id
         and p.order_epoch > c.contact_epoch
         and p.order_epoch <= c.contact_epoch + $attribution_days * 86400
-    group by c.campaign, c.step, c.channel, c.customer_id, c.is_holdout, c.cost,
+    group by c.campaign, c.step, c.channel, c.customer_id, c.is_holdout, c.cost, c.bounced,
         c.treatment, c.segment, c.predicted_value
 ),
 
@@ -67,6 +71,7 @@ first_contacts as (
         is_holdout,
         min(contact_epoch) as contact_epoch,
         money_sum(cost) as cost,
+        bool_or(bounced) as bounced,
         max(treatment) as treatment,
         max(segment) as segment,
         max(predicted_value) as predicted_value
@@ -82,6 +87,7 @@ campaign_outcomes as (
         f.customer_id,
         f.is_holdout,
         f.cost,
+        f.bounced,
         f.treatment,
         f.segment,
         f.predicted_value,
@@ -92,13 +98,13 @@ campaign_outcomes as (
         on p.customer_id = f.customer_id
         and p.order_epoch > f.contact_epoch
         and p.order_epoch <= f.contact_epoch + $attribution_days * 86400
-    group by f.campaign, f.customer_id, f.is_holdout, f.cost, f.treatment, f.segment,
+    group by f.campaign, f.customer_id, f.is_holdout, f.cost, f.bounced, f.treatment, f.segment,
         f.predicted_value
 ),
 
 -- Each outcome counts in its own treatment and segment, and in the total of all.
 outcomes as (
-    select o.campaign, o.step, o.channel, o.customer_id, o.is_holdout, o.cost,
+    select o.campaign, o.step, o.channel, o.customer_id, o.is_holdout, o.cost, o.bounced,
         case when scope.all_groups then 'all' else o.treatment end as treatment,
         case when scope.all_groups then 'all' else o.segment end as segment,
         o.predicted_value, o.reactivated, o.revenue
@@ -114,6 +120,7 @@ counts as (
         treatment,
         segment,
         sum(case when not is_holdout then 1 else 0 end) as contacted,
+        sum(case when not is_holdout and bounced then 1 else 0 end) as bounced,
         sum(case when is_holdout then 1 else 0 end) as holdout,
         sum(case when not is_holdout and reactivated then 1 else 0 end) as reactivated,
         sum(case when is_holdout and reactivated then 1 else 0 end) as holdout_reactivated,
@@ -141,6 +148,7 @@ final as (
         treatment,
         segment,
         contacted,
+        bounced,
         holdout,
         reactivated,
         holdout_reactivated,

@@ -110,6 +110,11 @@ pub fn feedback(raw: &RawFeedback, problems: &mut Vec<String>) -> FeedbackSettin
     if limit == 0 || days == 0 {
         problems.push("feedback.soft_bounce_limit and soft_bounce_days must be at least 1".into());
     }
+    if days > 366 {
+        problems.push(format!(
+            "feedback.soft_bounce_days = {days}: at most 366 (a year of soft bounces is a hard bounce)"
+        ));
+    }
     FeedbackSettings {
         sendgrid_public_key_env: raw.sendgrid_public_key_env.clone(),
         mailgun_signing_key_env: raw.mailgun_signing_key_env.clone(),
@@ -117,5 +122,40 @@ pub fn feedback(raw: &RawFeedback, problems: &mut Vec<String>) -> FeedbackSettin
         soft_bounce_limit: limit,
         soft_bounce_days: days,
         max_event_age: std::time::Duration::from_secs(raw.max_event_age_secs.unwrap_or(600)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feedback_problems(text: &str) -> Vec<String> {
+        let raw: RawFeedback = toml::from_str(text).unwrap();
+        let mut problems = Vec::new();
+        feedback(&raw, &mut problems);
+        problems
+    }
+
+    #[test]
+    fn the_soft_bounce_rule_must_be_at_least_one_in_one_day_and_at_most_a_year() {
+        assert!(feedback_problems("").is_empty());
+        assert!(feedback_problems("soft_bounce_limit = 2\nsoft_bounce_days = 366").is_empty());
+        assert_eq!(feedback_problems("soft_bounce_days = 0").len(), 1);
+        assert_eq!(
+            feedback_problems("soft_bounce_days = 100000"),
+            ["feedback.soft_bounce_days = 100000: at most 366 (a year of soft bounces is a hard bounce)"]
+        );
+    }
+
+    #[test]
+    fn bind_must_be_an_address_and_port() {
+        let raw: RawHttp = toml::from_str("bind = \"localhost\"").unwrap();
+        let mut problems = Vec::new();
+        http(&raw, &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let raw: RawHttp = toml::from_str("bind = \"127.0.0.1:8080\"").unwrap();
+        let mut problems = Vec::new();
+        assert_eq!(http(&raw, &mut problems).bind.as_deref(), Some("127.0.0.1:8080"));
+        assert!(problems.is_empty());
     }
 }

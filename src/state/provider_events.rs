@@ -19,7 +19,7 @@ use super::suppressions::{
     COMPLAINT, HARD_BOUNCE, SOFT_BOUNCES, Suppression, UNSUBSCRIBED, insert_suppression,
     normalise_address,
 };
-use super::{State, StateError, fmt_ts};
+use super::{State, StateError, fmt_ts, parse_ts};
 use crate::feedback::{FeedbackEvent, FeedbackKind};
 
 /// When soft bounces become a suppression.
@@ -87,17 +87,38 @@ fn set_provider_status(tx: &Transaction<'_>, key: &str, status: &str) -> Result<
     Ok(())
 }
 
-fn soft_bounces(
+/// Whether `limit` soft bounces of `address` (the one at `at` included) fall within some
+/// `days` days that hold `at`. Providers report events out of order (batches, retries), so
+/// the window is looked for around `at`, not only back from it: counting everything since
+/// `at - days` would also count bounces after the window's end.
+fn soft_bounce_limit_reached(
     tx: &Transaction<'_>,
     address: &str,
-    since: DateTime<Utc>,
-) -> Result<u32, StateError> {
-    Ok(tx
+    at: DateTime<Utc>,
+    policy: SoftBouncePolicy,
+) -> Result<bool, StateError> {
+    let span = Days::new(u64::from(policy.days));
+    let times = tx
         .prepare_cached(
-            "SELECT count(*) FROM provider_events WHERE address = ?1 AND kind = 'soft_bounce' \
-             AND at >= ?2",
+            "SELECT at FROM provider_events WHERE address = ?1 AND kind = 'soft_bounce' \
+             AND at >= ?2 AND at <= ?3 ORDER BY at",
         )?
-        .query_row(params![address, fmt_ts(since)], |r| r.get(0))?)
+        .query_map(
+            params![address, fmt_ts(at - span), fmt_ts(at + span)],
+            |r| r.get::<_, String>(0),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // Any `days` days holding `at` and n bounces also hold them from the first of those
+    // bounces: try each window starting at a bounce no later than `at`.
+    let at = fmt_ts(at);
+    for (i, start) in times.iter().enumerate().take_while(|(_, t)| **t <= at) {
+        let end = fmt_ts(parse_ts("provider_events.at", start)? + span);
+        let n = times[i..].iter().take_while(|t| **t <= end).count();
+        if u32::try_from(n).unwrap_or(u32::MAX) >= policy.limit {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Records one event; returns (new, suppressions added).
@@ -160,11 +181,10 @@ fn record_event(
             add = Some(suppression(HARD_BOUNCE, None, Some(e.medium)));
         }
         FeedbackKind::SoftBounce => {
-            if let Some(a) = &address {
-                let since = e.at - Days::new(u64::from(policy.days));
-                if soft_bounces(tx, a, since)? >= policy.limit {
-                    add = Some(suppression(SOFT_BOUNCES, None, Some(e.medium)));
-                }
+            if let Some(a) = &address
+                && soft_bounce_limit_reached(tx, a, e.at, policy)?
+            {
+                add = Some(suppression(SOFT_BOUNCES, None, Some(e.medium)));
             }
         }
         FeedbackKind::Complaint => add = Some(suppression(COMPLAINT, customer_id, None)),
@@ -217,3 +237,7 @@ impl State {
             .flatten())
     }
 }
+
+#[cfg(test)]
+#[path = "provider_events_tests.rs"]
+mod tests;
