@@ -143,7 +143,9 @@ mod tests {
         assert_eq!(feedback_problems("soft_bounce_days = 0").len(), 1);
         assert_eq!(
             feedback_problems("soft_bounce_days = 100000"),
-            ["feedback.soft_bounce_days = 100000: at most 366 (a year of soft bounces is a hard bounce)"]
+            [
+                "feedback.soft_bounce_days = 100000: at most 366 (a year of soft bounces is a hard bounce)"
+            ]
         );
     }
 
@@ -155,7 +157,10 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         let raw: RawHttp = toml::from_str("bind = \"127.0.0.1:8080\"").unwrap();
         let mut problems = Vec::new();
-        assert_eq!(http(&raw, &mut problems).bind.as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(
+            http(&raw, &mut problems).bind.as_deref(),
+            Some("127.0.0.1:8080")
+        );
         assert!(problems.is_empty());
     }
 }
