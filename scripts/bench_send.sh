@@ -11,7 +11,8 @@
 # the SQL needs what an older binary lacks, such as a new function). Prints wall seconds, peak RSS and what
 # each channel delivered (and, where the binary records it, the delivery's own seconds).
 # Then the module benchmark (examples/bench_delivery.rs: 1M SendGrid recipients, 100k SMS).
-# Usage: scripts/bench_send.sh [ROWS] [ROUNDS]    (BASELINE_BIN=/path/to/old/winback)
+# Usage: scripts/bench_send.sh [ROWS] [ROUNDS]    (BASELINE_BIN=/path/to/old/winback;
+# EVERYONE=0 stops after the shipped pipeline's runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${1:-8000000}"
@@ -36,6 +37,8 @@ trap 'kill $FAKE 2>/dev/null || true' EXIT
 sleep 0.5
 export WINBACK_NO_PROGRESS=1 WINBACK_LOG=warn
 export BENCH_KEY=bench-key-not-secret BENCH_SID=ACbench BENCH_TOKEN=bench-token
+# Channels that reach people sign unsubscribe tokens with a real secret (issue 24).
+export WINBACK_TOKEN_SECRET=bench-token-secret-0123456789abcdef0123456789
 URL="http://127.0.0.1:$PORT"
 args=(--as-of "$AS_OF" --input "purchases=$DATA/purchases" --input "customers=$DATA/customers"
     --input "complaints=$DATA/complaints" --threads 2
@@ -95,6 +98,7 @@ for _ in $(seq "$ROUNDS"); do
     if [ -n "${BASELINE_BIN:-}" ]; then one baseline "$BASELINE_BIN" "$BASELINE_DIR"; fi
     one this "$BIN" .
 done
+if [ "${EVERYONE:-1}" = 0 ]; then exit 0; fi
 echo "== the same, every customer in the quick campaign (step 1: one e-mail each through SendGrid)"
 args+=(--set campaigns.winback_quick.holdout_share=0.0)
 for _ in $(seq "$ROUNDS"); do
