@@ -8,14 +8,30 @@ use winback::state::{RunStatus, State};
 
 use crate::support::*;
 
+/// A GET over a plain TCP connection: the whole answer.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    answer
+}
+
 #[test]
 fn serve_fires_on_schedule_records_history_and_stops_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
     project(tmp.path());
     std::fs::create_dir_all(tmp.path().join("schedules")).unwrap();
+    // The pipeline's `[http] bind`: serve answers the listener's endpoints too.
+    let bind = format!("127.0.0.1:{}", free_port());
     std::fs::write(
         tmp.path().join("schedules/fast.toml"),
-        "pipeline = \"pipelines/reactivation.toml\"\ncron = \"*/3 * * * * *\"\ncatch_up = \"skip\"\n",
+        format!("pipeline = \"pipelines/reactivation.toml\"\ncron = \"*/3 * * * * *\"\ncatch_up = \"skip\"\n[set]\n\"http.bind\" = \"{bind}\"\n"),
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_winback"))
@@ -43,6 +59,10 @@ fn serve_fires_on_schedule_records_history_and_stops_on_sigterm() {
         assert!(Instant::now() < deadline, "two scheduled runs within 90 s");
         assert!(child.try_wait().unwrap().is_none(), "serve exited early");
     }
+    assert!(
+        http_get(&bind, "/health").starts_with("HTTP/1.1 200"),
+        "serve starts the listener of a pipeline with [http] bind"
+    );
     let status = winback::schedule::read_status(&state_dir).unwrap();
     assert_eq!(status.state, "running");
     assert_eq!(status.schedules[0].name, "fast");
