@@ -131,7 +131,10 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
             section.contains("<svg") || id == "glance",
             "section {id} has its chart"
         );
-        assert!(!section.contains("class=\"empty\""), "section {id} is empty");
+        assert!(
+            !section.contains("class=\"empty\""),
+            "section {id} is empty"
+        );
     }
     // The demo messages on its first night (as_of - 14) and reads the results on the
     // second: the churn sections say what they cover.

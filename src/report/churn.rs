@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::report::charts::{self, BLUE, GREEN, GREY, ORANGE, RED, SKY};
 use crate::report::curves;
-use crate::report::data::{Churn, ChurnWeek, ReportData, Reasons};
+use crate::report::data::{Churn, ChurnWeek, Reasons, ReportData};
 use crate::report::html::{self, esc, int, money, n, pct, t};
 use crate::report::sections::fig;
 

@@ -51,7 +51,10 @@ fn reasons_cover_tonights_lapses_and_every_cell_of_the_matrix() {
     let d = example();
     let s = section(&render(&d), "reasons");
     // (12 + 90 + 9 + 7) x (1 + 2 + 4 + 6) = 118 x 13
-    assert!(s.contains("Covers the 1,534 customers lapsed as of 2024-06-30"), "{s}");
+    assert!(
+        s.contains("Covers the 1,534 customers lapsed as of 2024-06-30"),
+        "{s}"
+    );
     for cell in ["make_amends", "win_back", "opportunistic", "let_go"] {
         assert!(s.contains(&format!("<td>{cell}</td>")), "{cell}");
     }
@@ -64,9 +67,15 @@ fn reasons_cover_tonights_lapses_and_every_cell_of_the_matrix() {
 fn stay_compares_won_back_with_natural_returns_and_says_what_is_not_known_yet() {
     let mut d = example();
     let s = section(&render(&d), "stay");
-    assert!(s.contains("contact night from 2023-09-04 to 2024-06-29"), "{s}");
+    assert!(
+        s.contains("contact night from 2023-09-04 to 2024-06-29"),
+        "{s}"
+    );
     // 410 of 1,240 won back lapsed again (33.1%), 88 of 310 natural returns (28.4%).
-    assert!(s.contains("33.1% of the won-back lapsed again, against 28.4%"), "{s}");
+    assert!(
+        s.contains("33.1% of the won-back lapsed again, against 28.4%"),
+        "{s}"
+    );
     assert!(s.contains("84.20 each against 91.00"));
     let st = d.stay.as_mut().unwrap();
     for r in &mut st.rows {

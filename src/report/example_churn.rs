@@ -29,18 +29,22 @@ pub fn churn(as_of: NaiveDate) -> Churn {
             }
         })
         .collect();
-    let grades = [("A", 1_400, 0.041), ("B", 2_700, 0.029), ("C", 4_100, 0.024)]
-        .into_iter()
-        .map(|(grade, active, rate)| ChurnGrade {
-            grade: grade.into(),
-            active,
-            new_lapses: (active as f64 * rate * 26.0) as u64,
-            churn_rate: Some(rate),
-            revenue_at_risk: active as f64 * rate * 26.0 * 90.0,
-            clv_at_risk: Some(active as f64 * rate * 26.0 * 70.0),
-            won_back: active / 20,
-        })
-        .collect();
+    let grades = [
+        ("A", 1_400, 0.041),
+        ("B", 2_700, 0.029),
+        ("C", 4_100, 0.024),
+    ]
+    .into_iter()
+    .map(|(grade, active, rate)| ChurnGrade {
+        grade: grade.into(),
+        active,
+        new_lapses: (active as f64 * rate * 26.0) as u64,
+        churn_rate: Some(rate),
+        revenue_at_risk: active as f64 * rate * 26.0 * 90.0,
+        clv_at_risk: Some(active as f64 * rate * 26.0 * 70.0),
+        won_back: active / 20,
+    })
+    .collect();
     Churn { weeks, grades }
 }
 

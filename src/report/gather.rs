@@ -136,12 +136,14 @@ async fn churn_sections(
     if have["winback_treatment"] {
         d.reasons = Some(gather_churn::reasons(ctx).await?);
     } else {
-        d.empty.insert("reasons".into(), missing("winback_treatment"));
+        d.empty
+            .insert("reasons".into(), missing("winback_treatment"));
     }
     if have["reactivated_customers"] {
         d.stay = Some(gather_churn::stay(ctx).await?);
     } else {
-        d.empty.insert("stay".into(), missing("reactivated_customers"));
+        d.empty
+            .insert("stay".into(), missing("reactivated_customers"));
     }
     Ok(())
 }
