@@ -98,7 +98,7 @@ pub async fn gather(
         d.segment_alerts = segment_alerts(&ctx, as_of).await?;
         d.glance.segment_alerts = d.segment_alerts.iter().filter(|a| a.alert).count() as u64;
     }
-    churn_sections(&ctx, &have, &mut d).await?;
+    gather_churn::sections(&ctx, &have, &mut d).await?;
     if have["ltv_backtest"] {
         d.backtest = Some(backtest(&ctx).await?);
     } else {
@@ -117,35 +117,6 @@ pub async fn gather(
     .await?;
     campaign_totals(&mut d);
     Ok(d)
-}
-
-/// The churn sections (`churn`, `reasons`, `stay`), or why each is empty.
-async fn churn_sections(
-    ctx: &SessionContext,
-    have: &BTreeMap<&str, bool>,
-    d: &mut ReportData,
-) -> Result<(), PipelineError> {
-    let as_of = d.as_of;
-    let missing =
-        |t: &str| format!("the table `{t}` is not in this output folder for as_of {as_of}");
-    if have["churn_kpis"] {
-        d.churn = Some(gather_churn::churn(ctx).await?);
-    } else {
-        d.empty.insert("churn".into(), missing("churn_kpis"));
-    }
-    if have["winback_treatment"] {
-        d.reasons = Some(gather_churn::reasons(ctx).await?);
-    } else {
-        d.empty
-            .insert("reasons".into(), missing("winback_treatment"));
-    }
-    if have["reactivated_customers"] {
-        d.stay = Some(gather_churn::stay(ctx).await?);
-    } else {
-        d.empty
-            .insert("stay".into(), missing("reactivated_customers"));
-    }
-    Ok(())
 }
 
 /// The number of customers and their revenue, from `customer_summary`.

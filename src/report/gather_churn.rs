@@ -2,10 +2,12 @@
 //! reasons and treatment cells of `winback_treatment`, and the win-backs of
 //! `reactivated_customers`, each aggregated in SQL (never one row per customer).
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 
-use super::data::{Churn, ChurnGrade, ChurnWeek, Reasons, Stay, StayRow};
+use super::data::{Churn, ChurnGrade, ChurnWeek, Reasons, ReportData, Stay, StayRow};
 use super::query::{int, num, rows};
 use crate::error::PipelineError;
 
@@ -15,6 +17,35 @@ fn opt(s: &str) -> Option<f64> {
 
 fn date(s: &str) -> Option<NaiveDate> {
     s.parse().ok()
+}
+
+/// The churn sections (`churn`, `reasons`, `stay`), or why each is empty.
+pub(super) async fn sections(
+    ctx: &SessionContext,
+    have: &BTreeMap<&str, bool>,
+    d: &mut ReportData,
+) -> Result<(), PipelineError> {
+    let as_of = d.as_of;
+    let missing =
+        |t: &str| format!("the table `{t}` is not in this output folder for as_of {as_of}");
+    if have["churn_kpis"] {
+        d.churn = Some(churn(ctx).await?);
+    } else {
+        d.empty.insert("churn".into(), missing("churn_kpis"));
+    }
+    if have["winback_treatment"] {
+        d.reasons = Some(reasons(ctx).await?);
+    } else {
+        d.empty
+            .insert("reasons".into(), missing("winback_treatment"));
+    }
+    if have["reactivated_customers"] {
+        d.stay = Some(stay(ctx).await?);
+    } else {
+        d.empty
+            .insert("stay".into(), missing("reactivated_customers"));
+    }
+    Ok(())
 }
 
 /// The weeks of `churn_kpis` for everyone, oldest first, and each value grade over them.

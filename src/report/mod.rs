@@ -22,6 +22,7 @@ mod gather_results;
 mod html;
 mod lapses;
 mod query;
+mod reasons;
 mod results;
 mod sections;
 mod stay;
@@ -91,7 +92,7 @@ const SECTIONS: [(&str, &str, &str, &str, Draw); 11] = [
         "Why they left",
         "Tonight's lapsed customers by value grade and reason, and how many fall in each cell of the value x reason treatment matrix.",
         "No treatment table in this output folder.",
-        churn::reasons,
+        reasons::reasons,
     ),
     (
         "backtest",
