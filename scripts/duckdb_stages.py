@@ -6,7 +6,10 @@ out, duplicates set aside, the quarantine table), then purchases_clean (sql/stag
 purchase_days, rfm_segment_cells, customer_rhythm (sql/intermediate/), rfm_segment_rules
 (sql/seeds/), customer_summary, rfm, value_grade, customer_groups, lapse_alerts,
 segment_alerts and lapse_reasons (sql/marts/). Not the model stages (ltv, sltv: Rust code)
-nor what reads them (winback_treatment, winback_candidates, the audiences, results).
+nor what reads them (winback_treatment, winback_candidates, the audiences, results), nor
+what reads the send ledger (`sends`, winback's SQLite state, which DuckDB does not have):
+campaign_results, reactivated_customers (sql/results/) and churn_kpis (sql/marts/, which
+also reads ltv). --compare only compares the tables computed here.
 
 Usage: duckdb_stages.py INPUT_DIR AS_OF THREADS OUT_DIR [--compare WINBACK_OUTPUT_DIR]
                         [--pipeline FILE]

@@ -98,8 +98,11 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
         "pareto",
         "value",
         "lapses",
+        "churn",
+        "reasons",
         "backtest",
         "campaigns",
+        "stay",
         "manifest",
     ] {
         assert!(
@@ -108,18 +111,46 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
         );
     }
     let charts = dom_text.matches("<svg").count();
-    assert!(charts >= 8, "{charts} charts");
+    assert!(charts >= 12, "{charts} charts");
     let log = String::from_utf8_lossy(&dom.stderr);
     assert!(!log.contains("CONSOLE"), "console messages: {log}");
     assert!(!log.contains("Uncaught"), "script errors: {log}");
-    for id in ["glance", "rfm", "pareto", "lapses", "campaigns"] {
+    for id in [
+        "glance",
+        "rfm",
+        "pareto",
+        "lapses",
+        "churn",
+        "reasons",
+        "campaigns",
+        "stay",
+    ] {
         let section = dom_text.split(&format!("id=\"{id}\"")).nth(1).unwrap();
         let section = section.split("<section").next().unwrap();
         assert!(
             section.contains("<svg") || id == "glance",
             "section {id} has its chart"
         );
+        assert!(
+            !section.contains("class=\"empty\""),
+            "section {id} is empty"
+        );
     }
+    // The demo messages on its first night (as_of - 14) and reads the results on the
+    // second: the churn sections say what they cover.
+    let churn = dom_text.split("id=\"churn\"").nth(1).unwrap();
+    assert!(churn.contains("Covers the 26 weeks from 2025-12-02 to 2026-06-01"));
+    let stay = dom_text.split("id=\"stay\"").nth(1).unwrap();
+    let stay = stay.split("<section").next().unwrap();
+    assert!(
+        stay.contains("after a contact night from 2026-05-18 to 2026-05-18"),
+        "{stay}"
+    );
+    assert!(stay.contains("won back by a message"));
+    assert!(stay.contains("came back by themselves (holdout)"));
+    assert!(stay.contains("90-day revenue is not known yet"));
+    let reasons = dom_text.split("id=\"reasons\"").nth(1).unwrap();
+    assert!(reasons.contains("lapsed as of 2026-06-01"));
 
     // A screenshot kept as an artifact of the test run.
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report");

@@ -28,9 +28,18 @@ pub struct ReportData {
     pub segment_alerts: Vec<SegmentAlert>,
     pub backtest: Option<Vec<BacktestRow>>,
     pub campaigns: Vec<CampaignResult>,
+    /// `churn_kpis`: how churn is going (the "churn" section).
+    #[serde(default)]
+    pub churn: Option<Churn>,
+    /// `winback_treatment`: why tonight's lapsed customers left (the "reasons" section).
+    #[serde(default)]
+    pub reasons: Option<Reasons>,
+    /// `reactivated_customers`: whether the won-back stay (the "stay" section).
+    #[serde(default)]
+    pub stay: Option<Stay>,
     pub manifest: Option<ManifestView>,
-    /// Section id (`rfm`, `pareto`, `value`, `lapses`, `backtest`, `campaigns`,
-    /// `manifest`, `glance`) to the reason it is empty.
+    /// Section id (`rfm`, `pareto`, `value`, `lapses`, `churn`, `reasons`, `backtest`,
+    /// `campaigns`, `stay`, `manifest`, `glance`) to the reason it is empty.
     pub empty: BTreeMap<String, String>,
 }
 
@@ -116,6 +125,85 @@ pub struct CampaignResult {
     pub incremental_revenue: f64,
     pub cost: f64,
     pub roi: Option<f64>,
+}
+
+/// One week of `churn_kpis` for every customer (dimension 'all').
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChurnWeek {
+    pub week_start: NaiveDate,
+    pub week_end: NaiveDate,
+    pub active: u64,
+    pub new_lapses: u64,
+    /// new_lapses / active; `None` with no active customer.
+    pub churn_rate: Option<f64>,
+    pub revenue_at_risk: f64,
+    /// `None` when the lifetime-value model was not fitted.
+    pub clv_at_risk: Option<f64>,
+    pub won_back: u64,
+    pub holdout: u64,
+    pub natural_returns: u64,
+    /// Every holdout decision of the week has had its full attribution window.
+    pub complete: bool,
+}
+
+/// One value grade over the 26 weeks of `churn_kpis`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChurnGrade {
+    pub grade: String,
+    /// Active on the eve of the latest week.
+    pub active: u64,
+    pub new_lapses: u64,
+    /// All the weeks' new lapses / all the weeks' active customers (the weekly mean).
+    pub churn_rate: Option<f64>,
+    pub revenue_at_risk: f64,
+    pub clv_at_risk: Option<f64>,
+    pub won_back: u64,
+}
+
+/// How churn is going: the weeks oldest first, and the grades.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Churn {
+    pub weeks: Vec<ChurnWeek>,
+    pub grades: Vec<ChurnGrade>,
+}
+
+/// Why tonight's lapsed customers left, from `winback_treatment`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Reasons {
+    /// The alert dates of the lapses covered (first, last) and how many.
+    pub first_alert: Option<NaiveDate>,
+    pub last_alert: Option<NaiveDate>,
+    pub customers: u64,
+    /// (grade, reason, customers)
+    pub by_grade: Vec<(String, String, u64)>,
+    /// (value level, reason owner, treatment, customers): the cells of the treatment matrix.
+    pub matrix: Vec<(String, String, String, u64)>,
+}
+
+/// Won-back or naturally returning customers, from `reactivated_customers`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StayRow {
+    /// `won_back` or `natural`.
+    pub kind: String,
+    pub customers: u64,
+    /// Customers whose 90 (180) days after the return have elapsed, and their mean revenue.
+    pub complete_90: u64,
+    pub revenue_90: Option<f64>,
+    pub complete_180: u64,
+    pub revenue_180: Option<f64>,
+    pub purchases_since: f64,
+    pub relapsed: u64,
+    /// relapsed / customers with a rhythm; `None` without any.
+    pub relapse_rate: Option<f64>,
+    pub first_contact: Option<NaiveDate>,
+    pub last_contact: Option<NaiveDate>,
+    pub first_return: Option<NaiveDate>,
+}
+
+/// Do the won-back stay: won back first, then the natural returns.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stay {
+    pub rows: Vec<StayRow>,
 }
 
 /// The run manifest, flattened for reading.

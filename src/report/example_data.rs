@@ -185,6 +185,9 @@ pub fn example() -> ReportData {
         segment_alerts,
         backtest: Some(backtest),
         campaigns,
+        churn: Some(super::example_churn::churn(as_of)),
+        reasons: Some(super::example_churn::reasons(as_of)),
+        stay: Some(super::example_churn::stay(as_of)),
         manifest: Some(manifest),
         empty: BTreeMap::new(),
     }

@@ -10,6 +10,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use super::data::*;
+use super::gather_churn;
 use super::gather_results::{backtest, campaign_totals, campaigns, manifest_view, read_manifest};
 use super::query::{err, int, num, register, rows};
 use crate::engine::{self, EngineOptions};
@@ -17,7 +18,7 @@ use crate::error::PipelineError;
 use crate::storage::{self, Location};
 
 /// The output tables the report reads.
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 11] = [
     "customer_summary",
     "rfm",
     "value_grade",
@@ -26,6 +27,9 @@ const TABLES: [&str; 8] = [
     "segment_alerts",
     "ltv_backtest",
     "campaign_results",
+    "churn_kpis",
+    "winback_treatment",
+    "reactivated_customers",
 ];
 
 /// Everything the report shows for `as_of`, from the outputs under `output` (and the send
@@ -94,6 +98,7 @@ pub async fn gather(
         d.segment_alerts = segment_alerts(&ctx, as_of).await?;
         d.glance.segment_alerts = d.segment_alerts.iter().filter(|a| a.alert).count() as u64;
     }
+    gather_churn::sections(&ctx, &have, &mut d).await?;
     if have["ltv_backtest"] {
         d.backtest = Some(backtest(&ctx).await?);
     } else {

@@ -7,17 +7,25 @@
 //! the sizes of the aggregates, never on the number of customers.
 
 mod charts;
+mod churn;
+#[cfg(test)]
+mod churn_tests;
 mod curves;
 pub mod data;
 #[cfg(test)]
+mod example_churn;
+#[cfg(test)]
 mod example_data;
 pub mod gather;
+mod gather_churn;
 mod gather_results;
 mod html;
 mod lapses;
 mod query;
+mod reasons;
 mod results;
 mod sections;
+mod stay;
 #[cfg(test)]
 mod tests;
 pub mod write;
@@ -25,8 +33,8 @@ pub mod write;
 use std::fmt::Write;
 
 pub use data::{
-    BacktestRow, CampaignResult, Glance, Histogram, LapsePoint, ManifestView, Pareto, ReportData,
-    SegmentAlert, SegmentRow,
+    BacktestRow, CampaignResult, Churn, ChurnGrade, ChurnWeek, Glance, Histogram, LapsePoint,
+    ManifestView, Pareto, Reasons, ReportData, SegmentAlert, SegmentRow, Stay, StayRow,
 };
 
 pub use write::write_report;
@@ -36,7 +44,7 @@ use html::esc;
 /// A section of the page: id, heading, one line saying what question it answers, the
 /// default reason it is empty, and the function that draws it.
 type Draw = fn(&ReportData) -> Option<String>;
-const SECTIONS: [(&str, &str, &str, &str, Draw); 8] = [
+const SECTIONS: [(&str, &str, &str, &str, Draw); 11] = [
     (
         "glance",
         "The run at a glance",
@@ -73,6 +81,20 @@ const SECTIONS: [(&str, &str, &str, &str, Draw); 8] = [
         lapses::lapses,
     ),
     (
+        "churn",
+        "How churn is going",
+        "Week by week over the last 26 weeks: how many active customers lapsed (the churn rate), what they were worth, and how many came back.",
+        "No churn figures in this output folder.",
+        churn::churn,
+    ),
+    (
+        "reasons",
+        "Why they left",
+        "Tonight's lapsed customers by value grade and reason, and how many fall in each cell of the value x reason treatment matrix.",
+        "No treatment table in this output folder.",
+        reasons::reasons,
+    ),
+    (
         "backtest",
         "Can the forecast be trusted",
         "The lifetime-value model checked against what really happened.",
@@ -85,6 +107,13 @@ const SECTIONS: [(&str, &str, &str, &str, Draw); 8] = [
         "Each campaign's funnel and how many more customers came back than in the holdout group.",
         "No campaign tables in this output folder: run with campaigns to see results.",
         results::campaigns,
+    ),
+    (
+        "stay",
+        "Do the won-back stay?",
+        "Customers won back by a message against those who came back by themselves: what they spent afterwards and how many lapsed again.",
+        "No win-back table in this output folder.",
+        stay::stay,
     ),
     (
         "manifest",

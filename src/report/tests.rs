@@ -7,14 +7,17 @@ use chrono::{Duration, NaiveDate};
 use super::example_data::{campaign, example};
 use super::*;
 
-const IDS: [&str; 8] = [
+const IDS: [&str; 11] = [
     "glance",
     "rfm",
     "pareto",
     "value",
     "lapses",
+    "churn",
+    "reasons",
     "backtest",
     "campaigns",
+    "stay",
     "manifest",
 ];
 
@@ -58,9 +61,10 @@ fn example_has_every_section_in_order_with_its_charts() {
             assert!(body.contains("<table>"), "{id} has no table");
         }
     }
-    // glance: none; rfm: 2; pareto: 1; value: 2; lapses: 2; backtest: 1;
-    // campaigns: 1 uplift + 1 funnel each; manifest: 1.
-    let expected = [0, 2, 1, 2, 2, 1, 1 + d.campaigns.len(), 1];
+    // glance: none; rfm: 2; pareto: 1; value: 2; lapses: 2; churn: 2 (rate, value at
+    // risk); reasons: 1; backtest: 1; campaigns: 1 uplift + 1 funnel each; stay: 1;
+    // manifest: 1.
+    let expected = [0, 2, 1, 2, 2, 2, 1, 1, 1 + d.campaigns.len(), 1, 1];
     for (id, want) in IDS.iter().zip(expected) {
         let body = section(&html, id);
         assert_eq!(body.matches("<svg").count(), want, "charts in {id}");

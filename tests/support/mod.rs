@@ -160,6 +160,7 @@ pub fn project(dir: &Path) {
         "sql/marts",
         "sql/seeds",
         "sql/audiences",
+        "sql/results",
     ] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
         for f in std::fs::read_dir(repo().join(sub)).unwrap() {
