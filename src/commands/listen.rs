@@ -45,7 +45,8 @@ pub async fn listen(args: ListenArgs) -> anyhow::Result<i32> {
         Err(e) => return Ok(refused(&e)),
     };
     let stop = super::signals::cancel_on_signals(
-        "winback listen: stopping (requests in progress finish; a second signal stops at once)".into(),
+        "winback listen: stopping (requests in progress finish; a second signal stops at once)"
+            .into(),
     );
     eprintln!(
         "winback listen: {} on http://{bind} (put a TLS proxy in front; Ctrl-C stops)",
