@@ -89,7 +89,8 @@ credited as (
         select
             p.customer_id, p.purchase_no, p.order_epoch, p.net_amount, t.campaign, t.entry_date,
             row_number() over (partition by p.customer_id, p.purchase_no
-                               order by t.contact_epoch desc, t.campaign desc, t.step desc)
+                               order by t.contact_epoch desc, t.campaign desc, t.entry_date desc,
+                                   t.step desc)
                 as touch_rank
         from purchases p
         join touches t
