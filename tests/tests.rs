@@ -2,6 +2,7 @@
 
 mod support;
 
+mod aa_test;
 mod architecture;
 mod bad_inputs;
 #[cfg(feature = "ballista")]

@@ -27,6 +27,9 @@ pub struct Decision {
     /// More about the reason (a render error's template part), no personal data.
     pub detail: Option<String>,
     pub value: f64,
+    /// A holdout decision: the first rule that would have stopped the message (see
+    /// `state::Tags::would_be_suppressed`); None otherwise.
+    pub would_be_suppressed: Option<String>,
     /// The audience row (the ledger's segment and treatment).
     #[serde(skip)]
     pub fields: Fields,
@@ -94,6 +97,7 @@ pub(super) fn decision(
         reason: reason.to_string(),
         detail: None,
         value: c.row.value,
+        would_be_suppressed: None,
         fields: c.row.fields.clone(),
     }
 }

@@ -20,7 +20,10 @@
 //!    `Suppressed` with reason `lower_priority` (and, being final, ends that entry).
 //! 3. **Holdout** ([`holdout::in_holdout`]), before any suppression: a due step of a
 //!    holdout customer is a `Holdout` decision and never a message; it records the
-//!    channel the customer would have been sent on (rule 4's choice), else the first.
+//!    channel the customer would have been sent on (rule 4's choice), else the first,
+//!    and `would_be_suppressed`: the first of rules 4 and 5 (channel and suppression, the
+//!    frequency cap, quiet hours) that would have stopped the message, so results
+//!    compare like with like. The budget and the daily cap are not simulated.
 //! 4. **Channel and suppression** of the treated arm (`channel_choice.rs`): a step lists
 //!    its channels in order of preference (`channel = ["email", "sms"]`), or starts from
 //!    the audience's `preferred_channel` when it names a configured channel whose medium

@@ -173,6 +173,12 @@ fn golden_capped_step_is_deferred_and_sent_the_next_night() {
     );
     let deferred = p.decisions.iter().find(|x| x.state == Deferred).unwrap();
     assert_eq!(deferred.channel, "email");
+    // The holdout faces the same cap, recorded, not acted on.
+    let holdout = p.decisions.iter().find(|x| x.state == Holdout).unwrap();
+    assert_eq!(
+        holdout.would_be_suppressed.as_deref(),
+        Some("frequency_cap")
+    );
     assert_eq!(
         p.summary.channels["quick"]["email"].deferred["frequency_cap"],
         1
@@ -287,4 +293,53 @@ unsubscribe_url = "https://shop.example/u/{{ unsubscribe_token }}"
         BTreeMap::from([("sms_only".into(), x("quick", 1, Suppressed, "no_consent"))])
     );
     assert_eq!(p.decisions[0].channel, "email");
+}
+
+/// Everyone held out (share 0.999, each id checked): the rules the treated arm faces are run on each and
+/// recorded, the message is never sent and no address is kept. `ok` would have been
+/// e-mailed (None); `no_consent` has no e-mail consent and no SMS consent (the first
+/// reason, `no_consent`); `sms_only` would have had an SMS (None, on channel sms); `bad`
+/// consents to e-mail with an invalid address and not to SMS: `invalid_address` (a
+/// channel consented to that failed says more than one never accepted).
+#[test]
+fn golden_holdout_records_what_the_rules_would_have_done() {
+    let mut w = World::new(&multi_toml("quick", 0.999, &[(0, BOTH)]));
+    for id in ["ok", "no_consent", "sms_only", "bad"] {
+        assert!(in_holdout("quick", id, 0.999), "{id}");
+        w.add("quick", id, "2026-06-04", 1.0);
+    }
+    let nc = w.contacts.get_mut("no_consent").unwrap();
+    (nc.consent_email, nc.consent_sms) = (Some(false), None);
+    w.contacts.get_mut("sms_only").unwrap().consent_email = None;
+    let bad = w.contacts.get_mut("bad").unwrap();
+    bad.email = Some("bad.example.com".into());
+    bad.consent_sms = Some(false);
+    w.as_of = d("2026-06-04");
+    let p = w.plan();
+    assert!(p.send.is_empty());
+    let got: BTreeMap<String, (Option<String>, String, Option<String>)> = p
+        .decisions
+        .iter()
+        .map(|x| {
+            assert_eq!(x.state, Holdout);
+            (
+                x.customer_id.clone(),
+                (
+                    x.would_be_suppressed.clone(),
+                    x.channel.clone(),
+                    x.address.clone(),
+                ),
+            )
+        })
+        .collect();
+    let row = |w: Option<&str>, ch: &str| (w.map(str::to_string), ch.to_string(), None);
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            ("bad".to_string(), row(Some("invalid_address"), "email")),
+            ("no_consent".to_string(), row(Some("no_consent"), "email")),
+            ("ok".to_string(), row(None, "email")),
+            ("sms_only".to_string(), row(None, "sms")),
+        ])
+    );
 }

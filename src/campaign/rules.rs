@@ -5,7 +5,7 @@ use super::decision::{Candidate, Decision, Planned, decision};
 use super::id_hash::IdMap;
 use super::par::par_map;
 use super::plan_input::PlanInput;
-use super::suppress::{UnsubscribeIndex, daily_counts, in_quiet_hours};
+use super::suppress::{Contact, UnsubscribeIndex, daily_counts, in_quiet_hours};
 use crate::channel_rules::Defer;
 use crate::message::SendState;
 
@@ -37,7 +37,6 @@ fn verdict<'a>(
     unsubscribes: &UnsubscribeIndex,
     mut c: Candidate<'a>,
 ) -> Verdict<'a> {
-    let cap = input.frequency_cap;
     let step = &input.campaigns[c.campaign].steps[c.step];
     let contact = input.contacts.get(c.row.customer_id.as_str());
     let address = match choose(input, step, c.row, contact, unsubscribes) {
@@ -57,19 +56,30 @@ fn verdict<'a>(
             return Verdict::Decided(d);
         }
     };
-    // Deferred, not suppressed: the step is planned again each night and goes out once
-    // the window has room. Tonight's plan adds nothing to the count: after priority a
-    // customer has one campaign, and a sequence entry one due step, so a customer is a
-    // candidate once.
-    if c.recent_sent >= cap.max_messages {
-        let d = decision(
-            input,
-            &c,
-            SendState::Deferred,
-            "frequency_cap",
-            Some(address),
-        );
+    if let Some(reason) = deferral(input, &c, contact) {
+        let d = decision(input, &c, SendState::Deferred, reason, Some(address));
         return Verdict::Decided(d);
+    }
+    Verdict::Pass(Planned {
+        candidate: c,
+        address,
+        token: contact.and_then(|ct| ct.unsubscribe_token.as_deref()),
+    })
+}
+
+/// Why a candidate on its chosen channel waits for a later night, if it does: the frequency
+/// cap, then the channel's quiet hours in the customer's timezone. Deferred, not
+/// suppressed: the step is planned again each night and goes out once the window has
+/// room. Tonight's plan adds nothing to the count: after priority a customer has one
+/// campaign, and a sequence entry one due step, so a customer is a candidate once. The
+/// holdout is checked by the same function ([`super::select`]).
+pub(super) fn deferral(
+    input: &PlanInput<'_>,
+    c: &Candidate<'_>,
+    contact: Option<&Contact>,
+) -> Option<&'static str> {
+    if c.recent_sent >= input.frequency_cap.max_messages {
+        return Some("frequency_cap");
     }
     let tz = contact.and_then(|ct| ct.timezone).unwrap_or(input.timezone);
     // A channel with `defer = "schedule"` sends in quiet hours for delivery at the window's
@@ -78,15 +88,7 @@ fn verdict<'a>(
         .channels
         .get(c.channel)
         .is_some_and(|rules| rules.defer == Defer::NextRun && in_quiet_hours(rules, input.now, tz));
-    if quiet {
-        let d = decision(input, &c, SendState::Deferred, "quiet_hours", Some(address));
-        return Verdict::Decided(d);
-    }
-    Verdict::Pass(Planned {
-        candidate: c,
-        address,
-        token: contact.and_then(|ct| ct.unsubscribe_token.as_deref()),
-    })
+    quiet.then_some("quiet_hours")
 }
 
 /// The channels' daily caps, in candidate order on top of what the ledger already sent

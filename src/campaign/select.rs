@@ -9,6 +9,7 @@ use super::holdout::in_holdout;
 use super::id_hash::IdBuildHasher;
 use super::par::par_map;
 use super::plan_input::{AudienceRow, PlanInput};
+use super::rules::deferral;
 use super::sequence::{CustomerIndex, Next, next_step};
 use super::suppress::{UnsubscribeIndex, counts_as_sent};
 use crate::message::{Medium, SendState};
@@ -147,13 +148,6 @@ fn classify<'a>(
     if !owned {
         return decided(&c, SendState::Suppressed, "lower_priority");
     }
-    if in_holdout(&campaign.name, &row.customer_id, campaign.holdout_share) {
-        let contact = input.contacts.get(&row.customer_id);
-        if let Ok(chosen) = choose(input, step, row, contact, unsubscribes) {
-            (c.channel, c.medium) = (chosen.channel, chosen.medium);
-        }
-        return decided(&c, SendState::Holdout, "holdout");
-    }
     // Messages in the frequency window, all campaigns, except this sequence entry's
     // own earlier steps.
     let cap = input.frequency_cap;
@@ -164,6 +158,22 @@ fn classify<'a>(
                 && !(r.entry_date == row.entry_date && r.campaign == campaign.name)
         })
         .count() as u32;
+    if in_holdout(&campaign.name, &row.customer_id, campaign.holdout_share) {
+        // The same rules as the treated arm, recorded, never acted on: results compare
+        // the customers who would have been messaged in both arms. The budget and the
+        // daily cap depend on the order of the whole night's sends and are not simulated.
+        let contact = input.contacts.get(&row.customer_id);
+        let would_be = match choose(input, step, row, contact, unsubscribes) {
+            Ok(chosen) => {
+                (c.channel, c.medium) = (chosen.channel, chosen.medium);
+                deferral(input, &c, contact)
+            }
+            Err(refused) => Some(refused.reason),
+        };
+        let mut d = decision(input, &c, SendState::Holdout, "holdout", None);
+        d.would_be_suppressed = would_be.map(str::to_string);
+        return Pre::Decided(Box::new(d));
+    }
     c.tie = hasher.hash_one(row.customer_id.as_str());
     Pre::Treated(c)
 }

@@ -152,10 +152,11 @@ pub fn function_registry() -> BallistaFunctionRegistry {
     for f in ballista_core::extension::ballista_scalar_functions() {
         registry.scalar_functions.insert(f.name().to_string(), f);
     }
-    let udf = crate::functions::key_hash::udf();
-    registry
-        .scalar_functions
-        .insert(udf.name().to_string(), Arc::new(udf));
+    for udf in crate::functions::scalar_udfs() {
+        registry
+            .scalar_functions
+            .insert(udf.name().to_string(), Arc::new(udf));
+    }
     for udaf in [
         crate::functions::gap_stats::udaf(),
         crate::functions::money_sum::udaf(),
@@ -172,7 +173,9 @@ pub fn function_registry() -> BallistaFunctionRegistry {
 /// would drop the built-ins).
 pub fn scheduler_state(config: SessionConfig) -> datafusion::error::Result<SessionState> {
     let mut state = session_state_with_s3_support(config)?;
-    state.register_udf(Arc::new(crate::functions::key_hash::udf()))?;
+    for udf in crate::functions::scalar_udfs() {
+        state.register_udf(Arc::new(udf))?;
+    }
     state.register_udaf(Arc::new(crate::functions::gap_stats::udaf()))?;
     state.register_udaf(Arc::new(crate::functions::money_sum::udaf()))?;
     Ok(state)

@@ -72,13 +72,17 @@ fn tags(fields: &crate::campaign::Fields, value: f64) -> Tags {
         segment: fields.text("segment"),
         treatment: fields.text("treatment"),
         value: Some(value),
+        would_be_suppressed: None,
     }
 }
 
 /// A ledger row for a recipient who is not sent (no content, the address when known).
 fn ledger_row(d: &crate::campaign::Decision, as_of: NaiveDate) -> LedgerDecision {
     LedgerDecision {
-        tags: tags(&d.fields, d.value),
+        tags: Tags {
+            would_be_suppressed: d.would_be_suppressed.clone(),
+            ..tags(&d.fields, d.value)
+        },
         message: Message {
             campaign: d.campaign.clone(),
             step: d.step,

@@ -280,7 +280,8 @@ pub async fn plan(
 }
 
 /// `suppressed` (suppressed and deferred recipients, with the reason) and `holdout` (the
-/// control group, "would have been sent"). Neither holds an address.
+/// control group, "would have been sent", with `would_be_suppressed`: the rule that would
+/// have stopped the message, or null). Neither holds an address.
 async fn register_decisions(ctx: &SessionContext, plan: &Plan) -> datafusion::error::Result<()> {
     let (held, rest): (Vec<_>, Vec<_>) = plan
         .decisions
@@ -319,7 +320,13 @@ async fn register_decisions(ctx: &SessionContext, plan: &Plan) -> datafusion::er
         Field::new("entry_date", DataType::Date32, false),
         Field::new("value", DataType::Float64, false),
     ];
-    let holdout = RecordBatch::try_new(Arc::new(Schema::new(fields.clone())), common(&held))?;
+    let mut held_fields = fields.clone();
+    held_fields.push(Field::new("would_be_suppressed", DataType::Utf8, true));
+    let mut held_cols = common(&held);
+    held_cols.push(Arc::new(StringArray::from_iter(
+        held.iter().map(|d| d.would_be_suppressed.as_deref()),
+    )));
+    let holdout = RecordBatch::try_new(Arc::new(Schema::new(held_fields)), held_cols)?;
     fields.extend([
         text("state"),
         text("reason"),

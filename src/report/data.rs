@@ -119,8 +119,19 @@ pub struct CampaignResult {
     pub rate: f64,
     pub holdout_rate: f64,
     pub uplift: f64,
-    pub ci_low: f64,
-    pub ci_high: f64,
+    /// Newcombe's 95% interval; None when there are too few to tell (see `note`).
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    /// `campaign_results.note` of the finished windows: "too few to tell", or "in
+    /// progress" when no window has finished yet; None with an interval.
+    pub note: Option<String>,
+    /// The holdout 80% power needs to detect the observed uplift, when it is bigger.
+    pub holdout_needed: Option<u64>,
+    /// Customers (both arms) whose attribution window is still running: not counted yet.
+    pub in_progress: u64,
+    /// Intention to treat (everyone assigned, messaged or not): uplift and interval.
+    pub itt_uplift: Option<f64>,
+    pub itt_ci: Option<(f64, f64)>,
     pub revenue: f64,
     pub incremental_revenue: f64,
     pub cost: f64,

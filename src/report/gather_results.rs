@@ -160,19 +160,34 @@ pub(super) async fn campaigns(
         }
     }
     if have_results {
+        // The headline: the finished windows, like with like; the running ones are counted
+        // as in progress.
         let sql = "select campaign, reactivated, holdout_reactivated, rate, holdout_rate, incremental_rate, \
-                   ci_low, ci_high, revenue, incremental_revenue, cost, roi \
-                   from campaign_results where step = 0 and treatment = 'all' and segment = 'all'";
+                   ci_low, ci_high, revenue, incremental_revenue, cost, roi, window_complete, \
+                   contacted + holdout, note, holdout_needed, itt_incremental_rate, itt_ci_low, \
+                   itt_ci_high \
+                   from campaign_results where step = 0 and treatment = 'all' and segment = 'all' \
+                   order by campaign, window_complete";
         for r in rows(ctx, sql).await? {
             let c = out.entry(r[0].clone()).or_default();
             c.campaign = r[0].clone();
+            if r[12] != "true" {
+                c.in_progress = int(&r[13]);
+                c.note = Some("in progress".into());
+                continue;
+            }
+            let opt = |s: &str| s.parse::<f64>().ok();
+            c.ci_low = opt(&r[6]);
+            c.ci_high = opt(&r[7]);
+            c.note = (!r[14].is_empty()).then(|| r[14].clone());
+            c.holdout_needed = opt(&r[15]).map(|v| v as u64);
+            c.itt_uplift = opt(&r[16]);
+            c.itt_ci = opt(&r[17]).zip(opt(&r[18]));
             c.reactivated = int(&r[1]);
             c.holdout_reactivated = int(&r[2]);
             c.rate = num(&r[3]);
             c.holdout_rate = num(&r[4]);
             c.uplift = num(&r[5]);
-            c.ci_low = num(&r[6]);
-            c.ci_high = num(&r[7]);
             c.revenue = num(&r[8]);
             c.incremental_revenue = num(&r[9]);
             c.cost = num(&r[10]);

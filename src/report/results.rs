@@ -111,14 +111,44 @@ fn funnel(c: &CampaignResult) -> String {
     )
 }
 
-fn verdict(c: &CampaignResult) -> &'static str {
-    if c.ci_low > 0.0 {
-        "It works: more people came back than would have anyway. Keep it running."
-    } else if c.ci_high < 0.0 {
+/// What to do, from the interval; no verdict when there are too few customers or
+/// comebacks to tell, or no attribution window has finished yet.
+fn verdict(c: &CampaignResult) -> String {
+    let (Some(low), Some(high)) = (c.ci_low, c.ci_high) else {
+        if c.note.as_deref() == Some("in progress") {
+            return "In progress: no customer's attribution window has finished yet, so there \
+                    is nothing to judge."
+                .into();
+        }
+        let needed = match c.holdout_needed {
+            Some(n) => format!(
+                " To tell an uplift this size from luck, the holdout needs about {} customers.",
+                int(n)
+            ),
+            None => String::new(),
+        };
+        return format!(
+            "Too few to tell: the groups are too small (or too few came back) for any \
+             verdict. Keep the holdout and let it grow before deciding.{needed}"
+        );
+    };
+    if low > 0.0 {
+        "It works: more people came back than would have anyway. Keep it running.".into()
+    } else if high < 0.0 {
         "It does harm: fewer people came back than in the holdout. Stop it or change the message."
+            .into()
     } else {
         "Not clear yet: the interval includes zero. Keep the holdout and let it run longer \
          before deciding."
+            .into()
+    }
+}
+
+/// The interval in points, or why there is none.
+fn interval(c: &CampaignResult) -> String {
+    match (c.ci_low, c.ci_high) {
+        (Some(l), Some(h)) => format!("{} to {}", html::num(l * 100.0, 1), html::num(h * 100.0, 1)),
+        _ => c.note.clone().unwrap_or_else(|| "too few to tell".into()),
     }
 }
 
@@ -129,20 +159,27 @@ pub fn campaigns(d: &ReportData) -> Option<String> {
     let rows: Vec<_> = d
         .campaigns
         .iter()
-        .map(|c| (c.campaign.clone(), c.uplift, c.ci_low, c.ci_high))
+        .filter_map(|c| Some((c.campaign.clone(), c.uplift, c.ci_low?, c.ci_high?)))
         .collect();
-    let mut s = fig(
-        "Uplift against the holdout, with its 95% interval",
-        curves::uplift(
-            "Uplift of each campaign against its holdout with 95% interval",
-            &rows,
-        ),
-    );
+    let mut s = String::new();
+    if !rows.is_empty() {
+        s.push_str(&fig(
+            "Uplift against the holdout, with its 95% interval",
+            curves::uplift(
+                "Uplift of each campaign against its holdout with 95% interval",
+                &rows,
+            ),
+        ));
+    }
     s.push_str(&html::note(
-        "Each campaign keeps a random holdout group that gets no message. The dot is how many \
+        "Each campaign keeps a random holdout group that gets no message, and the same rules \
+         (consent, address, unsubscribes, frequency cap) are checked on it: only customers \
+         who would have been messaged are compared, in both groups. The dot is how many \
          more percentage points of the messaged customers came back than of the holdout; the \
          line is the 95% interval. Green: clearly better than doing nothing. Grey: the line \
-         crosses zero, so it could be luck. Red: clearly worse.",
+         crosses zero, so it could be luck. Red: clearly worse. A campaign with too few \
+         customers or comebacks to tell has no line, and customers whose 30-day window is \
+         still running are counted once it ends (in progress).",
     ));
     s.push_str(&results_table(d));
     for c in &d.campaigns {
@@ -160,7 +197,7 @@ fn results_table(d: &ReportData) -> String {
         .iter()
         .map(|c| {
             (
-                c.ci_low > 0.0,
+                c.ci_low.is_some_and(|l| l > 0.0),
                 vec![
                     t(c.campaign.clone()),
                     n(int(c.sent)),
@@ -170,12 +207,7 @@ fn results_table(d: &ReportData) -> String {
                         int(c.holdout_reactivated),
                         pct(c.holdout_rate)
                     )),
-                    n(format!(
-                        "{} ({} to {})",
-                        pp(c.uplift),
-                        html::num(c.ci_low * 100.0, 1),
-                        html::num(c.ci_high * 100.0, 1)
-                    )),
+                    n(format!("{} ({})", pp(c.uplift), interval(c))),
                     n(money(c.revenue)),
                     n(money(c.incremental_revenue)),
                     n(money(c.cost)),
@@ -212,18 +244,37 @@ fn campaign_note(c: &CampaignResult) -> String {
         ),
         None => "It cost nothing to send, so ROI is not defined.".into(),
     };
+    let itt = match (c.itt_uplift, c.itt_ci) {
+        (Some(u), Some((l, h))) => format!(
+            " Counting everyone assigned, messaged or not (intention to treat): {} ({} to {}).",
+            pp(u),
+            pp(l),
+            pp(h)
+        ),
+        _ => String::new(),
+    };
+    let running = if c.in_progress > 0 {
+        format!(
+            " {} more customers are in progress: their window has not ended.",
+            int(c.in_progress)
+        )
+    } else {
+        String::new()
+    };
     html::note(&format!(
-        "Of {} customers picked, {} were sent a message and {} came back ({}), against {} \
-         of the holdout: {} (95% interval {} to {}). {} Incremental revenue {}, cost {}. {}",
+        "Of {} customers picked, {} were sent a message. Of those whose window has ended, {} \
+         came back ({}), against {} of the holdout who would have been messaged: {} (95% \
+         interval {}). {}{}{} Incremental revenue {}, cost {}. {}",
         int(c.audience),
         int(c.sent),
         int(c.reactivated),
         pct(c.rate),
         pct(c.holdout_rate),
         pp(c.uplift),
-        pp(c.ci_low),
-        pp(c.ci_high),
-        verdict(c),
+        esc(&interval(c)),
+        esc(&verdict(c)),
+        esc(&itt),
+        esc(&running),
         money(c.incremental_revenue),
         money(c.cost),
         esc(&roi)

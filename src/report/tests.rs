@@ -242,3 +242,30 @@ fn data_round_trips_through_json() {
     let back: ReportData = serde_json::from_str(&json).unwrap();
     assert_eq!(render(&back), render(&d));
 }
+
+/// A campaign with too few customers to tell gets no verdict and no interval line: the
+/// report says "too few to tell" and the holdout it would need; one whose windows are all
+/// still running says "in progress".
+#[test]
+fn too_few_to_tell_and_in_progress_replace_the_verdict() {
+    let mut d = example();
+    let small = &mut d.campaigns[0];
+    (small.ci_low, small.ci_high) = (None, None);
+    small.note = Some("too few to tell".into());
+    small.holdout_needed = Some(1_234);
+    let running = &mut d.campaigns[1];
+    (running.ci_low, running.ci_high) = (None, None);
+    running.note = Some("in progress".into());
+    let html = render(&d);
+    let campaigns = section(&html, "campaigns");
+    let quick = campaigns.split("<h3>").nth(1).unwrap();
+    assert!(quick.contains("Too few to tell"), "{quick}");
+    assert!(quick.contains("the holdout needs about 1,234 customers"));
+    assert!(!quick.contains("It works") && !quick.contains("Not clear yet"));
+    let amends = campaigns.split("<h3>").nth(2).unwrap();
+    assert!(amends.contains("In progress&#58; no customer"), "{amends}");
+    assert!(!amends.contains("It works") && !amends.contains("Not clear yet"));
+    // The table says why instead of an interval.
+    assert!(campaigns.contains("(too few to tell)"));
+    assert!(campaigns.contains("(in progress)"));
+}

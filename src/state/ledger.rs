@@ -84,7 +84,7 @@ pub struct SendCount {
 
 pub(super) const ROW_COLUMNS: &str = "idempotency_key, campaign, step, customer_id, channel, medium, \
     address, as_of, entry_date, state, reason, attempts, provider_message_id, cost, \
-    created_at, updated_at, sent_at, segment, treatment, value, provider_status";
+    created_at, updated_at, sent_at, segment, treatment, value, provider_status, would_be_suppressed";
 
 fn bad(column: &'static str, value: &str) -> StateError {
     StateError::InvalidValue {
@@ -128,6 +128,7 @@ pub(super) fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
             segment: r.get(17)?,
             treatment: r.get(18)?,
             value: r.get(19)?,
+            would_be_suppressed: r.get(21)?,
         },
         r.get(20)?,
     ))

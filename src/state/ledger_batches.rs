@@ -227,15 +227,17 @@ pub(crate) fn decide_tx(
     let mut stmt = tx.prepare_cached(&format!(
         "INSERT INTO sends (idempotency_key, campaign, step, customer_id, channel, medium, \
              address, as_of, entry_date, state, reason, attempts, cost, created_at, updated_at, \
-             sent_at, segment, treatment, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
-             ?11, 0, ?12, ?13, ?13, CASE WHEN ?10 = 'holdout' THEN ?13 END, ?14, ?15, ?16) \
+             sent_at, segment, treatment, value, would_be_suppressed) VALUES (?1, ?2, ?3, ?4, ?5, \
+             ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?13, CASE WHEN ?10 = 'holdout' THEN ?13 END, \
+             ?14, ?15, ?16, ?17) \
              ON CONFLICT (idempotency_key) DO UPDATE SET state = excluded.state, \
              reason = excluded.reason, as_of = excluded.as_of, address = excluded.address, \
              cost = excluded.cost, updated_at = excluded.updated_at, \
              sent_at = COALESCE(sends.sent_at, excluded.sent_at), \
              segment = COALESCE(excluded.segment, sends.segment), \
              treatment = COALESCE(excluded.treatment, sends.treatment), \
-             value = COALESCE(excluded.value, sends.value) \
+             value = COALESCE(excluded.value, sends.value), \
+             would_be_suppressed = excluded.would_be_suppressed \
              WHERE sends.state NOT IN {FINAL_SQL} AND sends.state <> 'unknown'"
     ))?;
     for d in decisions {
@@ -257,6 +259,7 @@ pub(crate) fn decide_tx(
             d.tags.segment,
             d.tags.treatment,
             d.tags.value,
+            d.tags.would_be_suppressed,
         ])?;
     }
     Ok(())

@@ -34,6 +34,12 @@ ALTER TABLE sends ADD COLUMN treatment TEXT;
 ALTER TABLE sends ADD COLUMN value REAL;
 "#;
 
+/// What the eligibility rules would have done with a holdout customer (`Tags`), so results
+/// compare the customers who would have been messaged in both arms.
+pub const SENDS_WOULD_BE_MIGRATION: &str = r#"
+ALTER TABLE sends ADD COLUMN would_be_suppressed TEXT;
+"#;
+
 /// The ledger rebuilt for exactly-once under lost answers: the state `not_sent` (an
 /// `unknown` row the provider's answer proved was never accepted), the run that reserved a
 /// row (`run_lock`, `run_holder`: recovery marks `unknown` only the rows of dead runs),

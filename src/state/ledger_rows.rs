@@ -42,13 +42,19 @@ pub struct LedgerDecision {
     pub tags: Tags,
 }
 
-/// What the audience row said of a recipient when the decision was made.
+/// What was said of a recipient when the decision was made: the audience row's segment,
+/// treatment and value, and for a holdout row what the rules would have done.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Tags {
     pub segment: Option<String>,
     pub treatment: Option<String>,
     /// The campaign's value column (SLTV or CLV): the value predicted at decision time.
     pub value: Option<f64>,
+    /// A holdout row only: the first rule that would have stopped tonight's message had
+    /// the customer not been held out (`no_consent`, `unsubscribed`, `missing_address`,
+    /// `invalid_address`, or the deferrals `frequency_cap`, `quiet_hours`); None when it
+    /// would have been sent. Results compare like with like on it.
+    pub would_be_suppressed: Option<String>,
 }
 
 pub(crate) fn parse_state(s: &str) -> Result<SendState, StateError> {

@@ -28,7 +28,9 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::clock::{Clock, SystemClock};
 
 pub use ledger::{LedgerRow, SendCount};
-pub use ledger_migrations::{SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION};
+pub use ledger_migrations::{
+    SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION, SENDS_WOULD_BE_MIGRATION,
+};
 pub use ledger_rows::{LedgerDecision, LedgerOutcome, RunOwner, Tags};
 pub use locks::{LockInfo, holder_id, lock_key};
 pub use runs::{NewRun, RunId, RunRecord, RunStatus};
@@ -76,6 +78,7 @@ CREATE TABLE locks (
     SENDS_OWNER_MIGRATION,
     suppressions::SUPPRESSIONS_MIGRATION,
     TEST_SENDS_MIGRATION,
+    SENDS_WOULD_BE_MIGRATION,
 ];
 
 /// A failure of the state database.

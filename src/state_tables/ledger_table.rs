@@ -42,6 +42,7 @@ fn schema() -> Arc<Schema> {
         text("treatment", true),
         Field::new("value", DataType::Float64, true),
         text("provider_status", true),
+        text("would_be_suppressed", true),
     ]))
 }
 
@@ -95,6 +96,9 @@ fn batch(rows: &[LedgerRow]) -> RecordBatch {
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.tags.value))),
         Arc::new(StringArray::from_iter(
             rows.iter().map(|r| r.provider_status.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.tags.would_be_suppressed.as_deref()),
         )),
     ];
     RecordBatch::try_new(schema(), cols).expect("columns match the schema")
