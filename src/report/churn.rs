@@ -14,6 +14,22 @@ fn rate(r: Option<f64>) -> String {
     r.map(pct).unwrap_or_else(|| "–".into())
 }
 
+/// Why the section has nothing to show although `churn_kpis` was read, if it has not.
+pub fn nothing_to_show(d: &ReportData) -> Option<String> {
+    let c = d.churn.as_ref()?;
+    c.weeks
+        .iter()
+        .all(|w| w.active == 0 && w.new_lapses == 0)
+        .then(|| {
+            format!(
+                "No customer with a buying rhythm was active in the {} weeks up to {}, so \
+                 there is no churn to measure yet.",
+                c.weeks.len(),
+                d.as_of
+            )
+        })
+}
+
 pub fn churn(d: &ReportData) -> Option<String> {
     let c = d.churn.as_ref()?;
     let (first, last) = (c.weeks.first()?, c.weeks.last()?);
@@ -25,11 +41,8 @@ pub fn churn(d: &ReportData) -> Option<String> {
         last.week_end,
         d.as_of
     ));
-    if c.weeks.iter().all(|w| w.active == 0 && w.new_lapses == 0) {
-        s.push_str(&html::empty(
-            "No customer with a buying rhythm was active in these weeks, so there is no churn \
-             to measure yet.",
-        ));
+    if let Some(why) = nothing_to_show(d) {
+        s.push_str(&html::empty(&why));
         return Some(s);
     }
     s.push_str(&trend_charts(c));

@@ -37,6 +37,11 @@ fn each_churn_section_says_why_it_is_empty() {
     }
     d.reasons = Some(Reasons::default());
     d.stay = Some(Stay::default());
+    // What `winback report` prints for each: the words the section shows.
+    super::gather_churn::note_empty(&mut d);
+    assert!(d.empty["churn"].contains("in the 26 weeks up to 2024-06-30"));
+    assert!(d.empty["reasons"].starts_with("No customer is lapsed as of 2024-06-30"));
+    assert!(d.empty["stay"].starts_with("No win-back yet as of 2024-06-30"));
     let html = render(&d);
     assert!(section(&html, "churn").contains("no churn to measure yet"));
     assert!(section(&html, "reasons").contains("nothing to explain tonight"));

@@ -45,7 +45,23 @@ pub(super) async fn sections(
         d.empty
             .insert("stay".into(), missing("reactivated_customers"));
     }
+    note_empty(d);
     Ok(())
+}
+
+/// Records why a churn section read its table but has nothing to show (`winback report`
+/// prints it), in the words the section shows.
+pub(super) fn note_empty(d: &mut ReportData) {
+    let found = [
+        ("churn", super::churn::nothing_to_show(d)),
+        ("reasons", super::reasons::nothing_to_show(d)),
+        ("stay", super::stay::nothing_to_show(d)),
+    ];
+    for (id, why) in found {
+        if let Some(why) = why {
+            d.empty.insert(id.into(), why);
+        }
+    }
 }
 
 /// The weeks of `churn_kpis` for everyone, oldest first, and each value grade over them.

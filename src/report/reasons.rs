@@ -11,13 +11,21 @@ use crate::report::sections::fig;
 /// Most reasons the chart of reasons by grade draws (the others are summed as "other").
 const MAX_REASONS: usize = 6;
 
-pub fn reasons(d: &ReportData) -> Option<String> {
+/// Why the section has nothing to show although `winback_treatment` was read, if it has not.
+pub fn nothing_to_show(d: &ReportData) -> Option<String> {
     let r = d.reasons.as_ref()?;
-    let (Some(first), Some(last)) = (r.first_alert, r.last_alert) else {
-        return Some(html::empty(&format!(
+    (r.customers == 0).then(|| {
+        format!(
             "No customer is lapsed as of {}: there is nothing to explain tonight.",
             d.as_of
-        )));
+        )
+    })
+}
+
+pub fn reasons(d: &ReportData) -> Option<String> {
+    let r = d.reasons.as_ref()?;
+    let (Some(first), Some(last), None) = (r.first_alert, r.last_alert, nothing_to_show(d)) else {
+        return nothing_to_show(d).map(|why| html::empty(&why));
     };
     let mut s = html::note(&format!(
         "Covers the {} customers lapsed as of {}, whose alerts rang from {} to {}.",

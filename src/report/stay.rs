@@ -26,14 +26,22 @@ fn mean(v: Option<f64>, complete: u64) -> String {
     }
 }
 
-pub fn stay(d: &ReportData) -> Option<String> {
-    let st = d.stay.as_ref()?;
-    if st.rows.is_empty() {
-        return Some(html::empty(&format!(
+/// Why the section has nothing to show although `reactivated_customers` was read, if it
+/// has not.
+pub fn nothing_to_show(d: &ReportData) -> Option<String> {
+    d.stay.as_ref()?.rows.is_empty().then(|| {
+        format!(
             "No win-back yet as of {}: no customer has bought within the attribution window \
              after a message or a holdout decision.",
             d.as_of
-        )));
+        )
+    })
+}
+
+pub fn stay(d: &ReportData) -> Option<String> {
+    let st = d.stay.as_ref()?;
+    if let Some(why) = nothing_to_show(d) {
+        return Some(html::empty(&why));
     }
     let first = st.rows.iter().filter_map(|r| r.first_contact).min();
     let last = st.rows.iter().filter_map(|r| r.last_contact).max();
