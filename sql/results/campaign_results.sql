@@ -9,9 +9,11 @@
 --
 -- Contacts. A contact is a message the rules let through (delivered, or refused by the
 -- provider, or whose answer was lost), dated by when it was sent (the ledger's sent_at);
--- a holdout contact is dated by when the run decided it. A purchase counts only after
--- that moment and within $attribution_days, so one made between midnight and the send
--- never does.
+-- a holdout contact is dated by when the run decided it; at the latest the end of the
+-- night's day (its as_of), so a replayed, backfilled or demo run that ran later is dated as
+-- if it had run on its night (the same rule as reactivated_customers). A purchase counts
+-- only after that moment and within $attribution_days, so one made between midnight and
+-- the send never does.
 --
 -- Like with like (per protocol, the headline). The holdout faced the same rules as the
 -- treated arm (the ledger's would_be_suppressed): a holdout customer the rules would not
@@ -54,7 +56,10 @@ with ledger as (
         coalesce(treatment, 'unknown') as treatment,
         coalesce(segment, 'unknown') as segment,
         coalesce(value, 0.0) as predicted_value,
-        date_part('epoch', coalesce(sent_at, created_at)) as contact_epoch
+        least(
+            date_part('epoch', coalesce(sent_at, created_at)),
+            date_part('epoch', cast(as_of as timestamp)) + 86400
+        ) as contact_epoch
     from sends
 ),
 
