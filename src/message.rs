@@ -57,7 +57,8 @@ pub struct Message {
     pub unsubscribe_url: Option<String>,
     /// Optional `mailto:` for `List-Unsubscribe`.
     pub unsubscribe_mailto: Option<String>,
-    /// Cost of this message (the channel's cost_per_message).
+    /// What this message is expected to cost: the channel's cost_per_message plus the
+    /// step's offer_cost.
     pub cost: f64,
     /// The recipient's timezone: delivery checks the channel's quiet hours in it when the
     /// batch is sent (None: not checked). Planning sets it (the customer's, inferred, or

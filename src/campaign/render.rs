@@ -62,10 +62,7 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
         text: String::new(),
         unsubscribe_url: None,
         unsubscribe_mailto: None,
-        cost: input
-            .channels
-            .get(c.channel)
-            .map_or(0.0, |r| r.cost_per_message),
+        cost: c.cost(input),
         // Delivery checks the channel's quiet hours again in this zone, batch by batch.
         timezone: Some(
             input
