@@ -71,6 +71,34 @@ pub struct Message {
     pub send_at: Option<DateTime<Utc>>,
 }
 
+impl Message {
+    /// A message of `medium` for the night `as_of` and the lapse `entry_date` with nothing
+    /// rendered, addressed to nobody and free: the fields who and where are set with struct
+    /// update syntax (`Message { campaign, ..Message::unrendered(..) }`), the content by
+    /// rendering.
+    pub fn unrendered(medium: Medium, as_of: NaiveDate, entry_date: NaiveDate) -> Message {
+        Message {
+            campaign: String::new(),
+            step: 0,
+            customer_id: String::new(),
+            channel: String::new(),
+            medium,
+            to: String::new(),
+            idempotency_key: String::new(),
+            as_of,
+            entry_date,
+            subject: None,
+            html: None,
+            text: String::new(),
+            unsubscribe_url: None,
+            unsubscribe_mailto: None,
+            cost: 0.0,
+            timezone: None,
+            send_at: None,
+        }
+    }
+}
+
 /// Where one (campaign, step, customer, channel) stands in the send ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
