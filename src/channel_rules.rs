@@ -128,13 +128,14 @@ pub struct QuietHoursError {
 
 impl QuietHours {
     /// SMS: 21:00-09:00 (people sleep; several countries forbid night texts). E-mail: off.
+    /// A call: off (the list is a file; the team calls in its working hours).
     pub fn default_for(medium: Medium) -> QuietHours {
         match medium {
             Medium::Sms => QuietHours::Window {
                 start: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
                 end: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
             },
-            Medium::Email => QuietHours::Off,
+            Medium::Email | Medium::Call => QuietHours::Off,
         }
     }
 

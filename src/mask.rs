@@ -41,7 +41,7 @@ pub fn phone(number: &str) -> String {
 pub fn address(medium: Option<Medium>, value: &str) -> String {
     match medium {
         Some(Medium::Email) => email(value),
-        Some(Medium::Sms) => phone(value),
+        Some(Medium::Sms | Medium::Call) => phone(value),
         None if value.contains('@') => email(value),
         None => phone(value),
     }

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub enum Medium {
     Email,
     Sms,
+    /// A phone call by a person of the team: a row of the call list (the file channel's
+    /// `<channel>/<campaign>.csv`), to the customer's phone.
+    Call,
 }
 
 impl Medium {
@@ -17,6 +20,7 @@ impl Medium {
         match self {
             Medium::Email => "email",
             Medium::Sms => "sms",
+            Medium::Call => "call",
         }
     }
 
@@ -24,6 +28,7 @@ impl Medium {
         match s {
             "email" => Some(Medium::Email),
             "sms" => Some(Medium::Sms),
+            "call" => Some(Medium::Call),
             _ => None,
         }
     }
@@ -47,12 +52,19 @@ pub struct Message {
     pub as_of: NaiveDate,
     /// The lapse (alert date) whose sequence this message belongs to.
     pub entry_date: NaiveDate,
-    /// E-mail subject (None for SMS).
+    /// E-mail subject (None for SMS); a call's reason.
     pub subject: Option<String>,
     /// E-mail HTML body (None for SMS).
     pub html: Option<String>,
-    /// E-mail plain-text body, or the SMS text.
+    /// E-mail plain-text body, or the SMS text; a call's suggested remedy.
     pub text: String,
+    /// A call's evidence (what points at the reason); None for messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// A call's owner: the person of the team who makes it (the customer's `owner`, else
+    /// one of `[staff]`, stable across nights); None for messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// https one-click unsubscribe URL for `List-Unsubscribe` (e-mail).
     pub unsubscribe_url: Option<String>,
     /// Optional `mailto:` for `List-Unsubscribe`.
@@ -90,6 +102,8 @@ impl Message {
             subject: None,
             html: None,
             text: String::new(),
+            evidence: None,
+            owner: None,
             unsubscribe_url: None,
             unsubscribe_mailto: None,
             cost: 0.0,

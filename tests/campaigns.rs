@@ -145,7 +145,24 @@ fn the_demo_sends_its_campaigns_to_the_file_outbox_once() {
             .sum()
     };
     let (emails, texts) = (lines(&outbox.join("email")), lines(&outbox.join("sms")));
-    let sent = emails + texts;
+    // The call lists: one CSV per campaign, a header line each.
+    let calls = |dir: &Path| lines(dir) - read_dir_files(dir).len();
+    let called = calls(&outbox.join("calls"));
+    let sent = emails + texts + called;
+    // Step 1 of amends and quick calls their call_top most valuable first.
+    assert!(
+        called > 0,
+        "the most valuable customers are on the call list"
+    );
+    let list: String = read_dir_files(&outbox.join("calls"))
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert!(list.starts_with("customer,phone,owner,reason,evidence,suggested_remedy,"));
+    assert!(
+        list.contains(",+1555"),
+        "the call list holds the phone numbers"
+    );
     let counts = ledger(dir);
     assert!(emails > 0, "the demo sends something");
     // Step 1 of the quick and amends campaigns is `["email", "sms"]`: customers who
@@ -168,7 +185,7 @@ fn the_demo_sends_its_campaigns_to_the_file_outbox_once() {
     let again = winback(dir, &run);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert_eq!(
-        lines(&outbox.join("email")) + lines(&outbox.join("sms")),
+        lines(&outbox.join("email")) + lines(&outbox.join("sms")) + calls(&outbox.join("calls")),
         sent,
         "nothing sent twice"
     );

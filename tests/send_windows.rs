@@ -78,6 +78,7 @@ fn world(entry: NaiveDate) -> (HashMap<String, Vec<AudienceRow>>, IdMap<String, 
                 timezone,
                 timezone_source,
                 unsubscribe_token: None,
+                ..Contact::default()
             },
         );
         rows.push(AudienceRow {
@@ -133,6 +134,7 @@ fn fourteen_nights(schedule: &Schedule, entry: NaiveDate) -> Nights {
             ledger: &rows,
             last_purchase: &no_purchases,
             frequency_cap: s.pipeline.delivery.frequency_cap,
+            staff: &s.pipeline.staff,
             warn_deferred_nights: s.pipeline.delivery.warn_deferred_nights,
             tokens: &winback::unsubscribe_token::TokenKeys::development(),
         };

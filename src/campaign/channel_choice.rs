@@ -30,11 +30,13 @@ pub(super) struct Refused<'a> {
 
 /// The channels to try for one audience row, in order, each once: with `preferred`,
 /// the row's `preferred_channel` when it names a configured channel whose medium the
-/// step has templates for (else it is skipped); then the step's list.
+/// step has templates for (else it is skipped); then the step's list. Without `calls`
+/// (the campaign's `call_top` places are taken), channels of medium call are skipped.
 pub(super) fn options<'a>(
     input: &PlanInput<'a>,
     step: &'a Step,
     row: &AudienceRow,
+    calls: bool,
 ) -> impl Iterator<Item = (&'a str, Medium)> {
     let channels = input.channels;
     let preferred = step
@@ -49,7 +51,10 @@ pub(super) fn options<'a>(
         .iter()
         .map(|c| (c.name.as_str(), c.medium))
         .filter(move |(name, _)| preferred.is_none_or(|(p, _)| p != *name));
-    preferred.into_iter().chain(listed)
+    preferred
+        .into_iter()
+        .chain(listed)
+        .filter(move |(_, medium)| calls || *medium != Medium::Call)
 }
 
 /// The first channel to try: what a decision made before the contact is read records.
@@ -58,7 +63,7 @@ pub(super) fn first<'a>(
     step: &'a Step,
     row: &AudienceRow,
 ) -> (&'a str, Medium) {
-    options(input, step, row)
+    options(input, step, row, true)
         .next()
         .unwrap_or(("", Medium::Email)) // a resolved step lists at least one channel
 }
@@ -71,9 +76,10 @@ pub(super) fn choose<'a>(
     row: &AudienceRow,
     contact: Option<&'a Contact>,
     unsubscribes: &UnsubscribeIndex,
+    calls: bool,
 ) -> Result<Chosen<'a>, Refused<'a>> {
     let mut refused: Option<Refused<'a>> = None;
-    for (channel, medium) in options(input, step, row) {
+    for (channel, medium) in options(input, step, row, calls) {
         match check_contact(&row.customer_id, contact, medium, unsubscribes) {
             Ok(address) => {
                 return Ok(Chosen {

@@ -32,6 +32,9 @@ pub struct Campaign {
     pub value_column: String,
     pub on_unknown: OnUnknown,
     pub description: Option<String>,
+    /// At most this many calls per night, to the highest-value customers due at a step
+    /// with a call channel (both arms: the holdout takes its places too); None = no limit.
+    pub call_top: Option<u32>,
     pub steps: Vec<Step>,
 }
 
@@ -108,6 +111,21 @@ fn resolve_campaign(
     {
         problem(format!("budget {b} must be a non-negative amount"));
     }
+    if raw.call_top.is_some()
+        && !raw.steps.iter().any(|st| {
+            st.channel
+                .names()
+                .iter()
+                .chain(st.fallback.iter().flatten())
+                .any(|c| {
+                    ctx.channels
+                        .get(c)
+                        .is_some_and(|r| r.medium == Medium::Call)
+                })
+        })
+    {
+        problem("call_top is set but no step lists a channel of medium \"call\"".into());
+    }
     if raw.steps.is_empty() {
         problem("has no steps: add at least one [[campaigns.NAME.steps]]".into());
     }
@@ -151,6 +169,7 @@ fn resolve_campaign(
             .unwrap_or_else(|| DEFAULT_VALUE_COLUMN.to_string()),
         on_unknown: raw.on_unknown,
         description: raw.description.clone(),
+        call_top: raw.call_top,
         steps,
     })
 }

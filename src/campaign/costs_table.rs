@@ -4,6 +4,8 @@
 //! ledger records per message: the channel's `cost_per_message` plus the step's
 //! `offer_cost`. A step with several channels is costed at the first it lists (with
 //! `channel = "preferred"`, the first of its fallback list): the channel most customers get.
+//! A call channel is passed over for the next one the step lists: only a campaign's
+//! `call_top` customers are called.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,7 +48,12 @@ pub fn costs(
             message_cost: c
                 .steps
                 .iter()
-                .filter_map(|s| s.channels.first())
+                .filter_map(|s| {
+                    s.channels
+                        .iter()
+                        .find(|ch| ch.medium != crate::message::Medium::Call)
+                        .or(s.channels.first())
+                })
                 .map(|ch| channels.get(&ch.name).map_or(0.0, |r| r.cost_per_message))
                 .sum(),
             offer_cost: c.steps.iter().map(|s| s.offer_cost).sum(),

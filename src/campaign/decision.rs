@@ -49,6 +49,9 @@ pub(super) struct Candidate<'a> {
     pub recent_sent: u32,
     /// Hash of the customer id: the cheap tie-break when sorting by value.
     pub tie: u64,
+    /// The step's call channels may be chosen: always, unless the campaign's `call_top`
+    /// places went to more valuable customers tonight.
+    pub calls: bool,
 }
 
 impl Candidate<'_> {

@@ -80,6 +80,7 @@ impl Draft {
             text: r.text,
             unsubscribe_url: r.unsubscribe_url,
             unsubscribe_mailto: r.unsubscribe_mailto,
+            evidence: r.evidence,
             ..self.message
         }
     }

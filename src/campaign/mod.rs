@@ -3,6 +3,7 @@
 //! besides reading template files while the configuration is resolved.
 
 pub mod address;
+mod call_places;
 mod channel_choice;
 pub mod config;
 pub mod costs_table;
@@ -11,6 +12,7 @@ pub mod draft;
 pub mod fields;
 pub mod holdout;
 pub mod id_hash;
+pub mod owner;
 mod par;
 pub mod plan;
 pub mod plan_input;

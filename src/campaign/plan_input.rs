@@ -45,6 +45,8 @@ pub struct PlanInput<'a> {
     /// Signs the unsubscribe tokens of contacts without one of their own (`winback listen`
     /// verifies them).
     pub tokens: &'a crate::unsubscribe_token::TokenKeys,
+    /// `[staff]`: the people calls are shared among (a customer's own `owner` first).
+    pub staff: &'a [String],
     /// A step deferred on this many nights in a row is counted in the summary's
     /// `repeated_deferrals` (the run warns); 0 = never.
     pub warn_deferred_nights: u32,

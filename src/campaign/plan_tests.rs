@@ -72,6 +72,8 @@ pub struct World {
     pub now: DateTime<Utc>,
     pub timezone: Tz,
     pub cap: FrequencyCap,
+    /// `[staff]`: who calls.
+    pub staff: Vec<String>,
 }
 
 impl World {
@@ -85,7 +87,13 @@ impl World {
         sms.cost_per_message = 0.05;
         let mut email = ChannelRules::new(Medium::Email);
         email.cost_per_message = 0.01;
-        let channels = BTreeMap::from([("email".to_string(), email), ("sms".to_string(), sms)]);
+        let mut calls = ChannelRules::new(Medium::Call);
+        calls.cost_per_message = 4.0;
+        let channels = BTreeMap::from([
+            ("email".to_string(), email),
+            ("sms".to_string(), sms),
+            ("calls".to_string(), calls),
+        ]);
         let tables: Vec<String> = raw.campaigns.keys().map(|n| format!("aud_{n}")).collect();
         let ctx = CampaignContext {
             base_dir: Path::new("."),
@@ -105,6 +113,7 @@ impl World {
             now: at("2026-06-04T12:00:00Z"),
             timezone: chrono_tz::UTC,
             cap: FrequencyCap::default(),
+            staff: Vec::new(),
         }
     }
 
@@ -148,10 +157,10 @@ impl World {
         state: SendState,
         as_of: &str,
     ) {
-        let medium = if channel == "sms" {
-            Medium::Sms
-        } else {
-            Medium::Email
+        let medium = match channel {
+            "sms" => Medium::Sms,
+            "calls" => Medium::Call,
+            _ => Medium::Email,
         };
         self.ledger.push(LedgerEntry {
             campaign: campaign.to_string(),
@@ -180,6 +189,7 @@ impl World {
             last_purchase: &self.last_purchase,
             frequency_cap: self.cap,
             tokens: &crate::unsubscribe_token::TokenKeys::development(),
+            staff: &self.staff,
             warn_deferred_nights: 3,
         })
         .unwrap()
@@ -269,6 +279,8 @@ mod golden;
 #[path = "plan_golden_sequence.rs"]
 mod golden_sequence;
 
+#[path = "plan_golden_calls.rs"]
+mod golden_calls;
 #[path = "plan_golden_channels.rs"]
 mod golden_channels;
 #[path = "plan_golden_windows.rs"]

@@ -47,6 +47,17 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
             .tokens
             .issue(&c.row.customer_id, c.medium, &campaign.name),
     };
+    let contact = input.contacts.get(&c.row.customer_id);
+    let owner = (c.medium == crate::message::Medium::Call)
+        .then(|| {
+            super::owner::call_owner(
+                &c.row.customer_id,
+                contact.and_then(|ct| ct.owner.as_deref()),
+                input.staff,
+            )
+        })
+        .flatten()
+        .map(str::to_string);
     let message = Message {
         campaign: campaign.name.clone(),
         step: step.number,
@@ -56,13 +67,8 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
         idempotency_key: c.idempotency_key(input),
         cost: c.cost(input),
         // Delivery checks the channel's quiet hours again in this zone, batch by batch.
-        timezone: Some(
-            input
-                .contacts
-                .get(&c.row.customer_id)
-                .and_then(|ct| ct.timezone)
-                .unwrap_or(input.timezone),
-        ),
+        timezone: Some(contact.and_then(|ct| ct.timezone).unwrap_or(input.timezone)),
+        owner,
         ..Message::unrendered(c.medium, input.as_of, c.row.entry_date)
     };
     // The chosen channel's medium has templates: a listed channel's are checked when the

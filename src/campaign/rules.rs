@@ -39,7 +39,7 @@ fn verdict<'a>(
 ) -> Verdict<'a> {
     let step = &input.campaigns[c.campaign].steps[c.step];
     let contact = input.contacts.get(c.row.customer_id.as_str());
-    let address = match choose(input, step, c.row, contact, unsubscribes) {
+    let address = match choose(input, step, c.row, contact, unsubscribes, c.calls) {
         Ok(chosen) => {
             (c.channel, c.medium) = (chosen.channel, chosen.medium);
             chosen.address

@@ -3,6 +3,7 @@
 
 use std::hash::BuildHasher;
 
+use super::call_places::limit_calls;
 use super::channel_choice::{choose, first};
 use super::decision::{Candidate, Decision, decision};
 use super::holdout::in_holdout;
@@ -23,6 +24,8 @@ enum Pre<'a> {
     Decided(Box<Decision>),
     /// Due and treated: goes on to suppression.
     Treated(Candidate<'a>),
+    /// Due and held out: its decision waits for the call places ([`limit_calls`]).
+    Held(Candidate<'a>),
 }
 
 /// The treated candidates, in campaign priority order and, within a campaign, by value
@@ -55,13 +58,17 @@ pub(super) fn select<'a>(
     });
 
     let mut candidates = Vec::with_capacity(pre.len());
+    let mut held = Vec::new();
     for p in pre {
         match p {
             Pre::Skip => {}
             Pre::Decided(d) => decisions.push(*d),
             Pre::Treated(c) => candidates.push(c),
+            Pre::Held(c) => held.push(c),
         }
     }
+    limit_calls(input, unsubscribes, &mut candidates, &mut held);
+    decisions.extend(par_map(&held, |c| holdout(input, unsubscribes, c)));
     // By campaign priority, then value (highest first), then a hash of the id (no
     // pointer chasing into the strings), then the id: deterministic whatever the
     // audience's row order.
@@ -125,6 +132,7 @@ fn classify<'a>(
         medium: Medium::Email,
         recent_sent: 0,
         tie: 0,
+        calls: true,
     };
     let decided = |c: &Candidate<'_>, state: SendState, reason: &str| {
         Pre::Decided(Box::new(decision(input, c, state, reason, None)))
@@ -158,22 +166,29 @@ fn classify<'a>(
                 && !(r.entry_date == row.entry_date && r.campaign == campaign.name)
         })
         .count() as u32;
-    if in_holdout(&campaign.name, &row.customer_id, campaign.holdout_share) {
-        // The same rules as the treated arm, recorded, never acted on: results compare
-        // the customers who would have been messaged in both arms. The budget and the
-        // daily cap depend on the order of the whole night's sends and are not simulated.
-        let contact = input.contacts.get(&row.customer_id);
-        let would_be = match choose(input, step, row, contact, unsubscribes) {
-            Ok(chosen) => {
-                (c.channel, c.medium) = (chosen.channel, chosen.medium);
-                deferral(input, &c, contact)
-            }
-            Err(refused) => Some(refused.reason),
-        };
-        let mut d = decision(input, &c, SendState::Holdout, "holdout", None);
-        d.would_be_suppressed = would_be.map(str::to_string);
-        return Pre::Decided(Box::new(d));
-    }
     c.tie = hasher.hash_one(row.customer_id.as_str());
+    if in_holdout(&campaign.name, &row.customer_id, campaign.holdout_share) {
+        return Pre::Held(c);
+    }
     Pre::Treated(c)
+}
+
+/// A held-out candidate's decision: the same rules as the treated arm, recorded, never
+/// acted on: results compare the customers who would have been messaged in both arms.
+/// The budget and the daily cap depend on the order of the whole night's sends and are
+/// not simulated; the call places are ([`limit_calls`]).
+fn holdout(input: &PlanInput<'_>, unsubscribes: &UnsubscribeIndex, c: &Candidate<'_>) -> Decision {
+    let mut c = *c;
+    let step = &input.campaigns[c.campaign].steps[c.step];
+    let contact = input.contacts.get(&c.row.customer_id);
+    let would_be = match choose(input, step, c.row, contact, unsubscribes, c.calls) {
+        Ok(chosen) => {
+            (c.channel, c.medium) = (chosen.channel, chosen.medium);
+            deferral(input, &c, contact)
+        }
+        Err(refused) => Some(refused.reason),
+    };
+    let mut d = decision(input, &c, SendState::Holdout, "holdout", None);
+    d.would_be_suppressed = would_be.map(str::to_string);
+    d
 }

@@ -52,6 +52,9 @@ impl Step {
     /// The pipeline-file key of a part of `medium`'s templates: the SMS text of a step
     /// that also has e-mail templates is `sms_text`.
     pub fn part_key(&self, medium: Medium, part: Part) -> &'static str {
+        if medium == Medium::Call {
+            return call_key(part);
+        }
         if medium == Medium::Sms
             && part == Part::Text
             && self.templates.contains_key(&Medium::Email)
@@ -99,6 +102,12 @@ pub(super) fn resolve_step(
                         && (raw.sms_text.is_some() || raw.sms_text_file.is_some())
                     {
                         e.part = "sms_text";
+                    }
+                    if medium == Medium::Call {
+                        e.part = Part::ALL
+                            .into_iter()
+                            .find(|p| p.key() == e.part)
+                            .map_or(e.part, call_key);
                     }
                     problems.push(format!("template {e}"));
                 }
@@ -246,10 +255,66 @@ fn sources_by_medium(
         let parts = BTreeMap::from([(Part::Text, text)]);
         out.insert(Medium::Sms, TemplateSources { parts });
     }
+    if !email && !may_sms && has(Part::Text) {
+        problems.push(
+            "a step with only call channels has call_reason, call_evidence and call_remedy, not text".into(),
+        );
+    }
+    if let Some(call) = call_sources(raw, preferred, media, problems) {
+        out.insert(Medium::Call, call);
+    }
     if email {
         out.insert(Medium::Email, sources);
     }
     out
+}
+
+/// The pipeline-file key of a part of a call's templates.
+fn call_key(part: Part) -> &'static str {
+    match part {
+        Part::Subject => "call_reason",
+        Part::Text => "call_remedy",
+        other => other.key(),
+    }
+}
+
+/// A call's row of the call list: `call_reason` (its `Subject`), `call_remedy` (its
+/// `Text`), both needed on a step that lists a call channel, and `call_evidence`
+/// (optional). Call parts on a step without a call channel are a problem.
+fn call_sources(
+    raw: &RawStep,
+    preferred: bool,
+    media: &BTreeSet<Medium>,
+    problems: &mut Vec<String>,
+) -> Option<TemplateSources> {
+    let given = [
+        (Part::Subject, &raw.call_reason),
+        (Part::Text, &raw.call_remedy),
+        (Part::Evidence, &raw.call_evidence),
+    ];
+    let any = given.iter().any(|(_, v)| v.is_some());
+    if !media.contains(&Medium::Call) && !(preferred && any) {
+        if any {
+            problems.push(
+                "call_reason, call_evidence and call_remedy are for a step with a call channel"
+                    .into(),
+            );
+        }
+        return None;
+    }
+    let mut sources = TemplateSources::default();
+    for (part, value) in given {
+        match value {
+            Some(text) => {
+                sources.parts.insert(part, text.clone());
+            }
+            None if part != Part::Evidence => {
+                problems.push(format!("a call step needs {}", call_key(part)));
+            }
+            None => {}
+        }
+    }
+    Some(sources)
 }
 
 /// A step's e-mail template texts and `text`, each given inline or read from its

@@ -17,6 +17,12 @@ pub struct Contact {
     /// None (null) is not consent.
     pub consent_email: Option<bool>,
     pub consent_sms: Option<bool>,
+    /// Consent to a phone call; None (null, or no such column): the SMS consent decides,
+    /// for the same number.
+    pub consent_call: Option<bool>,
+    /// The person of the team who owns this customer (the `owner` column): their calls
+    /// go to them, whatever `[staff]` says.
+    pub owner: Option<String>,
     /// Quiet hours are evaluated here; None = the pipeline's timezone.
     pub timezone: Option<Tz>,
     /// Whether `timezone` was the customer's own or inferred ([`super::timezone::resolve`]).
@@ -30,13 +36,14 @@ impl Contact {
         match medium {
             Medium::Email => self.consent_email == Some(true),
             Medium::Sms => self.consent_sms == Some(true),
+            Medium::Call => self.consent_call.or(self.consent_sms) == Some(true),
         }
     }
 
     pub fn address(&self, medium: Medium) -> Option<&str> {
         match medium {
             Medium::Email => self.email.as_deref(),
-            Medium::Sms => self.phone.as_deref(),
+            Medium::Sms | Medium::Call => self.phone.as_deref(),
         }
         .map(str::trim)
         .filter(|a| !a.is_empty())
@@ -68,11 +75,14 @@ pub fn suppression_reason(recorded: &str) -> &'static str {
     }
 }
 
-/// The reasons blocking one key, per medium (e-mail, SMS): the first recorded wins.
-type Blocked = [Option<&'static str>; 2];
+/// The reasons blocking one key, per medium (e-mail, SMS, call): the first recorded wins.
+type Blocked = [Option<&'static str>; 3];
 
 fn block(blocked: &mut Blocked, medium: Option<Medium>, reason: &'static str) {
-    for (i, m) in [Medium::Email, Medium::Sms].into_iter().enumerate() {
+    for (i, m) in [Medium::Email, Medium::Sms, Medium::Call]
+        .into_iter()
+        .enumerate()
+    {
         if medium.is_none_or(|x| x == m) && blocked[i].is_none() {
             blocked[i] = Some(reason);
         }
@@ -83,6 +93,7 @@ fn medium_index(medium: Medium) -> usize {
     match medium {
         Medium::Email => 0,
         Medium::Sms => 1,
+        Medium::Call => 2,
     }
 }
 
@@ -196,7 +207,7 @@ pub fn check_contact<'c>(
     };
     let valid = match medium {
         Medium::Email => valid_email(address),
-        Medium::Sms => valid_e164(address),
+        Medium::Sms | Medium::Call => valid_e164(address),
     };
     if valid {
         Ok(address)

@@ -32,15 +32,18 @@ pub enum Part {
     Text,
     UnsubscribeUrl,
     UnsubscribeMailto,
+    /// A call's evidence (a call's reason is its `Subject`, its remedy its `Text`).
+    Evidence,
 }
 
 impl Part {
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::Subject,
         Part::Html,
         Part::Text,
         Part::UnsubscribeUrl,
         Part::UnsubscribeMailto,
+        Part::Evidence,
     ];
 
     /// The pipeline-file key of this part (also the template's name).
@@ -51,6 +54,7 @@ impl Part {
             Part::Text => "text",
             Part::UnsubscribeUrl => "unsubscribe_url",
             Part::UnsubscribeMailto => "unsubscribe_mailto",
+            Part::Evidence => "call_evidence",
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct Rendered {
     pub text: String,
     pub unsubscribe_url: Option<String>,
     pub unsubscribe_mailto: Option<String>,
+    /// A call's evidence.
+    pub evidence: Option<String>,
 }
 
 /// The compiled templates of one step.
@@ -209,6 +215,7 @@ impl StepTemplates {
             text: self.render_part(Part::Text, &ctx)?.unwrap_or_default(),
             unsubscribe_url,
             unsubscribe_mailto,
+            evidence: self.render_part(Part::Evidence, &ctx)?,
         })
     }
 }

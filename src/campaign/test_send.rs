@@ -38,7 +38,7 @@ pub struct TestMessages {
 pub fn check_recipients(medium: Medium, to: &[String]) -> Vec<String> {
     let (valid, what): (fn(&str) -> bool, &str) = match medium {
         Medium::Email => (valid_email, "an e-mail address"),
-        Medium::Sms => (valid_e164, "an E.164 phone number (+ and 8 to 15 digits)"),
+        Medium::Sms | Medium::Call => (valid_e164, "an E.164 phone number (+ and 8 to 15 digits)"),
     };
     let mut problems: Vec<String> = to
         .iter()
@@ -55,6 +55,11 @@ pub fn check_recipients(medium: Medium, to: &[String]) -> Vec<String> {
         .collect();
     if to.is_empty() {
         problems.push("give at least one --to address".into());
+    }
+    if medium == Medium::Call {
+        problems.push(
+            "a call is not sent: it is a row of the call list (try `winback run --dry-run` and read the list)".into(),
+        );
     }
     problems
 }
@@ -176,7 +181,7 @@ pub fn test_messages(input: &TestSendInput<'_>) -> Vec<TestMessages> {
 /// customer id `test:<id>`.
 fn mark(mut m: Message) -> Message {
     match m.medium {
-        Medium::Email => {
+        Medium::Email | Medium::Call => {
             m.subject = Some(format!(
                 "{TEST_PREFIX}{}",
                 m.subject.as_deref().unwrap_or_default()

@@ -43,6 +43,8 @@ pub fn message(i: usize, medium: Medium, channel: &str, campaign: &str) -> Messa
         subject: email.then(|| format!("We miss you, customer {i}")),
         html: email.then(|| format!("<p>Hello customer {i}</p>")),
         text: format!("Hello customer {i}, come back for 10% off"),
+        evidence: None,
+        owner: None,
         unsubscribe_url: email.then(|| format!("https://example.com/u/{i}")),
         unsubscribe_mailto: email.then(|| "mailto:unsub@example.com".to_string()),
         cost: 0.01,

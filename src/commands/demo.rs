@@ -31,6 +31,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     // Two nights, two weeks apart: the first sends the campaigns; then some customers come
     // back (the messaged ones more often than the holdout); the second shows the results.
     let first = as_of - chrono::Days::new(14);
+    // No calls recorded before the first night's lists.
+    let outcomes = args.dir.join("call_outcomes");
+    if outcomes.exists() {
+        std::fs::remove_dir_all(&outcomes)?;
+    }
+    std::fs::create_dir_all(&outcomes)?;
     let night = |d| run_once(&runner, &pipeline, &args.state_dir, d, 30, 60);
     let manifest = match night(first).await? {
         Ended::Done { manifest, .. } => manifest,
@@ -51,6 +57,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let state = crate::state::State::open(&args.state_dir)?;
     let back = crate::demo::comebacks::simulate(&state, &args.dir, first, as_of, args.seed)?;
     println!("between the nights {back} messaged or held-out customers bought again");
+    let reached = crate::demo::call_outcomes::simulate(&state, &args.dir, first, as_of, args.seed)?;
+    println!("between the nights the team reached {reached} customers of the call lists");
     // A model backtest for the report: fitted on the purchases before 180 days ago, checked
     // against the 180 days since.
     let backtest = crate::cli::BacktestArgs {
@@ -105,7 +113,7 @@ fn demo_pipeline(args: &DemoArgs) -> PipelineArgs {
     let dir = |sub: &str| args.dir.join(sub).to_string_lossy().into_owned();
     PipelineArgs {
         pipeline: args.pipeline.clone(),
-        inputs: ["purchases", "customers", "complaints"]
+        inputs: ["purchases", "customers", "complaints", "call_outcomes"]
             .iter()
             .map(|s| (s.to_string(), dir(s)))
             .collect(),
@@ -122,7 +130,7 @@ fn print_outputs(args: &DemoArgs, as_of: NaiveDate, manifest: &Manifest) {
     );
     if manifest.campaigns.is_some() {
         println!(
-            "Messages: {}/_outbox/as_of={}/ (JSONL per channel and campaign, for a marketing tool); the ledger: winback sends",
+            "Messages: {}/_outbox/as_of={}/ (JSONL per channel and campaign, for a marketing tool; calls/<campaign>.csv: the call list for the team); the ledger: winback sends",
             args.output, as_of
         );
     }

@@ -20,6 +20,10 @@ pub struct RawCampaign {
     #[serde(default)]
     pub on_unknown: OnUnknown,
     pub description: Option<String>,
+    /// At most this many calls per night (steps listing a channel of medium `call`), to
+    /// the highest-value customers due; the others go on to the step's next channel.
+    /// None: everyone the call channel qualifies for.
+    pub call_top: Option<u32>,
     #[serde(default)]
     pub steps: Vec<RawStep>,
 }
@@ -53,6 +57,12 @@ pub struct RawStep {
     pub sms_text_file: Option<String>,
     pub unsubscribe_url: Option<String>,
     pub unsubscribe_mailto: Option<String>,
+    /// A call's row on the call list (a step with a channel of medium `call`): why we
+    /// call (`call_reason`), what points at it (`call_evidence`, optional), and what the
+    /// caller offers (`call_remedy`). Templates, like the message parts.
+    pub call_reason: Option<String>,
+    pub call_evidence: Option<String>,
+    pub call_remedy: Option<String>,
 }
 
 /// A step's `channel` as written: `"email"` or `["email", "sms"]`.

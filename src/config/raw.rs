@@ -56,6 +56,18 @@ pub struct RawPipeline {
     /// What provider event webhooks are checked with, and soft-bounce rules.
     #[serde(default)]
     pub feedback: super::listen::RawFeedback,
+    /// `[staff]`: the team the call list's calls are shared among.
+    #[serde(default)]
+    pub staff: RawStaff,
+}
+
+/// `[staff]`: `members = ["Ana", "Ben"]`, the people calls are shared among (a customer's
+/// own `owner` column comes first).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStaff {
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// `[delivery]`: rules across every campaign and channel.

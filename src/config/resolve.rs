@@ -55,6 +55,8 @@ pub struct Pipeline {
     pub http: super::listen::HttpSettings,
     /// `[feedback]`: provider event webhooks.
     pub feedback: super::listen::FeedbackSettings,
+    /// `[staff] members`: who calls (trimmed, each once, in the file's order).
+    pub staff: Vec<String>,
 }
 
 /// A checked `[channels.NAME]`.
@@ -177,6 +179,16 @@ fn resolve(
     problems.extend(token_secret_problems(&delivery, &channels));
     let http = super::listen::http(&raw.http, &mut problems);
     let feedback = super::listen::feedback(&raw.feedback, &mut problems);
+    let mut staff: Vec<String> = Vec::new();
+    for member in raw.staff.members.iter().map(|m| m.trim().to_string()) {
+        if member.is_empty() || staff.contains(&member) {
+            problems.push(format!(
+                "staff.members: {member:?} is empty or listed twice"
+            ));
+        } else {
+            staff.push(member);
+        }
+    }
     let output_url = match (&opts.output, &raw.output.url) {
         (Some(cli), _) => cli.clone(),
         (None, Some(url)) => relative_to(base, url),
@@ -238,6 +250,7 @@ fn resolve(
         delivery,
         http,
         feedback,
+        staff,
     })
 }
 

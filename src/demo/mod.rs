@@ -1,6 +1,7 @@
 //! `winback demo`: realistic synthetic shop data, so the product can be tried with no
 //! account and no network.
 
+pub mod call_outcomes;
 pub mod comebacks;
 pub mod generate;
 

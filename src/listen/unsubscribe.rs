@@ -26,6 +26,7 @@ fn medium_words(medium: Medium) -> &'static str {
     match medium {
         Medium::Email => "e-mails",
         Medium::Sms => "text messages",
+        Medium::Call => "phone calls",
     }
 }
 

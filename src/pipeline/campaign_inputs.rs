@@ -164,19 +164,22 @@ pub(super) async fn contacts(
         }
     };
     let sql = format!(
-        "select cast(customer_id as varchar) as customer_id, {}, {}, {}, {}, {}, {} from customers",
+        "select cast(customer_id as varchar) as customer_id, {}, {}, {}, {}, {}, {}, {}, {} from customers",
         col("email", "varchar"),
         col("phone", "varchar"),
         col("consent_email", "boolean"),
         col("consent_sms", "boolean"),
         col("timezone", "varchar"),
         col("country", "varchar"),
+        col("consent_call", "boolean"),
+        col("owner", "varchar"),
     );
     for_each_batch(ctx, &sql, |b| {
         let s = |i: usize| text(b.column(i));
         let (ids, email, phone, tz, country) = (s(0)?, s(1)?, s(2)?, s(5)?, s(6)?);
         let flag = |i: usize| b.column(i).as_any().downcast_ref::<BooleanArray>().cloned();
-        let (ce, cs) = (flag(3), flag(4));
+        let (ce, cs, cc) = (flag(3), flag(4), flag(7));
+        let owner = s(8)?;
         let get = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
         let consent = |a: &Option<BooleanArray>, i: usize| {
             a.as_ref().and_then(|a| (!a.is_null(i)).then(|| a.value(i)))
@@ -199,6 +202,8 @@ pub(super) async fn contacts(
                     phone,
                     consent_email: consent(&ce, i),
                     consent_sms: consent(&cs, i),
+                    consent_call: consent(&cc, i),
+                    owner: get(&owner, i).filter(|o| !o.trim().is_empty()),
                     timezone,
                     timezone_source,
                     unsubscribe_token: None,
@@ -248,6 +253,7 @@ pub(super) async fn unsubscribes(ctx: &SessionContext) -> Result<Vec<Unsubscribe
             {
                 Some("email") => Some(Medium::Email),
                 Some("sms") => Some(Medium::Sms),
+                Some("call") => Some(Medium::Call),
                 _ => None,
             };
             out.push(Unsubscribe {

@@ -253,6 +253,7 @@ pub async fn plan(
         last_purchase: &last_purchase,
         frequency_cap: pipeline.delivery.frequency_cap,
         tokens,
+        staff: &pipeline.staff,
         warn_deferred_nights: pipeline.delivery.warn_deferred_nights,
     };
     let plan = crate::campaign::plan(&input).map_err(|e| stage_err("plan", e))?;

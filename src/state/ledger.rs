@@ -101,6 +101,7 @@ pub(super) fn parse_medium(s: &str) -> Result<Medium, StateError> {
     match s {
         "email" => Ok(Medium::Email),
         "sms" => Ok(Medium::Sms),
+        "call" => Ok(Medium::Call),
         _ => Err(bad("sends.medium", s)),
     }
 }

@@ -29,7 +29,8 @@ use crate::clock::{Clock, SystemClock};
 
 pub use ledger::{LedgerRow, SendCount};
 pub use ledger_migrations::{
-    SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION, SENDS_WOULD_BE_MIGRATION,
+    SENDS_CALL_MIGRATION, SENDS_MIGRATION, SENDS_OWNER_MIGRATION, SENDS_TAGS_MIGRATION,
+    SENDS_WOULD_BE_MIGRATION,
 };
 pub use ledger_rows::{LedgerDecision, LedgerOutcome, RunOwner, Tags};
 pub use locks::{LockInfo, holder_id, lock_key};
@@ -79,6 +80,7 @@ CREATE TABLE locks (
     suppressions::SUPPRESSIONS_MIGRATION,
     TEST_SENDS_MIGRATION,
     SENDS_WOULD_BE_MIGRATION,
+    SENDS_CALL_MIGRATION,
 ];
 
 /// A failure of the state database.

@@ -10,6 +10,7 @@
 //! complete ones. A crash between the write and the ledger's record leaves the rows
 //! `unknown`; reconciliation settles them by reading the outbox itself (see `lookup`).
 
+mod call_list;
 mod outbox;
 
 use std::path::PathBuf;
@@ -24,7 +25,8 @@ use super::settings::{ChannelSettings, Limits, channel_config};
 use crate::message::Message;
 
 channel_config!(
-    /// `type = "file"`: JSONL files under the run's outbox.
+    /// `type = "file"`: JSONL files under the run's outbox (a call list, CSV, for
+    /// `medium = "call"`).
     FileConfig {}
 );
 
@@ -65,9 +67,19 @@ impl FileChannel {
 
     /// The file a campaign's messages go to.
     pub fn path_for(&self, campaign: &str) -> PathBuf {
-        self.root
-            .join(safe_name(&self.settings.name))
-            .join(format!("{}.jsonl", safe_name(campaign)))
+        self.file_in(&self.root, campaign)
+    }
+
+    /// The file of `campaign` under an outbox folder: `<channel>/<campaign>.jsonl`, or
+    /// `.csv` for a call list (medium `call`).
+    fn file_in(&self, root: &std::path::Path, campaign: &str) -> PathBuf {
+        let ext = if self.calls() { "csv" } else { "jsonl" };
+        root.join(safe_name(&self.settings.name))
+            .join(format!("{}.{ext}", safe_name(campaign)))
+    }
+
+    fn calls(&self) -> bool {
+        self.settings.medium == crate::message::Medium::Call
     }
 }
 
@@ -118,12 +130,14 @@ impl FileChannel {
             std::collections::HashMap::new();
         let mut out = Vec::with_capacity(sends.len());
         for s in sends {
-            let path = self
-                .root_for(s.as_of)
-                .join(safe_name(&self.settings.name))
-                .join(format!("{}.jsonl", safe_name(&s.campaign)));
+            let path = self.file_in(&self.root_for(s.as_of), &s.campaign);
             if !keys_of.contains_key(&path) {
-                let keys = outbox::keys(&path).map_err(|e| ChannelError::Internal {
+                let keys = if self.calls() {
+                    call_list::keys(&path)
+                } else {
+                    outbox::keys(&path)
+                };
+                let keys = keys.map_err(|e| ChannelError::Internal {
                     channel: self.settings.name.clone(),
                     reason: format!("cannot read the outbox file {}: {e}", path.display()),
                 })?;
@@ -153,15 +167,22 @@ impl FileChannel {
         campaigns.dedup();
         let mut out = vec![Outcome::Delivered { provider_id: None }; batch.len()];
         for campaign in campaigns {
+            let path = self.path_for(campaign);
             let mut buf = Vec::new();
+            let header = if self.calls() {
+                call_list::header()
+            } else {
+                vec![]
+            };
             for m in batch.iter().filter(|m| m.campaign == campaign) {
+                if self.calls() {
+                    buf.extend(call_list::line(m));
                 // A Message always serialises (plain strings and numbers).
-                if serde_json::to_writer(&mut buf, m).is_ok() {
+                } else if serde_json::to_writer(&mut buf, m).is_ok() {
                     buf.push(b'\n');
                 }
             }
-            let path = self.path_for(campaign);
-            if let Err(e) = outbox::append(&path, &buf) {
+            if let Err(e) = outbox::append_under(&path, &header, &buf) {
                 let reason = format!("cannot write the outbox file {}: {e}", path.display());
                 for (i, m) in batch.iter().enumerate() {
                     if m.campaign == campaign {

@@ -10,8 +10,9 @@ use std::path::Path;
 const TAIL: u64 = 4 * 1024 * 1024;
 
 /// Appends `lines` (whole lines, each ending in `\n`) to `target`: cuts a torn tail left by
-/// a crash, writes the lines with one `write`, and syncs. Creates the file and its folder.
-pub fn append(target: &Path, lines: &[u8]) -> std::io::Result<()> {
+/// a crash, writes `header` (a whole line, or nothing) when the file is then new or empty,
+/// writes the lines with one `write`, and syncs. Creates the file and its folder.
+pub fn append_under(target: &Path, header: &[u8], lines: &[u8]) -> std::io::Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let created = !target.exists();
     std::fs::create_dir_all(dir)?;
@@ -21,7 +22,13 @@ pub fn append(target: &Path, lines: &[u8]) -> std::io::Result<()> {
         .append(true)
         .open(target)?;
     repair(&mut f)?;
-    f.write_all(lines)?;
+    if !header.is_empty() && f.metadata()?.len() == 0 {
+        let mut all = header.to_vec();
+        all.extend_from_slice(lines);
+        f.write_all(&all)?;
+    } else {
+        f.write_all(lines)?;
+    }
     f.sync_data()?;
     if created {
         // The new file's name is durable once its folder is synced.
@@ -100,13 +107,13 @@ mod tests {
     fn appends_cut_a_torn_tail_and_keys_skip_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c/x.jsonl");
-        append(&path, b"{\"idempotency_key\":\"a\"}\n").unwrap();
+        append_under(&path, &[], b"{\"idempotency_key\":\"a\"}\n").unwrap();
         // A crash in the middle of the next write.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"idempotency_key\":\"b").unwrap();
         drop(f);
         assert_eq!(keys(&path).unwrap(), HashSet::from(["a".to_string()]));
-        append(&path, b"{\"idempotency_key\":\"c\"}\n").unwrap();
+        append_under(&path, &[], b"{\"idempotency_key\":\"c\"}\n").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,

@@ -112,3 +112,58 @@ async fn a_crash_between_write_and_record_is_settled_from_the_outbox() {
     assert!(matches!(got[1], Settlement::Accepted { .. }));
     assert!(matches!(got[2], Settlement::NotAccepted { .. }), "{got:?}");
 }
+
+#[tokio::test]
+async fn a_call_channel_writes_the_call_list_as_csv_and_settles_from_it() {
+    use crate::channels::{Settlement, Unsettled};
+    let dir = tempfile::tempdir().unwrap();
+    let ch = build("calls", "type = \"file\"\nmedium = \"call\"\n", dir.path());
+    let call =
+        |i: usize, owner: &str, reason: &str, evidence: Option<&str>, remedy: &str| Message {
+            subject: Some(reason.to_string()),
+            evidence: evidence.map(str::to_string),
+            text: remedy.to_string(),
+            owner: Some(owner.to_string()),
+            html: None,
+            unsubscribe_url: None,
+            unsubscribe_mailto: None,
+            ..message(i, Medium::Call, "calls", "amends")
+        };
+    let first = [call(
+        1,
+        "Ana",
+        "a late delivery",
+        Some("2 complaints, last 2025-02-20"),
+        "Ask what went wrong.\nOffer 20% off",
+    )];
+    let second = [call(
+        2,
+        "Ben",
+        "=HYPERLINK(\"x\")",
+        None,
+        "Replace it, \"no questions\"",
+    )];
+    ch.send(&first).await.into_result().unwrap();
+    ch.send(&second).await.into_result().unwrap();
+    // By hand: a header once; customer c1 (phone_of(1) = +15550000001), its owner, reason,
+    // evidence and remedy (the line break a space); then c2, whose reason a spreadsheet
+    // would run as a formula (prefixed with ') and quoted for its quotes, no evidence, and
+    // a remedy quoted for its comma and quotes. as_of() and the entry date are 2025-03-10;
+    // the key is message()'s.
+    let text = std::fs::read_to_string(dir.path().join("calls/amends.csv")).unwrap();
+    assert_eq!(
+        text,
+        "customer,phone,owner,reason,evidence,suggested_remedy,campaign,step,entry_date,as_of,key\n\
+         c1,+15550000001,Ana,a late delivery,\"2 complaints, last 2025-02-20\",Ask what went wrong. Offer 20% off,amends,1,2025-03-10,2025-03-10,amends-1-c1-calls-2025-03-01\n\
+         c2,+15550000002,Ben,\"'=HYPERLINK(\"\"x\"\")\",,\"Replace it, \"\"no questions\"\"\",amends,1,2025-03-10,2025-03-10,amends-1-c2-calls-2025-03-01\n"
+    );
+    // Reconciliation reads the list's keys: c1 and c2 are there, c3 is not.
+    let ask: Vec<Unsettled> = [&first[0], &second[0], &call(3, "Ana", "r", None, "x")]
+        .into_iter()
+        .map(unsettled)
+        .collect();
+    let got = ch.lookup(&ask).await.unwrap();
+    assert!(matches!(got[0], Settlement::Accepted { .. }), "{got:?}");
+    assert!(matches!(got[1], Settlement::Accepted { .. }), "{got:?}");
+    assert!(matches!(got[2], Settlement::NotAccepted { .. }), "{got:?}");
+}
