@@ -41,6 +41,8 @@ fn message(i: usize, medium: Medium, channel: &str) -> Message {
         subject: email.then(|| format!("We miss you, customer {i}")),
         html: email.then(|| format!("<p>Hello {i}, here is 10% off your next order.</p>")),
         text: format!("Hello {i}, here is 10% off your next order. Reply STOP to opt out."),
+        evidence: None,
+        owner: None,
         unsubscribe_url: email.then(|| format!("https://shop.example.com/u/{i:08}")),
         unsubscribe_mailto: None,
         cost: if email { 0.0008 } else { 0.0079 },

@@ -163,6 +163,7 @@ fn run(n: usize, spread: u64) {
                 timezone: Some(chrono_tz::Europe::Berlin),
                 timezone_source: winback::campaign::timezone::TimezoneSource::Given,
                 unsubscribe_token: None,
+                ..Contact::default()
             },
         );
     }
@@ -181,6 +182,7 @@ fn run(n: usize, spread: u64) {
         last_purchase: &last_purchase,
         frequency_cap: FrequencyCap::default(),
         tokens: &tokens,
+        staff: &[],
         warn_deferred_nights: 3,
     };
     // The first pass warms the allocator; the second is reported.

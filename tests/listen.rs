@@ -103,11 +103,16 @@ fn project(dir: &Path, email_only: bool) {
     campaign_project(dir);
     if email_only {
         edit_pipeline(dir, "channel = [\"email\", \"sms\"]", "channel = \"email\"");
+        edit_pipeline(
+            dir,
+            "channel = [\"calls\", \"email\", \"sms\"]",
+            "channel = \"email\"",
+        );
         let file = dir.join("pipelines/reactivation.toml");
         let text = std::fs::read_to_string(&file).unwrap();
         let kept: Vec<&str> = text
             .lines()
-            .filter(|l| !l.starts_with("sms_text = "))
+            .filter(|l| !l.starts_with("sms_text = ") && !l.starts_with("call_"))
             .collect();
         std::fs::write(&file, kept.join("\n")).unwrap();
     }

@@ -89,6 +89,9 @@ fn world(entry: NaiveDate) -> (HashMap<String, Vec<AudienceRow>>, IdMap<String, 
                 ("days_since_last_purchase", serde_json::json!(60)),
                 ("orders", serde_json::json!(7)),
                 ("favourite_channel", serde_json::json!("web")),
+                // For the call list's row (step 1 calls the most valuable).
+                ("last_purchase_date", serde_json::json!("2026-11-01")),
+                ("monetary_total", serde_json::json!(420.0)),
             ]),
         });
     }

@@ -279,8 +279,8 @@ fn a_step_naming_an_unknown_channel_in_its_list_or_fallback_exits_78() {
     crate::campaigns::campaign_project(tmp.path());
     let file = tmp.path().join("pipelines/reactivation.toml");
     let text = std::fs::read_to_string(&file).unwrap();
-    let quick = "day = 0\nchannel = [\"email\", \"sms\"]        # e-mail where";
-    let amends = "day = 0\nchannel = [\"email\", \"sms\"]        # SMS for whoever";
+    let quick = "day = 0\nchannel = [\"calls\", \"email\", \"sms\"] # a call for the top";
+    let amends = "day = 0\nchannel = [\"calls\", \"email\", \"sms\"] # SMS for whoever";
     assert!(
         text.contains(quick) && text.contains(amends),
         "the shipped steps moved"
@@ -288,7 +288,7 @@ fn a_step_naming_an_unknown_channel_in_its_list_or_fallback_exits_78() {
     let text = text
         .replace(
             quick,
-            "day = 0\nchannel = [\"email\", \"fax\"]        # e-mail where",
+            "day = 0\nchannel = [\"calls\", \"email\", \"fax\"] # a call for the top",
         )
         .replace(
             amends,

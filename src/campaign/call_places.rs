@@ -16,16 +16,16 @@ use crate::message::Medium;
 
 /// Clears `calls` on the candidates (treated and held out) beyond their campaign's
 /// `call_top`.
-pub(super) fn limit_calls(
+pub(super) fn limit_calls<'a>(
     input: &PlanInput<'_>,
     unsubscribes: &UnsubscribeIndex,
-    treated: &mut [Candidate<'_>],
-    held: &mut [Candidate<'_>],
+    treated: &mut [Candidate<'a>],
+    held: &mut [Candidate<'a>],
 ) {
     if input.campaigns.iter().all(|c| c.call_top.is_none()) {
         return;
     }
-    let mut callable: Vec<Vec<&mut Candidate<'_>>> =
+    let mut callable: Vec<Vec<&mut Candidate<'a>>> =
         (0..input.campaigns.len()).map(|_| Vec::new()).collect();
     for c in treated.iter_mut().chain(held.iter_mut()) {
         if input.campaigns[c.campaign].call_top.is_some() && would_call(input, unsubscribes, c) {

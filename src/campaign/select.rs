@@ -54,7 +54,7 @@ pub(super) fn select<'a>(
 
     let hasher = IdBuildHasher::default();
     let pre = par_map(&rows, |&(ci, ri, row)| {
-        classify(input, unsubscribes, &index, &hasher, ci, ri, row)
+        classify(input, &index, &hasher, ci, ri, row)
     });
 
     let mut candidates = Vec::with_capacity(pre.len());
@@ -100,13 +100,12 @@ fn priority_order(input: &PlanInput<'_>) -> (Vec<usize>, Vec<usize>) {
 }
 
 /// What row `ri` of campaign `ci`'s audience comes to: skipped (nothing due, or a
-/// repeated row), decided (purchased, lower priority, holdout) or treated, with its
-/// count of recent messages and its tie-break hash. A holdout decision records the
-/// channel the customer would have been sent on; the others the step's first.
+/// repeated row), decided (purchased, lower priority), held out or treated, with its
+/// count of recent messages and its tie-break hash. A decision records the step's first
+/// channel; a held-out candidate's decision waits for the call places ([`holdout`]).
 #[allow(clippy::too_many_arguments)] // one audience row and what it is checked against
 fn classify<'a>(
     input: &'a PlanInput<'a>,
-    unsubscribes: &UnsubscribeIndex,
     index: &CustomerIndex<'_>,
     hasher: &IdBuildHasher,
     ci: usize,
