@@ -37,7 +37,8 @@ fn channels(plan: &Plan) -> BTreeMap<String, String> {
 #[test]
 fn call_top_calls_the_most_valuable_a_call_can_reach_and_emails_the_rest() {
     let mut w = World::new(&calls_toml(0.0, 2));
-    // a 500, b 400, c 300 (no phone: a call cannot reach c), d 200, e 100.
+    // a 500, b 400 (call consent null: none), c 300 (no phone), d 200, e 100: a call
+    // can reach a, d and e.
     for (id, value) in [
         ("a", 500.0),
         ("b", 400.0),
@@ -47,15 +48,16 @@ fn call_top_calls_the_most_valuable_a_call_can_reach_and_emails_the_rest() {
     ] {
         w.add("amends", id, "2026-06-04", value);
     }
+    w.contacts.get_mut("b").unwrap().consent_call = None;
     w.contacts.get_mut("c").unwrap().phone = None;
     let p = w.plan();
-    // The two places go to a and b; c (no phone) takes none and gets the e-mail, as do
-    // d and e, below the top two.
+    // The two places go to a and d, the most valuable a call can reach; b and c take
+    // none and get the e-mail, as does e, below the top two of the callable.
     let expected: BTreeMap<String, String> = [
         ("a", "calls"),
-        ("b", "calls"),
+        ("b", "email"),
         ("c", "email"),
-        ("d", "email"),
+        ("d", "calls"),
         ("e", "email"),
     ]
     .into_iter()

@@ -127,6 +127,7 @@ impl World {
                 phone: Some("+4915112345678".to_string()),
                 consent_email: Some(true),
                 consent_sms: Some(true),
+                consent_call: Some(true),
                 timezone: None,
                 unsubscribe_token: Some(format!("tok-{id}")),
                 ..Contact::default()

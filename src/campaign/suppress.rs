@@ -17,8 +17,8 @@ pub struct Contact {
     /// None (null) is not consent.
     pub consent_email: Option<bool>,
     pub consent_sms: Option<bool>,
-    /// Consent to a phone call; None (null, or no such column): the SMS consent decides,
-    /// for the same number.
+    /// Consent to a phone call (the `consent_call` column); None (null, or no such
+    /// column) is no consent, like the others.
     pub consent_call: Option<bool>,
     /// The person of the team who owns this customer (the `owner` column): their calls
     /// go to them, whatever `[staff]` says.
@@ -36,7 +36,7 @@ impl Contact {
         match medium {
             Medium::Email => self.consent_email == Some(true),
             Medium::Sms => self.consent_sms == Some(true),
-            Medium::Call => self.consent_call.or(self.consent_sms) == Some(true),
+            Medium::Call => self.consent_call == Some(true),
         }
     }
 

@@ -77,6 +77,7 @@ struct Customers {
     timezone: Vec<&'static str>,
     consent_email: Vec<bool>,
     consent_sms: Vec<bool>,
+    consent_call: Vec<bool>,
 }
 
 /// Generate `purchases/`, `customers/` and `complaints/` Parquet folders under `opts.dir`.
@@ -163,6 +164,7 @@ fn write_chunk(
         timezone: vec![],
         consent_email: vec![],
         consent_sms: vec![],
+        consent_call: vec![],
     };
     let end_ts = opts.end.and_hms_opt(0, 0, 0).expect("midnight");
     let gap_dist = LogNormal::new(40f64.ln(), 0.6).expect("valid lognormal");
@@ -180,6 +182,9 @@ fn write_chunk(
         cu.timezone.push(tz);
         cu.consent_email.push(rng.random_bool(0.9));
         cu.consent_sms.push(rng.random_bool(0.6));
+        // Two customers in five may be called (from the id: the random stream, and so the
+        // rest of the data, stays as it was).
+        cu.consent_call.push(id % 5 < 2);
         // A school of fish: a third of French app customers are weekly buyers who all
         // stopped 11 days ago, so their lapse alarms ring together in the last week.
         let school = channel == "app" && country == "FR" && rng.random_bool(0.33);
@@ -380,6 +385,7 @@ fn customers_batch(c: Customers) -> RecordBatch {
         Field::new("timezone", DataType::Utf8, true),
         Field::new("consent_email", DataType::Boolean, true),
         Field::new("consent_sms", DataType::Boolean, true),
+        Field::new("consent_call", DataType::Boolean, true),
     ]);
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(c.customer_id)),
@@ -389,6 +395,7 @@ fn customers_batch(c: Customers) -> RecordBatch {
         Arc::new(StringArray::from(c.timezone)),
         Arc::new(BooleanArray::from(c.consent_email)),
         Arc::new(BooleanArray::from(c.consent_sms)),
+        Arc::new(BooleanArray::from(c.consent_call)),
     ];
     RecordBatch::try_new(Arc::new(schema), cols).expect("columns match the schema")
 }
