@@ -101,7 +101,9 @@ const OPENS: &str = "2027-01-11T08:00:00Z";
 async fn scheduled_bodies(toml: &str, medium: Medium, now: &str) -> (ChannelReport, Vec<Vec<u8>>) {
     let server = MockServer::start().await;
     let answer = match medium {
-        Medium::Sms | Medium::Call => ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1"}"#),
+        Medium::Sms | Medium::Call => {
+            ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1"}"#)
+        }
         Medium::Email => ResponseTemplate::new(202)
             .insert_header("X-Message-Id", "m1")
             .set_body_string(r#"{"id":"<m1@mg>","message":"Queued"}"#),
