@@ -182,6 +182,7 @@ fn run(n: usize, spread: u64) {
         frequency_cap: FrequencyCap::default(),
         tokens: &tokens,
         warn_deferred_nights: 3,
+        budget: None,
     };
     // The first pass warms the allocator; the second is reported.
     drop(plan(&input).expect("bench plan"));

@@ -134,6 +134,7 @@ fn fourteen_nights(schedule: &Schedule, entry: NaiveDate) -> Nights {
             last_purchase: &no_purchases,
             frequency_cap: s.pipeline.delivery.frequency_cap,
             warn_deferred_nights: s.pipeline.delivery.warn_deferred_nights,
+            budget: s.pipeline.budget.as_ref(),
             tokens: &winback::unsubscribe_token::TokenKeys::development(),
         };
         let plan = winback::campaign::plan(&input).unwrap();

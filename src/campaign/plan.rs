@@ -111,9 +111,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut decisions = Vec::new();
     let candidates = select(input, &unsubscribes, &mut decisions);
     let planned = apply_rules(input, &unsubscribes, candidates, &mut decisions);
-    let planned = apply_budget(input, planned, &mut decisions);
+    let (planned, spend) = apply_budget(input, planned, &mut decisions);
     let send = render_all(input, planned, &mut decisions);
-    let summary = PlanSummary::new(input, &send, &decisions);
+    let summary = PlanSummary::new(input, &send, &decisions, &spend);
     Ok(Plan {
         send,
         decisions,

@@ -72,6 +72,7 @@ pub struct World {
     pub now: DateTime<Utc>,
     pub timezone: Tz,
     pub cap: FrequencyCap,
+    pub budget: Option<crate::config::budget::BudgetSplit>,
 }
 
 impl World {
@@ -105,6 +106,7 @@ impl World {
             now: at("2026-06-04T12:00:00Z"),
             timezone: chrono_tz::UTC,
             cap: FrequencyCap::default(),
+            budget: None,
         }
     }
 
@@ -181,6 +183,7 @@ impl World {
             frequency_cap: self.cap,
             tokens: &crate::unsubscribe_token::TokenKeys::development(),
             warn_deferred_nights: 3,
+            budget: self.budget.as_ref(),
         })
         .unwrap()
     }
@@ -269,6 +272,8 @@ mod golden;
 #[path = "plan_golden_sequence.rs"]
 mod golden_sequence;
 
+#[path = "plan_golden_budget.rs"]
+mod golden_budget;
 #[path = "plan_golden_channels.rs"]
 mod golden_channels;
 #[path = "plan_golden_windows.rs"]

@@ -254,6 +254,7 @@ pub async fn plan(
         frequency_cap: pipeline.delivery.frequency_cap,
         tokens,
         warn_deferred_nights: pipeline.delivery.warn_deferred_nights,
+        budget: pipeline.budget.as_ref(),
     };
     let plan = crate::campaign::plan(&input).map_err(|e| stage_err("plan", e))?;
     let s = &plan.summary;

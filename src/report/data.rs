@@ -236,4 +236,8 @@ pub struct ManifestView {
     pub quarantine: Vec<(String, u64)>,
     /// (model, one-line summary)
     pub models: Vec<(String, String)>,
+    /// Tonight's spend per campaign with a budget: (campaign, share of `[budget]`, limit,
+    /// spent, of it reallocated from unused shares).
+    #[serde(default)]
+    pub budget: Vec<(String, Option<f64>, f64, f64, f64)>,
 }

@@ -117,6 +117,10 @@ pub fn example() -> ReportData {
         campaign("winback_long_term", 3_100, 0.031, 0.027, 12.0, 0.4),
     ];
     let manifest = ManifestView {
+        budget: vec![
+            ("winback_amends".into(), Some(0.3), 300.0, 212.4, 0.0),
+            ("winback_quick".into(), Some(0.5), 500.0, 500.0, 0.0),
+        ],
         run_id: "2024-06-30T02:00:04Z-7f3a".into(),
         status: "succeeded".into(),
         seconds: 41.7,

@@ -58,6 +58,24 @@ pub(super) async fn read_manifest(root: &Location, as_of: NaiveDate) -> Option<s
 pub(super) fn manifest_view(m: &serde_json::Value) -> ManifestView {
     let list = |k: &str| m[k].as_array().cloned().unwrap_or_default();
     ManifestView {
+        budget: m["campaigns"]["plan"]["budget"]
+            .as_object()
+            .map(|b| {
+                b.iter()
+                    .map(|(campaign, u)| {
+                        let f = |k: &str| u[k].as_f64().unwrap_or(0.0);
+                        let share = u["share"].as_f64();
+                        (
+                            campaign.clone(),
+                            share,
+                            f("limit"),
+                            f("spent"),
+                            f("reallocated"),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         run_id: m["run_id"].as_str().unwrap_or_default().to_string(),
         status: m["status"].as_str().unwrap_or_default().to_string(),
         seconds: m["seconds"].as_f64().unwrap_or(0.0),

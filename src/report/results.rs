@@ -306,7 +306,35 @@ pub fn manifest(d: &ReportData) -> Option<String> {
         int(quarantined)
     )));
     s.push_str(&run_tables(m));
+    if !m.budget.is_empty() {
+        s.push_str(&budget_table(m));
+    }
     Some(s)
+}
+
+/// Tonight's spend per campaign against its budget and its share of `[budget]`.
+fn budget_table(m: &ManifestView) -> String {
+    let rows: Vec<_> = m
+        .budget
+        .iter()
+        .map(|(campaign, share, limit, spent, moved)| {
+            (
+                *spent >= *limit - 1e-9 && *limit > 0.0,
+                vec![
+                    t(campaign.clone()),
+                    n(share.map_or("-".into(), |s| format!("{}%", html::num(s * 100.0, 0)))),
+                    n(html::num(*limit, 2)),
+                    n(html::num(*spent, 2)),
+                    n(html::num(*moved, 2)),
+                ],
+            )
+        })
+        .collect();
+    html::table(
+        "Tonight's budget: spend against each campaign's share (highlighted: the budget ran out)",
+        &["campaign", "share", "limit", "spent", "reallocated in"],
+        &rows,
+    )
 }
 
 /// A bar chart of the seconds each stage of the run took.
