@@ -90,3 +90,43 @@ fn golden_a_campaigns_own_budget_still_applies() {
         assert!((plan.summary.budget["keep"].limit - 0.05).abs() < 1e-12);
     }
 }
+
+/// The budget, simulated for the holdout. `vip` (half held out) has 10 customers of values
+/// 1..10 and a budget of 0.03: the 3 most valuable treated customers are sent. A held-out
+/// customer whose value is below the lowest value sent would have been cut by the budget
+/// (`would_be_suppressed = "budget"`); one above it would have been sent (nothing recorded).
+#[test]
+fn golden_the_holdout_records_whom_the_budget_would_have_cut() {
+    let mut w = World::new(&campaign_toml("vip", 1, 0.5, Some(0.03), &[(0, "email")]));
+    for v in 1..=10 {
+        w.add("vip", &format!("v{v:02}"), "2026-06-04", v as f64);
+    }
+    let plan = w.plan();
+    let held: Vec<u32> = (1..=10)
+        .filter(|v| crate::campaign::holdout::in_holdout("vip", &format!("v{v:02}"), 0.5))
+        .collect();
+    let treated: Vec<u32> = (1..=10).filter(|v| !held.contains(v)).collect();
+    assert!(held.len() >= 2 && treated.len() >= 4, "held {held:?}");
+    // The three most valuable treated customers fit 0.03.
+    let lowest_sent = treated[treated.len() - 3];
+    let sent_ids: Vec<String> = sent(&plan).into_iter().map(|m| m.2).collect();
+    let expect_sent: Vec<String> = treated[treated.len() - 3..]
+        .iter()
+        .map(|v| format!("v{v:02}"))
+        .collect();
+    assert_eq!(sent_ids, expect_sent);
+    assert!(
+        held.iter().any(|v| *v < lowest_sent) && held.iter().any(|v| *v > lowest_sent),
+        "held {held:?} on both sides of {lowest_sent}"
+    );
+    for v in held {
+        let id = format!("v{v:02}");
+        let d = plan.decisions.iter().find(|d| d.customer_id == id).unwrap();
+        assert_eq!(d.state, SendState::Holdout);
+        let want = (v < lowest_sent).then(|| "budget".to_string());
+        assert_eq!(
+            d.would_be_suppressed, want,
+            "{id} against the lowest sent, {lowest_sent}"
+        );
+    }
+}

@@ -1,5 +1,7 @@
 //! Rules 4-6 of planning: suppression and deferral of the treated arm, then the budget.
 
+use std::collections::BTreeMap;
+
 use super::channel_choice::choose;
 use super::decision::{Candidate, Decision, Planned, decision};
 use super::id_hash::IdMap;
@@ -196,6 +198,7 @@ pub(super) fn apply_budget<'a>(
     }
     let mut cut: Vec<(usize, Vec<Planned<'a>>)> = cut.into_iter().collect();
     cut.sort_by_key(|c| c.0);
+    holdout_budget(input, &kept, &cut, decisions);
     for p in cut.into_iter().flat_map(|c| c.1) {
         decisions.push(decision(
             input,
@@ -206,6 +209,41 @@ pub(super) fn apply_budget<'a>(
         ));
     }
     (kept, spend)
+}
+
+/// The budget, simulated for the holdout: in a campaign the budget cut, a holdout customer
+/// whose value is below the lowest value the budget kept would have been cut too, so their
+/// holdout decision records `would_be_suppressed = "budget"` (unless an earlier rule
+/// already stopped them) and results leave them out of the like-with-like comparison, as
+/// the treated customers the budget cut are.
+fn holdout_budget(
+    input: &PlanInput<'_>,
+    kept: &[Planned<'_>],
+    cut: &[(usize, Vec<Planned<'_>>)],
+    decisions: &mut [Decision],
+) {
+    let mut lowest: BTreeMap<&str, f64> = BTreeMap::new();
+    for (ci, left) in cut {
+        if !left.is_empty() {
+            lowest.insert(&input.campaigns[*ci].name, f64::INFINITY);
+        }
+    }
+    for p in kept {
+        let name = input.campaigns[p.candidate.campaign].name.as_str();
+        if let Some(v) = lowest.get_mut(name) {
+            *v = v.min(p.candidate.row.value);
+        }
+    }
+    for d in decisions.iter_mut() {
+        if d.state == SendState::Holdout
+            && d.would_be_suppressed.is_none()
+            && lowest
+                .get(d.campaign.as_str())
+                .is_some_and(|v| d.value < *v)
+        {
+            d.would_be_suppressed = Some("budget".to_string());
+        }
+    }
 }
 
 /// The most campaign `ci` may spend tonight before reallocation: its own `budget` and its

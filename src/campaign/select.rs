@@ -160,8 +160,9 @@ fn classify<'a>(
         .count() as u32;
     if in_holdout(&campaign.name, &row.customer_id, campaign.holdout_share) {
         // The same rules as the treated arm, recorded, never acted on: results compare
-        // the customers who would have been messaged in both arms. The budget and the
-        // daily cap depend on the order of the whole night's sends and are not simulated.
+        // the customers who would have been messaged in both arms. The budget is simulated
+        // once the treated arm is cut (rules::holdout_budget); the daily cap, which
+        // depends on the order of the whole night's sends, is not.
         let contact = input.contacts.get(&row.customer_id);
         let would_be = match choose(input, step, row, contact, unsubscribes) {
             Ok(chosen) => {
