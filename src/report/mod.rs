@@ -11,6 +11,7 @@ mod churn;
 #[cfg(test)]
 mod churn_tests;
 mod curves;
+mod funnel;
 pub mod data;
 #[cfg(test)]
 mod example_churn;
@@ -18,6 +19,7 @@ mod example_churn;
 mod example_data;
 pub mod gather;
 mod gather_churn;
+mod gather_funnel;
 mod gather_results;
 mod html;
 mod lapses;

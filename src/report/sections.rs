@@ -48,7 +48,7 @@ pub fn glance(d: &ReportData) -> Option<String> {
             "customers who first missed their rhythm",
         ),
         (int(g.segment_alerts), "segment alerts (school of fish)"),
-        (int(g.messages_sent), "win-back messages sent"),
+        (int(g.messages_sent), "win-back messages sent tonight"),
         (incr, "incremental revenue from win-back"),
     ];
     let mut s = String::from("<div class=\"tiles\">\n");

@@ -96,7 +96,7 @@ fn text_is_escaped_everywhere() {
     d.generated_at = evil.into();
     d.rfm[0].segment = evil.into();
     d.campaigns[0].campaign = evil.into();
-    d.campaigns[0].suppressed[0].0 = evil.into();
+    d.campaigns[0].tonight.as_mut().unwrap().not_sent[0].0 = evil.into();
     d.lapse_by_segment[0].0 = evil.into();
     d.segment_alerts[0].group = evil.into();
     d.segment_alerts[0].alert = true;
