@@ -141,3 +141,69 @@ pub(super) async fn funnels(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn night(day: u32, sent: u64, held_out: u64, window_complete: u64) -> FunnelNight {
+        FunnelNight {
+            night: NaiveDate::from_ymd_opt(2026, 10, day).unwrap(),
+            funnel: Funnel {
+                picked: sent + held_out + 1,
+                held_out,
+                suppressed: 1,
+                sent,
+                delivered: sent,
+                window_complete,
+                came_back: 1,
+                ..Funnel::default()
+            },
+        }
+    }
+
+    /// The complete nights are summed with their dates; a night with a window still running
+    /// is in progress; a night without contact goes with the complete ones up to the last.
+    #[test]
+    fn complete_nights_are_summed_and_the_running_ones_listed() {
+        let mut c = CampaignResult::default();
+        split_nights(
+            &mut c,
+            vec![
+                night(1, 4, 1, 5),
+                night(2, 0, 0, 0),
+                night(3, 2, 1, 3),
+                night(20, 3, 1, 0),
+                night(21, 0, 0, 0),
+            ],
+        );
+        let day = |d| NaiveDate::from_ymd_opt(2026, 10, d).unwrap();
+        assert_eq!(c.nights, Some((day(1), day(3))));
+        assert_eq!(
+            c.funnel,
+            Funnel {
+                picked: 6 + 1 + 4,
+                held_out: 2,
+                suppressed: 3,
+                sent: 6,
+                delivered: 6,
+                bounced: 0,
+                window_complete: 8,
+                came_back: 3,
+                holdout_came_back: 0,
+            }
+        );
+        let running: Vec<_> = c.in_progress_nights.iter().map(|n| n.night).collect();
+        assert_eq!(running, [day(20), day(21)]);
+    }
+
+    /// A night where some windows have ended and others not is not complete.
+    #[test]
+    fn a_partly_finished_night_is_in_progress() {
+        let mut c = CampaignResult::default();
+        split_nights(&mut c, vec![night(5, 3, 1, 2)]);
+        assert_eq!(c.nights, None);
+        assert_eq!(c.funnel, Funnel::default());
+        assert_eq!(c.in_progress_nights.len(), 1);
+    }
+}

@@ -77,8 +77,14 @@ pub fn glance(d: &ReportData) -> Option<String> {
             }
         ));
     }
-    if g.incremental_revenue.is_none() {
-        msg.push_str(" Incremental revenue appears once campaigns have results.");
+    match (g.incremental_revenue, crate::report::funnel::covered(d)) {
+        (None, _) => msg.push_str(" Incremental revenue appears once campaigns have results."),
+        (Some(_), Some((first, last))) => msg.push_str(&format!(
+            " Incremental revenue counts the {}, whose attribution windows have ended; the \
+             messages sent tonight count once theirs end.",
+            crate::report::funnel::nights_text(first, last)
+        )),
+        (Some(_), None) => {}
     }
     s.push_str(&html::note(&msg));
     Some(s)
