@@ -146,7 +146,10 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
     );
     assert!(campaigns.contains("Funnel of campaign winback_quick, contact night 2026-04-27"));
     assert!(campaigns.contains("Tonight (2026-06-01), not in the figures above"));
-    assert!(!campaigns.contains("In progress"), "the first night has results");
+    assert!(
+        !campaigns.contains("In progress"),
+        "the first night has results"
+    );
     let churn = dom_text.split("id=\"churn\"").nth(1).unwrap();
     assert!(churn.contains("Covers the 26 weeks from 2025-12-02 to 2026-06-01"));
     let stay = dom_text.split("id=\"stay\"").nth(1).unwrap();

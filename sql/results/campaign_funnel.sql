@@ -4,7 +4,8 @@
 -- counted once, so picked, sent and came back are the same customers from one end of the
 -- funnel to the other. `sends` is the ledger as it stood before as_of (so a backfill gives
 -- the funnel of then); a provider's later word on a message (a hard bounce reported to
--- `winback listen`) is the ledger's provider_status.
+-- `winback listen`) is the ledger's provider_status, as the state database holds it now (a
+-- backfill sees bounces reported after its as_of too).
 --
 -- contact_night: the night (the run's as_of) of the lapse's first decision in the
 --   campaign: its first ledger row (step 1, or the night a deferred step 1 finally went).

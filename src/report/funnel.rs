@@ -19,8 +19,18 @@ pub fn nights_text(first: NaiveDate, last: NaiveDate) -> String {
 
 /// The nights covered by some campaign's finished funnel, over every campaign.
 pub fn covered(d: &ReportData) -> Option<(NaiveDate, NaiveDate)> {
-    let first = d.campaigns.iter().filter_map(|c| c.nights).map(|n| n.0).min()?;
-    let last = d.campaigns.iter().filter_map(|c| c.nights).map(|n| n.1).max()?;
+    let first = d
+        .campaigns
+        .iter()
+        .filter_map(|c| c.nights)
+        .map(|n| n.0)
+        .min()?;
+    let last = d
+        .campaigns
+        .iter()
+        .filter_map(|c| c.nights)
+        .map(|n| n.1)
+        .max()?;
     Some((first, last))
 }
 
@@ -92,7 +102,11 @@ fn tonight_bars(tn: &Tonight) -> Vec<charts::Bar> {
 pub fn chart(c: &CampaignResult, as_of: NaiveDate) -> String {
     let (title, bars) = if let Some((first, last)) = c.nights {
         (
-            format!("Funnel of campaign {}, {}", c.campaign, nights_text(first, last)),
+            format!(
+                "Funnel of campaign {}, {}",
+                c.campaign,
+                nights_text(first, last)
+            ),
             bars(&c.funnel),
         )
     } else if let Some((f, first, last)) = running(c) {

@@ -124,7 +124,8 @@ pub(super) async fn campaigns(
     state_dir: Option<&Path>,
 ) -> Result<Vec<CampaignResult>, PipelineError> {
     let (have_funnel, have_results) = have;
-    let mut out = super::gather_funnel::funnels(ctx, have_funnel, manifest, as_of, state_dir).await?;
+    let mut out =
+        super::gather_funnel::funnels(ctx, have_funnel, manifest, as_of, state_dir).await?;
     if have_results {
         // The headline: the finished windows, like with like; the running ones are counted
         // as in progress.

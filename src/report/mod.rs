@@ -11,12 +11,12 @@ mod churn;
 #[cfg(test)]
 mod churn_tests;
 mod curves;
-mod funnel;
 pub mod data;
 #[cfg(test)]
 mod example_churn;
 #[cfg(test)]
 mod example_data;
+mod funnel;
 pub mod gather;
 mod gather_churn;
 mod gather_funnel;

@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use crate::report::charts::{self, BLUE, ORANGE, SKY};
 use crate::report::curves;
-use crate::report::funnel;
 use crate::report::data::{CampaignResult, ManifestView, ReportData};
+use crate::report::funnel;
 use crate::report::html::{self, esc, int, money, n, pct, pp, t};
 use crate::report::sections::fig;
 
@@ -186,7 +186,13 @@ fn results_table(d: &ReportData) -> String {
                 vec![
                     t(c.campaign.clone()),
                     t(c.nights
-                        .map(|(a, b)| format!("{a} to {b}"))
+                        .map(|(a, b)| {
+                            if a == b {
+                                a.to_string()
+                            } else {
+                                format!("{a} to {b}")
+                            }
+                        })
                         .unwrap_or_else(|| "none ended yet".into())),
                     n(int(c.funnel.sent)),
                     n(format!("{} ({})", int(c.reactivated), pct(c.rate))),

@@ -301,9 +301,9 @@ fn campaign_funnels_say_which_contact_nights_they_cover() {
         "Of those sent, {} came back within the window",
         html::int(f.came_back)
     )));
-    assert!(quick.contains(
-        "The contact nights 2024-06-16 to 2024-06-23 are still in their window"
-    ));
+    assert!(
+        quick.contains("The contact nights 2024-06-16 to 2024-06-23 are still in their window")
+    );
     assert!(quick.contains("contact nights still in their attribution window"));
     assert!(quick.contains("<td>2024-06-16</td>") && quick.contains("<td>2024-06-23</td>"));
     let tonight = c.tonight.as_ref().unwrap();
@@ -312,7 +312,9 @@ fn campaign_funnels_say_which_contact_nights_they_cover() {
         html::int(tonight.picked)
     )));
     // The glance's incremental revenue names its nights too.
-    assert!(section(&html, "glance").contains("counts the contact nights 2024-05-16 to 2024-05-30"));
+    assert!(
+        section(&html, "glance").contains("counts the contact nights 2024-05-16 to 2024-05-30")
+    );
 }
 
 /// Without a finished night the chart shows the running nights, labelled in progress; with
