@@ -47,6 +47,11 @@ pub fn address(medium: Option<Medium>, value: &str) -> String {
     }
 }
 
+/// The masked form of an address a record may hold: what its `Debug` prints.
+pub fn optional_address(medium: Option<Medium>, value: Option<&str>) -> Option<String> {
+    value.map(|a| address(medium, a))
+}
+
 /// Replaces every occurrence of each address in `text` by its mask (used on provider
 /// error messages, which often quote the address they refuse).
 pub fn scrub_addresses<'a>(text: &str, addresses: impl IntoIterator<Item = &'a str>) -> String {

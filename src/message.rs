@@ -57,7 +57,8 @@ pub struct Message {
     pub unsubscribe_url: Option<String>,
     /// Optional `mailto:` for `List-Unsubscribe`.
     pub unsubscribe_mailto: Option<String>,
-    /// Cost of this message (the channel's cost_per_message).
+    /// What this message is expected to cost: the channel's cost_per_message plus the
+    /// step's offer_cost.
     pub cost: f64,
     /// The recipient's timezone: delivery checks the channel's quiet hours in it when the
     /// batch is sent (None: not checked). Planning sets it (the customer's, inferred, or
@@ -68,6 +69,34 @@ pub struct Message {
     /// opening of the recipient's window); None = at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_at: Option<DateTime<Utc>>,
+}
+
+impl Message {
+    /// A message of `medium` for the night `as_of` and the lapse `entry_date` with nothing
+    /// rendered, addressed to nobody and free: the fields who and where are set with struct
+    /// update syntax (`Message { campaign, ..Message::unrendered(..) }`), the content by
+    /// rendering.
+    pub fn unrendered(medium: Medium, as_of: NaiveDate, entry_date: NaiveDate) -> Message {
+        Message {
+            campaign: String::new(),
+            step: 0,
+            customer_id: String::new(),
+            channel: String::new(),
+            medium,
+            to: String::new(),
+            idempotency_key: String::new(),
+            as_of,
+            entry_date,
+            subject: None,
+            html: None,
+            text: String::new(),
+            unsubscribe_url: None,
+            unsubscribe_mailto: None,
+            cost: 0.0,
+            timezone: None,
+            send_at: None,
+        }
+    }
 }
 
 /// Where one (campaign, step, customer, channel) stands in the send ledger.

@@ -75,7 +75,7 @@ async fn run_case(stage: &str, dir: &Path) -> Vec<String> {
 
 /// Write `sends.csv` (a header naming ledger columns, then rows; empty cells are NULL) into
 /// a new state database in `state`.
-fn ledger_from_csv(state: &Path, csv: &str) {
+pub(crate) fn ledger_from_csv(state: &Path, csv: &str) {
     drop(winback::state::State::open(state).unwrap());
     let conn = rusqlite::Connection::open(state.join(winback::state::DB_FILE)).unwrap();
     let mut lines = csv.lines();

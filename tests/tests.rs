@@ -10,6 +10,7 @@ mod ballista;
 mod campaigns;
 mod cli;
 mod determinism;
+mod economics;
 mod emulators;
 mod engine;
 mod exactly_once;

@@ -35,10 +35,7 @@ as_of_day as (
 ),
 
 weeks as (
-    select
-        k as week,
-        today - 7 * k - 6 as first_day,
-        today - 7 * k as last_day
+    select k as week, today - 7 * k - 6 as first_day, today - 7 * k as last_day
     from (select unnest(range(0, 26)) as k)
     cross join as_of_day
 ),
@@ -52,29 +49,33 @@ groups as (
 ),
 
 -- Only purchase days from 182 + alert_after_days before as_of can start a silence that
--- alerted within the 26 weeks, or keep a customer active on a week's eve.
+-- alerted within the 26 weeks, or keep a customer active on a week's eve. Each with the
+-- customer's purchase days before and after it.
 recent_days as (
     select
-        d.customer_id,
-        arrow_cast(d.order_date, 'Int32') as day,
-        cast(r.alert_after_days as int) as alert_after
-    from purchase_days d
-    join rhythm r on r.customer_id = d.customer_id
-    cross join as_of_day a
-    where arrow_cast(d.order_date, 'Int32') >= a.today - 182 - r.alert_after_days
-),
-
-past_lapses as (
-    select customer_id, previous_day as last_day, previous_day + alert_after as alert_day
+        customer_id,
+        day,
+        alert_after,
+        lag(day) over (partition by customer_id order by day) as previous_day,
+        lead(day) over (partition by customer_id order by day) as next_day
     from (
-        select customer_id, day, alert_after,
-               lag(day) over (partition by customer_id order by day) as previous_day
-        from recent_days
+        select
+            d.customer_id,
+            arrow_cast(d.order_date, 'Int32') as day,
+            cast(r.alert_after_days as int) as alert_after
+        from purchase_days d
+        join rhythm r on r.customer_id = d.customer_id
+        cross join as_of_day a
+        where arrow_cast(d.order_date, 'Int32') >= a.today - 182 - r.alert_after_days
     )
-    where day - previous_day >= alert_after
 ),
 
-open_lapses as (
+-- Every lapse: a silence that ended with a return, or the open one up to as_of.
+all_lapses as (
+    select customer_id, previous_day as last_day, previous_day + alert_after as alert_day
+    from recent_days
+    where day - previous_day >= alert_after
+    union all
     select
         customer_id,
         arrow_cast(last_purchase_date, 'Int32') as last_day,
@@ -83,17 +84,21 @@ open_lapses as (
     where recency_days >= alert_after_days
 ),
 
--- A customer once per week (the first alert of the week, should there be two).
+-- Each lapse in its week (days ago / 7), a customer once per week (the first alert).
 lapses as (
     select customer_id, week, last_day
     from (
         select
-            l.customer_id,
-            w.week,
-            l.last_day,
-            row_number() over (partition by l.customer_id, w.week order by l.alert_day) as nth
-        from (select * from past_lapses union all select * from open_lapses) l
-        join weeks w on l.alert_day between w.first_day and w.last_day
+            customer_id,
+            week,
+            last_day,
+            row_number() over (partition by customer_id, week order by alert_day) as nth
+        from (
+            select customer_id, last_day, alert_day, (t.today - alert_day) / 7 as week
+            from all_lapses
+            cross join as_of_day t
+            where alert_day between t.today - 181 and t.today
+        )
     )
     where nth = 1
 ),
@@ -108,26 +113,29 @@ lapse_revenue as (
     group by l.customer_id, l.week
 ),
 
-scored as (
-    select count(*) as customers from ltv
+-- Active on a week's eve (its first day - 1, as_of - 7 - 7 x week): a purchase day within
+-- the alert_after_days - 1 days before it. The latest purchase day before an eve decides,
+-- so each purchase day d covers the eves d + 1 .. min(next purchase day, d + alert_after
+-- - 1), the weeks from (as_of - 7 - that last eve) / 7 rounded up to (as_of - 7 - d - 1)
+-- / 7 rounded down: +1 from the first of them, -1 after the last, summed over the weeks
+-- from the newest. No customer-week is ever materialised.
+active_spans as (
+    select
+        customer_id,
+        greatest(cast(ceil((t.today - 7 - least(coalesce(next_day, day + alert_after - 1),
+                                                 day + alert_after - 1)) / 7.0) as bigint), 0)
+            as from_week,
+        least(cast(floor((t.today - 7 - day - 1) / 7.0) as bigint), 25) as to_week
+    from recent_days
+    cross join as_of_day t
 ),
 
--- Active on the eve (first_day - 1): a purchase day within the alert_after_days - 1 days
--- before it.
-active as (
-    select distinct d.customer_id, w.week
-    from recent_days d
-    join weeks w
-        on w.first_day - 1 - d.day >= 1
-        and w.first_day - 1 - d.day < d.alert_after
-),
-
-won_back as (
-    select r.customer_id, w.week
-    from reactivated_customers r
-    join weeks w
-        on arrow_cast(r.return_date, 'Int32') between w.first_day and w.last_day
-    where r.return_kind = 'won_back'
+active_steps as (
+    select customer_id, from_week as week, 1 as step
+    from active_spans where from_week <= to_week
+    union all
+    select customer_id, to_week + 1, -1
+    from active_spans where from_week <= to_week and to_week < 25
 ),
 
 -- Lapses held out and never messaged, dated by their first holdout decision.
@@ -148,17 +156,54 @@ holdout_entries as (
     having not bool_or(state = 'delivered')
 ),
 
-holdout as (
+-- One row per customer and week for each thing counted: a new lapse (with its revenue
+-- and predicted CLV), a win-back, a holdout lapse (and whether it came back by itself).
+events as (
     select
-        h.customer_id,
-        w.week,
-        n.customer_id is not null as returned
+        l.customer_id, l.week, 1 as lapse, l.revenue, v.clv,
+        0 as won_back, 0 as holdout, 0 as returned
+    from lapse_revenue l
+    left join ltv v on v.customer_id = l.customer_id
+    union all
+    select r.customer_id, (t.today - arrow_cast(r.return_date, 'Int32')) / 7, 0, null, null, 1, 0, 0
+    from reactivated_customers r
+    cross join as_of_day t
+    where r.return_kind = 'won_back'
+        and arrow_cast(r.return_date, 'Int32') between t.today - 181 and t.today
+    union all
+    select
+        h.customer_id, (t.today - h.day) / 7, 0, null, null, 0, 1,
+        case when n.customer_id is null then 0 else 1 end
     from holdout_entries h
-    join weeks w on h.day between w.first_day and w.last_day
+    cross join as_of_day t
     left join reactivated_customers n
         on n.customer_id = h.customer_id
         and n.entry_date = h.entry_date
         and n.return_kind = 'natural'
+    where h.day between t.today - 181 and t.today
+),
+
+counted as (
+    select
+        e.week,
+        g.dimension,
+        g.segment,
+        sum(e.lapse) as lapses,
+        money_sum(e.revenue) filter (where e.lapse = 1) as revenue,
+        money_sum(e.clv) filter (where e.lapse = 1) as clv,
+        sum(e.won_back) as won_back,
+        sum(e.holdout) as holdout,
+        sum(e.returned) as returned
+    from events e
+    join groups g on g.customer_id = e.customer_id
+    group by e.week, g.dimension, g.segment
+),
+
+active_changes as (
+    select s.week, g.dimension, g.segment, sum(s.step) as change
+    from active_steps s
+    join groups g on g.customer_id = s.customer_id
+    group by s.week, g.dimension, g.segment
 ),
 
 grid as (
@@ -168,40 +213,21 @@ grid as (
 ),
 
 counted_active as (
-    select a.week, g.dimension, g.segment, count(*) as customers
-    from active a join groups g on g.customer_id = a.customer_id
-    group by a.week, g.dimension, g.segment
-),
-
-counted_lapses as (
     select
-        l.week,
-        g.dimension,
-        g.segment,
-        count(*) as lapses,
-        money_sum(l.revenue) as revenue,
-        money_sum(v.clv) as clv
-    from lapse_revenue l
-    join groups g on g.customer_id = l.customer_id
-    left join ltv v on v.customer_id = l.customer_id
-    group by l.week, g.dimension, g.segment
+        x.week,
+        x.dimension,
+        x.segment,
+        sum(coalesce(a.change, 0)) over (
+            partition by x.dimension, x.segment order by x.week
+            rows between unbounded preceding and current row
+        ) as customers
+    from grid x
+    left join active_changes a
+        on a.week = x.week and a.dimension = x.dimension and a.segment = x.segment
 ),
 
-counted_won_back as (
-    select b.week, g.dimension, g.segment, count(*) as won_back
-    from won_back b join groups g on g.customer_id = b.customer_id
-    group by b.week, g.dimension, g.segment
-),
-
-counted_holdout as (
-    select
-        h.week,
-        g.dimension,
-        g.segment,
-        count(*) as holdout,
-        count(*) filter (where h.returned) as returned
-    from holdout h join groups g on g.customer_id = h.customer_id
-    group by h.week, g.dimension, g.segment
+scored as (
+    select count(*) as customers from ltv
 ),
 
 final as (
@@ -211,22 +237,22 @@ final as (
         x.dimension,
         x.segment,
         coalesce(a.customers, 0) as active_customers,
-        coalesce(l.lapses, 0) as new_lapses,
-        cast(coalesce(l.lapses, 0) as double) / nullif(a.customers, 0) as churn_rate,
-        coalesce(l.revenue, 0.0) as revenue_at_risk,
-        case when s.customers > 0 then coalesce(l.clv, 0.0) end as clv_at_risk,
-        coalesce(b.won_back, 0) as won_back,
-        coalesce(h.holdout, 0) as holdout_customers,
-        coalesce(h.returned, 0) as natural_returns,
-        cast(h.returned as double) / nullif(h.holdout, 0) as natural_return_rate,
+        coalesce(c.lapses, 0) as new_lapses,
+        cast(coalesce(c.lapses, 0) as double) / nullif(a.customers, 0) as churn_rate,
+        coalesce(c.revenue, 0.0) as revenue_at_risk,
+        case when s.customers > 0 then coalesce(c.clv, 0.0) end as clv_at_risk,
+        coalesce(c.won_back, 0) as won_back,
+        coalesce(c.holdout, 0) as holdout_customers,
+        coalesce(c.returned, 0) as natural_returns,
+        cast(c.returned as double) / nullif(c.holdout, 0) as natural_return_rate,
         x.last_day + 1 + $attribution_days <= t.today as holdout_window_complete
     from grid x
     cross join scored s
     cross join as_of_day t
-    left join counted_active a on a.week = x.week and a.dimension = x.dimension and a.segment = x.segment
-    left join counted_lapses l on l.week = x.week and l.dimension = x.dimension and l.segment = x.segment
-    left join counted_won_back b on b.week = x.week and b.dimension = x.dimension and b.segment = x.segment
-    left join counted_holdout h on h.week = x.week and h.dimension = x.dimension and h.segment = x.segment
+    left join counted_active a
+        on a.week = x.week and a.dimension = x.dimension and a.segment = x.segment
+    left join counted c
+        on c.week = x.week and c.dimension = x.dimension and c.segment = x.segment
 )
 
 select * from final

@@ -1,25 +1,21 @@
 -- winback_treatment: for every lapsed customer, what to do about it. Value x reason decides
--- the treatment (DOMAIN.md):
---                      company's fault        customer's reason
---     high value       make_amends (CPR)      win_back
---     low value        opportunistic          let_go
--- High value = grade A or B (the customers behind most of the revenue). Customers who cost
+-- the treatment (the cell of treatment_matrix). Customers who cost
 -- more than they bring (unprofitable) or whose second lifetime value does not cover the
--- win-back cost are let go: some relationships should be ended, not rescued. (Without a
+-- cost of the campaign they would get are let go: some relationships should be ended, not rescued. (Without a
 -- fitted model, sltv is empty and value x reason alone decides.)
 -- Freshly lapsed customers get a quick win-back; long-lost ones a long-term one.
 -- A mart (people read it: who is let go, and why); the campaigns read it through
 -- winback_candidates (sql/intermediate/), which adds what their messages need.
-with lapsed as (
-    select * from lapse_reasons
+with matrix as (
+    select * from treatment_matrix
 ),
 
 grades as (
-    select customer_id, grade, unprofitable from value_grade
+    select customer_id, unprofitable from value_grade
 ),
 
 second_value as (
-    select customer_id, sltv, chase, channel from sltv
+    select customer_id, sltv, chase from sltv
 ),
 
 contact as (
@@ -28,39 +24,35 @@ contact as (
 
 decided as (
     select
-        l.customer_id,
-        l.alert_date,
-        l.stage,
-        l.reason_owner,
-        l.reason,
-        g.grade,
-        case when g.grade in ('A', 'B') then 'high' else 'low' end as value_level,
+        m.customer_id,
+        m.alert_date,
+        m.stage,
+        m.timing,
+        m.value_level,
+        m.grade,
+        m.reason_owner,
+        m.reason,
         v.sltv,
         case
             when g.unprofitable then 'let_go'
             when v.chase is false then 'let_go'
-            when g.grade in ('A', 'B') and l.reason_owner = 'company' then 'make_amends'
-            when g.grade in ('A', 'B') then 'win_back'
-            when l.reason_owner = 'company' then 'opportunistic'
-            else 'let_go'
+            else m.cell
         end as treatment,
         case
             when g.unprofitable then 'unprofitable: costs more to serve than it brings'
             when v.chase is false then 'second lifetime value does not cover the win-back cost'
-            else 'value ' || case when g.grade in ('A', 'B') then 'high' else 'low' end
-                || ' x ' || l.reason_owner || ' reason'
+            else 'value ' || m.value_level || ' x ' || m.reason_owner || ' reason'
         end as why,
-        case when l.stage = 'ended' then 'long_term' else 'quick' end as timing,
         case
             when c.consent_email is true then 'email'
             when c.consent_sms is true then 'sms'
-            when c.customer_id is null then v.channel
+            when c.customer_id is null then 'unknown'
             else 'none'
         end as channel
-    from lapsed l
-    join grades g on g.customer_id = l.customer_id
-    left join second_value v on v.customer_id = l.customer_id
-    left join contact c on c.customer_id = l.customer_id
+    from matrix m
+    join grades g on g.customer_id = m.customer_id
+    left join second_value v on v.customer_id = m.customer_id
+    left join contact c on c.customer_id = m.customer_id
 ),
 
 final as (

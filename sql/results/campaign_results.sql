@@ -40,6 +40,13 @@
 -- needs to detect the observed difference in a 5% two-sided test, where the holdout is
 -- smaller. Money is summed with money_sum(), exactly, so the figures do not depend on the
 -- order rows arrive in.
+--
+-- Economics. cost is what the ledger recorded for the contacted arm's messages: each
+-- channel's cost_per_message plus the step's offer_cost (the expected cost of its
+-- discount), the figures budgets count. incremental_revenue = revenue - holdout_revenue x
+-- contacted / holdout (what the contacted would have spent anyway, scaled from the
+-- holdout); incremental_margin = incremental_revenue x $margin; roi = (incremental_margin
+-- - cost) / cost.
 
 with ledger as (
     select
@@ -311,8 +318,10 @@ final as (
         holdout_revenue,
         cost,
         revenue - holdout_revenue * contacted / nullif(holdout, 0) as incremental_revenue,
-        (revenue - holdout_revenue * contacted / nullif(holdout, 0) - cost) / nullif(cost, 0)
-            as roi,
+        (revenue - holdout_revenue * contacted / nullif(holdout, 0)) * $margin
+            as incremental_margin,
+        ((revenue - holdout_revenue * contacted / nullif(holdout, 0)) * $margin - cost)
+            / nullif(cost, 0) as roi,
         predicted_value,
         revenue / nullif(predicted_value, 0) as realised_vs_predicted
     from rates

@@ -64,6 +64,17 @@ impl Candidate<'_> {
             self.row.entry_date,
         )
     }
+
+    /// What sending this step to the customer is expected to cost: the channel's
+    /// `cost_per_message` plus the step's `offer_cost`. Budgets count it, the ledger
+    /// records it, and ROI and SLTV use the same figures.
+    pub fn cost(&self, input: &PlanInput<'_>) -> f64 {
+        let message = input
+            .channels
+            .get(self.channel)
+            .map_or(0.0, |r| r.cost_per_message);
+        message + input.campaigns[self.campaign].steps[self.step].offer_cost
+    }
 }
 
 /// A candidate that passed every rule and will be rendered.

@@ -5,6 +5,7 @@
 pub mod address;
 mod channel_choice;
 pub mod config;
+pub mod costs_table;
 pub mod decision;
 pub mod draft;
 pub mod fields;

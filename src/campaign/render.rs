@@ -52,20 +52,9 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
         step: step.number,
         customer_id: c.row.customer_id.clone(),
         channel: c.channel.to_string(),
-        medium: c.medium,
         to: p.address.to_string(),
         idempotency_key: c.idempotency_key(input),
-        as_of: input.as_of,
-        entry_date: c.row.entry_date,
-        subject: None,
-        html: None,
-        text: String::new(),
-        unsubscribe_url: None,
-        unsubscribe_mailto: None,
-        cost: input
-            .channels
-            .get(c.channel)
-            .map_or(0.0, |r| r.cost_per_message),
+        cost: c.cost(input),
         // Delivery checks the channel's quiet hours again in this zone, batch by batch.
         timezone: Some(
             input
@@ -74,7 +63,7 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
                 .and_then(|ct| ct.timezone)
                 .unwrap_or(input.timezone),
         ),
-        send_at: None,
+        ..Message::unrendered(c.medium, input.as_of, c.row.entry_date)
     };
     // The chosen channel's medium has templates: a listed channel's are checked when the
     // pipeline is loaded, and a preferred channel without them is never chosen.

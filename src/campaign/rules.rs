@@ -146,10 +146,7 @@ pub(super) fn apply_budget<'a>(
             kept.push(p);
             continue;
         };
-        let cost = input
-            .channels
-            .get(p.candidate.channel)
-            .map_or(0.0, |r| r.cost_per_message);
+        let cost = p.candidate.cost(input);
         let total = spent.entry(ci).or_default();
         let cut = over.entry(ci).or_default();
         if !*cut && *total + cost <= budget + 1e-9 {

@@ -30,6 +30,8 @@ pub struct Step {
     /// Try the audience's `preferred_channel` first.
     pub preferred: bool,
     pub only_if_no_purchase: bool,
+    /// The expected cost of the step's offer per message (`offer_cost`, 0 without one).
+    pub offer_cost: f64,
     /// The compiled templates of each medium the step can be sent on.
     pub templates: BTreeMap<Medium, Arc<StepTemplates>>,
 }
@@ -71,6 +73,12 @@ pub(super) fn resolve_step(
     problems: &mut Vec<String>,
 ) -> Option<Step> {
     let before = problems.len();
+    let offer_cost = raw.offer_cost.unwrap_or(0.0);
+    if !(offer_cost.is_finite() && offer_cost >= 0.0) {
+        problems.push(format!(
+            "offer_cost must be an amount >= 0, got {offer_cost}"
+        ));
+    }
     let (preferred, channels) = resolve_channels(raw, configured, problems);
     let media: BTreeSet<Medium> = channels.iter().map(|c| c.medium).collect();
     let by_medium = if problems.len() > before {
@@ -106,6 +114,7 @@ pub(super) fn resolve_step(
         channels,
         preferred,
         only_if_no_purchase: raw.only_if_no_purchase.unwrap_or(number > 1),
+        offer_cost,
         templates,
     })
 }

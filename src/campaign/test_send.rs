@@ -136,25 +136,13 @@ pub fn test_messages(input: &TestSendInput<'_>) -> Vec<TestMessages> {
         .samples
         .iter()
         .map(|row| {
+            // Internal recipients: free, no quiet hours, delivered at once.
             let base = Message {
                 campaign: campaign.name.clone(),
                 step: step.number,
                 customer_id: row.customer_id.clone(),
                 channel: input.channel.name.clone(),
-                medium: input.channel.medium,
-                to: String::new(),
-                idempotency_key: String::new(),
-                as_of: input.as_of,
-                entry_date: row.entry_date,
-                subject: None,
-                html: None,
-                text: String::new(),
-                unsubscribe_url: None,
-                unsubscribe_mailto: None,
-                cost: 0.0,
-                // Internal recipients: no quiet hours, delivered at once.
-                timezone: None,
-                send_at: None,
+                ..Message::unrendered(input.channel.medium, input.as_of, row.entry_date)
             };
             let draft = Draft::new(
                 base,

@@ -136,9 +136,6 @@ fn explain_model(target: &stage::Stage, spec: &config::ModelSpec) {
         println!("--   model = {m} (its fit is reused)");
         println!("--   lapsed = {l}");
         println!("--   p_alive_below = {}", spec.p_alive_below);
-        for (channel, cost) in &spec.winback_cost {
-            println!("--   winback_cost.{channel} = {cost}");
-        }
     }
     println!("\n-- output columns:");
     for f in stage::model_tables::output_schema(spec.kind).fields() {

@@ -38,6 +38,10 @@ pub struct RawStep {
     pub fallback: Option<Vec<String>>,
     /// Default: true for steps after the first.
     pub only_if_no_purchase: Option<bool>,
+    /// The expected cost of this step's offer per message sent (the discount's value times
+    /// the share expected to redeem it); 0 without an offer. Added to the channel's
+    /// `cost_per_message` in budgets, SLTV and ROI.
+    pub offer_cost: Option<f64>,
     pub subject: Option<String>,
     pub subject_file: Option<String>,
     pub html: Option<String>,

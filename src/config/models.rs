@@ -16,7 +16,7 @@ pub enum ModelKind {
     Bgnbd,
     GammaGamma,
     Clv,
-    Sltv,
+    WonBackClv,
 }
 
 /// The input every model reads by default: one row per customer.
@@ -51,10 +51,11 @@ pub struct RawFit {
     pub required: bool,
 }
 
-/// `type = "sltv"`: second lifetime value of lapsed customers, from a clv model's fit.
+/// `type = "won_back_clv"`: the CLV each lapsed customer would have if won back now, from
+/// a clv model's fit (the SQL stage `sltv` weighs it against the chance and the cost).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSltv {
+pub struct RawWonBackClv {
     #[serde(default = "default_input")]
     pub input: String,
     /// The clv model whose fit it reuses.
@@ -64,10 +65,6 @@ pub struct RawSltv {
     /// Also value customers whose p_alive is below this.
     #[serde(default = "default_p_alive_below")]
     pub p_alive_below: f64,
-    /// The cost of one win-back attempt per channel; the cheapest is used. Default: the
-    /// variable `winback_cost_email` (1.0) for e-mail.
-    #[serde(default)]
-    pub winback_cost: BTreeMap<String, f64>,
     #[serde(default)]
     pub required: bool,
 }
@@ -79,7 +76,7 @@ pub enum RawModel {
     Bgnbd(RawFit),
     GammaGamma(RawFit),
     Clv(RawFit),
-    Sltv(RawSltv),
+    WonBackClv(RawWonBackClv),
 }
 
 /// A validated model stage.
@@ -87,12 +84,11 @@ pub enum RawModel {
 pub struct ModelSpec {
     pub kind: ModelKind,
     pub input: String,
-    /// sltv: the clv model whose fit it reuses.
+    /// won_back_clv: the clv model whose fit it reuses.
     pub model: Option<String>,
-    /// sltv: the table of lapsed customers.
+    /// won_back_clv: the table of lapsed customers.
     pub lapsed: Option<String>,
     pub p_alive_below: f64,
-    pub winback_cost: BTreeMap<String, f64>,
     pub fit: FitOptions,
     pub clv: ClvOptions,
     pub required: bool,
@@ -120,7 +116,7 @@ fn number(vars: &BTreeMap<String, Variable>, name: &str, default: f64) -> f64 {
     }
 }
 
-/// Validate `[models]`: names are table names, inputs are identifiers, sltv builds on a
+/// Validate `[models]`: names are table names, inputs are identifiers, won_back_clv builds on a
 /// clv model of the same file, parameters are in range. Every problem is collected.
 pub fn resolve(
     raw: &BTreeMap<String, toml::Value>,
@@ -142,6 +138,16 @@ pub fn resolve(
             ));
             continue;
         }
+        if value.get("type").and_then(|t| t.as_str()) == Some("sltv") {
+            problems.push(format!(
+                "models.{name}: type \"sltv\" is gone: the model is now type = \"won_back_clv\" \
+                 (the CLV if won back, without winback_cost) and SLTV is the SQL stage \
+                 sql/marts/sltv.sql (P(win back) x CLV if won back - the campaign's cost); \
+                 costs are set once, cost_per_message per channel and offer_cost per \
+                 campaign step (README: \"Win-back economics\")"
+            ));
+            continue;
+        }
         let parsed: RawModel = match value.clone().try_into() {
             Ok(r) => r,
             Err(e) => {
@@ -156,7 +162,7 @@ pub fn resolve(
             RawModel::Bgnbd(f) => fit_spec(name, ModelKind::Bgnbd, f, &clv, problems),
             RawModel::GammaGamma(f) => fit_spec(name, ModelKind::GammaGamma, f, &clv, problems),
             RawModel::Clv(f) => fit_spec(name, ModelKind::Clv, f, &clv, problems),
-            RawModel::Sltv(s) => sltv_spec(name, s, &clv, variables, problems),
+            RawModel::WonBackClv(s) => won_back_clv_spec(name, s, &clv, problems),
         };
         if spec.fit.penalizer < 0.0 || !spec.fit.penalizer.is_finite() {
             problems.push(format!(
@@ -198,7 +204,6 @@ fn fit_spec(
         model: None,
         lapsed: None,
         p_alive_below: default_p_alive_below(),
-        winback_cost: BTreeMap::new(),
         fit: FitOptions {
             penalizer: f.penalizer,
             max_customers: f.fit_customers,
@@ -209,27 +214,13 @@ fn fit_spec(
     }
 }
 
-/// An sltv model: its win-back costs (e-mail at `$winback_cost_email` when none is
-/// given) must be finite amounts >= 0 and its `p_alive_below` a probability.
-fn sltv_spec(
+/// A won_back_clv model: its `p_alive_below` must be a probability.
+fn won_back_clv_spec(
     name: &str,
-    s: &RawSltv,
+    s: &RawWonBackClv,
     clv: &ClvOptions,
-    variables: &BTreeMap<String, Variable>,
     problems: &mut Vec<String>,
 ) -> ModelSpec {
-    let mut winback_cost = s.winback_cost.clone();
-    if winback_cost.is_empty() {
-        winback_cost.insert("email".into(), number(variables, "winback_cost_email", 1.0));
-    }
-    if let Some((channel, cost)) = winback_cost
-        .iter()
-        .find(|(_, c)| !(c.is_finite() && **c >= 0.0))
-    {
-        problems.push(format!(
-            "models.{name}.winback_cost.{channel}: {cost} must be a finite amount >= 0"
-        ));
-    }
     if !(0.0..=1.0).contains(&s.p_alive_below) {
         problems.push(format!(
             "models.{name}.p_alive_below: {} must be between 0 and 1",
@@ -237,19 +228,18 @@ fn sltv_spec(
         ));
     }
     ModelSpec {
-        kind: ModelKind::Sltv,
+        kind: ModelKind::WonBackClv,
         input: s.input.clone(),
         model: Some(s.model.clone()),
         lapsed: Some(s.lapsed.clone()),
         p_alive_below: s.p_alive_below,
-        winback_cost,
         fit: FitOptions::default(),
         clv: clv.clone(),
         required: s.required,
     }
 }
 
-/// Each sltv model builds on a clv model of the same file.
+/// Each won_back_clv model builds on a clv model of the same file.
 fn check_upstream(
     raw: &BTreeMap<String, toml::Value>,
     out: &BTreeMap<String, ModelSpec>,

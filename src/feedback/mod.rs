@@ -100,10 +100,7 @@ impl std::fmt::Debug for FeedbackEvent {
             .field("medium", &self.medium)
             .field(
                 "address",
-                &self
-                    .address
-                    .as_deref()
-                    .map(|a| mask::address(Some(self.medium), a)),
+                &mask::optional_address(Some(self.medium), self.address.as_deref()),
             )
             .field("idempotency_key", &self.idempotency_key)
             .field("provider_message_id", &self.provider_message_id)

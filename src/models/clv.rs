@@ -126,26 +126,6 @@ pub fn discounted_clv(
     })
 }
 
-/// Saved lifetime value of winning a lapsed customer back: `value_if_won_back -
-/// winback_cost` (negative = the campaign costs more than it can return). Both
-/// inputs are decided upstream (e.g. the customer's CLV had they stayed active,
-/// times a win-back probability, and the campaign cost per customer).
-pub fn sltv(value_if_won_back: f64, winback_cost: f64) -> Result<f64, ModelError> {
-    for (name, value) in [
-        ("value_if_won_back", value_if_won_back),
-        ("winback_cost", winback_cost),
-    ] {
-        if !(value.is_finite() && value >= 0.0) {
-            return Err(ModelError::InvalidParameter {
-                name,
-                value,
-                problem: "must be a finite amount >= 0",
-            });
-        }
-    }
-    Ok(value_if_won_back - winback_cost)
-}
-
 /// Column outputs of [`score_all`], one entry per input row.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scores {

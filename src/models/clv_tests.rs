@@ -134,10 +134,7 @@ fn score_all_agrees_with_the_per_customer_functions() {
 }
 
 #[test]
-fn sltv_is_value_minus_cost() {
-    assert_eq!(sltv(120.0, 15.0).unwrap(), 105.0);
-    assert_eq!(sltv(5.0, 15.0).unwrap(), -10.0);
-    assert!(sltv(f64::NAN, 1.0).is_err() && sltv(1.0, -1.0).is_err());
+fn a_discount_rate_of_minus_100_percent_is_refused() {
     assert!(
         ClvOptions {
             annual_discount_rate: -1.0,

@@ -21,7 +21,7 @@ pub mod simulate;
 pub use backtest::{BacktestRow, backtest_table};
 pub use bgnbd::{BgNbdParams, fit_bgnbd};
 pub use clv::{
-    ClvOptions, Scores, discounted_clv, population_mean_spend, score_all, score_with_mean, sltv,
+    ClvOptions, Scores, discounted_clv, population_mean_spend, score_all, score_with_mean,
 };
 pub use gamma_gamma::{GammaGammaParams, fit_gamma_gamma, frequency_spend_correlation};
 

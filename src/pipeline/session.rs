@@ -12,6 +12,7 @@ use chrono::{NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 
 use super::RunOptions;
+use crate::campaign::costs_table;
 use crate::campaign::{Campaign, CampaignContext, ChannelRules};
 use crate::config::{self, LoadOptions, Pipeline};
 use crate::engine::{self, Params};
@@ -67,13 +68,14 @@ pub fn today(pipeline: &Pipeline) -> NaiveDate {
 }
 
 /// Tables that exist before any stage runs: sources, `quarantine`, `winback_runs`,
-/// `sends`, `suppressions`.
+/// `sends`, `suppressions`, `campaign_costs`.
 pub fn external_tables(pipeline: &Pipeline) -> BTreeSet<String> {
     let mut t: BTreeSet<String> = pipeline.sources.iter().map(|s| s.name.clone()).collect();
     t.insert("quarantine".into());
     t.insert(history_table::TABLE.into());
     t.insert(ledger_table::TABLE.into());
     t.insert(suppressions_table::TABLE.into());
+    t.insert(costs_table::TABLE.into());
     t
 }
 
@@ -126,6 +128,10 @@ impl Session {
         ledger_table::register(&ctx, state_dir, as_of).await?;
         suppressions_table::register(&ctx, state_dir).await?;
         let campaigns = resolve_campaigns(&pipeline, &stages, &mut problems);
+        let costs = costs_table::batch(&costs_table::costs(&campaigns, &channel_rules(&pipeline)));
+        crate::engine::keep_batches(&ctx, costs_table::TABLE, costs.schema(), vec![costs])
+            .await
+            .map_err(|e| PipelineError::Internal(e.to_string()))?;
         Ok(Session {
             pipeline,
             ctx,

@@ -248,6 +248,11 @@ pub struct Reasons {
     pub by_grade: Vec<(String, String, u64)>,
     /// (value level, reason owner, treatment, customers): the cells of the treatment matrix.
     pub matrix: Vec<(String, String, String, u64)>,
+    /// Customers SLTV left out (their cell has a campaign, but winning them back is not
+    /// expected to cover its cost), and those it kept with the sum of their SLTV.
+    pub sltv_left_out: u64,
+    pub sltv_kept: u64,
+    pub sltv_expected: f64,
 }
 
 /// Won-back or naturally returning customers, from `reactivated_customers`.

@@ -74,6 +74,9 @@ pub fn reasons(as_of: NaiveDate) -> Reasons {
             cell("low", "company", "opportunistic", 280),
             cell("low", "customer", "let_go", 900),
         ],
+        sltv_left_out: 15,
+        sltv_kept: 480,
+        sltv_expected: 6_420.5,
     }
 }
 

@@ -112,6 +112,9 @@ pub(super) async fn churn(ctx: &SessionContext) -> Result<Churn, PipelineError> 
     Ok(Churn { weeks, grades })
 }
 
+/// winback_treatment's `why` for a customer SLTV left out (sql/marts/winback_treatment.sql).
+const SLTV_LEFT_OUT: &str = "second lifetime value does not cover the win-back cost";
+
 /// Tonight's lapsed customers by grade and reason, and the cells of the treatment matrix.
 pub(super) async fn reasons(ctx: &SessionContext) -> Result<Reasons, PipelineError> {
     let r = rows(
@@ -139,6 +142,15 @@ pub(super) async fn reasons(ctx: &SessionContext) -> Result<Reasons, PipelineErr
         .into_iter()
         .map(|r| (r[0].clone(), r[1].clone(), r[2].clone(), int(&r[3])))
         .collect();
+    let sql = format!(
+        "select count(*) filter (where why = '{SLTV_LEFT_OUT}'), \
+         count(*) filter (where treatment <> 'let_go' and sltv is not null), \
+         coalesce(sum(sltv) filter (where treatment <> 'let_go'), 0) from winback_treatment"
+    );
+    let r = rows(ctx, &sql).await?;
+    out.sltv_left_out = int(&r[0][0]);
+    out.sltv_kept = int(&r[0][1]);
+    out.sltv_expected = r[0][2].parse().unwrap_or(0.0);
     Ok(out)
 }
 

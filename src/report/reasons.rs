@@ -47,6 +47,16 @@ pub fn reasons(d: &ReportData) -> Option<String> {
     ));
     s.push_str(&reasons_table(r));
     s.push_str(&matrix_table(r));
+    if r.sltv_left_out + r.sltv_kept > 0 {
+        s.push_str(&html::note(&format!(
+            "Second lifetime value (SLTV = the learned chance of a win-back x the CLV if won \
+             back - the cost of the campaign's messages and offers) left out {} customers whose \
+             win-back is not expected to pay, and kept {} whose SLTV adds up to {}.",
+            int(r.sltv_left_out),
+            int(r.sltv_kept),
+            html::num(r.sltv_expected, 2)
+        )));
+    }
     Some(s)
 }
 

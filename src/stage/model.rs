@@ -96,7 +96,7 @@ pub async fn read_summary(
 }
 
 /// A model stage's table as a query, its diagnostics and (clv) its fit, given the fit of
-/// the model it builds on (sltv). The model is fitted here, on at most `fit_customers`
+/// the model it builds on (won_back_clv). The model is fitted here, on at most `fit_customers`
 /// (`FitOptions::max_customers`, a million by default): above it, on the customers whose
 /// id hashes to a multiple of `ceil(customers / fit_customers)`, the same every run. A
 /// million customers pin the few parameters of BG/NBD and Gamma-Gamma down far below their
@@ -172,7 +172,7 @@ async fn scored(
     let mut select = vec!["cast(s.customer_id as varchar) as customer_id".to_string()];
     select.extend(SUMMARY_COLUMNS[1..].iter().map(|c| num(c)));
     let mut from = format!("{} s", ident(&spec.input));
-    if spec.kind == ModelKind::Sltv {
+    if spec.kind == ModelKind::WonBackClv {
         select.push("l._id is not null as _lapsed".into());
         if let Some(lapsed) = &spec.lapsed {
             from.push_str(&format!(
@@ -261,15 +261,15 @@ impl PartitionStream for Scoring {
     }
 }
 
-/// What a model's diagnostics can say only once its table is written (sltv: how many
-/// customers it lists, how many are worth chasing).
+/// What a model's diagnostics can say only once its table is written (won_back_clv: how
+/// many customers it lists).
 pub async fn complete_diagnostics(
     ctx: &SessionContext,
     name: &str,
     spec: &ModelSpec,
     diagnostics: &mut serde_json::Value,
 ) -> Result<(), PipelineError> {
-    if spec.kind != ModelKind::Sltv || diagnostics.get("error").is_some() {
+    if spec.kind != ModelKind::WonBackClv || diagnostics.get("error").is_some() {
         return Ok(());
     }
     let t = ident(name);
@@ -280,12 +280,8 @@ pub async fn complete_diagnostics(
     let listed = count(ctx, &format!("select count(*) from {t}"))
         .await
         .map_err(err)?;
-    let chase = count(ctx, &format!("select count(*) from {t} where chase"))
-        .await
-        .map_err(err)?;
     if let Some(d) = diagnostics.as_object_mut() {
         d.insert("lapsed_customers".into(), listed.into());
-        d.insert("chase".into(), chase.into());
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ use crate::models::{
 };
 
 /// A clv model's fitted parameters, handed by the stage executor to the models that build
-/// on it (sltv): a value of the run plan, not shared state.
+/// on it (won_back_clv): a value of the run plan, not shared state.
 pub type Fit = (BgNbdParams, GammaGammaParams);
 
 /// The columns a model stage writes.
@@ -37,12 +37,9 @@ pub fn output_schema(kind: ModelKind) -> SchemaRef {
             f("clv"),
             Field::new("value_tier", DataType::Utf8, false),
         ],
-        ModelKind::Sltv => vec![
+        ModelKind::WonBackClv => vec![
             id,
-            f("sltv"),
-            f("winback_cost"),
-            Field::new("channel", DataType::Utf8, false),
-            Field::new("chase", DataType::Boolean, false),
+            f("clv_if_won_back"),
             Field::new("basis", DataType::Utf8, false),
         ],
     }))
@@ -78,8 +75,7 @@ pub struct Fitted {
     /// mean of repeat buyers rather than the Gamma-Gamma population mean).
     mean: (f64, bool),
     clv: models::ClvOptions,
-    /// sltv: the cheapest win-back channel and its cost; the p_alive threshold.
-    winback: Option<(String, f64)>,
+    /// won_back_clv: the p_alive threshold.
     p_alive_below: f64,
 }
 
@@ -87,7 +83,7 @@ type Built = Result<(Fitted, serde_json::Value, Option<Fit>), String>;
 
 /// Fit a model stage on `s` (all customers, or the sample `fit_sample` takes), with
 /// `customers` the number of customers it will score; `upstream` is the fit of the clv
-/// model an sltv stage builds on. Returns the fitted model, its diagnostics and (clv) fit.
+/// model a won_back_clv stage builds on. Returns the fitted model, its diagnostics and (clv) fit.
 pub fn fit(spec: &ModelSpec, s: &Summary, customers: u64, upstream: Option<Fit>) -> Built {
     let e = |e: models::ModelError| e.to_string();
     let (fitted, mut diag, fit) = match spec.kind {
@@ -118,7 +114,7 @@ pub fn fit(spec: &ModelSpec, s: &Summary, customers: u64, upstream: Option<Fit>)
             )
         }
         ModelKind::Clv => fit_clv(spec, s).map_err(e)?,
-        ModelKind::Sltv => fit_sltv(spec, s, upstream)?,
+        ModelKind::WonBackClv => fit_won_back_clv(spec, s, upstream)?,
     };
     // Every model's diagnostics say how many customers it was fitted on and scores.
     let sample = json!({"fit_customers": s.x.len(), "customers": customers});
@@ -141,13 +137,12 @@ fn fitted(
         gg,
         mean,
         clv: spec.clv.clone(),
-        winback: None,
         p_alive_below: spec.p_alive_below,
     }
 }
 
 /// clv: BG/NBD and Gamma-Gamma on the same customers, the mean spend for customers
-/// without repeats, and the fit handed on to the sltv models that build on it.
+/// without repeats, and the fit handed on to the won_back_clv models that build on it.
 fn fit_clv(
     spec: &ModelSpec,
     s: &Summary,
@@ -173,10 +168,10 @@ fn fit_clv(
     Ok((f, diag, fit))
 }
 
-/// sltv: no fit of its own; the `upstream` clv model's parameters, the cheapest win-back
-/// channel, and the Gamma-Gamma population mean spend (or, where it has none, the mean
-/// spend of repeat buyers).
-fn fit_sltv(
+/// won_back_clv: no fit of its own; the `upstream` clv model's parameters and the
+/// Gamma-Gamma population mean spend (or, where it has none, the mean spend of repeat
+/// buyers).
+fn fit_won_back_clv(
     spec: &ModelSpec,
     s: &Summary,
     upstream: Option<Fit>,
@@ -184,12 +179,6 @@ fn fit_sltv(
     let source = spec.model.clone().unwrap_or_default();
     let (bg, gg) = upstream
         .ok_or_else(|| format!("model '{source}' has no fit in this run (is it a clv model?)"))?;
-    let winback = spec
-        .winback_cost
-        .iter()
-        .min_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(c, v)| (c.clone(), *v))
-        .ok_or("no win-back cost configured")?;
     let mean = gg.population_mean_spend().unwrap_or_else(|_| {
         let mut repeat: Vec<f64> = (0..s.x.len())
             .filter(|i| s.x[*i] > 0.0)
@@ -198,11 +187,8 @@ fn fit_sltv(
         repeat.sort_unstable_by(f64::total_cmp); // summed in an order the rows cannot change
         repeat.iter().sum::<f64>() / repeat.len().max(1) as f64
     });
-    let diag = json!({"type": "sltv", "model": source,
-        "channel": winback.0, "winback_cost": winback.1});
-    let mut f = fitted(spec, Some(bg), Some(gg), (mean, false));
-    f.winback = Some(winback);
-    Ok((f, diag, None))
+    let diag = json!({"type": "won_back_clv", "model": source});
+    Ok((fitted(spec, Some(bg), Some(gg), (mean, false)), diag, None))
 }
 
 /// The columns `Fitted::score` writes: the stage's table, less `value_tier` for clv (given
@@ -219,8 +205,9 @@ pub fn scored_schema(kind: ModelKind) -> SchemaRef {
 }
 
 impl Fitted {
-    /// Score one batch of customers (`SUMMARY_COLUMNS`, then `_lapsed` for sltv; numbers
-    /// as Float64, ids as Utf8): every row is a customer of the output, except for sltv, which lists
+    /// Score one batch of customers (`SUMMARY_COLUMNS`, then `_lapsed` for won_back_clv;
+    /// numbers as Float64, ids as Utf8): every row is a customer of the output, except for
+    /// won_back_clv, which lists
     /// only customers who are lapsed or whose p_alive is below the threshold.
     pub fn score(&self, b: &RecordBatch) -> Result<RecordBatch, String> {
         let e = |e: models::ModelError| e.to_string();
@@ -272,14 +259,14 @@ impl Fitted {
                     f64s(scores.clv),
                 ])
             }
-            ModelKind::Sltv => self.score_sltv(b, &s, &schema),
+            ModelKind::WonBackClv => self.score_won_back_clv(b, &s, &schema),
         }
     }
 
-    /// Second lifetime value: what a lapsed customer is worth if won back now (valued as
-    /// if they bought again today, with their own history: x + 1 repeat days, last purchase
-    /// at T), minus the cheapest win-back channel's cost.
-    fn score_sltv(
+    /// What a lapsed customer is worth if won back now: the CLV they would have if they
+    /// bought again today, with their own history (x + 1 repeat days, last purchase at T).
+    /// The SQL stage `sltv` weighs it against the chance of a win-back and its cost.
+    fn score_won_back_clv(
         &self,
         b: &RecordBatch,
         s: &Summary,
@@ -288,7 +275,6 @@ impl Fitted {
         let (x, t_x, t, spend) = (&s.x, &s.t_x, &s.t, &s.spend);
         let e = |e: models::ModelError| e.to_string();
         let (bg, gg) = (self.bg.expect("fitted"), self.gg.expect("fitted"));
-        let (channel, cost) = self.winback.clone().expect("an sltv model has a channel");
         let lapsed = b
             .column(6)
             .as_any()
@@ -321,17 +307,12 @@ impl Fitted {
                 }
             };
             out_ids.push(s.ids.value(i));
-            values.push(models::sltv(unit * ev, cost).map_err(e)?);
+            values.push(unit * ev);
             basis.push(if own { "own_history" } else { "population" });
         }
-        let n = out_ids.len();
-        let chase: Vec<bool> = values.iter().map(|v| *v > 0.0).collect();
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(out_ids)),
             f64s(values),
-            f64s(vec![cost; n]),
-            Arc::new(StringArray::from(vec![channel.as_str(); n])),
-            Arc::new(BooleanArray::from(chase)),
             Arc::new(StringArray::from(basis)),
         ];
         RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())

@@ -83,10 +83,7 @@ impl std::fmt::Debug for Suppression {
             .field("medium", &self.medium)
             .field(
                 "address",
-                &self
-                    .address
-                    .as_deref()
-                    .map(|a| crate::mask::address(self.medium, a)),
+                &crate::mask::optional_address(self.medium, self.address.as_deref()),
             )
             .field("reason", &self.reason)
             .field("source", &self.source)
