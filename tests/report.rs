@@ -136,14 +136,26 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
             "section {id} is empty"
         );
     }
-    // The demo messages on its first night (as_of - 14) and reads the results on the
-    // second: the churn sections say what they cover.
+    // The demo messages on its first night (as_of - 35) and reads the results on the
+    // second, once the first night's windows have ended: every section says what it covers.
+    let campaigns = dom_text.split("id=\"campaigns\"").nth(1).unwrap();
+    let campaigns = campaigns.split("<section").next().unwrap();
+    assert!(
+        campaigns.contains("cover the contact night 2026-04-27"),
+        "{campaigns}"
+    );
+    assert!(campaigns.contains("Funnel of campaign winback_quick, contact night 2026-04-27"));
+    assert!(campaigns.contains("Tonight (2026-06-01), not in the figures above"));
+    assert!(
+        !campaigns.contains("In progress"),
+        "the first night has results"
+    );
     let churn = dom_text.split("id=\"churn\"").nth(1).unwrap();
     assert!(churn.contains("Covers the 26 weeks from 2025-12-02 to 2026-06-01"));
     let stay = dom_text.split("id=\"stay\"").nth(1).unwrap();
     let stay = stay.split("<section").next().unwrap();
     assert!(
-        stay.contains("after a contact night from 2026-05-18 to 2026-05-18"),
+        stay.contains("after a contact night from 2026-04-27 to 2026-04-27"),
         "{stay}"
     );
     assert!(stay.contains("won back by a message"));

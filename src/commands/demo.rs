@@ -12,6 +12,10 @@ use crate::engine::EngineOptions;
 use crate::error::EXIT_OK;
 use crate::manifest::Manifest;
 
+/// The first night, this many days before `as_of`: more than the pipeline's
+/// `attribution_days` (30) and a day, so its windows are complete on the second night.
+const FIRST_NIGHT_DAYS_BEFORE: u64 = 35;
+
 pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let as_of = args
         .as_of
@@ -28,9 +32,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         memory_limit_bytes: None,
         ..EngineOptions::default()
     };
-    // Two nights, two weeks apart: the first sends the campaigns; then some customers come
-    // back (the messaged ones more often than the holdout); the second shows the results.
-    let first = as_of - chrono::Days::new(14);
+    // Two nights, five weeks apart: the first sends the campaigns; then some customers come
+    // back within the attribution window (30 days; the messaged ones more often than the
+    // holdout); the second, after the first night's windows have all ended, shows the
+    // results.
+    let first = as_of - chrono::Days::new(FIRST_NIGHT_DAYS_BEFORE);
     let night = |d| run_once(&runner, &pipeline, &args.state_dir, d, 30, 60);
     let manifest = match night(first).await? {
         Ended::Done { manifest, .. } => manifest,

@@ -18,7 +18,7 @@ use crate::error::PipelineError;
 use crate::storage::{self, Location};
 
 /// The output tables the report reads.
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "customer_summary",
     "rfm",
     "value_grade",
@@ -27,6 +27,7 @@ const TABLES: [&str; 11] = [
     "segment_alerts",
     "ltv_backtest",
     "campaign_results",
+    "campaign_funnel",
     "churn_kpis",
     "winback_treatment",
     "reactivated_customers",
@@ -109,7 +110,7 @@ pub async fn gather(
     }
     d.campaigns = campaigns(
         &ctx,
-        have["campaign_results"],
+        (have["campaign_funnel"], have["campaign_results"]),
         manifest.as_ref(),
         as_of,
         state_dir,

@@ -16,8 +16,10 @@ pub mod data;
 mod example_churn;
 #[cfg(test)]
 mod example_data;
+mod funnel;
 pub mod gather;
 mod gather_churn;
+mod gather_funnel;
 mod gather_results;
 mod html;
 mod lapses;

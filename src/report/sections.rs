@@ -48,7 +48,7 @@ pub fn glance(d: &ReportData) -> Option<String> {
             "customers who first missed their rhythm",
         ),
         (int(g.segment_alerts), "segment alerts (school of fish)"),
-        (int(g.messages_sent), "win-back messages sent"),
+        (int(g.messages_sent), "win-back messages sent tonight"),
         (incr, "incremental revenue from win-back"),
     ];
     let mut s = String::from("<div class=\"tiles\">\n");
@@ -77,8 +77,14 @@ pub fn glance(d: &ReportData) -> Option<String> {
             }
         ));
     }
-    if g.incremental_revenue.is_none() {
-        msg.push_str(" Incremental revenue appears once campaigns have results.");
+    match (g.incremental_revenue, crate::report::funnel::covered(d)) {
+        (None, _) => msg.push_str(" Incremental revenue appears once campaigns have results."),
+        (Some(_), Some((first, last))) => msg.push_str(&format!(
+            " Incremental revenue counts the {}, whose attribution windows have ended; the \
+             messages sent tonight count once theirs end.",
+            crate::report::funnel::nights_text(first, last)
+        )),
+        (Some(_), None) => {}
     }
     s.push_str(&html::note(&msg));
     Some(s)

@@ -96,7 +96,7 @@ fn text_is_escaped_everywhere() {
     d.generated_at = evil.into();
     d.rfm[0].segment = evil.into();
     d.campaigns[0].campaign = evil.into();
-    d.campaigns[0].suppressed[0].0 = evil.into();
+    d.campaigns[0].tonight.as_mut().unwrap().not_sent[0].0 = evil.into();
     d.lapse_by_segment[0].0 = evil.into();
     d.segment_alerts[0].group = evil.into();
     d.segment_alerts[0].alert = true;
@@ -268,4 +268,71 @@ fn too_few_to_tell_and_in_progress_replace_the_verdict() {
     // The table says why instead of an interval.
     assert!(campaigns.contains("(too few to tell)"));
     assert!(campaigns.contains("(in progress)"));
+}
+
+/// A campaign's funnel and its results are the same customers: the section says which
+/// contact nights it covers (those whose windows have all ended), lists the nights still
+/// running apart, and labels tonight's plan as tonight.
+#[test]
+fn campaign_funnels_say_which_contact_nights_they_cover() {
+    let d = example();
+    let html = render(&d);
+    let campaigns = section(&html, "campaigns");
+    assert!(
+        campaigns.contains("cover the contact nights 2024-05-16 to 2024-05-30"),
+        "{campaigns}"
+    );
+    let quick = campaigns.split("<h3>").nth(1).unwrap();
+    let c = &d.campaigns[0];
+    assert!(quick.contains(
+        "aria-label=\"Funnel of campaign winback_quick, contact nights 2024-05-16 to 2024-05-30\""
+    ));
+    // Picked, sent and came back: the finished nights' funnel, not tonight's plan.
+    let f = &c.funnel;
+    assert!(quick.contains(&format!(
+        "On the contact nights 2024-05-16 to 2024-05-30 (every attribution window ended), {} \
+         customers were picked&#58; {} held out, {} stopped by the rules and {} sent a message",
+        html::int(f.picked),
+        html::int(f.held_out),
+        html::int(f.suppressed),
+        html::int(f.sent)
+    )));
+    assert!(quick.contains(&format!(
+        "Of those sent, {} came back within the window",
+        html::int(f.came_back)
+    )));
+    assert!(
+        quick.contains("The contact nights 2024-06-16 to 2024-06-23 are still in their window")
+    );
+    assert!(quick.contains("contact nights still in their attribution window"));
+    assert!(quick.contains("<td>2024-06-16</td>") && quick.contains("<td>2024-06-23</td>"));
+    let tonight = c.tonight.as_ref().unwrap();
+    assert!(quick.contains(&format!(
+        "Tonight (2024-06-30), not in the figures above&#58; {} picked",
+        html::int(tonight.picked)
+    )));
+    // The glance's incremental revenue names its nights too.
+    assert!(
+        section(&html, "glance").contains("counts the contact nights 2024-05-16 to 2024-05-30")
+    );
+}
+
+/// Without a finished night the chart shows the running nights, labelled in progress; with
+/// neither, tonight's plan, labelled tonight.
+#[test]
+fn a_campaign_without_finished_nights_shows_what_it_has_labelled() {
+    let mut d = example();
+    d.campaigns[0].nights = None;
+    d.campaigns[1].nights = None;
+    d.campaigns[1].in_progress_nights.clear();
+    let html = render(&d);
+    let campaigns = section(&html, "campaigns");
+    let quick = campaigns.split("<h3>").nth(1).unwrap();
+    assert!(quick.contains(
+        "Funnel of campaign winback_quick, contact nights 2024-06-16 to 2024-06-23 (in progress"
+    ));
+    assert!(quick.contains("No contact night&#39;s attribution window has ended yet"));
+    let amends = campaigns.split("<h3>").nth(2).unwrap();
+    assert!(amends.contains("Funnel of campaign winback_amends, tonight (2024-06-30)"));
+    assert!(amends.contains("not sent&#58; no consent"));
 }
