@@ -53,15 +53,12 @@ async fn a_p_alive_drop_since_the_previous_run_is_a_warning() {
             .unwrap();
         rows.push((format!("KA{week}"), "keeper".into(), at, 400.0, "web"));
     }
-    write_parquet(
-        &data.join("purchases/weekly.parquet"),
-        purchase_rows(rows),
-    )
-    .unwrap();
-    let inputs: Vec<(&str, std::path::PathBuf)> = ["purchases", "customers", "complaints", "feedback"]
-        .iter()
-        .map(|s| (*s, data.join(s)))
-        .collect();
+    write_parquet(&data.join("purchases/weekly.parquet"), purchase_rows(rows)).unwrap();
+    let inputs: Vec<(&str, std::path::PathBuf)> =
+        ["purchases", "customers", "complaints", "feedback"]
+            .iter()
+            .map(|s| (*s, data.join(s)))
+            .collect();
     let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(k, v)| (*k, v.as_path())).collect();
     let out = tmp.path().join("out");
     // A silence of 5 weeks is not yet a lapse for anyone here: the drop is a warning before

@@ -340,10 +340,19 @@ mod tests {
     #[test]
     fn the_survey_link_is_rendered_before_the_bodies() {
         let t = StepTemplates::compile(&sources(&[
-            (Part::Text, "One question: {{ survey_url }} Leave: {{ unsubscribe_url }}"),
+            (
+                Part::Text,
+                "One question: {{ survey_url }} Leave: {{ unsubscribe_url }}",
+            ),
             (Part::Html, "<a href=\"{{ survey_url }}\">survey</a>"),
-            (Part::UnsubscribeUrl, "https://shop.example/u/{{ unsubscribe_token }}"),
-            (Part::SurveyUrl, "https://shop.example/s/{{ survey_token }}?c={{ campaign }}"),
+            (
+                Part::UnsubscribeUrl,
+                "https://shop.example/u/{{ unsubscribe_token }}",
+            ),
+            (
+                Part::SurveyUrl,
+                "https://shop.example/s/{{ survey_token }}?c={{ campaign }}",
+            ),
         ]))
         .unwrap();
         let f = fields(&[]);
@@ -354,7 +363,9 @@ mod tests {
         );
         assert_eq!(
             r.html.as_deref(),
-            Some("<a href=\"https:&#x2f;&#x2f;shop.example&#x2f;s&#x2f;srv456?c=quick\">survey</a>")
+            Some(
+                "<a href=\"https:&#x2f;&#x2f;shop.example&#x2f;s&#x2f;srv456?c=quick\">survey</a>"
+            )
         );
         // Without a survey_url template there is no link to show: an error, never a blank.
         let t = StepTemplates::compile(&sources(&[(Part::Text, "{{ survey_url }}")])).unwrap();

@@ -16,16 +16,56 @@ use rand::{Rng, SeedableRng};
 /// (reason code, weight, channel, what the customer wrote): codes of
 /// `sql/seeds/reason_codes.sql`. The texts are the demo's own words, no personal data.
 const ANSWERS: [(&str, u32, &str, &str); 10] = [
-    ("found_cheaper", 22, "survey", "Found the same thing cheaper elsewhere."),
+    (
+        "found_cheaper",
+        22,
+        "survey",
+        "Found the same thing cheaper elsewhere.",
+    ),
     ("price", 12, "survey", "Prices went up too much."),
-    ("late_delivery", 12, "email_reply", "My last two orders came a week late."),
-    ("poor_quality", 10, "email_reply", "The last jacket fell apart after a month."),
-    ("moved_away", 10, "survey", "I moved abroad, you don't ship here."),
-    ("no_longer_needed", 12, "survey", "The kids grew up, I don't need this any more."),
-    ("switched_brand", 8, "sms_reply", "Trying another shop for now."),
-    ("rude_service", 6, "email_reply", "Your support line was rude to me."),
+    (
+        "late_delivery",
+        12,
+        "email_reply",
+        "My last two orders came a week late.",
+    ),
+    (
+        "poor_quality",
+        10,
+        "email_reply",
+        "The last jacket fell apart after a month.",
+    ),
+    (
+        "moved_away",
+        10,
+        "survey",
+        "I moved abroad, you don't ship here.",
+    ),
+    (
+        "no_longer_needed",
+        12,
+        "survey",
+        "The kids grew up, I don't need this any more.",
+    ),
+    (
+        "switched_brand",
+        8,
+        "sms_reply",
+        "Trying another shop for now.",
+    ),
+    (
+        "rude_service",
+        6,
+        "email_reply",
+        "Your support line was rude to me.",
+    ),
     ("other", 6, "survey", "Just busy."),
-    ("abusive", 2, "call", "Threatened staff; returns of used goods."),
+    (
+        "abusive",
+        2,
+        "call",
+        "Threatened staff; returns of used goods.",
+    ),
 ];
 
 /// What a complaint says, of the company's codes (answers after a complaint).
@@ -134,7 +174,11 @@ impl Voices {
         let a = self.answers;
         let schema = Schema::new(vec![
             Field::new("customer_id", DataType::Utf8, false),
-            Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
             Field::new("reason_code", DataType::Utf8, false),
             Field::new("text", DataType::Utf8, true),
             Field::new("channel", DataType::Utf8, true),

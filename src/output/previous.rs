@@ -12,7 +12,7 @@ use datafusion::arrow::array::{Date32Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{
-    CsvReadOptions, NdJsonReadOptions, ParquetReadOptions, SessionContext, col,
+    CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext, col,
 };
 
 use crate::config::{FileFormat, OutputSpec};
@@ -79,9 +79,12 @@ async fn read(
             ctx.read_parquet(url, ParquetReadOptions::default().file_extension(&ext))
                 .await
         }
-        FileFormat::Csv => ctx.read_csv(url, CsvReadOptions::new().file_extension(&ext)).await,
+        FileFormat::Csv => {
+            ctx.read_csv(url, CsvReadOptions::new().file_extension(&ext))
+                .await
+        }
         FileFormat::Jsonl => {
-            ctx.read_json(url, NdJsonReadOptions::default().file_extension(&ext))
+            ctx.read_json(url, JsonReadOptions::default().file_extension(&ext))
                 .await
         }
     };
@@ -111,13 +114,16 @@ async fn read(
 }
 
 /// The latest `as_of=<D>` folder below `root` with `D` before `as_of`.
-async fn latest_before(root: &Location, as_of: NaiveDate) -> Result<Option<NaiveDate>, PipelineError> {
+async fn latest_before(
+    root: &Location,
+    as_of: NaiveDate,
+) -> Result<Option<NaiveDate>, PipelineError> {
     let names: Vec<String> = match root.local_dir() {
         // The local layout's `as_of=<D>` folders are links into `_versions/`.
         Some(dir) => match std::fs::read_dir(&dir) {
             Ok(entries) => entries
                 .filter_map(Result::ok)
-                .filter(|e| e.path().join("_SUCCESS").exists() || e.path().is_dir())
+                .filter(|e| e.path().is_dir())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect(),
             Err(_) => Vec::new(),
@@ -149,7 +155,12 @@ mod tests {
     #[tokio::test]
     async fn the_latest_folder_before_the_run_is_the_previous_run() {
         let dir = tempfile::tempdir().unwrap();
-        for d in ["as_of=2026-05-30", "as_of=2026-06-02", "as_of=2026-06-04", "junk"] {
+        for d in [
+            "as_of=2026-05-30",
+            "as_of=2026-06-02",
+            "as_of=2026-06-04",
+            "junk",
+        ] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }
         let root = storage::locate(dir.path().to_str().unwrap()).unwrap();
@@ -160,6 +171,9 @@ mod tests {
         );
         assert_eq!(latest_before(&root, day("2026-05-30")).await.unwrap(), None);
         let missing = storage::locate(dir.path().join("nothing").to_str().unwrap()).unwrap();
-        assert_eq!(latest_before(&missing, day("2026-06-04")).await.unwrap(), None);
+        assert_eq!(
+            latest_before(&missing, day("2026-06-04")).await.unwrap(),
+            None
+        );
     }
 }
