@@ -16,7 +16,7 @@ struct Case {
     set: BTreeMap<String, String>,
 }
 
-const SOURCES: [&str; 3] = ["purchases", "customers", "complaints"];
+const SOURCES: [&str; 4] = ["purchases", "customers", "complaints", "feedback"];
 
 fn cases() -> Vec<(String, PathBuf)> {
     let root = repo().join("tests/stages");

@@ -208,7 +208,9 @@ impl Campaign {
                 for (part, vars) in templates.variables() {
                     for var in vars {
                         let planner = PLANNER_FIELDS.contains(&var.as_str())
-                            && !(part == Part::UnsubscribeUrl && var == "unsubscribe_url");
+                            && !(part == Part::UnsubscribeUrl && var == "unsubscribe_url")
+                            && !(var == "survey_url"
+                                && (part == Part::SurveyUrl || !templates.has(Part::SurveyUrl)));
                         if !planner && !columns.contains(var.as_str()) {
                             problems.push(format!(
                                 "campaign {} step {}: template {} uses {var:?}, which audience {} does not have (columns: {})",

@@ -47,6 +47,9 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
             .tokens
             .issue(&c.row.customer_id, c.medium, &campaign.name),
     };
+    let survey_token = input
+        .tokens
+        .issue_survey(&c.row.customer_id, c.medium, &campaign.name);
     let message = Message {
         campaign: campaign.name.clone(),
         step: step.number,
@@ -75,7 +78,7 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
         message,
         c.row.fields.clone(),
         c.row.value,
-        token,
+        (token, survey_token),
         std::sync::Arc::clone(templates),
     )
 }

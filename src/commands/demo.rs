@@ -106,12 +106,12 @@ async fn generate_data(args: &DemoArgs, as_of: NaiveDate) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The demo's pipeline with its three inputs read from the generated data.
+/// The demo's pipeline with its four inputs read from the generated data.
 fn demo_pipeline(args: &DemoArgs) -> PipelineArgs {
     let dir = |sub: &str| args.dir.join(sub).to_string_lossy().into_owned();
     PipelineArgs {
         pipeline: args.pipeline.clone(),
-        inputs: ["purchases", "customers", "complaints"]
+        inputs: ["purchases", "customers", "complaints", "feedback"]
             .iter()
             .map(|s| (s.to_string(), dir(s)))
             .collect(),

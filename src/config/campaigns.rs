@@ -53,6 +53,8 @@ pub struct RawStep {
     pub sms_text_file: Option<String>,
     pub unsubscribe_url: Option<String>,
     pub unsubscribe_mailto: Option<String>,
+    /// The survey link's template (`{{ survey_token }}`), shown as `{{ survey_url }}`.
+    pub survey_url: Option<String>,
 }
 
 /// A step's `channel` as written: `"email"` or `["email", "sms"]`.

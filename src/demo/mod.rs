@@ -2,6 +2,7 @@
 //! account and no network.
 
 pub mod comebacks;
+pub mod feedback;
 pub mod generate;
 
 pub use generate::{DemoOptions, DemoReport, generate};
