@@ -269,6 +269,9 @@ mod golden;
 #[path = "plan_golden_sequence.rs"]
 mod golden_sequence;
 
+#[path = "plan_golden_repeats.rs"]
+mod golden_repeats;
+
 #[path = "plan_golden_channels.rs"]
 mod golden_channels;
 #[path = "plan_golden_windows.rs"]

@@ -41,7 +41,8 @@ pub fn reasons(d: &ReportData) -> Option<String> {
          the reason is presumed the customer's own (no_company_signal: needs changed, moved, \
          a competitor). Value x reason decides the treatment: high value and our fault, make \
          amends; high value and their reason, win back; low value and our fault, \
-         opportunistic; low value and their reason, let go. Unprofitable customers, and \
+         opportunistic (one cheap apology e-mail with a small code, on its own small \
+         budget); low value and their reason, let go. Unprofitable customers, and \
          those whose second lifetime value does not cover the cost of winning them back, \
          are let go whatever the cell.",
     ));
