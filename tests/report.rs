@@ -162,7 +162,10 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
     assert!(!campaigns.contains("vip_recognition"), "{campaigns}");
     let vip = dom_text.split("id=\"vip\"").nth(1).unwrap();
     let vip = vip.split("<section").next().unwrap();
-    assert!(vip.contains("active customers are VIPs as of 2026-06-01"), "{vip}");
+    assert!(
+        vip.contains("active customers are VIPs as of 2026-06-01"),
+        "{vip}"
+    );
     assert!(vip.contains("so far (in progress)"), "{vip}");
     assert!(vip.contains("Funnel of campaign vip_recognition"), "{vip}");
 

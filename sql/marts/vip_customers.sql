@@ -88,7 +88,11 @@ final as (
         arrow_cast(v.next_turn_day, 'Date32') as next_turn,
         coalesce(v.today < v.next_turn_day, false) as in_cooldown,
         case when not coalesce(v.today < v.next_turn_day, false) then arrow_cast(
-            v.today - (v.today - coalesce(v.next_turn_day, 0)) % cast($vip_cooldown_days as int),
+            cast(
+                v.today - (v.today - coalesce(v.next_turn_day, cast(0 as int)))
+                    % cast($vip_cooldown_days as int)
+                as int
+            ),
             'Date32'
         ) end as entry_date
     from vips v

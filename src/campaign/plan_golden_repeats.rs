@@ -6,8 +6,11 @@ use SendState::Suppressed;
 
 /// A long-term campaign: e-mails on day 0 and day 21, then the day-21 one every 90 days.
 fn long_term() -> World {
-    let toml = campaign_toml("long", 10, 0.0, None, &[(0, "email"), (21, "email")])
-        .replacen("holdout_share = 0\n", "holdout_share = 0\nrepeat_every_days = 90\n", 1);
+    let toml = campaign_toml("long", 10, 0.0, None, &[(0, "email"), (21, "email")]).replacen(
+        "holdout_share = 0\n",
+        "holdout_share = 0\nrepeat_every_days = 90\n",
+        1,
+    );
     assert!(toml.contains("repeat_every_days = 90"), "{toml}");
     World::new(&toml)
 }
@@ -38,7 +41,11 @@ fn golden_long_lost_customer_is_contacted_again_after_the_cadence_and_not_before
             "2026-01-01",
         );
     }
-    for (id, night) in [("c1", "2026-01-22"), ("c2", "2026-03-01"), ("c3", "2026-01-22")] {
+    for (id, night) in [
+        ("c1", "2026-01-22"),
+        ("c2", "2026-03-01"),
+        ("c3", "2026-01-22"),
+    ] {
         w.past(
             "long",
             2,
@@ -64,7 +71,13 @@ fn golden_long_lost_customer_is_contacted_again_after_the_cadence_and_not_before
             sent_on.push((m.message.customer_id.clone(), m.message.step, night));
         }
         for x in &p.decisions {
-            decided_on.push((x.customer_id.clone(), x.step, x.state, x.reason.clone(), night));
+            decided_on.push((
+                x.customer_id.clone(),
+                x.step,
+                x.state,
+                x.reason.clone(),
+                night,
+            ));
         }
         w.record(&p);
         night = night.succ_opt().unwrap();
@@ -96,9 +109,33 @@ fn golden_long_lost_customer_is_contacted_again_after_the_cadence_and_not_before
 fn golden_each_repeat_has_its_own_idempotency_key() {
     let mut w = long_term();
     w.add("long", "c1", "2026-01-01", 1.0);
-    w.past("long", 1, "c1", "email", "2026-01-01", SendState::Delivered, "2026-01-01");
-    w.past("long", 2, "c1", "email", "2026-01-01", SendState::Delivered, "2026-01-22");
-    w.past("long", 3, "c1", "email", "2026-01-01", SendState::Delivered, "2026-04-22");
+    w.past(
+        "long",
+        1,
+        "c1",
+        "email",
+        "2026-01-01",
+        SendState::Delivered,
+        "2026-01-01",
+    );
+    w.past(
+        "long",
+        2,
+        "c1",
+        "email",
+        "2026-01-01",
+        SendState::Delivered,
+        "2026-01-22",
+    );
+    w.past(
+        "long",
+        3,
+        "c1",
+        "email",
+        "2026-01-01",
+        SendState::Delivered,
+        "2026-04-22",
+    );
     w.as_of = d("2026-07-21");
     w.now = at("2026-07-21T12:00:00Z");
     let p = w.plan();

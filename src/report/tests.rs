@@ -66,7 +66,20 @@ fn example_has_every_section_in_order_with_its_charts() {
     // risk); reasons: 1; backtest: 1; campaigns: 1 uplift + 1 funnel each; stay: 1;
     // vip: 1 lapse rates + 1 funnel per recognition campaign; manifest: 1.
     let vip_charts = 1 + d.vip.as_ref().unwrap().funnels.len();
-    let expected = [0, 2, 1, 2, 2, 2, 1, 1, 1 + d.campaigns.len(), 1, vip_charts, 1];
+    let expected = [
+        0,
+        2,
+        1,
+        2,
+        2,
+        2,
+        1,
+        1,
+        1 + d.campaigns.len(),
+        1,
+        vip_charts,
+        1,
+    ];
     for (id, want) in IDS.iter().zip(expected) {
         let body = section(&html, id);
         assert_eq!(body.matches("<svg").count(), want, "charts in {id}");
@@ -282,7 +295,10 @@ fn the_vip_section_compares_the_recognised_with_the_holdout() {
     let vip = section(&html, "vip");
     assert!(vip.contains("2,480 active customers are VIPs"), "{vip}");
     // 180 of 1,500 = 12.0% against 34 of 170 = 20.0%: -8.0 pp, interval -12.0 to -4.5.
-    assert!(vip.contains("180 (12.0%)") && vip.contains("34 (20.0%)"), "{vip}");
+    assert!(
+        vip.contains("180 (12.0%)") && vip.contains("34 (20.0%)"),
+        "{vip}"
+    );
     assert!(vip.contains("-8.0 pp (-12.0 pp to -4.5 pp)"), "{vip}");
     assert!(vip.contains("<tr class=\"highlight\">"));
     assert!(vip.contains("so far (in progress)"));

@@ -174,7 +174,13 @@ fn funnel(c: &CampaignResult) -> String {
 fn counts_table(v: &Vip) -> String {
     html::table(
         "Tonight's VIPs",
-        &["VIPs", "grade A", "top CLV share", "thanked before", "in cool-down"],
+        &[
+            "VIPs",
+            "grade A",
+            "top CLV share",
+            "thanked before",
+            "in cool-down",
+        ],
         &[(
             false,
             vec![
