@@ -103,6 +103,7 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
         "backtest",
         "campaigns",
         "stay",
+        "vip",
         "manifest",
     ] {
         assert!(
@@ -124,6 +125,7 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
         "reasons",
         "campaigns",
         "stay",
+        "vip",
     ] {
         let section = dom_text.split(&format!("id=\"{id}\"")).nth(1).unwrap();
         let section = section.split("<section").next().unwrap();
@@ -163,6 +165,21 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
     assert!(stay.contains("90-day revenue is not known yet"));
     let reasons = dom_text.split("id=\"reasons\"").nth(1).unwrap();
     assert!(reasons.contains("lapsed as of 2026-06-01"));
+    // Issue 26: the opportunistic cell has its campaign; the VIPs thanked on the first
+    // night are measured (in progress: their lapse window runs 180 days), and tonight's
+    // thank-yous have their funnel, apart from the win-back campaigns.
+    let campaigns = dom_text.split("id=\"campaigns\"").nth(1).unwrap();
+    let campaigns = campaigns.split("<section").next().unwrap();
+    assert!(campaigns.contains("winback_opportunistic"), "{campaigns}");
+    assert!(!campaigns.contains("vip_recognition"), "{campaigns}");
+    let vip = dom_text.split("id=\"vip\"").nth(1).unwrap();
+    let vip = vip.split("<section").next().unwrap();
+    assert!(
+        vip.contains("active customers are VIPs as of 2026-06-01"),
+        "{vip}"
+    );
+    assert!(vip.contains("so far (in progress)"), "{vip}");
+    assert!(vip.contains("Funnel of campaign vip_recognition"), "{vip}");
 
     // A screenshot kept as an artifact of the test run.
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report");

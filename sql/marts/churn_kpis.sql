@@ -134,6 +134,7 @@ holdout_entries as (
         end) as day
     from sends
     where state in ('delivered', 'holdout')
+        and treatment is distinct from 'recognition'   -- not a lapse (vip_recognition)
     group by customer_id, entry_date
     having not bool_or(state = 'delivered')
 ),

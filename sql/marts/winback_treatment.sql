@@ -82,7 +82,7 @@ final as (
         case treatment
             when 'make_amends' then 'CPR: call or write personally, ask what went wrong, propose a fair remedy, follow up'
             when 'win_back' then 'personal message with an offer matched to their history'
-            when 'opportunistic' then 'include in the next general campaign'
+            when 'opportunistic' then 'one cheap apology e-mail with a small code (winback_opportunistic)'
             else 'no contact'
         end as approach,
         channel

@@ -32,6 +32,9 @@ pub struct Campaign {
     pub value_column: String,
     pub on_unknown: OnUnknown,
     pub description: Option<String>,
+    /// After the last step, the last step again every this many days (step numbers last
+    /// + 1, last + 2, ...) while the customer stays in the audience; None: no repeats.
+    pub repeat_every_days: Option<u32>,
     pub steps: Vec<Step>,
 }
 
@@ -108,6 +111,9 @@ fn resolve_campaign(
     {
         problem(format!("budget {b} must be a non-negative amount"));
     }
+    if raw.repeat_every_days == Some(0) {
+        problem("repeat_every_days must be at least 1 (leave it out for no repeats)".into());
+    }
     if raw.steps.is_empty() {
         problem("has no steps: add at least one [[campaigns.NAME.steps]]".into());
     }
@@ -151,6 +157,7 @@ fn resolve_campaign(
             .unwrap_or_else(|| DEFAULT_VALUE_COLUMN.to_string()),
         on_unknown: raw.on_unknown,
         description: raw.description.clone(),
+        repeat_every_days: raw.repeat_every_days,
         steps,
     })
 }

@@ -14,7 +14,11 @@
 //!    `failed` are. With `only_if_no_purchase`, a purchase on or after the previous
 //!    step's `as_of` ends the sequence: a `Suppressed` decision with reason `purchased`
 //!    is recorded (for both arms), so the ledger shows why the sequence stopped.
-//!    Customers no longer in the audience are not planned at all.
+//!    Customers no longer in the audience are not planned at all. A campaign with
+//!    `repeat_every_days = N` keeps in touch: after its last step, the last step is sent
+//!    again every N days (step numbers last + 1, last + 2, ..., each its own ledger row
+//!    and idempotency key; `sequence::position`), by the same rules, while the customer
+//!    stays in the audience and has not bought since the previous one.
 //! 2. **Priority**: a customer in several campaigns' audiences tonight belongs to the
 //!    highest `priority` (ties: campaign name); a step due in another campaign is
 //!    `Suppressed` with reason `lower_priority` (and, being final, ends that entry).

@@ -274,6 +274,9 @@ mod golden_sequence;
 
 #[path = "plan_golden_budget.rs"]
 mod golden_budget;
+#[path = "plan_golden_repeats.rs"]
+mod golden_repeats;
+
 #[path = "plan_golden_channels.rs"]
 mod golden_channels;
 #[path = "plan_golden_windows.rs"]

@@ -52,7 +52,7 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
         .issue_survey(&c.row.customer_id, c.medium, &campaign.name);
     let message = Message {
         campaign: campaign.name.clone(),
-        step: step.number,
+        step: c.number,
         customer_id: c.row.customer_id.clone(),
         channel: c.channel.to_string(),
         to: p.address.to_string(),

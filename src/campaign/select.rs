@@ -120,6 +120,7 @@ fn classify<'a>(
     let mut c = Candidate {
         campaign: ci,
         step: 0,
+        number: 0,
         row,
         channel: "",
         medium: Medium::Email,
@@ -131,12 +132,12 @@ fn classify<'a>(
     };
     let purchased = match next_step(campaign, row.entry_date, past, input.as_of, last) {
         Next::Nothing => return Pre::Skip,
-        Next::Purchased(step) => {
-            c.step = step;
+        Next::Purchased(at) => {
+            (c.step, c.number) = (at.index, at.number);
             true
         }
-        Next::Due(step) => {
-            c.step = step;
+        Next::Due(at) => {
+            (c.step, c.number) = (at.index, at.number);
             false
         }
     };

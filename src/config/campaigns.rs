@@ -20,6 +20,10 @@ pub struct RawCampaign {
     #[serde(default)]
     pub on_unknown: OnUnknown,
     pub description: Option<String>,
+    /// After the last step, send the last step again every this many days while the
+    /// customer stays in the audience (keep in touch with the long lost); unset: the
+    /// sequence ends with its last step.
+    pub repeat_every_days: Option<u32>,
     #[serde(default)]
     pub steps: Vec<RawStep>,
 }

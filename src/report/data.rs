@@ -37,9 +37,13 @@ pub struct ReportData {
     /// `reactivated_customers`: whether the won-back stay (the "stay" section).
     #[serde(default)]
     pub stay: Option<Stay>,
+    /// `vip_customers` and `vip_results`: the best customers thanked, and whether they
+    /// lapse less than the holdout (the "vip" section).
+    #[serde(default)]
+    pub vip: Option<Vip>,
     pub manifest: Option<ManifestView>,
     /// Section id (`rfm`, `pareto`, `value`, `lapses`, `churn`, `reasons`, `backtest`,
-    /// `campaigns`, `stay`, `manifest`, `glance`) to the reason it is empty.
+    /// `campaigns`, `stay`, `vip`, `manifest`, `glance`) to the reason it is empty.
     pub empty: BTreeMap<String, String>,
 }
 
@@ -279,6 +283,45 @@ pub struct StayRow {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Stay {
     pub rows: Vec<StayRow>,
+}
+
+/// The best customers tonight (`vip_customers`) and the thank-you campaigns' results
+/// (`vip_results`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Vip {
+    /// Active VIPs tonight, of them grade A, in the top CLV share, in their cool-down.
+    pub vips: u64,
+    pub grade_a: u64,
+    pub top_clv: u64,
+    pub in_cooldown: u64,
+    /// VIPs thanked at least once (a delivered thank-you).
+    pub recognised_ever: u64,
+    /// One row per recognition campaign and window state, finished first.
+    pub rows: Vec<VipRow>,
+    /// The recognition campaigns' funnels of this run (moved here from `campaigns`).
+    pub funnels: Vec<CampaignResult>,
+}
+
+/// One row of `vip_results`. Rates and the difference are fractions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VipRow {
+    pub campaign: String,
+    /// Every turn's window of `vip_results_days` has elapsed.
+    pub complete: bool,
+    pub first_turn: Option<NaiveDate>,
+    pub last_turn: Option<NaiveDate>,
+    pub recognised: u64,
+    pub holdout: u64,
+    pub lapsed: u64,
+    pub holdout_lapsed: u64,
+    pub lapse_rate: Option<f64>,
+    pub holdout_lapse_rate: Option<f64>,
+    /// lapse_rate - holdout_lapse_rate (below 0: the recognised lapse less).
+    pub difference: Option<f64>,
+    /// Newcombe's 95% interval of the difference; None with a note.
+    pub ci: Option<(f64, f64)>,
+    /// "too few to tell" or "in progress".
+    pub note: Option<String>,
 }
 
 /// The run manifest, flattened for reading.

@@ -42,7 +42,8 @@ pub fn reasons(d: &ReportData) -> Option<String> {
          and else presumed the customer's own (no_company_signal). Value x reason decides the \
          treatment: high value and our fault, make amends; high value and their reason or a \
          competitor's lure, win back; low value and our fault or a competitor, \
-         opportunistic; low value and their reason, let go; an objective reason (moved away, \
+         opportunistic (one cheap apology e-mail with a small code, on its own small \
+         budget); low value and their reason, let go; an objective reason (moved away, \
          no longer needed) or bad faith, let go whatever the value. Unprofitable customers, and \
          those whose second lifetime value does not cover the cost of winning them back, \
          are let go whatever the cell.",

@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDate};
 use super::example_data::{campaign, example};
 use super::*;
 
-const IDS: [&str; 11] = [
+const IDS: [&str; 12] = [
     "glance",
     "rfm",
     "pareto",
@@ -18,6 +18,7 @@ const IDS: [&str; 11] = [
     "backtest",
     "campaigns",
     "stay",
+    "vip",
     "manifest",
 ];
 
@@ -63,8 +64,22 @@ fn example_has_every_section_in_order_with_its_charts() {
     }
     // glance: none; rfm: 2; pareto: 1; value: 2; lapses: 2; churn: 2 (rate, value at
     // risk); reasons: 1; backtest: 1; campaigns: 1 uplift + 1 funnel each; stay: 1;
-    // manifest: 1.
-    let expected = [0, 2, 1, 2, 2, 2, 1, 1, 1 + d.campaigns.len(), 1, 1];
+    // vip: 1 lapse rates + 1 funnel per recognition campaign; manifest: 1.
+    let vip_charts = 1 + d.vip.as_ref().unwrap().funnels.len();
+    let expected = [
+        0,
+        2,
+        1,
+        2,
+        2,
+        2,
+        1,
+        1,
+        1 + d.campaigns.len(),
+        1,
+        vip_charts,
+        1,
+    ];
     for (id, want) in IDS.iter().zip(expected) {
         let body = section(&html, id);
         assert_eq!(body.matches("<svg").count(), want, "charts in {id}");
@@ -335,4 +350,28 @@ fn a_campaign_without_finished_nights_shows_what_it_has_labelled() {
     let amends = campaigns.split("<h3>").nth(2).unwrap();
     assert!(amends.contains("Funnel of campaign winback_amends, tonight (2024-06-30)"));
     assert!(amends.contains("not sent&#58; no consent"));
+}
+
+/// The VIP section: tonight's VIPs, the finished comparison (highlighted: clearly fewer
+/// lapses among the recognised) and the running one, and the thank-you's funnel; with no
+/// VIP at all it says so.
+#[test]
+fn the_vip_section_compares_the_recognised_with_the_holdout() {
+    let mut d = example();
+    let html = render(&d);
+    let vip = section(&html, "vip");
+    assert!(vip.contains("2,480 active customers are VIPs"), "{vip}");
+    // 180 of 1,500 = 12.0% against 34 of 170 = 20.0%: -8.0 pp, interval -12.0 to -4.5.
+    assert!(
+        vip.contains("180 (12.0%)") && vip.contains("34 (20.0%)"),
+        "{vip}"
+    );
+    assert!(vip.contains("-8.0 pp (-12.0 pp to -4.5 pp)"), "{vip}");
+    assert!(vip.contains("<tr class=\"highlight\">"));
+    assert!(vip.contains("so far (in progress)"));
+    assert!(vip.contains("Funnel of campaign vip_recognition"));
+    d.vip = Some(Vip::default());
+    let html = render(&d);
+    assert!(section(&html, "vip").contains("class=\"empty\""));
+    assert!(section(&html, "vip").contains("No VIP as of"));
 }
