@@ -65,8 +65,15 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
     assert_eq!(manifest["pipeline"], "reactivation");
     assert_eq!(manifest["as_of"], "2026-06-01");
     assert_eq!(manifest["pipeline_hash"].as_str().unwrap().len(), 64);
-    assert!(manifest["sources"][2]["rows_read"].as_u64().unwrap() > 19_000);
-    let per_file: u64 = manifest["sources"][2]["files"]
+    let purchases = manifest["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "purchases")
+        .unwrap()
+        .clone();
+    assert!(purchases["rows_read"].as_u64().unwrap() > 19_000);
+    let per_file: u64 = purchases["files"]
         .as_array()
         .unwrap()
         .iter()
@@ -74,7 +81,7 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
         .sum();
     assert_eq!(
         per_file,
-        manifest["sources"][2]["rows_read"].as_u64().unwrap(),
+        purchases["rows_read"].as_u64().unwrap(),
         "row counts per file"
     );
     assert!(

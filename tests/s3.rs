@@ -151,7 +151,12 @@ async fn a_run_reads_from_and_writes_to_s3_with_the_same_results_as_local() {
     let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     assert_eq!(manifest["status"], "succeeded");
     assert!(
-        manifest["sources"][2]["files"][0]["path"]
+        manifest["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "purchases")
+            .unwrap()["files"][0]["path"]
             .as_str()
             .unwrap()
             .starts_with("s3://shop/raw/purchases/")

@@ -192,7 +192,10 @@ pub fn example() -> ReportData {
         churn: Some(super::example_churn::churn(as_of)),
         reasons: Some(super::example_churn::reasons(as_of)),
         stay: Some(super::example_churn::stay(as_of)),
-        vip: Some(super::example_churn::vip(as_of)),
+        vip: Some(super::data::Vip {
+            funnels: vec![campaign("vip_recognition", 470, 0.0, 0.0, 0.0, 0.002)],
+            ..super::example_churn::vip(as_of)
+        }),
         manifest: Some(manifest),
         empty: BTreeMap::new(),
     }
