@@ -21,8 +21,8 @@ fn long_term() -> World {
 /// after step 2's night (01-22 + 9 + 28 + 31 + 22): not on 04-21, sent on 04-22. The
 /// second repeat (step 4) is due 90 days after that one went out: 04-22 + 8 + 31 + 30 + 21
 /// = 07-21 (= entry + 201): not on 07-20, sent on 07-21.
-/// c2's step 2 went out late, on 03-01: its repeat waits 90 days after it, 03-01 + 30 + 30
-/// + 30 = 05-30, not entry + 111 (04-22).
+/// c2's step 2 went out late, on 03-01: its repeat waits 90 days after it, 03-01 + 30 +
+/// 30 + 30 = 05-30, not entry + 111 (04-22).
 /// c3 bought on 02-10, after its step 2 (01-22): the repeat is `purchased` on 04-22 (only
 /// if no purchase, like the step it repeats), and that ends the sequence.
 /// Nights run every day from 04-20 to 07-22; each night's plan is recorded as sent.
