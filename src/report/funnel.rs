@@ -70,9 +70,12 @@ fn bars(f: &Funnel) -> Vec<charts::Bar> {
     bars
 }
 
-fn tonight_bars(tn: &Tonight) -> Vec<charts::Bar> {
+/// What a campaign's decisions tonight sum to, a bar each: the picked (labelled
+/// `names[0]`), those not sent by reason, the held out (`names[1]`), the sent (`names[2]`)
+/// and those the provider accepted.
+pub(super) fn tonight_bars(tn: &Tonight, names: [&str; 3]) -> Vec<charts::Bar> {
     let mut bars = vec![charts::Bar {
-        label: "picked".into(),
+        label: names[0].into(),
         value: tn.picked as f64,
         color: GREY,
     }];
@@ -84,8 +87,8 @@ fn tonight_bars(tn: &Tonight) -> Vec<charts::Bar> {
         });
     }
     for (label, v, color) in [
-        ("held out (kept back)", tn.held_out, GREY),
-        ("sent", tn.sent, SKY),
+        (names[1], tn.held_out, GREY),
+        (names[2], tn.sent, SKY),
         ("accepted by the provider", tn.delivered, BLUE),
     ] {
         bars.push(charts::Bar {
@@ -121,7 +124,10 @@ pub fn chart(c: &CampaignResult, as_of: NaiveDate) -> String {
     } else {
         (
             format!("Funnel of campaign {}, tonight ({as_of})", c.campaign),
-            c.tonight.as_ref().map(tonight_bars).unwrap_or_default(),
+            c.tonight
+                .as_ref()
+                .map(|tn| tonight_bars(tn, ["picked", "held out (kept back)", "sent"]))
+                .unwrap_or_default(),
         )
     };
     charts::hbars(&title, charts::WIDTH, &bars, &|v| int(v as u64))

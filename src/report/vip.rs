@@ -2,7 +2,7 @@
 //! share, active), the thank-you campaigns' funnels, and whether the thanked lapse less
 //! than their holdout (`vip_results`).
 
-use crate::report::charts::{self, BLUE, GREEN, GREY, ORANGE, SKY};
+use crate::report::charts::{self, GREEN, GREY};
 use crate::report::data::{CampaignResult, ReportData, Vip, VipRow};
 use crate::report::html::{self, int, n, pct, pp, t};
 use crate::report::sections::fig;
@@ -140,29 +140,10 @@ fn funnel(c: &CampaignResult) -> String {
     let Some(t) = &c.tonight else {
         return String::new();
     };
-    let mut bars = vec![charts::Bar {
-        label: "VIPs whose turn came".into(),
-        value: t.picked as f64,
-        color: GREY,
-    }];
-    for (reason, k) in &t.not_sent {
-        bars.push(charts::Bar {
-            label: format!("not sent: {reason}"),
-            value: *k as f64,
-            color: ORANGE,
-        });
-    }
-    for (label, v, color) in [
-        ("holdout (kept back)", t.held_out, GREY),
-        ("thanked", t.sent, SKY),
-        ("accepted by the provider", t.delivered, BLUE),
-    ] {
-        bars.push(charts::Bar {
-            label: label.into(),
-            value: v as f64,
-            color,
-        });
-    }
+    let bars = super::funnel::tonight_bars(
+        t,
+        ["VIPs whose turn came", "holdout (kept back)", "thanked"],
+    );
     fig(
         &format!("Tonight's thank-yous of campaign {}", c.campaign),
         charts::hbars(
