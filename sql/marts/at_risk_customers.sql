@@ -58,13 +58,16 @@ complained as (
     where newest = 1
 ),
 
+-- Both windows are ordered the same way (from_last counts back from the count): Ballista 55
+-- gave a lag() ordered ascending the order of a row_number() ordered descending beside it.
 gaps as (
     select
         d.customer_id,
         d.order_date,
         arrow_cast(d.order_date, 'Int32')
             - arrow_cast(lag(d.order_date) over (partition by d.customer_id order by d.order_date), 'Int32') as gap,
-        row_number() over (partition by d.customer_id order by d.order_date desc) as from_last
+        count(*) over (partition by d.customer_id)
+            - row_number() over (partition by d.customer_id order by d.order_date) + 1 as from_last
     from purchase_days d
     join high_value h on h.customer_id = d.customer_id
 ),
