@@ -184,6 +184,7 @@ fn run(n: usize, spread: u64) {
         tokens: &tokens,
         staff: &[],
         warn_deferred_nights: 3,
+        budget: None,
     };
     // The first pass warms the allocator; the second is reported.
     drop(plan(&input).expect("bench plan"));

@@ -11,6 +11,11 @@
 //! secret is rotated by putting the new one first and keeping the old one until the mail
 //! carrying its tokens is old enough to forget. A changed customer id, medium or campaign,
 //! or another secret, fails the MAC: guessing customer ids gains nothing.
+//!
+//! Survey tokens (`{{ survey_token }}`, for the one-question survey link) look the same
+//! and carry the same claims, but their MAC is over `survey` + NUL + `KID.PAYLOAD`: a
+//! survey token never verifies as an unsubscribe token, nor the other way round, so a
+//! shared survey link cannot unsubscribe anyone.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -31,6 +36,23 @@ const DEVELOPMENT_SECRET: &[u8] = b"winback development secret: not for real rec
 
 const SEP: char = '\u{1f}';
 const MAC_BYTES: usize = 16;
+
+/// What a token is for: its MAC says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Unsubscribe,
+    Survey,
+}
+
+impl Purpose {
+    /// What the MAC covers: unsubscribe tokens sign `KID.PAYLOAD` as they always did.
+    fn mac_input(self, signed: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            Purpose::Unsubscribe => signed.into(),
+            Purpose::Survey => format!("survey\0{signed}").into(),
+        }
+    }
+}
 
 /// What a valid token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,16 +181,42 @@ impl TokenKeys {
 
     /// A token for this customer, medium and campaign, signed with the newest secret.
     pub fn issue(&self, customer_id: &str, medium: Medium, campaign: &str) -> String {
+        self.issue_for(Purpose::Unsubscribe, customer_id, medium, campaign)
+    }
+
+    /// A survey token for this customer, medium and campaign (see the module's notes).
+    pub fn issue_survey(&self, customer_id: &str, medium: Medium, campaign: &str) -> String {
+        self.issue_for(Purpose::Survey, customer_id, medium, campaign)
+    }
+
+    /// The claims of an unsubscribe token signed by any of the secrets; None for anything
+    /// else (malformed, unknown key, forged, a survey token), without saying which.
+    pub fn verify(&self, token: &str) -> Option<TokenClaims> {
+        self.verify_for(Purpose::Unsubscribe, token)
+    }
+
+    /// The claims of a survey token, as [`TokenKeys::verify`] for unsubscribe tokens.
+    pub fn verify_survey(&self, token: &str) -> Option<TokenClaims> {
+        self.verify_for(Purpose::Survey, token)
+    }
+
+    fn issue_for(
+        &self,
+        purpose: Purpose,
+        customer_id: &str,
+        medium: Medium,
+        campaign: &str,
+    ) -> String {
         let key = &self.keys[0];
         let payload = format!("{customer_id}{SEP}{}{SEP}{campaign}", medium.as_str());
         let signed = format!("{}.{}", key.id, URL_SAFE_NO_PAD.encode(payload));
-        let tag = mac(&key.secret, &signed).finalize().into_bytes();
+        let tag = mac(&key.secret, &purpose.mac_input(&signed))
+            .finalize()
+            .into_bytes();
         format!("{signed}.{}", URL_SAFE_NO_PAD.encode(&tag[..MAC_BYTES]))
     }
 
-    /// The claims of a token signed by any of the secrets; None for anything else
-    /// (malformed, unknown key, forged), without saying which.
-    pub fn verify(&self, token: &str) -> Option<TokenClaims> {
+    fn verify_for(&self, purpose: Purpose, token: &str) -> Option<TokenClaims> {
         if token.len() > MAX_TOKEN_LEN {
             return None;
         }
@@ -179,7 +227,9 @@ impl TokenKeys {
         if tag.len() != MAC_BYTES {
             return None;
         }
-        mac(&key.secret, signed).verify_truncated_left(&tag).ok()?;
+        mac(&key.secret, &purpose.mac_input(signed))
+            .verify_truncated_left(&tag)
+            .ok()?;
         let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
         let mut parts = payload.split(SEP);
         let customer_id = parts.next()?.to_string();
@@ -242,6 +292,24 @@ mod tests {
                 customer_id: "c-42".into(),
                 medium: Medium::Sms,
                 campaign: "winback".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_survey_token_is_no_unsubscribe_token_and_back() {
+        let k = keys(&[NEW]);
+        let survey = k.issue_survey("c-42", Medium::Email, "winback_amends");
+        let unsubscribe = k.issue("c-42", Medium::Email, "winback_amends");
+        assert_ne!(survey, unsubscribe);
+        assert_eq!(k.verify(&survey), None);
+        assert_eq!(k.verify_survey(&unsubscribe), None);
+        assert_eq!(
+            k.verify_survey(&survey),
+            Some(TokenClaims {
+                customer_id: "c-42".into(),
+                medium: Medium::Email,
+                campaign: "winback_amends".into()
             })
         );
     }

@@ -71,7 +71,7 @@ async fn ballista_standalone_gives_the_same_tables_as_local() {
     let data = tmp.path().join("data");
     demo(&data, 6_000);
     let unsubscribes = empty_source(tmp.path(), "unsubscribes");
-    let inputs: Vec<(&str, PathBuf)> = ["purchases", "customers", "complaints"]
+    let inputs: Vec<(&str, PathBuf)> = ["purchases", "customers", "complaints", "feedback"]
         .iter()
         .map(|s| (*s, data.join(s)))
         .chain([("unsubscribes", unsubscribes)])
@@ -189,7 +189,7 @@ async fn a_cluster_of_separate_processes_reading_and_writing_s3_gives_the_same_t
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     demo(&data, 4_000);
-    for s in ["purchases", "customers", "complaints"] {
+    for s in ["purchases", "customers", "complaints", "feedback"] {
         upload(&moto.store("shop"), &data.join(s), &format!("raw/{s}")).await;
     }
     let scheduler_port = free_port();
@@ -255,7 +255,13 @@ async fn a_cluster_of_separate_processes_reading_and_writing_s3_gives_the_same_t
         ]
         .map(String::from)
         .to_vec();
-        for s in ["purchases", "customers", "complaints", "unsubscribes"] {
+        for s in [
+            "purchases",
+            "customers",
+            "complaints",
+            "feedback",
+            "unsubscribes",
+        ] {
             args.push("--input".into());
             args.push(format!("{s}=s3://shop/raw/{s}"));
         }

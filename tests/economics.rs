@@ -18,12 +18,16 @@ const AS_OF: &str = "2026-06-01";
 /// several channels is costed at its first):
 ///   winback_quick:     e-mail 0.002 + offer 1.5, SMS 0.045, e-mail 0.002      = 1.549
 ///   winback_amends:    e-mail 0.002, e-mail 0.002 + offer 3.0, e-mail 0.002   = 3.006
-///   winback_long_term: e-mail 0.002 + offer 1.0, e-mail 0.002                 = 1.004
+///   winback_long_term: e-mail 0.002 + offer 1.0, e-mail 0.002, e-mail 0.002 + offer 0.5
+///                                                                             = 1.506
+///   (its repeats every 90 days after the last step are not priced)
+///   winback_opportunistic: e-mail 0.002 + offer 0.3                           = 0.302
 fn sequence_cost(campaign: &str) -> f64 {
     match campaign {
         "winback_quick" => 1.549,
         "winback_amends" => 3.006,
-        "winback_long_term" => 1.004,
+        "winback_long_term" => 1.506,
+        "winback_opportunistic" => 0.302,
         "" => 0.0,
         other => panic!("unexpected campaign {other}"),
     }
@@ -152,6 +156,7 @@ async fn without_history_sltv_uses_the_prior_and_the_campaigns_costs() {
         let ok = match *treatment {
             "win_back" => ["winback_quick", "winback_long_term"].contains(campaign),
             "make_amends" => ["winback_amends", "winback_long_term"].contains(campaign),
+            "opportunistic" => *campaign == "winback_opportunistic",
             _ => campaign.is_empty(),
         };
         assert!(ok, "{treatment} priced as {campaign:?}: {campaigns:?}");

@@ -16,7 +16,13 @@ struct Case {
     set: BTreeMap<String, String>,
 }
 
-const SOURCES: [&str; 4] = ["purchases", "customers", "complaints", "call_outcomes"];
+const SOURCES: [&str; 5] = [
+    "purchases",
+    "customers",
+    "complaints",
+    "feedback",
+    "call_outcomes",
+];
 
 fn cases() -> Vec<(String, PathBuf)> {
     let root = repo().join("tests/stages");

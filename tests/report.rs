@@ -103,6 +103,7 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
         "backtest",
         "campaigns",
         "stay",
+        "vip",
         "manifest",
     ] {
         assert!(
@@ -124,6 +125,7 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
         "reasons",
         "campaigns",
         "stay",
+        "vip",
     ] {
         let section = dom_text.split(&format!("id=\"{id}\"")).nth(1).unwrap();
         let section = section.split("<section").next().unwrap();
@@ -136,14 +138,26 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
             "section {id} is empty"
         );
     }
-    // The demo messages on its first night (as_of - 14) and reads the results on the
-    // second: the churn sections say what they cover.
+    // The demo messages on its first night (as_of - 35) and reads the results on the
+    // second, once the first night's windows have ended: every section says what it covers.
+    let campaigns = dom_text.split("id=\"campaigns\"").nth(1).unwrap();
+    let campaigns = campaigns.split("<section").next().unwrap();
+    assert!(
+        campaigns.contains("cover the contact night 2026-04-27"),
+        "{campaigns}"
+    );
+    assert!(campaigns.contains("Funnel of campaign winback_quick, contact night 2026-04-27"));
+    assert!(campaigns.contains("Tonight (2026-06-01), not in the figures above"));
+    assert!(
+        !campaigns.contains("In progress"),
+        "the first night has results"
+    );
     let churn = dom_text.split("id=\"churn\"").nth(1).unwrap();
     assert!(churn.contains("Covers the 26 weeks from 2025-12-02 to 2026-06-01"));
     let stay = dom_text.split("id=\"stay\"").nth(1).unwrap();
     let stay = stay.split("<section").next().unwrap();
     assert!(
-        stay.contains("after a contact night from 2026-05-18 to 2026-05-18"),
+        stay.contains("after a contact night from 2026-04-27 to 2026-04-27"),
         "{stay}"
     );
     assert!(stay.contains("won back by a message"));
@@ -151,6 +165,21 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
     assert!(stay.contains("90-day revenue is not known yet"));
     let reasons = dom_text.split("id=\"reasons\"").nth(1).unwrap();
     assert!(reasons.contains("lapsed as of 2026-06-01"));
+    // Issue 26: the opportunistic cell has its campaign; the VIPs thanked on the first
+    // night are measured (in progress: their lapse window runs 180 days), and tonight's
+    // thank-yous have their funnel, apart from the win-back campaigns.
+    let campaigns = dom_text.split("id=\"campaigns\"").nth(1).unwrap();
+    let campaigns = campaigns.split("<section").next().unwrap();
+    assert!(campaigns.contains("winback_opportunistic"), "{campaigns}");
+    assert!(!campaigns.contains("vip_recognition"), "{campaigns}");
+    let vip = dom_text.split("id=\"vip\"").nth(1).unwrap();
+    let vip = vip.split("<section").next().unwrap();
+    assert!(
+        vip.contains("active customers are VIPs as of 2026-06-01"),
+        "{vip}"
+    );
+    assert!(vip.contains("so far (in progress)"), "{vip}");
+    assert!(vip.contains("Funnel of campaign vip_recognition"), "{vip}");
 
     // A screenshot kept as an artifact of the test run.
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report");

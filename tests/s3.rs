@@ -79,16 +79,42 @@ pub(crate) async fn upload(store: &impl ObjectStore, local: &Path, prefix: &str)
     }
 }
 
+/// Runs `winback ARGS` against moto; a run still going after ten minutes is killed and
+/// reported (exit status 137) with what it printed, so a hang fails the test instead of CI.
 pub(crate) fn winback(moto: &Moto, args: &[String]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_winback"))
+    let logs = tempfile::tempdir().unwrap();
+    let (out, err) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_winback"))
         .args(args)
         .env("AWS_ENDPOINT_URL", moto.endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test-secret-never-printed")
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap()
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            let mut stderr = std::fs::read(&err).unwrap();
+            stderr.extend_from_slice(b"\n(killed: still running after 600 s)");
+            std::fs::write(&err, stderr).unwrap();
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    }
 }
 
 #[tokio::test]

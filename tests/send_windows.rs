@@ -140,6 +140,7 @@ fn fourteen_nights(schedule: &Schedule, entry: NaiveDate) -> Nights {
             frequency_cap: s.pipeline.delivery.frequency_cap,
             staff: &s.pipeline.staff,
             warn_deferred_nights: s.pipeline.delivery.warn_deferred_nights,
+            budget: s.pipeline.budget.as_ref(),
             tokens: &winback::unsubscribe_token::TokenKeys::development(),
         };
         let plan = winback::campaign::plan(&input).unwrap();

@@ -4,6 +4,7 @@ mod support;
 
 mod aa_test;
 mod architecture;
+mod at_risk;
 mod bad_inputs;
 #[cfg(feature = "ballista")]
 mod ballista;

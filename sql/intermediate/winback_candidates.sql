@@ -64,14 +64,8 @@ final as (
         t.reason_owner,
         coalesce(g.segment, 'unknown') as segment,
         t.reason,
-        case t.reason
-            when 'complaint' then 'your complaint'
-            when 'service_ticket' then 'your recent request to our service team'
-            when 'bad_review' then 'your review'
-            when 'refund_request' then 'your refund request'
-            when 'refund' then 'the order you sent back'
-            else 'your last experience with us'
-        end as reason_text,
+        -- worded for a message by the seed reason_codes
+        coalesce(rc.reason_text, 'your last experience with us') as reason_text,
         r.evidence_date,
         r.evidence_count,
         coalesce(f.favourite_channel, 'our shop') as favourite_channel,
@@ -86,6 +80,7 @@ final as (
     left join segments g on g.customer_id = t.customer_id
     left join lifetime l on l.customer_id = t.customer_id
     left join favourite f on f.customer_id = t.customer_id
+    left join reason_codes rc on rc.reason_code = t.reason
 )
 
 select * from final

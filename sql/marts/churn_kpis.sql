@@ -48,26 +48,8 @@ groups as (
     select customer_id, 'all', 'all' from rhythm
 ),
 
--- Only purchase days from 182 + alert_after_days before as_of can start a silence that
--- alerted within the 26 weeks, or keep a customer active on a week's eve. Each with the
--- customer's purchase days before and after it.
 recent_days as (
-    select
-        customer_id,
-        day,
-        alert_after,
-        lag(day) over (partition by customer_id order by day) as previous_day,
-        lead(day) over (partition by customer_id order by day) as next_day
-    from (
-        select
-            d.customer_id,
-            arrow_cast(d.order_date, 'Int32') as day,
-            cast(r.alert_after_days as int) as alert_after
-        from purchase_days d
-        join rhythm r on r.customer_id = d.customer_id
-        cross join as_of_day a
-        where arrow_cast(d.order_date, 'Int32') >= a.today - 182 - r.alert_after_days
-    )
+    select customer_id, day, alert_after, previous_day, next_day from recent_purchase_days
 ),
 
 -- Every lapse: a silence that ended with a return, or the open one up to as_of.
@@ -152,6 +134,7 @@ holdout_entries as (
         end) as day
     from sends
     where state in ('delivered', 'holdout')
+        and treatment is distinct from 'recognition'   -- not a lapse (vip_recognition)
     group by customer_id, entry_date
     having not bool_or(state = 'delivered')
 ),

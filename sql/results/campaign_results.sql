@@ -68,6 +68,8 @@ with ledger as (
             date_part('epoch', cast(as_of as timestamp)) + 86400
         ) as contact_epoch
     from sends
+    -- Recognition (vip_recognition) is not a win-back: vip_results measures it.
+    where treatment is distinct from 'recognition'
 ),
 
 -- The contacts: messages the rules let through, and the holdout's would-be contacts.

@@ -37,6 +37,8 @@ with ledger as (
         date_part('epoch', cast(as_of as timestamp)) + 86400 as night_end_epoch
     from sends
     where state in ('delivered', 'holdout')
+        -- Recognition (vip_recognition) is not a win-back: vip_results measures it.
+        and treatment is distinct from 'recognition'
 ),
 
 -- A lapse with any delivered message is contacted; otherwise it is in the holdout.

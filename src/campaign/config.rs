@@ -35,6 +35,9 @@ pub struct Campaign {
     /// At most this many calls per night, to the highest-value customers due at a step
     /// with a call channel (both arms: the holdout takes its places too); None = no limit.
     pub call_top: Option<u32>,
+    /// After the last step, the last step again every this many days (step numbers last
+    /// + 1, last + 2, ...) while the customer stays in the audience; None: no repeats.
+    pub repeat_every_days: Option<u32>,
     pub steps: Vec<Step>,
 }
 
@@ -126,6 +129,9 @@ fn resolve_campaign(
     {
         problem("call_top is set but no step lists a channel of medium \"call\"".into());
     }
+    if raw.repeat_every_days == Some(0) {
+        problem("repeat_every_days must be at least 1 (leave it out for no repeats)".into());
+    }
     if raw.steps.is_empty() {
         problem("has no steps: add at least one [[campaigns.NAME.steps]]".into());
     }
@@ -170,6 +176,7 @@ fn resolve_campaign(
         on_unknown: raw.on_unknown,
         description: raw.description.clone(),
         call_top: raw.call_top,
+        repeat_every_days: raw.repeat_every_days,
         steps,
     })
 }
@@ -227,7 +234,9 @@ impl Campaign {
                 for (part, vars) in templates.variables() {
                     for var in vars {
                         let planner = PLANNER_FIELDS.contains(&var.as_str())
-                            && !(part == Part::UnsubscribeUrl && var == "unsubscribe_url");
+                            && !(part == Part::UnsubscribeUrl && var == "unsubscribe_url")
+                            && !(var == "survey_url"
+                                && (part == Part::SurveyUrl || !templates.has(Part::SurveyUrl)));
                         if !planner && !columns.contains(var.as_str()) {
                             problems.push(format!(
                                 "campaign {} step {}: template {} uses {var:?}, which audience {} does not have (columns: {})",

@@ -67,6 +67,7 @@ fn a_good_campaign_resolves_with_defaults() {
     assert_eq!(q.holdout_share, DEFAULT_HOLDOUT_SHARE);
     assert_eq!(q.value_column, "sltv");
     assert_eq!(q.on_unknown, OnUnknown::Skip);
+    assert_eq!(q.repeat_every_days, None, "no repeats unless asked");
     assert_eq!(q.steps.len(), 2);
     assert!(!q.steps[0].only_if_no_purchase);
     assert!(q.steps[1].only_if_no_purchase);
@@ -122,6 +123,7 @@ fn all_problems_are_reported_together() {
 audience = "nope"
 holdout_share = 1.5
 budget = -3.0
+repeat_every_days = 0
 
 [campaigns.two]
 audience = "winback_quick"
@@ -148,6 +150,7 @@ text_file = "also.txt"
         "campaign Bad-Name: audience \"nope\" is not a known table",
         "campaign Bad-Name: holdout_share 1.5",
         "campaign Bad-Name: budget -3",
+        "campaign Bad-Name: repeat_every_days must be at least 1",
         "campaign Bad-Name: has no steps",
         "campaign two: step 1: channel \"fax\" is not a [channels.*] table",
         "campaign two: step 2: day 2 comes before the previous step's day 5",
@@ -160,7 +163,7 @@ text_file = "also.txt"
     ] {
         assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
     }
-    assert_eq!(err.problems.len(), 13, "{all}");
+    assert_eq!(err.problems.len(), 14, "{all}");
     assert!(err.to_string().starts_with("invalid [campaigns]:\n  - "));
 }
 

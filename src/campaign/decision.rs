@@ -39,7 +39,11 @@ pub struct Decision {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Candidate<'a> {
     pub campaign: usize,
+    /// The index of the configured step it sends (templates, channels, offer).
     pub step: usize,
+    /// The step number the ledger records: the step's own, or past the last step a
+    /// repeat's (`sequence::position`).
+    pub number: u32,
     pub row: &'a AudienceRow,
     /// The channel of the step this candidate is on: the first to try until the rules
     /// choose one for the customer ([`super::channel_choice`]).
@@ -58,10 +62,9 @@ impl Candidate<'_> {
     /// The key of this step's message: the same whichever run plans or sends it.
     pub fn idempotency_key(&self, input: &PlanInput<'_>) -> String {
         let campaign = &input.campaigns[self.campaign];
-        let step = &campaign.steps[self.step];
         idempotency_key(
             &campaign.name,
-            step.number,
+            self.number,
             &self.row.customer_id,
             self.channel,
             self.row.entry_date,
@@ -97,10 +100,9 @@ pub(super) fn decision(
     address: Option<&str>,
 ) -> Decision {
     let campaign = &input.campaigns[c.campaign];
-    let step = &campaign.steps[c.step];
     Decision {
         campaign: campaign.name.clone(),
-        step: step.number,
+        step: c.number,
         customer_id: c.row.customer_id.clone(),
         channel: c.channel.to_string(),
         medium: c.medium,

@@ -23,6 +23,8 @@ pub struct Draft {
     pub value: f64,
     /// The recipient's unsubscribe token (theirs, or derived from the token secret).
     token: String,
+    /// The recipient's survey token (derived from the token secret).
+    survey_token: String,
     templates: Arc<StepTemplates>,
 }
 
@@ -32,6 +34,7 @@ impl PartialEq for Draft {
             && self.fields == other.fields
             && self.value.total_cmp(&other.value).is_eq()
             && self.token == other.token
+            && self.survey_token == other.survey_token
             && Arc::ptr_eq(&self.templates, &other.templates)
     }
 }
@@ -41,14 +44,16 @@ impl Draft {
         message: Message,
         fields: Fields,
         value: f64,
-        token: String,
+        tokens: (String, String),
         templates: Arc<StepTemplates>,
     ) -> Draft {
+        let (token, survey_token) = tokens;
         Draft {
             message,
             fields,
             value,
             token,
+            survey_token,
             templates,
         }
     }
@@ -63,6 +68,7 @@ impl Draft {
             step: m.step,
             entry_date: &m.entry_date.to_string(),
             unsubscribe_token: &self.token,
+            survey_token: &self.survey_token,
         })
     }
 

@@ -14,7 +14,11 @@
 //!    `failed` are. With `only_if_no_purchase`, a purchase on or after the previous
 //!    step's `as_of` ends the sequence: a `Suppressed` decision with reason `purchased`
 //!    is recorded (for both arms), so the ledger shows why the sequence stopped.
-//!    Customers no longer in the audience are not planned at all.
+//!    Customers no longer in the audience are not planned at all. A campaign with
+//!    `repeat_every_days = N` keeps in touch: after its last step, the last step is sent
+//!    again every N days (step numbers last + 1, last + 2, ..., each its own ledger row
+//!    and idempotency key; `sequence::position`), by the same rules, while the customer
+//!    stays in the audience and has not bought since the previous one.
 //! 2. **Priority**: a customer in several campaigns' audiences tonight belongs to the
 //!    highest `priority` (ties: campaign name); a step due in another campaign is
 //!    `Suppressed` with reason `lower_priority` (and, being final, ends that entry).
@@ -23,7 +27,8 @@
 //!    channel the customer would have been sent on (rule 4's choice), else the first,
 //!    and `would_be_suppressed`: the first of rules 4 and 5 (channel and suppression, the
 //!    frequency cap, quiet hours) that would have stopped the message, so results
-//!    compare like with like. The budget and the daily cap are not simulated.
+//!    compare like with like. The budget is simulated once the treated arm is cut (see
+//!    rule 6); the daily cap is not.
 //! 4. **Channel and suppression** of the treated arm (`channel_choice.rs`): a step lists
 //!    its channels in order of preference (`channel = ["email", "sms"]`), or starts from
 //!    the audience's `preferred_channel` when it names a configured channel whose medium
@@ -46,8 +51,10 @@
 //!    Candidates are taken in priority order, then by value (highest first), then
 //!    customer id, so a cap keeps the most valuable.
 //! 6. **Budget**: per campaign, the planned sends are kept from the highest value down
-//!    while their summed cost fits the budget; the rest are `Suppressed` with reason
-//!    `budget`.
+//!    while their summed cost fits the budget (its own `budget` and its share of
+//!    `[budget]`, then what `reallocate` moves); the rest are `Suppressed` with reason
+//!    `budget`. In a campaign the budget cut, a holdout customer whose value is below the
+//!    lowest value kept gets `would_be_suppressed = "budget"`.
 //! 7. **Render**: the chosen medium's templates (an e-mail's subject, text and html; an
 //!    SMS's `text`, or `sms_text` on a step with e-mail too) are rendered per message, on
 //!    the chosen channel (the ledger's `channel` and the idempotency key); a render
@@ -111,9 +118,9 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut decisions = Vec::new();
     let candidates = select(input, &unsubscribes, &mut decisions);
     let planned = apply_rules(input, &unsubscribes, candidates, &mut decisions);
-    let planned = apply_budget(input, planned, &mut decisions);
+    let (planned, spend) = apply_budget(input, planned, &mut decisions);
     let send = render_all(input, planned, &mut decisions);
-    let summary = PlanSummary::new(input, &send, &decisions);
+    let summary = PlanSummary::new(input, &send, &decisions, &spend);
     Ok(Plan {
         send,
         decisions,

@@ -50,4 +50,6 @@ pub struct PlanInput<'a> {
     /// A step deferred on this many nights in a row is counted in the summary's
     /// `repeated_deferrals` (the run warns); 0 = never.
     pub warn_deferred_nights: u32,
+    /// `[budget]`: the run's budget split across the campaigns, if any.
+    pub budget: Option<&'a crate::config::budget::BudgetSplit>,
 }

@@ -74,6 +74,7 @@ pub struct World {
     pub cap: FrequencyCap,
     /// `[staff]`: who calls.
     pub staff: Vec<String>,
+    pub budget: Option<crate::config::budget::BudgetSplit>,
 }
 
 impl World {
@@ -114,6 +115,7 @@ impl World {
             timezone: chrono_tz::UTC,
             cap: FrequencyCap::default(),
             staff: Vec::new(),
+            budget: None,
         }
     }
 
@@ -192,6 +194,7 @@ impl World {
             tokens: &crate::unsubscribe_token::TokenKeys::development(),
             staff: &self.staff,
             warn_deferred_nights: 3,
+            budget: self.budget.as_ref(),
         })
         .unwrap()
     }
@@ -280,8 +283,13 @@ mod golden;
 #[path = "plan_golden_sequence.rs"]
 mod golden_sequence;
 
+#[path = "plan_golden_budget.rs"]
+mod golden_budget;
 #[path = "plan_golden_calls.rs"]
 mod golden_calls;
+#[path = "plan_golden_repeats.rs"]
+mod golden_repeats;
+
 #[path = "plan_golden_channels.rs"]
 mod golden_channels;
 #[path = "plan_golden_windows.rs"]

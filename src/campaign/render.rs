@@ -58,9 +58,12 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
         })
         .flatten()
         .map(str::to_string);
+    let survey_token = input
+        .tokens
+        .issue_survey(&c.row.customer_id, c.medium, &campaign.name);
     let message = Message {
         campaign: campaign.name.clone(),
-        step: step.number,
+        step: c.number,
         customer_id: c.row.customer_id.clone(),
         channel: c.channel.to_string(),
         to: p.address.to_string(),
@@ -81,7 +84,7 @@ fn draft(input: &PlanInput<'_>, p: &Planned<'_>) -> Draft {
         message,
         c.row.fields.clone(),
         c.row.value,
-        token,
+        (token, survey_token),
         std::sync::Arc::clone(templates),
     )
 }

@@ -8,7 +8,7 @@ use super::decision::Decision;
 use super::draft::Draft;
 use super::id_hash::{IdMap, IdSet};
 use super::plan_input::PlanInput;
-use super::sequence::due_date;
+use super::sequence::{due_date, position};
 use crate::message::{LedgerEntry, SendState};
 
 /// One due step of tonight's plan: (campaign, step number, customer, entry, deferred now).
@@ -81,14 +81,14 @@ pub(super) fn repeated_deferrals(
                 let Some(c) = input.campaigns.iter().find(|c| c.name == campaign) else {
                     continue;
                 };
-                let Some(k) = c.steps.iter().position(|s| s.number == step) else {
-                    continue;
-                };
+                // Step numbers are the 1-based places of the sequence (repeats too).
+                let k = step.saturating_sub(1) as usize;
                 let previous = k.checked_sub(1).and_then(|p| {
+                    let number = position(c, p)?.number;
                     entry_rows
                         .iter()
                         .filter(|r| {
-                            r.step == c.steps[p].number
+                            r.step == number
                                 && matches!(r.state, SendState::Delivered | SendState::Holdout)
                         })
                         .map(|r| r.as_of)

@@ -1,5 +1,7 @@
 //! Rules 4-6 of planning: suppression and deferral of the treated arm, then the budget.
 
+use std::collections::BTreeMap;
+
 use super::channel_choice::choose;
 use super::decision::{Candidate, Decision, Planned, decision};
 use super::id_hash::IdMap;
@@ -129,39 +131,136 @@ fn apply_daily_caps<'a>(
     planned
 }
 
-/// Per campaign with a budget: keep sends from the highest value down while the summed
-/// cost fits; cut the rest. Candidates arrive sorted by value within each campaign.
+/// Per campaign with a budget (its own `budget`, and its share of `[budget]`): keep sends
+/// from the highest value down while the summed cost fits; cut the rest. With `[budget]
+/// reallocate = true`, what the campaigns left of `total_per_run` is then offered to the
+/// campaigns the split cut, highest priority first, each still within its own `budget`.
+/// Candidates arrive sorted by value within each campaign. Returns the sends kept and what
+/// each campaign spent.
 pub(super) fn apply_budget<'a>(
     input: &PlanInput<'_>,
     planned: Vec<Planned<'a>>,
     decisions: &mut Vec<Decision>,
-) -> Vec<Planned<'a>> {
-    let mut spent: IdMap<usize, f64> = IdMap::default();
-    let mut over: IdMap<usize, bool> = IdMap::default();
+) -> (Vec<Planned<'a>>, IdMap<usize, Spend>) {
+    let limit = |ci: usize| budget_limit(input, ci);
+    let mut spend: IdMap<usize, Spend> = IdMap::default();
+    let mut cut: IdMap<usize, Vec<Planned<'a>>> = IdMap::default();
     let mut kept = Vec::with_capacity(planned.len());
     for p in planned {
         let ci = p.candidate.campaign;
-        let campaign = &input.campaigns[ci];
-        let Some(budget) = campaign.budget else {
+        let Some(limit) = limit(ci) else {
+            spend.entry(ci).or_default().spent += p.candidate.cost(input);
             kept.push(p);
             continue;
         };
         let cost = p.candidate.cost(input);
-        let total = spent.entry(ci).or_default();
-        let cut = over.entry(ci).or_default();
-        if !*cut && *total + cost <= budget + 1e-9 {
-            *total += cost;
+        let s = spend.entry(ci).or_default();
+        let over = cut.entry(ci).or_default();
+        if over.is_empty() && s.spent + cost <= limit + 1e-9 {
+            s.spent += cost;
             kept.push(p);
         } else {
-            *cut = true;
-            decisions.push(decision(
-                input,
-                &p.candidate,
-                SendState::Suppressed,
-                "budget",
-                Some(p.address),
-            ));
+            over.push(p);
         }
     }
-    kept
+    if let Some(split) = input.budget.filter(|b| b.reallocate) {
+        // Summed in campaign order: the same total whatever the map's order.
+        let mut by_campaign: Vec<(usize, f64)> = spend.iter().map(|(c, s)| (*c, s.spent)).collect();
+        by_campaign.sort_by_key(|c| c.0);
+        let spent: f64 = by_campaign.iter().map(|c| c.1).sum();
+        let mut pool = (split.total_per_run - spent).max(0.0);
+        let mut order: Vec<usize> = cut
+            .keys()
+            .copied()
+            .filter(|ci| !cut[ci].is_empty())
+            .collect();
+        order.sort_by_key(|ci| (std::cmp::Reverse(input.campaigns[*ci].priority), *ci));
+        for ci in order {
+            let own = input.campaigns[ci].budget.unwrap_or(f64::INFINITY);
+            let waiting = std::mem::take(cut.get_mut(&ci).expect("listed"));
+            let s = spend.entry(ci).or_default();
+            let mut rest = waiting.into_iter();
+            while let Some(p) = rest.next() {
+                let cost = p.candidate.cost(input);
+                if cost <= pool + 1e-9 && s.spent + cost <= own + 1e-9 {
+                    pool -= cost;
+                    s.spent += cost;
+                    s.reallocated += cost;
+                    kept.push(p);
+                } else {
+                    let mut left = vec![p];
+                    left.extend(rest);
+                    cut.insert(ci, left);
+                    break;
+                }
+            }
+        }
+    }
+    let mut cut: Vec<(usize, Vec<Planned<'a>>)> = cut.into_iter().collect();
+    cut.sort_by_key(|c| c.0);
+    holdout_budget(input, &kept, &cut, decisions);
+    for p in cut.into_iter().flat_map(|c| c.1) {
+        decisions.push(decision(
+            input,
+            &p.candidate,
+            SendState::Suppressed,
+            "budget",
+            Some(p.address),
+        ));
+    }
+    (kept, spend)
+}
+
+/// The budget, simulated for the holdout: in a campaign the budget cut, a holdout customer
+/// whose value is below the lowest value the budget kept would have been cut too, so their
+/// holdout decision records `would_be_suppressed = "budget"` (unless an earlier rule
+/// already stopped them) and results leave them out of the like-with-like comparison, as
+/// the treated customers the budget cut are.
+fn holdout_budget(
+    input: &PlanInput<'_>,
+    kept: &[Planned<'_>],
+    cut: &[(usize, Vec<Planned<'_>>)],
+    decisions: &mut [Decision],
+) {
+    let mut lowest: BTreeMap<&str, f64> = BTreeMap::new();
+    for (ci, left) in cut {
+        if !left.is_empty() {
+            lowest.insert(&input.campaigns[*ci].name, f64::INFINITY);
+        }
+    }
+    for p in kept {
+        let name = input.campaigns[p.candidate.campaign].name.as_str();
+        if let Some(v) = lowest.get_mut(name) {
+            *v = v.min(p.candidate.row.value);
+        }
+    }
+    for d in decisions.iter_mut() {
+        if d.state == SendState::Holdout
+            && d.would_be_suppressed.is_none()
+            && lowest
+                .get(d.campaign.as_str())
+                .is_some_and(|v| d.value < *v)
+        {
+            d.would_be_suppressed = Some("budget".to_string());
+        }
+    }
+}
+
+/// The most campaign `ci` may spend tonight before reallocation: its own `budget` and its
+/// share of `[budget]`, whichever is smaller; None when it has neither.
+pub(super) fn budget_limit(input: &PlanInput<'_>, ci: usize) -> Option<f64> {
+    let campaign = &input.campaigns[ci];
+    let share = input.budget.map(|b| b.limit(&campaign.name));
+    match (campaign.budget, share) {
+        (Some(own), Some(share)) => Some(own.min(share)),
+        (own, share) => own.or(share),
+    }
+}
+
+/// What a campaign spent tonight (messages and offers), and how much of it came from
+/// other campaigns' unused shares.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spend {
+    pub spent: f64,
+    pub reallocated: f64,
 }

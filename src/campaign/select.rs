@@ -126,6 +126,7 @@ fn classify<'a>(
     let mut c = Candidate {
         campaign: ci,
         step: 0,
+        number: 0,
         row,
         channel: "",
         medium: Medium::Email,
@@ -138,12 +139,12 @@ fn classify<'a>(
     };
     let purchased = match next_step(campaign, row.entry_date, past, input.as_of, last) {
         Next::Nothing => return Pre::Skip,
-        Next::Purchased(step) => {
-            c.step = step;
+        Next::Purchased(at) => {
+            (c.step, c.number) = (at.index, at.number);
             true
         }
-        Next::Due(step) => {
-            c.step = step;
+        Next::Due(at) => {
+            (c.step, c.number) = (at.index, at.number);
             false
         }
     };
@@ -174,8 +175,9 @@ fn classify<'a>(
 
 /// A held-out candidate's decision: the same rules as the treated arm, recorded, never
 /// acted on: results compare the customers who would have been messaged in both arms.
-/// The budget and the daily cap depend on the order of the whole night's sends and are
-/// not simulated; the call places are ([`limit_calls`]).
+/// The budget is simulated once the treated arm is cut (rules::holdout_budget), the call
+/// places too ([`limit_calls`]); the daily cap, which depends on the order of the whole
+/// night's sends, is not.
 fn holdout(input: &PlanInput<'_>, unsubscribes: &UnsubscribeIndex, c: &Candidate<'_>) -> Decision {
     let mut c = *c;
     let step = &input.campaigns[c.campaign].steps[c.step];

@@ -89,15 +89,47 @@ impl<'a> Iterator for LedgerRows<'_, 'a> {
     }
 }
 
+/// One place in a campaign's sequence: the configured step it sends, and its number and
+/// day. Past the last step of a campaign with `repeat_every_days = N`, place `k` repeats
+/// the last step: number `k + 1` (so each repeat has its own ledger row and idempotency
+/// key) and day `last day + (k + 1 - steps) x N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Index of the step in `campaign.steps` (templates, channels, offer).
+    pub index: usize,
+    /// The step number the ledger records: `k + 1`.
+    pub number: u32,
+    /// Days after the entry date.
+    pub day: u64,
+}
+
+/// Place `k` (0-based) of `campaign`'s sequence; None past the last step without
+/// repeats (or past any representable day).
+pub fn position(campaign: &Campaign, k: usize) -> Option<Position> {
+    let number = u32::try_from(k.checked_add(1)?).ok()?;
+    if let Some(step) = campaign.steps.get(k) {
+        return Some(Position {
+            index: k,
+            number,
+            day: u64::from(step.day),
+        });
+    }
+    let every = u64::from(campaign.repeat_every_days.filter(|&n| n > 0)?);
+    let index = campaign.steps.len().checked_sub(1)?;
+    let repeats = u64::try_from(k - index).ok()?;
+    let day = u64::from(campaign.steps[index].day).checked_add(repeats.checked_mul(every)?)?;
+    Some(Position { index, number, day })
+}
+
 /// What the sequence wants for one audience row tonight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     /// Nothing due: waiting for a step's day, sequence finished, or stopped.
     Nothing,
-    /// This step (0-based index) is due.
-    Due(usize),
-    /// This step is due but the customer bought after the previous step was sent.
-    Purchased(usize),
+    /// This place of the sequence is due.
+    Due(Position),
+    /// This place is due but the customer bought after the previous step was sent.
+    Purchased(Position),
 }
 
 /// How settled a ledger state is, to pick one row when a step has several.
@@ -110,24 +142,25 @@ fn rank(state: SendState) -> u8 {
     }
 }
 
-/// The night step `k` (0-based) of an entry becomes due: `entry_date + day`, and after the
-/// first step not before the configured gap after the previous step's `as_of`
-/// (`previous_as_of`), so a step that went out late keeps its spacing.
+/// The night place `k` (0-based, see [`position`]) of an entry becomes due:
+/// `entry_date + day`, and after the first not before the gap between the two places'
+/// days after the previous one's `as_of` (`previous_as_of`), so a step that went out late
+/// keeps its spacing (and a repeat comes `repeat_every_days` after the one before).
 pub fn due_date(
     campaign: &Campaign,
     k: usize,
     entry_date: NaiveDate,
     previous_as_of: Option<NaiveDate>,
 ) -> Option<NaiveDate> {
-    let step = campaign.steps.get(k)?;
-    let due = entry_date.checked_add_days(Days::new(u64::from(step.day)));
+    let at = position(campaign, k)?;
+    let due = entry_date.checked_add_days(Days::new(at.day));
     match (
-        k.checked_sub(1).and_then(|p| campaign.steps.get(p)),
+        k.checked_sub(1).and_then(|p| position(campaign, p)),
         previous_as_of,
     ) {
         (Some(before), Some(prev)) => {
-            let gap = step.day.saturating_sub(before.day);
-            due.max(prev.checked_add_days(Days::new(u64::from(gap))))
+            let gap = at.day.saturating_sub(before.day);
+            due.max(prev.checked_add_days(Days::new(gap)))
         }
         _ => due,
     }
@@ -147,7 +180,9 @@ pub fn due_date(
 /// (a lapse found after a missed night, or campaigns switched on with old lapses) gets
 /// the steps at their intended spacing, not one per night. A later step with `only_if_no_purchase` is `Purchased`
 /// when the customer's last purchase is on or after the `as_of` of the previous step's
-/// row (purchases on that day were not yet known when it was sent).
+/// row (purchases on that day were not yet known when it was sent). With
+/// `repeat_every_days`, the places after the last step ([`position`]) follow the same
+/// rules: each repeat is due `repeat_every_days` after the one before was done.
 pub fn next_step<'a>(
     campaign: &Campaign,
     entry_date: NaiveDate,
@@ -164,8 +199,14 @@ pub fn next_step<'a>(
             .max_by_key(|r| (rank(r.state), r.as_of))
     };
     let mut previous: Option<&LedgerEntry> = None;
-    for (k, step) in campaign.steps.iter().enumerate() {
-        let row = best(step.number);
+    // Ends: every place is a ledger row of this entry until the first not done, and the
+    // customer's rows are finite.
+    for k in 0.. {
+        let Some(at) = position(campaign, k) else {
+            break;
+        };
+        let step = &campaign.steps[at.index];
+        let row = best(at.number);
         let plannable = match row.map(|r| r.state) {
             Some(SendState::Delivered | SendState::Holdout) => {
                 previous = row;
@@ -191,9 +232,9 @@ pub fn next_step<'a>(
             && let Some(bought) = last_purchase()
             && bought >= prev.as_of
         {
-            return Next::Purchased(k);
+            return Next::Purchased(at);
         }
-        return Next::Due(k);
+        return Next::Due(at);
     }
     Next::Nothing
 }

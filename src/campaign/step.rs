@@ -252,7 +252,11 @@ fn sources_by_medium(
         });
     }
     if let Some(text) = sms.filter(|_| may_sms) {
-        let parts = BTreeMap::from([(Part::Text, text)]);
+        let mut parts = BTreeMap::from([(Part::Text, text)]);
+        // The survey link is any medium's: an SMS may show it too.
+        if let Some(survey) = sources.parts.get(&Part::SurveyUrl) {
+            parts.insert(Part::SurveyUrl, survey.clone());
+        }
         out.insert(Medium::Sms, TemplateSources { parts });
     }
     if !email && !may_sms && has(Part::Text) {
@@ -327,6 +331,7 @@ fn template_sources(raw: &RawStep, base_dir: &Path, problems: &mut Vec<String>) 
         (Part::Text, &raw.text, &raw.text_file),
         (Part::UnsubscribeUrl, &raw.unsubscribe_url, &None),
         (Part::UnsubscribeMailto, &raw.unsubscribe_mailto, &None),
+        (Part::SurveyUrl, &raw.survey_url, &None),
     ];
     for (part, inline, file) in pairs {
         if let Some(text) = read_part(part.key(), inline, file, base_dir, problems) {

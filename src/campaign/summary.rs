@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use super::decision::Decision;
 use super::draft::Draft;
-use super::id_hash::IdSet;
+use super::id_hash::{IdMap, IdSet};
 use super::plan_input::PlanInput;
+use super::rules::Spend;
 use super::timezone::TimezoneSource;
 use crate::message::SendState;
 
@@ -26,6 +27,22 @@ pub struct PlanSummary {
     /// window may never be open when the run sends: see the schedule's hour).
     pub repeated_deferrals: u64,
     pub repeated_deferral_nights: u32,
+    /// Per campaign with a budget (its own, or a share of `[budget]`): tonight's spend
+    /// against it.
+    pub budget: BTreeMap<String, BudgetUse>,
+}
+
+/// One campaign's spend against its budget tonight.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BudgetUse {
+    /// Its share of `[budget] total_per_run` (None without `[budget]`).
+    pub share: Option<f64>,
+    /// The most it could spend before reallocation: its own `budget` and its share.
+    pub limit: f64,
+    /// What its planned messages cost (messages and offers).
+    pub spent: f64,
+    /// Of that, what came from other campaigns' unused shares (`reallocate = true`).
+    pub reallocated: f64,
 }
 
 /// How many customers' timezones were inferred, by source.
@@ -58,7 +75,12 @@ pub struct ChannelCounts {
 }
 
 impl PlanSummary {
-    pub fn new(input: &PlanInput<'_>, send: &[Draft], decisions: &[Decision]) -> PlanSummary {
+    pub fn new(
+        input: &PlanInput<'_>,
+        send: &[Draft],
+        decisions: &[Decision],
+        spend: &IdMap<usize, Spend>,
+    ) -> PlanSummary {
         let mut summary = PlanSummary::default();
         for campaign in input.campaigns {
             let rows = input.audiences.get(&campaign.name).map_or(0, Vec::len);
@@ -80,6 +102,28 @@ impl PlanSummary {
         summary.timezones_inferred = timezones_inferred(input, send, decisions);
         summary.repeated_deferrals = super::repeats::repeated_deferrals(input, send, decisions);
         summary.repeated_deferral_nights = input.warn_deferred_nights;
+        for (ci, campaign) in input.campaigns.iter().enumerate() {
+            let share = input
+                .budget
+                .map(|b| b.shares.get(&campaign.name).copied().unwrap_or(0.0));
+            let Some(limit) = super::rules::budget_limit(input, ci) else {
+                continue;
+            };
+            let spent = summary
+                .channels
+                .get(&campaign.name)
+                .map_or(0.0, |chans| chans.values().map(|c| c.cost).sum());
+            let reallocated = spend.get(&ci).map_or(0.0, |s| s.reallocated);
+            summary.budget.insert(
+                campaign.name.clone(),
+                BudgetUse {
+                    share,
+                    limit,
+                    spent,
+                    reallocated,
+                },
+            );
+        }
         summary
     }
 

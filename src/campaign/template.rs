@@ -14,14 +14,18 @@ pub use super::fields::Fields;
 /// Fields every template may use besides the audience's columns; the planner fills them:
 /// `customer_id`, `campaign`, `step` (1-based), `entry_date` (the lapse's alert date,
 /// YYYY-MM-DD), `unsubscribe_token` and `unsubscribe_url` (the rendered link; not
-/// available inside the `unsubscribe_url` template itself).
-pub const PLANNER_FIELDS: [&str; 6] = [
+/// available inside the `unsubscribe_url` template itself), `survey_token` (the
+/// customer's signed survey token) and `survey_url` (the step's rendered `survey_url`
+/// template; only on a step that has one, and not inside it).
+pub const PLANNER_FIELDS: [&str; 8] = [
     "customer_id",
     "campaign",
     "step",
     "entry_date",
     "unsubscribe_token",
     "unsubscribe_url",
+    "survey_token",
+    "survey_url",
 ];
 
 /// The parts of a step's message that are templates.
@@ -34,16 +38,20 @@ pub enum Part {
     UnsubscribeMailto,
     /// A call's evidence (a call's reason is its `Subject`, its remedy its `Text`).
     Evidence,
+    /// The link to the one-question survey (any medium): rendered before the bodies, which
+    /// show it as `{{ survey_url }}`.
+    SurveyUrl,
 }
 
 impl Part {
-    pub const ALL: [Part; 6] = [
+    pub const ALL: [Part; 7] = [
         Part::Subject,
         Part::Html,
         Part::Text,
         Part::UnsubscribeUrl,
         Part::UnsubscribeMailto,
         Part::Evidence,
+        Part::SurveyUrl,
     ];
 
     /// The pipeline-file key of this part (also the template's name).
@@ -55,6 +63,7 @@ impl Part {
             Part::UnsubscribeUrl => "unsubscribe_url",
             Part::UnsubscribeMailto => "unsubscribe_mailto",
             Part::Evidence => "call_evidence",
+            Part::SurveyUrl => "survey_url",
         }
     }
 }
@@ -109,6 +118,8 @@ pub struct RenderInput<'a> {
     pub step: u32,
     pub entry_date: &'a str,
     pub unsubscribe_token: &'a str,
+    /// The customer's survey token ([`crate::unsubscribe_token::TokenKeys::issue_survey`]).
+    pub survey_token: &'a str,
 }
 
 impl StepTemplates {
@@ -191,8 +202,8 @@ impl StepTemplates {
         tmpl.render(ctx.clone()).map(Some).map_err(err)
     }
 
-    /// Render every part for one recipient: the unsubscribe link first, so the body can
-    /// show it as `{{ unsubscribe_url }}`.
+    /// Render every part for one recipient: the unsubscribe link first, then the survey
+    /// link, so the body can show them as `{{ unsubscribe_url }}` and `{{ survey_url }}`.
     pub fn render(&self, input: &RenderInput<'_>) -> Result<Rendered, TemplateError> {
         let row = Arc::new(RowContext {
             fields: input.fields.clone(),
@@ -202,12 +213,17 @@ impl StepTemplates {
             entry_date: Value::from(input.entry_date),
             unsubscribe_token: Value::from(input.unsubscribe_token),
             unsubscribe_url: OnceLock::new(),
+            survey_token: Value::from(input.survey_token),
+            survey_url: OnceLock::new(),
         });
         let ctx = Value::from_dyn_object(Arc::clone(&row));
         let unsubscribe_url = self.render_part(Part::UnsubscribeUrl, &ctx)?;
         let unsubscribe_mailto = self.render_part(Part::UnsubscribeMailto, &ctx)?;
         if let Some(url) = &unsubscribe_url {
             let _ = row.unsubscribe_url.set(Value::from(url.as_str()));
+        }
+        if let Some(url) = self.render_part(Part::SurveyUrl, &ctx)? {
+            let _ = row.survey_url.set(Value::from(url));
         }
         Ok(Rendered {
             subject: self.render_part(Part::Subject, &ctx)?,
@@ -247,6 +263,9 @@ struct RowContext {
     unsubscribe_token: Value,
     /// Set once the link is rendered (so the link's own template cannot use it).
     unsubscribe_url: OnceLock<Value>,
+    survey_token: Value,
+    /// Set once the step's survey link is rendered (never on a step without one).
+    survey_url: OnceLock<Value>,
 }
 
 impl Object for RowContext {
@@ -259,6 +278,8 @@ impl Object for RowContext {
             "entry_date" => Some(self.entry_date.clone()),
             "unsubscribe_token" => Some(self.unsubscribe_token.clone()),
             "unsubscribe_url" => self.unsubscribe_url.get().cloned(),
+            "survey_token" => Some(self.survey_token.clone()),
+            "survey_url" => self.survey_url.get().cloned(),
             _ => self.fields.get(key),
         }
     }
@@ -287,6 +308,7 @@ mod tests {
             step: 2,
             entry_date: "2026-06-04",
             unsubscribe_token: "tok123",
+            survey_token: "srv456",
         }
     }
 
@@ -320,6 +342,41 @@ mod tests {
             Some("https://shop.example/u/tok123?a=1&b=2")
         );
         assert_eq!(r.unsubscribe_mailto, None);
+    }
+
+    #[test]
+    fn the_survey_link_is_rendered_before_the_bodies() {
+        let t = StepTemplates::compile(&sources(&[
+            (
+                Part::Text,
+                "One question: {{ survey_url }} Leave: {{ unsubscribe_url }}",
+            ),
+            (Part::Html, "<a href=\"{{ survey_url }}\">survey</a>"),
+            (
+                Part::UnsubscribeUrl,
+                "https://shop.example/u/{{ unsubscribe_token }}",
+            ),
+            (
+                Part::SurveyUrl,
+                "https://shop.example/s/{{ survey_token }}?c={{ campaign }}",
+            ),
+        ]))
+        .unwrap();
+        let f = fields(&[]);
+        let r = t.render(&input(&f)).unwrap();
+        assert_eq!(
+            r.text,
+            "One question: https://shop.example/s/srv456?c=quick Leave: https://shop.example/u/tok123"
+        );
+        assert_eq!(
+            r.html.as_deref(),
+            Some(
+                "<a href=\"https:&#x2f;&#x2f;shop.example&#x2f;s&#x2f;srv456?c=quick\">survey</a>"
+            )
+        );
+        // Without a survey_url template there is no link to show: an error, never a blank.
+        let t = StepTemplates::compile(&sources(&[(Part::Text, "{{ survey_url }}")])).unwrap();
+        assert_eq!(t.render(&input(&f)).unwrap_err().part, "text");
     }
 
     #[test]

@@ -153,7 +153,7 @@ pub fn test_messages(input: &TestSendInput<'_>) -> Vec<TestMessages> {
                 base,
                 row.fields.clone(),
                 row.value,
-                TEST_TOKEN.to_string(),
+                (TEST_TOKEN.to_string(), TEST_TOKEN.to_string()),
                 std::sync::Arc::clone(templates),
             );
             let messages = draft.render().map(|rendered| {

@@ -12,6 +12,10 @@ use crate::engine::EngineOptions;
 use crate::error::EXIT_OK;
 use crate::manifest::Manifest;
 
+/// The first night, this many days before `as_of`: more than the pipeline's
+/// `attribution_days` (30) and a day, so its windows are complete on the second night.
+const FIRST_NIGHT_DAYS_BEFORE: u64 = 35;
+
 pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let as_of = args
         .as_of
@@ -28,9 +32,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         memory_limit_bytes: None,
         ..EngineOptions::default()
     };
-    // Two nights, two weeks apart: the first sends the campaigns; then some customers come
-    // back (the messaged ones more often than the holdout); the second shows the results.
-    let first = as_of - chrono::Days::new(14);
+    // Two nights, five weeks apart: the first sends the campaigns; then some customers come
+    // back within the attribution window (30 days; the messaged ones more often than the
+    // holdout); the second, after the first night's windows have all ended, shows the
+    // results.
+    let first = as_of - chrono::Days::new(FIRST_NIGHT_DAYS_BEFORE);
     // No calls recorded before the first night's lists.
     let outcomes = args.dir.join("call_outcomes");
     if outcomes.exists() {
@@ -108,15 +114,21 @@ async fn generate_data(args: &DemoArgs, as_of: NaiveDate) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The demo's pipeline with its three inputs read from the generated data.
+/// The demo's pipeline with its four inputs read from the generated data.
 fn demo_pipeline(args: &DemoArgs) -> PipelineArgs {
     let dir = |sub: &str| args.dir.join(sub).to_string_lossy().into_owned();
     PipelineArgs {
         pipeline: args.pipeline.clone(),
-        inputs: ["purchases", "customers", "complaints", "call_outcomes"]
-            .iter()
-            .map(|s| (s.to_string(), dir(s)))
-            .collect(),
+        inputs: [
+            "purchases",
+            "customers",
+            "complaints",
+            "feedback",
+            "call_outcomes",
+        ]
+        .iter()
+        .map(|s| (s.to_string(), dir(s)))
+        .collect(),
         set: vec![],
         engine: args.engine.clone(),
     }

@@ -188,6 +188,24 @@ fn campaigns(c: &crate::delivery::report::CampaignsReport) {
             );
         }
     }
+    for (campaign, b) in &c.plan.budget {
+        let share = b
+            .share
+            .map(|s| format!(" ({:.0}% of the run's budget)", s * 100.0))
+            .unwrap_or_default();
+        let moved = if b.reallocated > 0.0 {
+            format!(
+                ", {:.2} of it reallocated from unused shares",
+                b.reallocated
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "  budget {campaign:<22} spent {:.2} of {:.2}{share}{moved}",
+            b.spent, b.limit
+        );
+    }
     let tz = &c.plan.timezones_inferred;
     if tz.total() > 0 {
         println!(

@@ -24,6 +24,10 @@ pub struct RawCampaign {
     /// the highest-value customers due; the others go on to the step's next channel.
     /// None: everyone the call channel qualifies for.
     pub call_top: Option<u32>,
+    /// After the last step, send the last step again every this many days while the
+    /// customer stays in the audience (keep in touch with the long lost); unset: the
+    /// sequence ends with its last step.
+    pub repeat_every_days: Option<u32>,
     #[serde(default)]
     pub steps: Vec<RawStep>,
 }
@@ -63,6 +67,8 @@ pub struct RawStep {
     pub call_reason: Option<String>,
     pub call_evidence: Option<String>,
     pub call_remedy: Option<String>,
+    /// The survey link's template (`{{ survey_token }}`), shown as `{{ survey_url }}`.
+    pub survey_url: Option<String>,
 }
 
 /// A step's `channel` as written: `"email"` or `["email", "sms"]`.

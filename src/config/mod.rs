@@ -1,5 +1,6 @@
 //! Pipeline configuration: the raw file, `--set` overrides, and the validated pipeline.
 
+pub mod budget;
 pub mod campaigns;
 pub mod engine;
 pub mod file_format;

@@ -50,6 +50,9 @@ pub struct RawPipeline {
     /// Campaign rules across all campaigns.
     #[serde(default)]
     pub delivery: RawDelivery,
+    /// One budget per run split across the campaigns.
+    #[serde(default)]
+    pub budget: Option<super::budget::RawBudget>,
     /// `winback listen`: where it answers.
     #[serde(default)]
     pub http: super::listen::RawHttp,

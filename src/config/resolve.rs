@@ -51,6 +51,8 @@ pub struct Pipeline {
     /// `[campaigns.NAME]` as written: resolved once the stages are known (`Setup`).
     pub campaigns: BTreeMap<String, crate::config::campaigns::RawCampaign>,
     pub delivery: Delivery,
+    /// `[budget]`: the run's budget split across the campaigns.
+    pub budget: Option<super::budget::BudgetSplit>,
     /// `[http]`: `winback listen`.
     pub http: super::listen::HttpSettings,
     /// `[feedback]`: provider event webhooks.
@@ -176,6 +178,7 @@ fn resolve(
     let models = super::models::resolve(&raw.models, &variables, &mut problems);
     let channels = channels(&raw.channels, &mut problems);
     let delivery = delivery(&raw.delivery);
+    let budget = super::budget::resolve(raw.budget.as_ref(), &raw.campaigns, &mut problems);
     problems.extend(token_secret_problems(&delivery, &channels));
     let http = super::listen::http(&raw.http, &mut problems);
     let feedback = super::listen::feedback(&raw.feedback, &mut problems);
@@ -248,6 +251,7 @@ fn resolve(
         channels,
         campaigns: raw.campaigns,
         delivery,
+        budget,
         http,
         feedback,
         staff,

@@ -16,8 +16,13 @@ use crate::state::State;
 const TREATED: f64 = 0.30;
 const HOLDOUT: f64 = 0.12;
 
+/// The last day after the first night a comeback may fall on: within the default pipeline's
+/// 30-day attribution window whatever the hour the night's messages went out.
+const WITHIN_DAYS: i64 = 29;
+
 /// Write `<dir>/purchases/comebacks.parquet`: purchases between `from` (exclusive) and
-/// `to` (exclusive) by customers the ledger shows as messaged or held out on `from`.
+/// `to` (exclusive), at most `WITHIN_DAYS` after `from`, by customers the ledger shows as
+/// messaged or held out on `from`.
 /// Returns how many purchases were written.
 pub fn simulate(
     state: &State,
@@ -35,7 +40,7 @@ pub fn simulate(
             *customers.entry(r.customer_id.clone()).or_default() |= treated;
         }
     }
-    let days = (to - from).num_days() - 1;
+    let days = ((to - from).num_days() - 1).min(WITHIN_DAYS);
     if days < 1 {
         return Ok(0);
     }

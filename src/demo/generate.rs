@@ -80,14 +80,15 @@ struct Customers {
     consent_call: Vec<bool>,
 }
 
-/// Generate `purchases/`, `customers/` and `complaints/` Parquet folders under `opts.dir`.
+/// Generate `purchases/`, `customers/`, `complaints/` and `feedback/` Parquet folders under
+/// `opts.dir`.
 pub fn generate(opts: &DemoOptions) -> std::io::Result<DemoReport> {
     let customers = (opts.rows / PURCHASES_PER_CUSTOMER).max(1);
     let chunks: Vec<(u64, u64)> = (0..customers)
         .step_by(CUSTOMERS_PER_FILE as usize)
         .map(|start| (start, (start + CUSTOMERS_PER_FILE).min(customers)))
         .collect();
-    for sub in ["purchases", "customers", "complaints"] {
+    for sub in ["purchases", "customers", "complaints", "feedback"] {
         let dir = opts.dir.join(sub);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -171,6 +172,7 @@ fn write_chunk(
     let spend_dist = LogNormal::new(40f64.ln(), 0.8).expect("valid lognormal");
     let churn_dist = Beta::new(1.0, 8.0).expect("valid beta");
     let mut order_seq = 0u64;
+    let mut voices = super::feedback::Voices::new(opts.seed, index);
     for id in start..end {
         let cid = format!("C{id:08}");
         let (country, tz) = pick_country(rng.random());
@@ -243,6 +245,7 @@ fn write_chunk(
             }
             t += Duration::minutes((gap_shape.sample(&mut rng) * 24.0 * 60.0) as i64 + 1);
         }
+        let mut complained = None;
         if rng.random_bool(0.05) {
             let when = last + Duration::days(rng.random_range(0..20));
             if when < end_ts {
@@ -250,7 +253,14 @@ fn write_chunk(
                 c.ts.push(micros(when));
                 c.kind
                     .push(COMPLAINTS[rng.random_range(0..COMPLAINTS.len())]);
+                complained = Some(when);
             }
+        }
+        // Answers to "why did you leave?", and recent complaints of customers still buying.
+        if let Some((ts, kind)) = voices.customer(&cid, last, end_ts, complained) {
+            c.customer_id.push(cid.clone());
+            c.ts.push(ts);
+            c.kind.push(kind);
         }
     }
     add_bad_rows(&mut p, &mut rng, index);
@@ -267,6 +277,10 @@ fn write_chunk(
     write_parquet(
         &opts.dir.join(format!("complaints/part-{index:04}.parquet")),
         complaints_batch(c),
+    )?;
+    write_parquet(
+        &opts.dir.join(format!("feedback/part-{index:04}.parquet")),
+        voices.batch(),
     )?;
     Ok((rows, complaints))
 }

@@ -3,6 +3,7 @@
 
 pub mod call_outcomes;
 pub mod comebacks;
+pub mod feedback;
 pub mod generate;
 
 pub use generate::{DemoOptions, DemoReport, generate};

@@ -3,6 +3,7 @@
 //! tables of one run beside tables of another.
 
 pub mod commit;
+pub mod previous;
 
 use datafusion::common::config::{CsvOptions, JsonOptions, TableParquetOptions};
 use datafusion::dataframe::DataFrameWriteOptions;

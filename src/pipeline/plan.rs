@@ -255,6 +255,7 @@ pub async fn plan(
         tokens,
         staff: &pipeline.staff,
         warn_deferred_nights: pipeline.delivery.warn_deferred_nights,
+        budget: pipeline.budget.as_ref(),
     };
     let plan = crate::campaign::plan(&input).map_err(|e| stage_err("plan", e))?;
     let s = &plan.summary;

@@ -68,7 +68,7 @@ pub fn today(pipeline: &Pipeline) -> NaiveDate {
 }
 
 /// Tables that exist before any stage runs: sources, `quarantine`, `winback_runs`,
-/// `sends`, `suppressions`, `campaign_costs`.
+/// `sends`, `suppressions`, `campaign_costs`, `previous_ltv`.
 pub fn external_tables(pipeline: &Pipeline) -> BTreeSet<String> {
     let mut t: BTreeSet<String> = pipeline.sources.iter().map(|s| s.name.clone()).collect();
     t.insert("quarantine".into());
@@ -76,6 +76,7 @@ pub fn external_tables(pipeline: &Pipeline) -> BTreeSet<String> {
     t.insert(ledger_table::TABLE.into());
     t.insert(suppressions_table::TABLE.into());
     t.insert(costs_table::TABLE.into());
+    t.insert(crate::output::previous::TABLE.into());
     t
 }
 
@@ -127,6 +128,11 @@ impl Session {
         history_table::register(&ctx, state_dir).await?;
         ledger_table::register(&ctx, state_dir, as_of).await?;
         suppressions_table::register(&ctx, state_dir).await?;
+        // The last run's ltv, for the P(alive) drop of at_risk_customers; a check reads none.
+        match mode {
+            Mode::Run => crate::output::previous::register(&ctx, &pipeline.output, as_of).await?,
+            Mode::Check => crate::output::previous::register_empty(&ctx).await?,
+        }
         let campaigns = resolve_campaigns(&pipeline, &stages, &mut problems);
         let costs = costs_table::batch(&costs_table::costs(&campaigns, &channel_rules(&pipeline)));
         crate::engine::keep_batches(&ctx, costs_table::TABLE, costs.schema(), vec![costs])

@@ -37,9 +37,13 @@ pub struct ReportData {
     /// `reactivated_customers`: whether the won-back stay (the "stay" section).
     #[serde(default)]
     pub stay: Option<Stay>,
+    /// `vip_customers` and `vip_results`: the best customers thanked, and whether they
+    /// lapse less than the holdout (the "vip" section).
+    #[serde(default)]
+    pub vip: Option<Vip>,
     pub manifest: Option<ManifestView>,
     /// Section id (`rfm`, `pareto`, `value`, `lapses`, `churn`, `reasons`, `backtest`,
-    /// `campaigns`, `stay`, `manifest`, `glance`) to the reason it is empty.
+    /// `campaigns`, `stay`, `vip`, `manifest`, `glance`) to the reason it is empty.
     pub empty: BTreeMap<String, String>,
 }
 
@@ -50,6 +54,7 @@ pub struct Glance {
     pub revenue: f64,
     pub first_alerts: u64,
     pub segment_alerts: u64,
+    /// Messages accepted by the provider tonight (the ledger's `delivered` of `as_of`).
     pub messages_sent: u64,
     /// `None` until some campaign has results.
     pub incremental_revenue: Option<f64>,
@@ -100,20 +105,78 @@ pub struct SegmentAlert {
     pub alert: bool,
 }
 
-/// One campaign's results against its holdout. Rates, uplift and its interval are
+/// A campaign's funnel over some contact nights (`campaign_funnel`, summed): lapses, each
+/// once, so every count is of the same customers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funnel {
+    /// Every lapse the campaign decided about, both arms, messaged or not.
+    pub picked: u64,
+    pub held_out: u64,
+    /// The treated lapses whose first step the rules stopped.
+    pub suppressed: u64,
+    /// Lapses with a message the rules let through (delivered, refused, answer lost).
+    pub sent: u64,
+    /// Of those, accepted by the provider.
+    pub delivered: u64,
+    /// Of those, reported bounced by the provider afterwards (`winback listen`).
+    pub bounced: u64,
+    /// Sent or held-out lapses whose attribution window has fully elapsed.
+    pub window_complete: u64,
+    /// Sent lapses with a purchase within the window after their first contact.
+    pub came_back: u64,
+    pub holdout_came_back: u64,
+}
+
+impl Funnel {
+    /// Both funnels' counts together.
+    pub fn add(&mut self, o: &Funnel) {
+        self.picked += o.picked;
+        self.held_out += o.held_out;
+        self.suppressed += o.suppressed;
+        self.sent += o.sent;
+        self.delivered += o.delivered;
+        self.bounced += o.bounced;
+        self.window_complete += o.window_complete;
+        self.came_back += o.came_back;
+        self.holdout_came_back += o.holdout_came_back;
+    }
+}
+
+/// One contact night's funnel.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FunnelNight {
+    pub night: NaiveDate,
+    pub funnel: Funnel,
+}
+
+/// What tonight's run decided for a campaign: the run manifest's plan and the ledger's
+/// deliveries of `as_of`. Not part of any result yet: its windows start tonight.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Tonight {
+    pub picked: u64,
+    pub held_out: u64,
+    pub sent: u64,
+    /// Accepted by the provider (the ledger's `delivered` of tonight).
+    pub delivered: u64,
+    /// (reason, recipients) not messaged tonight: suppressed or deferred.
+    pub not_sent: Vec<(String, u64)>,
+}
+
+/// One campaign: its funnel over the contact nights whose attribution windows are complete
+/// (the customers of its results), the nights still running, tonight's plan, and its
+/// results against the holdout (`campaign_results`). Rates, uplift and its interval are
 /// fractions; `roi` is (incremental revenue - cost) / cost, `None` when cost is zero.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CampaignResult {
     pub campaign: String,
-    pub audience: u64,
-    /// (reason, recipients) not messaged.
-    pub suppressed: Vec<(String, u64)>,
-    pub holdout: u64,
-    pub sent: u64,
-    /// Accepted by the provider (the ledger's `delivered`).
-    pub delivered: u64,
-    /// Of those, reported bounced by the provider afterwards (`winback listen`).
-    pub bounced: u64,
+    /// `campaign_funnel` summed over the contact nights whose windows are complete.
+    pub funnel: Funnel,
+    /// The first and last of those nights; `None` when no night is complete yet.
+    pub nights: Option<(NaiveDate, NaiveDate)>,
+    /// The contact nights whose windows are still running, oldest first.
+    pub in_progress_nights: Vec<FunnelNight>,
+    /// Tonight's decisions, when the run manifest has a plan for this campaign.
+    pub tonight: Option<Tonight>,
     pub reactivated: u64,
     pub holdout_reactivated: u64,
     pub rate: f64,
@@ -222,6 +285,45 @@ pub struct Stay {
     pub rows: Vec<StayRow>,
 }
 
+/// The best customers tonight (`vip_customers`) and the thank-you campaigns' results
+/// (`vip_results`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Vip {
+    /// Active VIPs tonight, of them grade A, in the top CLV share, in their cool-down.
+    pub vips: u64,
+    pub grade_a: u64,
+    pub top_clv: u64,
+    pub in_cooldown: u64,
+    /// VIPs thanked at least once (a delivered thank-you).
+    pub recognised_ever: u64,
+    /// One row per recognition campaign and window state, finished first.
+    pub rows: Vec<VipRow>,
+    /// The recognition campaigns' funnels of this run (moved here from `campaigns`).
+    pub funnels: Vec<CampaignResult>,
+}
+
+/// One row of `vip_results`. Rates and the difference are fractions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct VipRow {
+    pub campaign: String,
+    /// Every turn's window of `vip_results_days` has elapsed.
+    pub complete: bool,
+    pub first_turn: Option<NaiveDate>,
+    pub last_turn: Option<NaiveDate>,
+    pub recognised: u64,
+    pub holdout: u64,
+    pub lapsed: u64,
+    pub holdout_lapsed: u64,
+    pub lapse_rate: Option<f64>,
+    pub holdout_lapse_rate: Option<f64>,
+    /// lapse_rate - holdout_lapse_rate (below 0: the recognised lapse less).
+    pub difference: Option<f64>,
+    /// Newcombe's 95% interval of the difference; None with a note.
+    pub ci: Option<(f64, f64)>,
+    /// "too few to tell" or "in progress".
+    pub note: Option<String>,
+}
+
 /// The run manifest, flattened for reading.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ManifestView {
@@ -236,4 +338,8 @@ pub struct ManifestView {
     pub quarantine: Vec<(String, u64)>,
     /// (model, one-line summary)
     pub models: Vec<(String, String)>,
+    /// Tonight's spend per campaign with a budget: (campaign, share of `[budget]`, limit,
+    /// spent, of it reallocated from unused shares).
+    #[serde(default)]
+    pub budget: Vec<(String, Option<f64>, f64, f64, f64)>,
 }

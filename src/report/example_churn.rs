@@ -3,7 +3,7 @@
 
 use chrono::{Days, NaiveDate};
 
-use super::data::{Churn, ChurnGrade, ChurnWeek, Reasons, Stay, StayRow};
+use super::data::{Churn, ChurnGrade, ChurnWeek, Reasons, Stay, StayRow, Vip, VipRow};
 
 /// 26 weeks ending on `as_of`, churn drifting up, the holdout windows of the newest five
 /// weeks still open.
@@ -100,5 +100,41 @@ pub fn stay(as_of: NaiveDate) -> Stay {
             row("won_back", 1_240, 84.2, 410),
             row("natural", 310, 91.0, 88),
         ],
+    }
+}
+
+/// The VIPs and one thank-you campaign: a finished window (the recognised lapse clearly
+/// less) and one still running, with tonight's funnel.
+pub fn vip(as_of: NaiveDate) -> Vip {
+    let row = |complete: bool, recognised: u64, lapsed: u64, holdout: u64, held: u64| {
+        let (a, b) = (
+            lapsed as f64 / recognised as f64,
+            held as f64 / holdout as f64,
+        );
+        VipRow {
+            campaign: "vip_recognition".into(),
+            complete,
+            first_turn: Some(as_of - Days::new(if complete { 400 } else { 170 })),
+            last_turn: Some(as_of - Days::new(if complete { 181 } else { 1 })),
+            recognised,
+            holdout,
+            lapsed,
+            holdout_lapsed: held,
+            lapse_rate: Some(a),
+            holdout_lapse_rate: Some(b),
+            difference: Some(a - b),
+            ci: complete.then_some((a - b - 0.04, a - b + 0.035)),
+            note: (!complete).then(|| "in progress".into()),
+        }
+    };
+    Vip {
+        vips: 2_480,
+        grade_a: 2_100,
+        top_clv: 1_900,
+        in_cooldown: 2_010,
+        recognised_ever: 1_650,
+        rows: vec![row(true, 1_500, 180, 170, 34), row(false, 420, 21, 47, 4)],
+        // The thank-you's funnel: example_data.rs adds it (it makes the campaigns).
+        funnels: Vec::new(),
     }
 }

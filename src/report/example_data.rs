@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Days, NaiveDate};
 
 use super::data::{
-    BacktestRow, CampaignResult, Glance, Histogram, LapsePoint, ManifestView, Pareto, ReportData,
-    SegmentAlert, SegmentRow,
+    BacktestRow, CampaignResult, Funnel, FunnelNight, Glance, Histogram, LapsePoint, ManifestView,
+    Pareto, ReportData, SegmentAlert, SegmentRow, Tonight,
 };
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -117,6 +117,10 @@ pub fn example() -> ReportData {
         campaign("winback_long_term", 3_100, 0.031, 0.027, 12.0, 0.4),
     ];
     let manifest = ManifestView {
+        budget: vec![
+            ("winback_amends".into(), Some(0.3), 300.0, 212.4, 0.0),
+            ("winback_quick".into(), Some(0.5), 500.0, 500.0, 0.0),
+        ],
         run_id: "2024-06-30T02:00:04Z-7f3a".into(),
         status: "succeeded".into(),
         seconds: 41.7,
@@ -188,13 +192,19 @@ pub fn example() -> ReportData {
         churn: Some(super::example_churn::churn(as_of)),
         reasons: Some(super::example_churn::reasons(as_of)),
         stay: Some(super::example_churn::stay(as_of)),
+        vip: Some(super::data::Vip {
+            funnels: vec![campaign("vip_recognition", 470, 0.0, 0.0, 0.0, 0.002)],
+            ..super::example_churn::vip(as_of)
+        }),
         manifest: Some(manifest),
         empty: BTreeMap::new(),
     }
 }
 
 /// A plausible campaign from its audience, the two rates, revenue per return and cost per
-/// message; the interval is the normal approximation of a difference of proportions.
+/// message; the interval is the normal approximation of a difference of proportions. Its
+/// funnel covers three finished contact nights; two more are in progress, and tonight's plan
+/// is a tenth of the audience.
 pub fn campaign(
     name: &str,
     audience: u64,
@@ -203,12 +213,9 @@ pub fn campaign(
     revenue_each: f64,
     cost_each: f64,
 ) -> CampaignResult {
-    let suppressed = vec![
-        ("no consent".to_string(), audience / 20),
-        ("unsubscribed".to_string(), audience / 40),
-        ("frequency cap".to_string(), audience / 50),
-    ];
-    let kept = audience - suppressed.iter().map(|s| s.1).sum::<u64>();
+    let suppressed = audience / 20 + audience / 40;
+    let deferred = audience / 50;
+    let kept = audience - suppressed - deferred;
     let holdout = kept / 10;
     let sent = kept - holdout;
     let delivered = sent * 97 / 100;
@@ -221,14 +228,48 @@ pub fn campaign(
     let revenue = reactivated as f64 * revenue_each * 4.0;
     let incremental_revenue = uplift * sent as f64 * revenue_each * 4.0;
     let cost = sent as f64 * cost_each;
-    CampaignResult {
-        campaign: name.into(),
-        audience,
+    let as_of = date(2024, 6, 30);
+    let funnel = Funnel {
+        picked: audience,
+        held_out: holdout,
         suppressed,
-        holdout,
         sent,
         delivered,
         bounced: delivered / 50,
+        window_complete: sent + holdout,
+        came_back: reactivated + reactivated / 20,
+        holdout_came_back: holdout_reactivated + holdout_reactivated / 10,
+    };
+    let running = |days: u64| FunnelNight {
+        night: as_of - Days::new(days),
+        funnel: Funnel {
+            picked: audience / 10,
+            held_out: holdout / 10,
+            suppressed: suppressed / 10,
+            sent: sent / 10,
+            delivered: delivered / 10,
+            bounced: 0,
+            window_complete: 0,
+            came_back: reactivated / 30,
+            holdout_came_back: holdout_reactivated / 40,
+        },
+    };
+    CampaignResult {
+        campaign: name.into(),
+        funnel,
+        nights: Some((as_of - Days::new(45), as_of - Days::new(31))),
+        in_progress_nights: vec![running(14), running(7)],
+        tonight: Some(Tonight {
+            picked: audience / 10,
+            held_out: holdout / 10,
+            sent: sent / 10,
+            delivered: delivered / 10,
+            not_sent: vec![
+                ("no consent".to_string(), audience / 200),
+                ("unsubscribed".to_string(), audience / 400),
+                ("frequency cap".to_string(), audience / 500),
+            ],
+        }),
         reactivated,
         holdout_reactivated,
         rate,

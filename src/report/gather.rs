@@ -12,13 +12,14 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use super::data::*;
 use super::gather_churn;
 use super::gather_results::{backtest, campaign_totals, campaigns, manifest_view, read_manifest};
+use super::gather_vip;
 use super::query::{err, int, num, register, rows};
 use crate::engine::{self, EngineOptions};
 use crate::error::PipelineError;
 use crate::storage::{self, Location};
 
 /// The output tables the report reads.
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 14] = [
     "customer_summary",
     "rfm",
     "value_grade",
@@ -27,9 +28,12 @@ const TABLES: [&str; 11] = [
     "segment_alerts",
     "ltv_backtest",
     "campaign_results",
+    "campaign_funnel",
     "churn_kpis",
     "winback_treatment",
     "reactivated_customers",
+    "vip_customers",
+    "vip_results",
 ];
 
 /// Everything the report shows for `as_of`, from the outputs under `output` (and the send
@@ -109,13 +113,14 @@ pub async fn gather(
     }
     d.campaigns = campaigns(
         &ctx,
-        have["campaign_results"],
+        (have["campaign_funnel"], have["campaign_results"]),
         manifest.as_ref(),
         as_of,
         state_dir,
     )
     .await?;
     campaign_totals(&mut d);
+    gather_vip::section(&ctx, &have, &mut d).await?;
     Ok(d)
 }
 

@@ -1,8 +1,7 @@
 //! Gathering the outcome sections' numbers (kept apart as `results.rs` is from
-//! `sections.rs`): the model backtest, the campaigns' funnels and results against the
-//! holdout, and the run manifest.
+//! `sections.rs`): the model backtest, the campaigns' results against the holdout (their
+//! funnels: `gather_funnel.rs`), and the run manifest.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -21,7 +20,12 @@ pub(super) fn campaign_totals(d: &mut ReportData) {
             "no campaign results in this output folder: runs with campaigns write `campaign_results` once messages have gone out".into(),
         );
     }
-    d.glance.messages_sent = d.campaigns.iter().map(|c| c.delivered).sum();
+    d.glance.messages_sent = d
+        .campaigns
+        .iter()
+        .filter_map(|c| c.tonight.as_ref())
+        .map(|t| t.delivered)
+        .sum();
     let incremental: f64 = d.campaigns.iter().map(|c| c.incremental_revenue).sum();
     d.glance.incremental_revenue = (!d.campaigns.is_empty()).then_some(incremental);
 }
@@ -58,6 +62,24 @@ pub(super) async fn read_manifest(root: &Location, as_of: NaiveDate) -> Option<s
 pub(super) fn manifest_view(m: &serde_json::Value) -> ManifestView {
     let list = |k: &str| m[k].as_array().cloned().unwrap_or_default();
     ManifestView {
+        budget: m["campaigns"]["plan"]["budget"]
+            .as_object()
+            .map(|b| {
+                b.iter()
+                    .map(|(campaign, u)| {
+                        let f = |k: &str| u[k].as_f64().unwrap_or(0.0);
+                        let share = u["share"].as_f64();
+                        (
+                            campaign.clone(),
+                            share,
+                            f("limit"),
+                            f("spent"),
+                            f("reallocated"),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         run_id: m["run_id"].as_str().unwrap_or_default().to_string(),
         status: m["status"].as_str().unwrap_or_default().to_string(),
         seconds: m["seconds"].as_f64().unwrap_or(0.0),
@@ -109,56 +131,19 @@ pub(super) fn manifest_view(m: &serde_json::Value) -> ManifestView {
     }
 }
 
-/// Each campaign's funnel (this run's plan and deliveries) and its results against the
-/// holdout (`campaign_results`, whole campaign).
+/// Each campaign's funnel (`campaign_funnel`, the complete contact nights summed, and
+/// tonight's plan apart) and its results against the holdout (`campaign_results`, whole
+/// campaign).
 pub(super) async fn campaigns(
     ctx: &SessionContext,
-    have_results: bool,
+    have: (bool, bool),
     manifest: Option<&serde_json::Value>,
     as_of: NaiveDate,
     state_dir: Option<&Path>,
 ) -> Result<Vec<CampaignResult>, PipelineError> {
-    let mut out: BTreeMap<String, CampaignResult> = BTreeMap::new();
-    let plan = manifest.map(|m| &m["campaigns"]["plan"]);
-    if let Some(plan) = plan {
-        for (name, n) in plan["audience"].as_object().into_iter().flatten() {
-            let c = out.entry(name.clone()).or_default();
-            c.campaign = name.clone();
-            c.audience = n.as_u64().unwrap_or(0);
-            let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-            for counts in plan["channels"][name]
-                .as_object()
-                .into_iter()
-                .flat_map(|m| m.values())
-            {
-                c.holdout += counts["holdout"].as_u64().unwrap_or(0);
-                c.sent += counts["send"].as_u64().unwrap_or(0);
-                for key in ["suppressed", "deferred"] {
-                    for (r, k) in counts[key].as_object().into_iter().flatten() {
-                        *reasons.entry(r.clone()).or_default() += k.as_u64().unwrap_or(0);
-                    }
-                }
-            }
-            c.suppressed = reasons.into_iter().collect();
-        }
-    }
-    if let Ok(Some(state)) = crate::state::State::open_existing(state_dir)
-        && let Ok(counts) = state.counts(None, Some(as_of))
-    {
-        for row in counts
-            .iter()
-            .filter(|r| r.state == crate::message::SendState::Delivered)
-        {
-            if let Some(c) = out.get_mut(&row.campaign) {
-                c.delivered += row.n;
-            }
-        }
-        for (campaign, n) in state.bounced(Some(as_of)).unwrap_or_default() {
-            if let Some(c) = out.get_mut(&campaign) {
-                c.bounced = n;
-            }
-        }
-    }
+    let (have_funnel, have_results) = have;
+    let mut out =
+        super::gather_funnel::funnels(ctx, have_funnel, manifest, as_of, state_dir).await?;
     if have_results {
         // The headline: the finished windows, like with like; the running ones are counted
         // as in progress.
@@ -192,6 +177,12 @@ pub(super) async fn campaigns(
             c.incremental_revenue = num(&r[9]);
             c.cost = num(&r[10]);
             c.roi = r[11].parse().ok();
+        }
+    }
+    // A campaign without any finished window (only tonight's plan, say) has nothing to judge.
+    for c in out.values_mut() {
+        if c.note.is_none() && c.ci_low.is_none() && c.nights.is_none() {
+            c.note = Some("in progress".into());
         }
     }
     Ok(out.into_values().collect())

@@ -16,9 +16,12 @@ pub mod data;
 mod example_churn;
 #[cfg(test)]
 mod example_data;
+mod funnel;
 pub mod gather;
 mod gather_churn;
+mod gather_funnel;
 mod gather_results;
+mod gather_vip;
 mod html;
 mod lapses;
 mod query;
@@ -28,13 +31,15 @@ mod sections;
 mod stay;
 #[cfg(test)]
 mod tests;
+mod vip;
 pub mod write;
 
 use std::fmt::Write;
 
 pub use data::{
     BacktestRow, CampaignResult, Churn, ChurnGrade, ChurnWeek, Glance, Histogram, LapsePoint,
-    ManifestView, Pareto, Reasons, ReportData, SegmentAlert, SegmentRow, Stay, StayRow,
+    ManifestView, Pareto, Reasons, ReportData, SegmentAlert, SegmentRow, Stay, StayRow, Vip,
+    VipRow,
 };
 
 pub use write::write_report;
@@ -44,7 +49,7 @@ use html::esc;
 /// A section of the page: id, heading, one line saying what question it answers, the
 /// default reason it is empty, and the function that draws it.
 type Draw = fn(&ReportData) -> Option<String>;
-const SECTIONS: [(&str, &str, &str, &str, Draw); 11] = [
+const SECTIONS: [(&str, &str, &str, &str, Draw); 12] = [
     (
         "glance",
         "The run at a glance",
@@ -114,6 +119,13 @@ const SECTIONS: [(&str, &str, &str, &str, Draw); 11] = [
         "Customers won back by a message against those who came back by themselves: what they spent afterwards and how many lapsed again.",
         "No win-back table in this output folder.",
         stay::stay,
+    ),
+    (
+        "vip",
+        "Recognising the best customers",
+        "The active VIPs (grade A or the top CLV share) thanked personally, without a discount, and whether they lapse less than the VIPs held out.",
+        "No VIP tables in this output folder.",
+        vip::vip,
     ),
     (
         "manifest",

@@ -36,12 +36,15 @@ pub fn reasons(d: &ReportData) -> Option<String> {
     ));
     s.push_str(&reasons_chart(r));
     s.push_str(&html::note(
-        "A lapse is put down to the company when a complaint, service ticket, bad review, \
-         refund request or refund came shortly before it (the newest is shown); otherwise \
-         the reason is presumed the customer's own (no_company_signal: needs changed, moved, \
-         a competitor). Value x reason decides the treatment: high value and our fault, make \
-         amends; high value and their reason, win back; low value and our fault, \
-         opportunistic; low value and their reason, let go. Unprofitable customers, and \
+        "A reason the customer stated (a survey answer or a reply, the feedback source) comes \
+         first. Otherwise a lapse is put down to the company when a complaint, service ticket, \
+         bad review, refund request or refund came shortly before it (the newest is shown), \
+         and else presumed the customer's own (no_company_signal). Value x reason decides the \
+         treatment: high value and our fault, make amends; high value and their reason or a \
+         competitor's lure, win back; low value and our fault or a competitor, \
+         opportunistic (one cheap apology e-mail with a small code, on its own small \
+         budget); low value and their reason, let go; an objective reason (moved away, \
+         no longer needed) or bad faith, let go whatever the value. Unprofitable customers, and \
          those whose second lifetime value does not cover the cost of winning them back, \
          are let go whatever the cell.",
     ));
@@ -132,6 +135,9 @@ fn matrix_table(r: &Reasons) -> String {
     let owner = |o: &str| match o {
         "company" => "company's fault".to_string(),
         "customer" => "customer's reason".to_string(),
+        "competitor" => "a competitor".to_string(),
+        "objective" => "objective reason".to_string(),
+        "abusive" => "bad faith".to_string(),
         other => other.to_string(),
     };
     let rows: Vec<_> = r

@@ -5,9 +5,10 @@
 
 use std::fmt::Write;
 
-use crate::report::charts::{self, BLUE, GREEN, GREY, ORANGE, SKY};
+use crate::report::charts::{self, BLUE, ORANGE, SKY};
 use crate::report::curves;
 use crate::report::data::{CampaignResult, ManifestView, ReportData};
+use crate::report::funnel;
 use crate::report::html::{self, esc, int, money, n, pct, pp, t};
 use crate::report::sections::fig;
 
@@ -71,44 +72,6 @@ pub fn backtest(d: &ReportData) -> Option<String> {
         &table,
     ));
     Some(s)
-}
-
-fn funnel(c: &CampaignResult) -> String {
-    let mut bars = vec![charts::Bar {
-        label: "audience".into(),
-        value: c.audience as f64,
-        color: GREY,
-    }];
-    for (reason, k) in &c.suppressed {
-        bars.push(charts::Bar {
-            label: format!("not sent: {reason}"),
-            value: *k as f64,
-            color: ORANGE,
-        });
-    }
-    for (label, v, color) in [
-        ("holdout (kept back)", c.holdout, GREY),
-        ("sent", c.sent, SKY),
-        ("accepted by the provider", c.delivered, BLUE),
-        ("bounced (provider report)", c.bounced, ORANGE),
-        ("came back", c.reactivated, GREEN),
-    ] {
-        if label.starts_with("bounced") && v == 0 {
-            // Shown once a provider reported a bounce (it needs `winback listen`).
-            continue;
-        }
-        bars.push(charts::Bar {
-            label: label.into(),
-            value: v as f64,
-            color,
-        });
-    }
-    charts::hbars(
-        &format!("Funnel of campaign {}", c.campaign),
-        charts::WIDTH,
-        &bars,
-        &|v| int(v as u64),
-    )
 }
 
 /// What to do, from the interval; no verdict when there are too few customers or
@@ -181,13 +144,35 @@ pub fn campaigns(d: &ReportData) -> Option<String> {
          customers or comebacks to tell has no line, and customers whose 30-day window is \
          still running are counted once it ends (in progress).",
     ));
+    s.push_str(&html::note(&esc(&coverage(d))));
     s.push_str(&results_table(d));
     for c in &d.campaigns {
         let _ = writeln!(s, "<h3>{}</h3>", esc(&c.campaign));
-        s.push_str(&funnel(c));
-        s.push_str(&campaign_note(c));
+        s.push_str(&funnel::chart(c, d.as_of));
+        s.push_str(&campaign_note(c, d.as_of));
+        s.push_str(&funnel::running_table(c));
     }
     Some(s)
+}
+
+/// Which contact nights the section's funnels and results cover, and what they leave out.
+fn coverage(d: &ReportData) -> String {
+    let nights = match funnel::covered(d) {
+        Some((first, last)) => format!(
+            "The funnels and results below cover the {}: the nights whose attribution \
+             windows have all ended, so every count is final and a campaign's funnel and its \
+             results are the same customers.",
+            funnel::nights_text(first, last)
+        ),
+        None => "No contact night's attribution window has ended yet: there is no final \
+                 funnel or result."
+            .to_string(),
+    };
+    format!(
+        "{nights} The nights still in their window are listed under each campaign, and \
+         tonight's decisions ({}) apart: their windows start tonight.",
+        d.as_of
+    )
 }
 
 /// The results of every campaign, one row each (highlighted: uplift clearly above zero).
@@ -200,7 +185,16 @@ fn results_table(d: &ReportData) -> String {
                 c.ci_low.is_some_and(|l| l > 0.0),
                 vec![
                     t(c.campaign.clone()),
-                    n(int(c.sent)),
+                    t(c.nights
+                        .map(|(a, b)| {
+                            if a == b {
+                                a.to_string()
+                            } else {
+                                format!("{a} to {b}")
+                            }
+                        })
+                        .unwrap_or_else(|| "none ended yet".into())),
+                    n(int(c.funnel.sent)),
                     n(format!("{} ({})", int(c.reactivated), pct(c.rate))),
                     n(format!(
                         "{} ({})",
@@ -220,9 +214,10 @@ fn results_table(d: &ReportData) -> String {
         "Results per campaign (highlighted: uplift clearly above zero)",
         &[
             "campaign",
+            "contact nights",
             "sent",
-            "came back",
-            "holdout came back",
+            "came back (last touch)",
+            "holdout came back (like with like)",
             "uplift (95% interval)",
             "revenue",
             "extra revenue",
@@ -233,9 +228,10 @@ fn results_table(d: &ReportData) -> String {
     )
 }
 
-/// One campaign's results in words: who came back against the holdout, whether that is
-/// clearly better than doing nothing, and what it earned for what it cost.
-fn campaign_note(c: &CampaignResult) -> String {
+/// One campaign's results in words: its funnel (the finished contact nights), who came
+/// back against the holdout on those nights, whether that is clearly better than doing
+/// nothing, what it earned for what it cost, the nights still running and tonight apart.
+fn campaign_note(c: &CampaignResult, as_of: chrono::NaiveDate) -> String {
     let roi = match c.roi {
         Some(r) => format!(
             "For every 1.00 spent it brought back {} of extra revenue (ROI {}).",
@@ -253,20 +249,22 @@ fn campaign_note(c: &CampaignResult) -> String {
         ),
         _ => String::new(),
     };
-    let running = if c.in_progress > 0 {
-        format!(
+    let running = match (c.in_progress_nights.first(), c.in_progress_nights.last()) {
+        (Some(first), Some(last)) => format!(
+            " The {} are still in their window: counted once it ends (below, so far).",
+            funnel::nights_text(first.night, last.night)
+        ),
+        _ if c.in_progress > 0 => format!(
             " {} more customers are in progress: their window has not ended.",
             int(c.in_progress)
-        )
-    } else {
-        String::new()
+        ),
+        _ => String::new(),
     };
     html::note(&format!(
-        "Of {} customers picked, {} were sent a message. Of those whose window has ended, {} \
-         came back ({}), against {} of the holdout who would have been messaged: {} (95% \
-         interval {}). {}{}{} Incremental revenue {}, cost {}. {}",
-        int(c.audience),
-        int(c.sent),
+        "{}Like with like (only the customers the rules would have messaged, in both groups, \
+         a comeback credited to the latest message before it): {} came back ({}), against {} \
+         of the holdout: {} (95% interval {}). {}{}{} Incremental revenue {}, cost {}. {}{}",
+        esc(&funnel::funnel_sentence(c)),
         int(c.reactivated),
         pct(c.rate),
         pct(c.holdout_rate),
@@ -277,7 +275,8 @@ fn campaign_note(c: &CampaignResult) -> String {
         esc(&running),
         money(c.incremental_revenue),
         money(c.cost),
-        esc(&roi)
+        esc(&roi),
+        esc(&funnel::tonight_sentence(c, as_of))
     ))
 }
 
@@ -306,7 +305,35 @@ pub fn manifest(d: &ReportData) -> Option<String> {
         int(quarantined)
     )));
     s.push_str(&run_tables(m));
+    if !m.budget.is_empty() {
+        s.push_str(&budget_table(m));
+    }
     Some(s)
+}
+
+/// Tonight's spend per campaign against its budget and its share of `[budget]`.
+fn budget_table(m: &ManifestView) -> String {
+    let rows: Vec<_> = m
+        .budget
+        .iter()
+        .map(|(campaign, share, limit, spent, moved)| {
+            (
+                *spent >= *limit - 1e-9 && *limit > 0.0,
+                vec![
+                    t(campaign.clone()),
+                    n(share.map_or("-".into(), |s| format!("{}%", html::num(s * 100.0, 0)))),
+                    n(html::num(*limit, 2)),
+                    n(html::num(*spent, 2)),
+                    n(html::num(*moved, 2)),
+                ],
+            )
+        })
+        .collect();
+    html::table(
+        "Tonight's budget: spend against each campaign's share (highlighted: the budget ran out)",
+        &["campaign", "share", "limit", "spent", "reallocated in"],
+        &rows,
+    )
 }
 
 /// A bar chart of the seconds each stage of the run took.

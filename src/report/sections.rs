@@ -48,7 +48,7 @@ pub fn glance(d: &ReportData) -> Option<String> {
             "customers who first missed their rhythm",
         ),
         (int(g.segment_alerts), "segment alerts (school of fish)"),
-        (int(g.messages_sent), "win-back messages sent"),
+        (int(g.messages_sent), "win-back messages sent tonight"),
         (incr, "incremental revenue from win-back"),
     ];
     let mut s = String::from("<div class=\"tiles\">\n");
@@ -77,8 +77,14 @@ pub fn glance(d: &ReportData) -> Option<String> {
             }
         ));
     }
-    if g.incremental_revenue.is_none() {
-        msg.push_str(" Incremental revenue appears once campaigns have results.");
+    match (g.incremental_revenue, crate::report::funnel::covered(d)) {
+        (None, _) => msg.push_str(" Incremental revenue appears once campaigns have results."),
+        (Some(_), Some((first, last))) => msg.push_str(&format!(
+            " Incremental revenue counts the {}, whose attribution windows have ended; the \
+             messages sent tonight count once theirs end.",
+            crate::report::funnel::nights_text(first, last)
+        )),
+        (Some(_), None) => {}
     }
     s.push_str(&html::note(&msg));
     Some(s)
@@ -203,10 +209,12 @@ pub fn pareto(d: &ReportData) -> Option<String> {
     let top20 = curves::share_at(&p.points, 0.2).unwrap_or(0.0);
     s.push_str(&html::note(&format!(
         "The top 20% of customers bring {} of revenue. Grade A and B customers are the ones \
-         worth a personal win-back (a call, a real offer); grade C gets the standard message; \
-         grade D customers may cost more to serve than they bring, so not every one of them \
-         should be rescued. The grey diagonal is what it would look like if every customer \
-         were worth the same.",
+         worth a personal win-back (a call, a real offer); a lapsed grade C or D customer \
+         is let go, unless we let them down: then they get one cheap apology e-mail with a \
+         small code (the opportunistic campaign). Some grade D customers cost more to serve \
+         than they bring, and no campaign rescues them. Active grade A customers get a \
+         personal thank-you (recognising the best customers, below). The grey diagonal is \
+         what it would look like if every customer were worth the same.",
         pct(top20)
     )));
     let mut start = 0.0;

@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDate};
 use super::example_data::{campaign, example};
 use super::*;
 
-const IDS: [&str; 11] = [
+const IDS: [&str; 12] = [
     "glance",
     "rfm",
     "pareto",
@@ -18,6 +18,7 @@ const IDS: [&str; 11] = [
     "backtest",
     "campaigns",
     "stay",
+    "vip",
     "manifest",
 ];
 
@@ -63,8 +64,22 @@ fn example_has_every_section_in_order_with_its_charts() {
     }
     // glance: none; rfm: 2; pareto: 1; value: 2; lapses: 2; churn: 2 (rate, value at
     // risk); reasons: 1; backtest: 1; campaigns: 1 uplift + 1 funnel each; stay: 1;
-    // manifest: 1.
-    let expected = [0, 2, 1, 2, 2, 2, 1, 1, 1 + d.campaigns.len(), 1, 1];
+    // vip: 1 lapse rates + 1 funnel per recognition campaign; manifest: 1.
+    let vip_charts = 1 + d.vip.as_ref().unwrap().funnels.len();
+    let expected = [
+        0,
+        2,
+        1,
+        2,
+        2,
+        2,
+        1,
+        1,
+        1 + d.campaigns.len(),
+        1,
+        vip_charts,
+        1,
+    ];
     for (id, want) in IDS.iter().zip(expected) {
         let body = section(&html, id);
         assert_eq!(body.matches("<svg").count(), want, "charts in {id}");
@@ -96,7 +111,7 @@ fn text_is_escaped_everywhere() {
     d.generated_at = evil.into();
     d.rfm[0].segment = evil.into();
     d.campaigns[0].campaign = evil.into();
-    d.campaigns[0].suppressed[0].0 = evil.into();
+    d.campaigns[0].tonight.as_mut().unwrap().not_sent[0].0 = evil.into();
     d.lapse_by_segment[0].0 = evil.into();
     d.segment_alerts[0].group = evil.into();
     d.segment_alerts[0].alert = true;
@@ -268,4 +283,95 @@ fn too_few_to_tell_and_in_progress_replace_the_verdict() {
     // The table says why instead of an interval.
     assert!(campaigns.contains("(too few to tell)"));
     assert!(campaigns.contains("(in progress)"));
+}
+
+/// A campaign's funnel and its results are the same customers: the section says which
+/// contact nights it covers (those whose windows have all ended), lists the nights still
+/// running apart, and labels tonight's plan as tonight.
+#[test]
+fn campaign_funnels_say_which_contact_nights_they_cover() {
+    let d = example();
+    let html = render(&d);
+    let campaigns = section(&html, "campaigns");
+    assert!(
+        campaigns.contains("cover the contact nights 2024-05-16 to 2024-05-30"),
+        "{campaigns}"
+    );
+    let quick = campaigns.split("<h3>").nth(1).unwrap();
+    let c = &d.campaigns[0];
+    assert!(quick.contains(
+        "aria-label=\"Funnel of campaign winback_quick, contact nights 2024-05-16 to 2024-05-30\""
+    ));
+    // Picked, sent and came back: the finished nights' funnel, not tonight's plan.
+    let f = &c.funnel;
+    assert!(quick.contains(&format!(
+        "On the contact nights 2024-05-16 to 2024-05-30 (every attribution window ended), {} \
+         customers were picked&#58; {} held out, {} stopped by the rules and {} sent a message",
+        html::int(f.picked),
+        html::int(f.held_out),
+        html::int(f.suppressed),
+        html::int(f.sent)
+    )));
+    assert!(quick.contains(&format!(
+        "Of those sent, {} came back within the window",
+        html::int(f.came_back)
+    )));
+    assert!(
+        quick.contains("The contact nights 2024-06-16 to 2024-06-23 are still in their window")
+    );
+    assert!(quick.contains("contact nights still in their attribution window"));
+    assert!(quick.contains("<td>2024-06-16</td>") && quick.contains("<td>2024-06-23</td>"));
+    let tonight = c.tonight.as_ref().unwrap();
+    assert!(quick.contains(&format!(
+        "Tonight (2024-06-30), not in the figures above&#58; {} picked",
+        html::int(tonight.picked)
+    )));
+    // The glance's incremental revenue names its nights too.
+    assert!(
+        section(&html, "glance").contains("counts the contact nights 2024-05-16 to 2024-05-30")
+    );
+}
+
+/// Without a finished night the chart shows the running nights, labelled in progress; with
+/// neither, tonight's plan, labelled tonight.
+#[test]
+fn a_campaign_without_finished_nights_shows_what_it_has_labelled() {
+    let mut d = example();
+    d.campaigns[0].nights = None;
+    d.campaigns[1].nights = None;
+    d.campaigns[1].in_progress_nights.clear();
+    let html = render(&d);
+    let campaigns = section(&html, "campaigns");
+    let quick = campaigns.split("<h3>").nth(1).unwrap();
+    assert!(quick.contains(
+        "Funnel of campaign winback_quick, contact nights 2024-06-16 to 2024-06-23 (in progress"
+    ));
+    assert!(quick.contains("No contact night&#39;s attribution window has ended yet"));
+    let amends = campaigns.split("<h3>").nth(2).unwrap();
+    assert!(amends.contains("Funnel of campaign winback_amends, tonight (2024-06-30)"));
+    assert!(amends.contains("not sent&#58; no consent"));
+}
+
+/// The VIP section: tonight's VIPs, the finished comparison (highlighted: clearly fewer
+/// lapses among the recognised) and the running one, and the thank-you's funnel; with no
+/// VIP at all it says so.
+#[test]
+fn the_vip_section_compares_the_recognised_with_the_holdout() {
+    let mut d = example();
+    let html = render(&d);
+    let vip = section(&html, "vip");
+    assert!(vip.contains("2,480 active customers are VIPs"), "{vip}");
+    // 180 of 1,500 = 12.0% against 34 of 170 = 20.0%: -8.0 pp, interval -12.0 to -4.5.
+    assert!(
+        vip.contains("180 (12.0%)") && vip.contains("34 (20.0%)"),
+        "{vip}"
+    );
+    assert!(vip.contains("-8.0 pp (-12.0 pp to -4.5 pp)"), "{vip}");
+    assert!(vip.contains("<tr class=\"highlight\">"));
+    assert!(vip.contains("so far (in progress)"));
+    assert!(vip.contains("Funnel of campaign vip_recognition"));
+    d.vip = Some(Vip::default());
+    let html = render(&d);
+    assert!(section(&html, "vip").contains("class=\"empty\""));
+    assert!(section(&html, "vip").contains("No VIP as of"));
 }

@@ -99,23 +99,6 @@ impl State {
             .collect()
     }
 
-    /// Per campaign, the messages of `as_of` (all nights: None) the provider accepted and
-    /// later reported bounced (`provider_status`, from `winback listen`).
-    pub fn bounced(&self, as_of: Option<NaiveDate>) -> Result<Vec<(String, u64)>, StateError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT campaign, COUNT(*) FROM sends \
-             WHERE provider_status = 'bounced' AND (?1 IS NULL OR as_of = ?1) \
-             GROUP BY campaign ORDER BY campaign",
-        )?;
-        let rows = stmt
-            .query_map(params![as_of.map(|d| d.to_string())], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-
     /// Rows whose fate is unknown (in flight at a crash), for an operator to check.
     pub fn unknown_rows(&self) -> Result<Vec<LedgerRow>, StateError> {
         self.rows_where("state = 'unknown'")
