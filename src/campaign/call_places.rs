@@ -7,12 +7,19 @@
 //! as "would have been called" exactly when a treated one of the same value would have
 //! been called. A place is taken before the frequency cap and the budget: a customer
 //! deferred or cut tonight leaves their place unused.
+//!
+//! A rerun of the same night (after a crash, or a partial run) counts the places its
+//! earlier attempts already used: the calls of tonight whose ledger rows are settled
+//! (delivered, held out, in flight, unknown, rejected) are no longer candidates, and the
+//! places left go to the same customers as before, so a customer planned for e-mail
+//! beyond `call_top` is not called instead on the rerun (which would leave their e-mail
+//! row planned and the night over its `call_top`).
 
 use super::channel_choice::choose;
 use super::decision::Candidate;
 use super::plan_input::PlanInput;
 use super::suppress::UnsubscribeIndex;
-use crate::message::Medium;
+use crate::message::{Medium, SendState};
 
 /// Clears `calls` on the candidates (treated and held out) beyond their campaign's
 /// `call_top`.
@@ -24,6 +31,23 @@ pub(super) fn limit_calls<'a>(
 ) {
     if input.campaigns.iter().all(|c| c.call_top.is_none()) {
         return;
+    }
+    let mut used = vec![0usize; input.campaigns.len()];
+    for r in input.ledger {
+        if r.as_of == input.as_of
+            && r.medium == Medium::Call
+            && matches!(
+                r.state,
+                SendState::Delivered
+                    | SendState::Holdout
+                    | SendState::InFlight
+                    | SendState::Unknown
+                    | SendState::Rejected
+            )
+            && let Some(ci) = input.campaigns.iter().position(|c| c.name == r.campaign)
+        {
+            used[ci] += 1;
+        }
     }
     let mut callable: Vec<Vec<&mut Candidate<'a>>> =
         (0..input.campaigns.len()).map(|_| Vec::new()).collect();
@@ -43,7 +67,8 @@ pub(super) fn limit_calls<'a>(
                 .then(a.tie.cmp(&b.tie))
                 .then_with(|| a.row.customer_id.cmp(&b.row.customer_id))
         });
-        for c in list.into_iter().skip(top as usize) {
+        let left = (top as usize).saturating_sub(used[ci]);
+        for c in list.into_iter().skip(left) {
             c.calls = false;
         }
     }

@@ -172,3 +172,102 @@ fn a_customer_keeps_their_owner_across_nights() {
     }
     assert!(second["n"].is_some());
 }
+
+#[test]
+fn a_rerun_of_the_night_keeps_the_call_places_its_first_attempt_gave() {
+    // call_top 2 over a 500, d 400, e 300, f 200 (all reachable by a call). The first
+    // attempt of tonight called a and d (places 1 and 2) and planned e-mails for e and f;
+    // it was killed after the calls were made and before the e-mails went out.
+    let mut w = World::new(&calls_toml(0.0, 2));
+    for (id, value) in [("a", 500.0), ("d", 400.0), ("e", 300.0), ("f", 200.0)] {
+        w.add("amends", id, "2026-06-04", value);
+    }
+    let first = w.plan();
+    let mut by_channel: Vec<(String, String)> = channels(&first).into_iter().collect();
+    by_channel.sort();
+    assert_eq!(
+        by_channel,
+        [
+            ("a", "calls"),
+            ("d", "calls"),
+            ("e", "email"),
+            ("f", "email")
+        ]
+        .map(|(i, c)| (i.to_string(), c.to_string()))
+    );
+    w.past(
+        "amends",
+        1,
+        "a",
+        "calls",
+        "2026-06-04",
+        SendState::Delivered,
+        "2026-06-04",
+    );
+    w.past(
+        "amends",
+        1,
+        "d",
+        "calls",
+        "2026-06-04",
+        SendState::Delivered,
+        "2026-06-04",
+    );
+    w.past(
+        "amends",
+        1,
+        "e",
+        "email",
+        "2026-06-04",
+        SendState::Planned,
+        "2026-06-04",
+    );
+    w.past(
+        "amends",
+        1,
+        "f",
+        "email",
+        "2026-06-04",
+        SendState::Planned,
+        "2026-06-04",
+    );
+    // The rerun: a and d are done; both places are used, so e and f get their e-mails
+    // (the rows planned before), not the two places a fresh night would give them.
+    let rerun = w.plan();
+    let expected: BTreeMap<String, String> = [("e", "email"), ("f", "email")]
+        .into_iter()
+        .map(|(i, c)| (i.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(channels(&rerun), expected);
+    // A later night is a new night: its places are free again.
+    let mut w2 = World::new(&calls_toml(0.0, 2));
+    w2.as_of = d("2026-06-05");
+    for (id, value) in [("e", 300.0), ("f", 200.0)] {
+        w2.add("amends", id, "2026-06-04", value);
+    }
+    w2.past(
+        "amends",
+        1,
+        "a",
+        "calls",
+        "2026-06-04",
+        SendState::Delivered,
+        "2026-06-04",
+    );
+    w2.past(
+        "amends",
+        1,
+        "d",
+        "calls",
+        "2026-06-04",
+        SendState::Delivered,
+        "2026-06-04",
+    );
+    let next = w2.plan();
+    assert_eq!(
+        channels(&next).values().filter(|c| *c == "calls").count(),
+        2,
+        "{:?}",
+        channels(&next)
+    );
+}
