@@ -99,11 +99,13 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
         "value",
         "lapses",
         "churn",
+        "at_risk",
         "reasons",
         "backtest",
         "campaigns",
         "stay",
         "vip",
+        "calls",
         "manifest",
     ] {
         assert!(
@@ -112,7 +114,7 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
         );
     }
     let charts = dom_text.matches("<svg").count();
-    assert!(charts >= 12, "{charts} charts");
+    assert!(charts >= 14, "{charts} charts");
     let log = String::from_utf8_lossy(&dom.stderr);
     assert!(!log.contains("CONSOLE"), "console messages: {log}");
     assert!(!log.contains("Uncaught"), "script errors: {log}");
@@ -122,10 +124,12 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
         "pareto",
         "lapses",
         "churn",
+        "at_risk",
         "reasons",
         "campaigns",
         "stay",
         "vip",
+        "calls",
     ] {
         let section = dom_text.split(&format!("id=\"{id}\"")).nth(1).unwrap();
         let section = section.split("<section").next().unwrap();
@@ -180,6 +184,28 @@ fn the_demo_report_renders_in_headless_chromium_with_every_section() {
     );
     assert!(vip.contains("so far (in progress)"), "{vip}");
     assert!(vip.contains("Funnel of campaign vip_recognition"), "{vip}");
+    // CPR before the silence: valuable customers with a warning, by grade.
+    let at_risk = dom_text.split("id=\"at_risk\"").nth(1).unwrap();
+    let at_risk = at_risk.split("<section").next().unwrap();
+    assert!(
+        at_risk.contains("customers of grades A and B have not lapsed yet"),
+        "{at_risk}"
+    );
+    // The call list: the first night's calls have outcomes (the demo's team reached some
+    // between the nights), tonight's have none yet.
+    let calls = dom_text.split("id=\"calls\"").nth(1).unwrap();
+    let calls = calls.split("<section").next().unwrap();
+    assert!(
+        calls.contains("customers have been on a call list"),
+        "{calls}"
+    );
+    assert!(!calls.contains("reached 0 customers"), "{calls}");
+    // How the run went: tonight's spend against the budget split.
+    let manifest = dom_text.split("id=\"manifest\"").nth(1).unwrap();
+    assert!(
+        manifest.contains("Tonight's budget: spend against each campaign's share"),
+        "{manifest}"
+    );
 
     // A screenshot kept as an artifact of the test run.
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report");

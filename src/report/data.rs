@@ -41,9 +41,17 @@ pub struct ReportData {
     /// lapse less than the holdout (the "vip" section).
     #[serde(default)]
     pub vip: Option<Vip>,
+    /// `at_risk_customers`: valuable customers not yet lapsed who show a warning (the
+    /// "at_risk" section).
+    #[serde(default)]
+    pub at_risk: Option<AtRisk>,
+    /// `call_results`: the call list's calls and what came of them (the "calls" section).
+    #[serde(default)]
+    pub calls: Option<Calls>,
     pub manifest: Option<ManifestView>,
     /// Section id (`rfm`, `pareto`, `value`, `lapses`, `churn`, `reasons`, `backtest`,
-    /// `campaigns`, `stay`, `vip`, `manifest`, `glance`) to the reason it is empty.
+    /// `campaigns`, `stay`, `vip`, `at_risk`, `calls`, `manifest`, `glance`) to the reason
+    /// it is empty.
     pub empty: BTreeMap<String, String>,
 }
 
@@ -322,6 +330,44 @@ pub struct VipRow {
     pub ci: Option<(f64, f64)>,
     /// "too few to tell" or "in progress".
     pub note: Option<String>,
+}
+
+/// Valuable customers not yet lapsed who show a warning (`at_risk_customers`), by grade.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AtRisk {
+    /// One row per grade (A, B), in grade order.
+    pub rows: Vec<AtRiskRow>,
+}
+
+/// One grade's customers at risk, by the warning named first (complaint, slowing rhythm,
+/// P(alive) drop), and how many of them show more than one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AtRiskRow {
+    pub grade: String,
+    pub customers: u64,
+    pub complaint: u64,
+    pub slowing: u64,
+    pub p_alive_drop: u64,
+    pub several: u64,
+}
+
+/// The call list's calls (`call_results`), one row per campaign.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Calls {
+    pub rows: Vec<CallRow>,
+}
+
+/// One campaign's calls: on the lists, tonight's among them, with an outcome recorded,
+/// reached, came back within the attribution window, and their revenue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CallRow {
+    pub campaign: String,
+    pub listed: u64,
+    pub tonight: u64,
+    pub recorded: u64,
+    pub reached: u64,
+    pub came_back: u64,
+    pub revenue: f64,
 }
 
 /// The run manifest, flattened for reading.

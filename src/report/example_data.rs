@@ -196,6 +196,37 @@ pub fn example() -> ReportData {
             funnels: vec![campaign("vip_recognition", 470, 0.0, 0.0, 0.0, 0.002)],
             ..super::example_churn::vip(as_of)
         }),
+        at_risk: Some(super::data::AtRisk {
+            rows: vec![
+                super::data::AtRiskRow {
+                    grade: "A".into(),
+                    customers: 41,
+                    complaint: 12,
+                    slowing: 25,
+                    p_alive_drop: 4,
+                    several: 6,
+                },
+                super::data::AtRiskRow {
+                    grade: "B".into(),
+                    customers: 88,
+                    complaint: 19,
+                    slowing: 60,
+                    p_alive_drop: 9,
+                    several: 11,
+                },
+            ],
+        }),
+        calls: Some(super::data::Calls {
+            rows: vec![super::data::CallRow {
+                campaign: "winback_amends".into(),
+                listed: 60,
+                tonight: 10,
+                recorded: 44,
+                reached: 29,
+                came_back: 17,
+                revenue: 2_310.4,
+            }],
+        }),
         manifest: Some(manifest),
         empty: BTreeMap::new(),
     }

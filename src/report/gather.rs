@@ -11,6 +11,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use super::data::*;
 use super::gather_churn;
+use super::gather_playbook;
 use super::gather_results::{backtest, campaign_totals, campaigns, manifest_view, read_manifest};
 use super::gather_vip;
 use super::query::{err, int, num, register, rows};
@@ -19,7 +20,7 @@ use crate::error::PipelineError;
 use crate::storage::{self, Location};
 
 /// The output tables the report reads.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 16] = [
     "customer_summary",
     "rfm",
     "value_grade",
@@ -34,6 +35,8 @@ const TABLES: [&str; 14] = [
     "reactivated_customers",
     "vip_customers",
     "vip_results",
+    "at_risk_customers",
+    "call_results",
 ];
 
 /// Everything the report shows for `as_of`, from the outputs under `output` (and the send
@@ -121,6 +124,7 @@ pub async fn gather(
     .await?;
     campaign_totals(&mut d);
     gather_vip::section(&ctx, &have, &mut d).await?;
+    gather_playbook::sections(&ctx, &have, &mut d).await?;
     Ok(d)
 }
 

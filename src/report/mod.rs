@@ -6,6 +6,8 @@
 //! from a laptop, a mail attachment or an object-store browser. Its size depends only on
 //! the sizes of the aggregates, never on the number of customers.
 
+mod at_risk;
+mod calls;
 mod charts;
 mod churn;
 #[cfg(test)]
@@ -20,6 +22,7 @@ mod funnel;
 pub mod gather;
 mod gather_churn;
 mod gather_funnel;
+mod gather_playbook;
 mod gather_results;
 mod gather_vip;
 mod html;
@@ -37,9 +40,9 @@ pub mod write;
 use std::fmt::Write;
 
 pub use data::{
-    BacktestRow, CampaignResult, Churn, ChurnGrade, ChurnWeek, Glance, Histogram, LapsePoint,
-    ManifestView, Pareto, Reasons, ReportData, SegmentAlert, SegmentRow, Stay, StayRow, Vip,
-    VipRow,
+    AtRisk, AtRiskRow, BacktestRow, CallRow, Calls, CampaignResult, Churn, ChurnGrade, ChurnWeek,
+    Glance, Histogram, LapsePoint, ManifestView, Pareto, Reasons, ReportData, SegmentAlert,
+    SegmentRow, Stay, StayRow, Vip, VipRow,
 };
 
 pub use write::write_report;
@@ -49,7 +52,7 @@ use html::esc;
 /// A section of the page: id, heading, one line saying what question it answers, the
 /// default reason it is empty, and the function that draws it.
 type Draw = fn(&ReportData) -> Option<String>;
-const SECTIONS: [(&str, &str, &str, &str, Draw); 12] = [
+const SECTIONS: [(&str, &str, &str, &str, Draw); 14] = [
     (
         "glance",
         "The run at a glance",
@@ -93,6 +96,13 @@ const SECTIONS: [(&str, &str, &str, &str, Draw); 12] = [
         churn::churn,
     ),
     (
+        "at_risk",
+        "Before they leave",
+        "CPR before the silence: valuable customers (grades A and B) not lapsed yet who show a warning: a recent complaint, a slowing rhythm, a drop of P(alive).",
+        "No at-risk table in this output folder.",
+        at_risk::at_risk,
+    ),
+    (
         "reasons",
         "Why they left",
         "Tonight's lapsed customers by value grade and reason, and how many fall in each cell of the value x reason treatment matrix.",
@@ -126,6 +136,13 @@ const SECTIONS: [(&str, &str, &str, &str, Draw); 12] = [
         "The active VIPs (grade A or the top CLV share) thanked personally, without a discount, and whether they lapse less than the VIPs held out.",
         "No VIP tables in this output folder.",
         vip::vip,
+    ),
+    (
+        "calls",
+        "The call list",
+        "The most valuable customers the team phones, one owner each: how many were on the lists, reached, and came back.",
+        "No call results in this output folder.",
+        calls::calls,
     ),
     (
         "manifest",

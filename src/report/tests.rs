@@ -7,18 +7,20 @@ use chrono::{Duration, NaiveDate};
 use super::example_data::{campaign, example};
 use super::*;
 
-const IDS: [&str; 12] = [
+const IDS: [&str; 14] = [
     "glance",
     "rfm",
     "pareto",
     "value",
     "lapses",
     "churn",
+    "at_risk",
     "reasons",
     "backtest",
     "campaigns",
     "stay",
     "vip",
+    "calls",
     "manifest",
 ];
 
@@ -63,8 +65,9 @@ fn example_has_every_section_in_order_with_its_charts() {
         }
     }
     // glance: none; rfm: 2; pareto: 1; value: 2; lapses: 2; churn: 2 (rate, value at
-    // risk); reasons: 1; backtest: 1; campaigns: 1 uplift + 1 funnel each; stay: 1;
-    // vip: 1 lapse rates + 1 funnel per recognition campaign; manifest: 1.
+    // risk); at_risk: 1; reasons: 1; backtest: 1; campaigns: 1 uplift + 1 funnel each;
+    // stay: 1; vip: 1 lapse rates + 1 funnel per recognition campaign; calls: 1;
+    // manifest: 1.
     let vip_charts = 1 + d.vip.as_ref().unwrap().funnels.len();
     let expected = [
         0,
@@ -75,9 +78,11 @@ fn example_has_every_section_in_order_with_its_charts() {
         2,
         1,
         1,
+        1,
         1 + d.campaigns.len(),
         1,
         vip_charts,
+        1,
         1,
     ];
     for (id, want) in IDS.iter().zip(expected) {
@@ -374,4 +379,41 @@ fn the_vip_section_compares_the_recognised_with_the_holdout() {
     let html = render(&d);
     assert!(section(&html, "vip").contains("class=\"empty\""));
     assert!(section(&html, "vip").contains("No VIP as of"));
+}
+
+/// CPR before the silence and the call list: the sums over the grades and campaigns are
+/// worked by hand from the example; with nothing to show each section says why.
+#[test]
+fn the_at_risk_and_call_sections_add_up_their_rows() {
+    let mut d = example();
+    let html = render(&d);
+    let at_risk = section(&html, "at_risk");
+    // Grades A (41) and B (88): 129 at risk; complaints 12 + 19, slowing 25 + 60, drops
+    // 4 + 9, several 6 + 11.
+    assert!(
+        at_risk.contains("129 customers of grades A and B have not lapsed yet"),
+        "{at_risk}"
+    );
+    assert!(at_risk.contains(": 31 a recent complaint"), "{at_risk}");
+    assert!(at_risk.contains("85 a slowing rhythm"), "{at_risk}");
+    assert!(at_risk.contains("13 a drop of their chance"), "{at_risk}");
+    assert!(at_risk.contains("17 show more than one"), "{at_risk}");
+    assert!(at_risk.contains("<svg"));
+    let calls = section(&html, "calls");
+    // 29 reached of 44 with an outcome: 65.9%.
+    assert!(
+        calls.contains("60 customers have been on a call list, 10 of them tonight"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("reached 29 customers (65.9% of the calls"),
+        "{calls}"
+    );
+    assert!(calls.contains("17 came back"), "{calls}");
+    assert!(calls.contains("2,310.40"), "{calls}");
+    d.at_risk = Some(AtRisk::default());
+    d.calls = Some(Calls::default());
+    let html = render(&d);
+    assert!(section(&html, "at_risk").contains("No valuable customer shows a warning"));
+    assert!(section(&html, "calls").contains("No call on any list"));
 }
