@@ -297,7 +297,7 @@ fn call_sources(
         (Part::Evidence, &raw.call_evidence),
     ];
     let any = given.iter().any(|(_, v)| v.is_some());
-    if !media.contains(&Medium::Call) && !(preferred && any) {
+    if !(media.contains(&Medium::Call) || preferred && any) {
         if any {
             problems.push(
                 "call_reason, call_evidence and call_remedy are for a step with a call channel"
