@@ -55,7 +55,7 @@ fn an_unknown_input_name_is_reported_with_the_known_ones() {
     assert_eq!(code, 78, "{stderr}");
     assert!(
         stderr.contains(
-            "no source named 'orders' (sources: complaints, customers, feedback, purchases, unsubscribes)"
+            "no source named 'orders' (sources: call_outcomes, complaints, customers, feedback, purchases, unsubscribes)"
         ),
         "{stderr}"
     );
