@@ -146,7 +146,23 @@ async fn send(
         blame: None,
     };
     if d.mode == SendMode::Send {
+        let since = d.state.now();
         record_decisions(&plan, as_of, d.state)?;
+        let campaigns: Vec<&str> = committed
+            .campaigns()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let replanned = d
+            .state
+            .supersede_planned(as_of, &campaigns, since)
+            .map_err(|e| PipelineError::state(&e))?;
+        if replanned > 0 {
+            tracing::warn!(
+                replanned,
+                "rows an earlier attempt of this night planned were planned again on another channel: marked not_sent (replanned)"
+            );
+        }
     }
     drop(plan.decisions);
     crate::memory_cap::trace_resident("send: decisions recorded");

@@ -338,6 +338,35 @@ impl State {
         Ok(())
     }
 
+    /// Rows of night `as_of` of these campaigns still `planned` and not written since
+    /// `since` (a timestamp of [`State::now`] taken before this run recorded its decisions):
+    /// an earlier attempt of the night planned them and this run's plan did not (it chose
+    /// another channel for the step: a call place, a new bounce). They become `not_sent`
+    /// with reason `replanned`, so the ledger lists no message that will never go out; the
+    /// step stays plannable on later nights. Returns how many.
+    pub fn supersede_planned(
+        &self,
+        as_of: NaiveDate,
+        campaigns: &[&str],
+        since: DateTime<Utc>,
+    ) -> Result<usize, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut changed = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE sends SET state = 'not_sent', reason = 'replanned', updated_at = ?1 \
+                 WHERE as_of = ?2 AND campaign = ?3 AND state = 'planned' AND updated_at < ?4",
+            )?;
+            let (now, since) = (fmt_ts(self.now()), fmt_ts(since));
+            for campaign in campaigns {
+                changed += stmt.execute(params![now, as_of.to_string(), campaign, since])?;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
     /// Writes planning decisions (planned, holdout, suppressed, deferred) in one transaction.
     /// A row already final or in flight is left as it is.
     pub fn record_decisions(&self, decisions: &[LedgerDecision]) -> Result<(), StateError> {

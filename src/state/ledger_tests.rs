@@ -250,3 +250,68 @@ fn a_lock_held_by_a_dead_process_of_this_host_is_taken_at_once() {
     assert!(!crate::state::locks::process_is_dead_here(&mine));
     assert!(!crate::state::locks::process_is_dead_here("otherhost/1/x"));
 }
+
+#[test]
+fn a_rerun_marks_the_rows_it_did_not_plan_again_replanned() {
+    let (_dir, state) = temp_state();
+    let entry = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
+    let d = |m: &crate::message::Message, s| LedgerDecision {
+        tags: Default::default(),
+        message: m.clone(),
+        entry_date: entry,
+        state: s,
+        reason: None,
+    };
+    // The first attempt of the night plans c0 and c1 by e-mail, c2 is delivered, and
+    // campaign amends plans c9.
+    let mut first = messages(3, Medium::Email, "mail");
+    let amends = message(9, Medium::Email, "mail", "amends");
+    first.push(amends.clone());
+    state
+        .record_decisions(
+            &first
+                .iter()
+                .map(|m| d(m, SendState::Planned))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    state.reserve(&first[2..3], false).unwrap();
+    state
+        .record(&[rec(&first[2].idempotency_key, SendState::Delivered)])
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    // The rerun plans c1 by e-mail again and c0 on another channel (a call).
+    let since = state.now();
+    let call = message(0, Medium::Sms, "calls", "quick");
+    state
+        .record_decisions(&[
+            d(&first[1], SendState::Planned),
+            d(&call, SendState::Planned),
+        ])
+        .unwrap();
+    // Only campaign quick is in the rerun's pipeline: amends is left as it is.
+    assert_eq!(
+        state
+            .supersede_planned(first[0].as_of, &["quick"], since)
+            .unwrap(),
+        1
+    );
+    let row = |k: &str| state.send_row(k).unwrap().unwrap();
+    let c0 = row(&first[0].idempotency_key);
+    assert_eq!(
+        (c0.state, c0.reason.as_deref()),
+        (SendState::NotSent, Some("replanned"))
+    );
+    assert_eq!(row(&first[1].idempotency_key).state, SendState::Planned);
+    assert_eq!(row(&first[2].idempotency_key).state, SendState::Delivered);
+    assert_eq!(row(&call.idempotency_key).state, SendState::Planned);
+    assert_eq!(row(&amends.idempotency_key).state, SendState::Planned);
+    // Another night's rows are never touched.
+    let later = first[0].as_of.succ_opt().unwrap();
+    assert_eq!(
+        state
+            .supersede_planned(later, &["quick"], state.now())
+            .unwrap(),
+        0
+    );
+}
