@@ -30,14 +30,16 @@ with rhythm as (
     from customer_rhythm
 ),
 
-as_of_day as (
-    select arrow_cast($as_of, 'Int32') as today
-),
-
+-- as_of as a day number is written out where it is used, not cross-joined from a one-row
+-- table: on Ballista 55 those joins inside union branches gave one stage's tasks plans of
+-- different sizes, whose metrics the scheduler failed to merge, dropping a task's status
+-- (the job then hung, now and then). tests/ballista.rs checks the scheduler's log.
 weeks as (
-    select k as week, today - 7 * k - 6 as first_day, today - 7 * k as last_day
+    select
+        k as week,
+        arrow_cast($as_of, 'Int32') - 7 * k - 6 as first_day,
+        arrow_cast($as_of, 'Int32') - 7 * k as last_day
     from (select unnest(range(0, 26)) as k)
-    cross join as_of_day
 ),
 
 groups as (
@@ -76,10 +78,9 @@ lapses as (
             last_day,
             row_number() over (partition by customer_id, week order by alert_day) as nth
         from (
-            select customer_id, last_day, alert_day, (t.today - alert_day) / 7 as week
+            select customer_id, last_day, alert_day, (arrow_cast($as_of, 'Int32') - alert_day) / 7 as week
             from all_lapses
-            cross join as_of_day t
-            where alert_day between t.today - 181 and t.today
+            where alert_day between arrow_cast($as_of, 'Int32') - 181 and arrow_cast($as_of, 'Int32')
         )
     )
     where nth = 1
@@ -104,12 +105,11 @@ lapse_revenue as (
 active_spans as (
     select
         customer_id,
-        greatest(cast(ceil((t.today - 7 - least(coalesce(next_day, day + alert_after - 1),
+        greatest(cast(ceil((arrow_cast($as_of, 'Int32') - 7 - least(coalesce(next_day, day + alert_after - 1),
                                                  day + alert_after - 1)) / 7.0) as bigint), 0)
             as from_week,
-        least(cast(floor((t.today - 7 - day - 1) / 7.0) as bigint), 25) as to_week
+        least(cast(floor((arrow_cast($as_of, 'Int32') - 7 - day - 1) / 7.0) as bigint), 25) as to_week
     from recent_days
-    cross join as_of_day t
 ),
 
 active_steps as (
@@ -148,22 +148,20 @@ events as (
     from lapse_revenue l
     left join ltv v on v.customer_id = l.customer_id
     union all
-    select r.customer_id, (t.today - arrow_cast(r.return_date, 'Int32')) / 7, 0, null, null, 1, 0, 0
+    select r.customer_id, (arrow_cast($as_of, 'Int32') - arrow_cast(r.return_date, 'Int32')) / 7, 0, null, null, 1, 0, 0
     from reactivated_customers r
-    cross join as_of_day t
     where r.return_kind = 'won_back'
-        and arrow_cast(r.return_date, 'Int32') between t.today - 181 and t.today
+        and arrow_cast(r.return_date, 'Int32') between arrow_cast($as_of, 'Int32') - 181 and arrow_cast($as_of, 'Int32')
     union all
     select
-        h.customer_id, (t.today - h.day) / 7, 0, null, null, 0, 1,
+        h.customer_id, (arrow_cast($as_of, 'Int32') - h.day) / 7, 0, null, null, 0, 1,
         case when n.customer_id is null then 0 else 1 end
     from holdout_entries h
-    cross join as_of_day t
     left join reactivated_customers n
         on n.customer_id = h.customer_id
         and n.entry_date = h.entry_date
         and n.return_kind = 'natural'
-    where h.day between t.today - 181 and t.today
+    where h.day between arrow_cast($as_of, 'Int32') - 181 and arrow_cast($as_of, 'Int32')
 ),
 
 counted as (
@@ -228,10 +226,9 @@ final as (
         coalesce(c.holdout, 0) as holdout_customers,
         coalesce(c.returned, 0) as natural_returns,
         cast(c.returned as double) / nullif(c.holdout, 0) as natural_return_rate,
-        x.last_day + 1 + $attribution_days <= t.today as holdout_window_complete
+        x.last_day + 1 + $attribution_days <= arrow_cast($as_of, 'Int32') as holdout_window_complete
     from grid x
     cross join scored s
-    cross join as_of_day t
     left join counted_active a
         on a.week = x.week and a.dimension = x.dimension and a.segment = x.segment
     left join counted c
