@@ -66,6 +66,13 @@ fn reasons_cover_tonights_lapses_and_every_cell_of_the_matrix() {
     assert!(s.contains("<td>high value</td><td>company&#39;s fault</td><td>make_amends</td><td class=\"num\">80</td>"));
     // Valuable customers with a sign of our fault are highlighted: A and B, three reasons.
     assert_eq!(s.matches("<tr class=\"highlight\">").count(), 6);
+    // A stated reason that is not the company's (moved away: objective) is not.
+    let mut d = example();
+    let r = d.reasons.as_mut().unwrap();
+    r.by_grade.push(("A".into(), "moved_away".into(), 5));
+    let s = section(&render(&d), "reasons");
+    assert_eq!(s.matches("<tr class=\"highlight\">").count(), 6);
+    assert!(s.contains("<td>moved_away</td>"), "{s}");
 }
 
 #[test]

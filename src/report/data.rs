@@ -258,6 +258,10 @@ pub struct Reasons {
     pub customers: u64,
     /// (grade, reason, customers)
     pub by_grade: Vec<(String, String, u64)>,
+    /// The reasons of `by_grade` that are the company's (`reason_owner = 'company'`): a
+    /// stated reason may be the customer's, a competitor's or an objective one.
+    #[serde(default)]
+    pub company_reasons: Vec<String>,
     /// (value level, reason owner, treatment, customers): the cells of the treatment matrix.
     pub matrix: Vec<(String, String, String, u64)>,
     /// Customers SLTV left out (their cell has a campaign, but winning them back is not

@@ -66,6 +66,9 @@ pub fn reasons(as_of: NaiveDate) -> Reasons {
         last_alert: Some(as_of),
         customers: by_grade.iter().map(|g| g.2).sum(),
         by_grade,
+        company_reasons: ["complaint", "refund", "service_ticket"]
+            .map(String::from)
+            .to_vec(),
         matrix: vec![
             cell("high", "company", "make_amends", 80),
             cell("high", "company", "let_go", 4),

@@ -135,6 +135,13 @@ pub(super) async fn reasons(ctx: &SessionContext) -> Result<Reasons, PipelineErr
         .into_iter()
         .map(|r| (r[0].clone(), r[1].clone(), int(&r[2])))
         .collect();
+    let sql = "select distinct coalesce(reason, 'unknown') from winback_treatment \
+               where reason_owner = 'company' order by 1";
+    out.company_reasons = rows(ctx, sql)
+        .await?
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
     let sql = "select value_level, reason_owner, treatment, count(*) from winback_treatment \
                group by 1, 2, 3 order by 1, 2, 4 desc, 3";
     out.matrix = rows(ctx, sql)

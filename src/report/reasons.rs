@@ -118,7 +118,7 @@ fn reasons_table(r: &Reasons) -> String {
         .iter()
         .map(|(g, why, k)| {
             (
-                why != "no_company_signal" && (g == "A" || g == "B"),
+                r.company_reasons.contains(why) && (g == "A" || g == "B"),
                 vec![t(g.clone()), t(why.clone()), n(int(*k))],
             )
         })
