@@ -9,7 +9,8 @@ use crate::report::sections::fig;
 
 pub fn at_risk(d: &ReportData) -> Option<String> {
     let a = d.at_risk.as_ref()?;
-    let total: u64 = a.rows.iter().map(|r| r.customers).sum();
+    let sum = |f: fn(&crate::report::data::AtRiskRow) -> u64| a.rows.iter().map(f).sum::<u64>();
+    let total = sum(|r| r.customers);
     if total == 0 {
         return Some(html::empty(&format!(
             "No valuable customer shows a warning as of {}: no recent complaint or refund, no \
@@ -17,7 +18,6 @@ pub fn at_risk(d: &ReportData) -> Option<String> {
             d.as_of
         )));
     }
-    let sum = |f: fn(&crate::report::data::AtRiskRow) -> u64| a.rows.iter().map(f).sum::<u64>();
     let mut s = chart(a);
     s.push_str(&html::note(&format!(
         "{} customers of grades A and B have not lapsed yet but show a warning as of {}: {} \

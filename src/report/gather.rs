@@ -67,8 +67,7 @@ pub async fn gather(
             format!("no manifest for as_of {as_of} in this output folder"),
         );
     }
-    let missing =
-        |t: &str| format!("the table `{t}` is not in this output folder for as_of {as_of}");
+    let missing = |t: &str| super::query::missing_table(t, as_of);
     if have["customer_summary"] {
         (d.glance.customers, d.glance.revenue) = customer_totals(&ctx).await?;
     } else {

@@ -26,8 +26,7 @@ pub(super) async fn sections(
     d: &mut ReportData,
 ) -> Result<(), PipelineError> {
     let as_of = d.as_of;
-    let missing =
-        |t: &str| format!("the table `{t}` is not in this output folder for as_of {as_of}");
+    let missing = |t: &str| super::query::missing_table(t, as_of);
     if have["churn_kpis"] {
         d.churn = Some(churn(ctx).await?);
     } else {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use datafusion::prelude::SessionContext;
 
 use super::data::{AtRisk, AtRiskRow, CallRow, Calls, ReportData};
-use super::query::{int, num, rows};
+use super::query::{int, missing_table, num, rows};
 use crate::error::PipelineError;
 
 /// The "at_risk" and "calls" sections, or why each is empty.
@@ -16,22 +16,17 @@ pub(super) async fn sections(
     have: &BTreeMap<&str, bool>,
     d: &mut ReportData,
 ) -> Result<(), PipelineError> {
-    let missing = |t: &str| {
-        format!(
-            "the table `{t}` is not in this output folder for as_of {}",
-            d.as_of
-        )
-    };
+    let as_of = d.as_of;
     if have["at_risk_customers"] {
         d.at_risk = Some(at_risk(ctx).await?);
     } else {
-        let why = missing("at_risk_customers");
+        let why = missing_table("at_risk_customers", as_of);
         d.empty.insert("at_risk".into(), why);
     }
     if have["call_results"] {
-        d.calls = Some(calls(ctx, d.as_of).await?);
+        d.calls = Some(calls(ctx, as_of).await?);
     } else {
-        let why = missing("call_results");
+        let why = missing_table("call_results", as_of);
         d.empty.insert("calls".into(), why);
     }
     Ok(())

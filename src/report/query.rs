@@ -9,6 +9,11 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use crate::error::PipelineError;
 use crate::storage::Location;
 
+/// Why a section is empty when its table is not in the output folder for `as_of`.
+pub(super) fn missing_table(table: &str, as_of: NaiveDate) -> String {
+    format!("the table `{table}` is not in this output folder for as_of {as_of}")
+}
+
 /// A report query that failed: an output error of the report.
 pub(super) fn err(e: impl std::fmt::Display) -> PipelineError {
     PipelineError::Output {
