@@ -35,17 +35,12 @@ channel_orders as (
     group by customer_id, channel
 ),
 
--- The channel the customer ordered through most (ties: alphabetical).
+-- The channel the customer ordered through most (ties: alphabetical): an aggregate's
+-- ordered first value, not a row_number() window (one hash aggregation, no sort).
 favourite as (
-    select customer_id, channel as favourite_channel
-    from (
-        select
-            customer_id,
-            channel,
-            row_number() over (partition by customer_id order by orders desc, channel) as pick
-        from channel_orders
-    )
-    where pick = 1
+    select customer_id, first_value(channel order by orders desc, channel) as favourite_channel
+    from channel_orders
+    group by customer_id
 ),
 
 final as (

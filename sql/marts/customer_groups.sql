@@ -23,19 +23,16 @@ customers_src as (
     select customer_id, country from customers
 ),
 
--- The acquisition channel: of the orders on the first purchase day, the earliest.
+-- The acquisition channel: of the orders on the first purchase day, the earliest (an
+-- aggregate's ordered first value: one hash aggregation, no sort of the orders).
 first_orders as (
-    select customer_id, channel as first_channel
-    from (
-        select
-            o.customer_id,
-            o.channel,
-            row_number() over (partition by o.customer_id order by o.order_ts, o.order_id, o.channel) as nth
-        from purchases_clean o
-        join customer_summary s
-            on s.customer_id = o.customer_id and o.order_date = s.first_purchase_date
-    )
-    where nth = 1
+    select
+        o.customer_id,
+        first_value(o.channel order by o.order_ts, o.order_id, o.channel) as first_channel
+    from purchases_clean o
+    join customer_summary s
+        on s.customer_id = o.customer_id and o.order_date = s.first_purchase_date
+    group by o.customer_id
 ),
 
 final as (
