@@ -12,7 +12,9 @@
 # each channel delivered (and, where the binary records it, the delivery's own seconds).
 # Then the module benchmark (examples/bench_delivery.rs: 1M SendGrid recipients, 100k SMS).
 # Usage: scripts/bench_send.sh [ROWS] [ROUNDS]    (BASELINE_BIN=/path/to/old/winback;
-# EVERYONE=0 stops after the shipped pipeline's runs)
+# EVERYONE=0 stops after the shipped pipeline's runs, EVERYONE=only runs only the
+# every-customer runs; SKIP_MODULE=1 leaves out the module benchmark; KEEP_OUT=1 keeps
+# each run's output folder under bench-out/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${1:-8000000}"
@@ -70,7 +72,7 @@ for d in (m.get("campaigns") or {}).get("deliveries", []):
     parts.append(f"{d['channel']}: {d['delivered']} delivered, {d['requests']} requests{took}")
 print(f"{name:9} {float(secs):6.1f} s  {int(kib) / 1048576:.2f} GiB  status {m['status']}  " + "; ".join(parts))
 PY
-    rm -rf "$out"
+    [ -n "${KEEP_OUT:-}" ] || rm -rf "$out"
 }
 mkdir -p bench-out
 # A copy of checkout $1's pipelines/ and sql/ in $2 whose quick campaign's audience is
@@ -87,20 +89,24 @@ select
     'bench' as segment,
     'our shop' as favourite_channel,
     s.recency_days as days_since_last_purchase,
-    s.orders
+    s.orders,
+    s.last_purchase_date,
+    s.monetary_total
 from customer_summary s
 SQL
 }
 everyone . bench-out/send-everyone
 everyone "$BASELINE_DIR" bench-out/send-everyone-baseline
+if [ "${EVERYONE:-1}" != only ]; then
 echo "== winback run end to end, $ROWS rows, e-mail via SendGrid and SMS via Twilio (fakes on 127.0.0.1)"
 for _ in $(seq "$ROUNDS"); do
     if [ -n "${BASELINE_BIN:-}" ]; then one baseline "$BASELINE_BIN" "$BASELINE_DIR"; fi
     one this "$BIN" .
 done
+fi
 if [ "${EVERYONE:-1}" = 0 ]; then exit 0; fi
 echo "== the same, every customer in the quick campaign (step 1: one e-mail each through SendGrid)"
-args+=(--set campaigns.winback_quick.holdout_share=0.0)
+args+=(--set campaigns.winback_quick.holdout_share=0.0 --set budget.total_per_run=1000000000.0)
 for _ in $(seq "$ROUNDS"); do
     if [ -n "${BASELINE_BIN:-}" ]; then
         one baseline "$BASELINE_BIN" bench-out/send-everyone-baseline
@@ -108,4 +114,4 @@ for _ in $(seq "$ROUNDS"); do
     one this "$BIN" bench-out/send-everyone
 done
 echo "== module: examples/bench_delivery (1,000,000 e-mails through SendGrid, 100,000 SMS through Twilio)"
-"$CARGO_TARGET_DIR/release/examples/bench_delivery"
+[ -n "${SKIP_MODULE:-}" ] || "$CARGO_TARGET_DIR/release/examples/bench_delivery"

@@ -130,6 +130,21 @@ impl DeliveryError {
     }
 }
 
+/// A message as delivery takes it from its source: ready, or still to be made ready (its
+/// text rendered) by the worker that sends it. The workers share one source under a lock;
+/// taking is cheap, and the rendering, one message at a time, runs in every worker at
+/// once instead of under that lock.
+pub trait Outgoing: Send + 'static {
+    /// The message to send; `None` leaves it out (the implementor logs why).
+    fn ready(self) -> Option<Message>;
+}
+
+impl Outgoing for Message {
+    fn ready(self) -> Option<Message> {
+        Some(self)
+    }
+}
+
 /// Delivers `messages` (all for `channel`) and records every recipient in the ledger.
 ///
 /// Returns the report, or an error when the channel had to stop (bad credentials: every
@@ -142,7 +157,8 @@ pub async fn deliver<I>(
     opts: DeliveryOptions,
 ) -> Result<ChannelReport, DeliveryError>
 where
-    I: IntoIterator<Item = Message>,
+    I: IntoIterator,
+    I::Item: Outgoing,
     I::IntoIter: Send + 'static,
 {
     let name = channel.name().to_string();
@@ -179,7 +195,7 @@ where
 async fn dry_run(
     state: &State,
     channel: &dyn Channel,
-    mut messages: impl Iterator<Item = Message>,
+    mut messages: impl Iterator<Item = impl Outgoing>,
     dir: &Path,
     opts: &DeliveryOptions,
 ) -> Result<ChannelReport, DeliveryError> {
@@ -201,10 +217,11 @@ async fn dry_run(
     };
     let size = channel.settings().batch_size.max(1);
     loop {
-        let batch: Vec<Message> = messages.by_ref().take(size).collect();
-        if batch.is_empty() {
+        let taken: Vec<_> = messages.by_ref().take(size).collect();
+        if taken.is_empty() {
             break;
         }
+        let batch: Vec<Message> = taken.into_iter().filter_map(Outgoing::ready).collect();
         report.messages += batch.len() as u64;
         let sorted = window::by_window(channel.settings(), opts.clock.now(), batch);
         report.deferred += sorted.deferred.len() as u64;

@@ -10,7 +10,7 @@ use tokio::sync::SemaphorePermit;
 use tracing::Instrument;
 
 use super::window::{QUIET_HOURS, by_window};
-use super::{ChannelReport, DeliveryError, DeliveryOptions, LedgerWriter};
+use super::{ChannelReport, DeliveryError, DeliveryOptions, LedgerWriter, Outgoing};
 use crate::channels::rate_limit::Throttle;
 use crate::channels::{Channel, ChannelError, Outcome, RetryPolicy, Sent};
 use crate::clock::add_std;
@@ -21,11 +21,11 @@ use crate::state::{LedgerDecision, LedgerOutcome, Tags};
 const BUDGET_EXHAUSTED: &str = "time budget exhausted";
 const CANCELLED: &str = "run cancelled before the request";
 
-/// One delivery in progress.
-pub(super) struct Run {
+/// One delivery in progress, of messages taken from the source as `T`.
+pub(super) struct Run<T> {
     channel: Arc<dyn Channel>,
     ledger: LedgerWriter,
-    source: Mutex<Box<dyn Iterator<Item = Message> + Send>>,
+    source: Mutex<Box<dyn Iterator<Item = T> + Send>>,
     opts: DeliveryOptions,
     throttle: Throttle,
     deadline: DateTime<Utc>,
@@ -34,13 +34,13 @@ pub(super) struct Run {
     report: Mutex<ChannelReport>,
 }
 
-impl Run {
+impl<T: Outgoing> Run<T> {
     pub(super) fn new(
         channel: Arc<dyn Channel>,
         ledger: LedgerWriter,
-        source: Box<dyn Iterator<Item = Message> + Send>,
+        source: Box<dyn Iterator<Item = T> + Send>,
         opts: DeliveryOptions,
-    ) -> Arc<Run> {
+    ) -> Arc<Run<T>> {
         let s = channel.settings();
         let throttle = Throttle::new(s.rate_per_sec, s.concurrency, opts.clock.clone());
         let deadline = add_std(opts.clock.now(), opts.time_budget);
@@ -61,7 +61,7 @@ impl Run {
     }
 
     /// Runs the workers to the end; the first channel-stopping error wins.
-    pub(super) async fn execute(self: Arc<Run>) -> Result<ChannelReport, DeliveryError> {
+    pub(super) async fn execute(self: Arc<Run<T>>) -> Result<ChannelReport, DeliveryError> {
         let workers = self.channel.settings().concurrency.max(1);
         let mut set = tokio::task::JoinSet::new();
         for id in 0..workers {
@@ -96,7 +96,7 @@ impl Run {
         self.report.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn take(&self, n: usize) -> Vec<Message> {
+    fn take(&self, n: usize) -> Vec<T> {
         let mut src = self.source.lock().unwrap_or_else(|e| e.into_inner());
         src.by_ref().take(n).collect()
     }
@@ -112,13 +112,15 @@ impl Run {
         self.stop.load(Ordering::SeqCst) || self.opts.cancel.is_cancelled()
     }
 
-    async fn work(self: Arc<Run>) -> Result<(), DeliveryError> {
+    async fn work(self: Arc<Run<T>>) -> Result<(), DeliveryError> {
         let size = self.channel.settings().batch_size.max(1);
         while !self.halted() {
-            let batch = self.take(size);
-            if batch.is_empty() {
+            let taken = self.take(size);
+            if taken.is_empty() {
                 break;
             }
+            // Made ready (rendered) here, outside the source's lock, in every worker at once.
+            let batch: Vec<Message> = taken.into_iter().filter_map(Outgoing::ready).collect();
             self.report().messages += batch.len() as u64;
             let batch = self.hold_back(batch, false).await?;
             let n = batch.len() as u64;

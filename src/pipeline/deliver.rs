@@ -20,7 +20,7 @@ use crate::campaign::{Campaign, Draft};
 use crate::clock::Clock;
 use crate::config::campaigns::OnUnknown;
 pub use crate::delivery::report::{CampaignsReport, SendMode};
-use crate::delivery::{DeliveryOptions, deliver};
+use crate::delivery::{DeliveryOptions, Outgoing, deliver};
 use crate::error::{Blame, PipelineError};
 use crate::message::{Message, SendState};
 use crate::state::{LedgerDecision, State, Tags};
@@ -185,7 +185,7 @@ async fn send(
         if d.mode == SendMode::DryRun {
             opts.dry_run = Some(d.outbox.clone());
         }
-        match deliver(d.state, built, rendered(messages), opts).await {
+        match deliver(d.state, built, messages, opts).await {
             Ok(r) => report.deliveries.push(r),
             Err(e) => {
                 tracing::error!(channel = %name, error = %e, "channel stopped");
@@ -234,20 +234,72 @@ fn by_channel(send: Vec<Draft>, campaigns: &[Campaign]) -> BTreeMap<(String, boo
             .or_default()
             .push(draft);
     }
+    for drafts in by_channel.values_mut() {
+        in_ledger_order(drafts, |d| &d.message);
+    }
     by_channel
 }
 
-/// The drafts' messages, each rendered as delivery takes it. Planning rendered every
-/// draft once already, and rendering is deterministic: a failure here would be a bug. It
-/// is logged (the template part, never the recipient) and the message stays `planned`
-/// in the ledger, for the next run.
-fn rendered(drafts: Vec<Draft>) -> impl Iterator<Item = Message> + Send + 'static {
-    drafts.into_iter().filter_map(|draft| match draft.parts() {
-        Ok(parts) => Some(draft.with(parts)),
-        Err(e) => {
-            tracing::error!(campaign = %draft.message.campaign, error = %e,
-                "a planned message failed to render at send time: not sent");
-            None
+/// The order one channel's messages go out in: campaign by campaign as the plan ranked
+/// them (priority first), and within a campaign by idempotency key, not by value. The
+/// ledger's rows are keyed by it, so a batch reserves and records neighbouring rows
+/// (pages) instead of a thousand pages spread over the whole table: e-mail delivery of
+/// 448k recipients in one run fell from 53 s to 5.4 s (BENCHMARKS.md). Who is sent was
+/// decided by value in planning (the budget); only the order of sending changes, and a
+/// run cut short leaves the rest `planned` for the next run.
+fn in_ledger_order<T>(items: &mut [T], message: impl Fn(&T) -> &Message) {
+    let mut rank: HashMap<String, usize> = HashMap::new();
+    for item in items.iter() {
+        let next = rank.len();
+        rank.entry(message(item).campaign.clone()).or_insert(next);
+    }
+    items.sort_unstable_by(|a, b| {
+        let (a, b) = (message(a), message(b));
+        rank[&a.campaign]
+            .cmp(&rank[&b.campaign])
+            .then_with(|| a.idempotency_key.cmp(&b.idempotency_key))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Medium;
+
+    fn message(campaign: &str, key: &str) -> Message {
+        Message {
+            campaign: campaign.to_string(),
+            idempotency_key: key.to_string(),
+            ..Message::unrendered(Medium::Email, NaiveDate::MIN, NaiveDate::MIN)
         }
-    })
+    }
+
+    #[test]
+    fn messages_go_out_campaign_by_campaign_in_plan_order_each_in_key_order() {
+        // The plan's order: campaign "b" ranks first (priority), then "a"; by value inside.
+        let mut plan = vec![
+            message("b", "f0"),
+            message("b", "0a"),
+            message("a", "00"),
+            message("b", "7c"),
+            message("a", "ff"),
+            message("a", "3d"),
+        ];
+        in_ledger_order(&mut plan, |m| m);
+        let order: Vec<(&str, &str)> = plan
+            .iter()
+            .map(|m| (m.campaign.as_str(), m.idempotency_key.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("b", "0a"),
+                ("b", "7c"),
+                ("b", "f0"),
+                ("a", "00"),
+                ("a", "3d"),
+                ("a", "ff")
+            ]
+        );
+    }
 }
