@@ -8,32 +8,18 @@ with rhythm as (
     select * from customer_rhythm
 ),
 
-days as (
-    select * from purchase_days
-),
-
 groups as (
     select * from customer_groups
 ),
 
 -- Lapses that ended with a return purchase: a gap between two purchase days at least as
 -- long as the customer's alert_after_days, alerting on day (earlier day + alert_after_days).
--- Only days after today - 63 - alert_after_days can start a gap that alerted within the 9
--- weeks, so the window below sorts those days, not the whole history.
-recent_days as (
-    select d.customer_id, arrow_cast(d.order_date, 'Int32') as day, cast(r.alert_after_days as int) as alert_after
-    from days d
-    join rhythm r on r.customer_id = d.customer_id
-    where arrow_cast(d.order_date, 'Int32') > arrow_cast($as_of, 'Int32') - 63 - r.alert_after_days
-),
-
+-- recent_purchase_days holds each customer's purchase days of the last 182 + alert_after
+-- days with the day before each: a gap that alerted within these 9 weeks starts inside
+-- that window, and one starting earlier alerted before them (filtered out below).
 past_lapses as (
     select customer_id, previous_day + alert_after as alert_day
-    from (
-        select customer_id, day, alert_after,
-               lag(day) over (partition by customer_id order by day) as previous_day
-        from recent_days
-    )
+    from recent_purchase_days
     where day - previous_day >= alert_after
 ),
 
