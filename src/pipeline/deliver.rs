@@ -261,6 +261,23 @@ fn in_ledger_order<T>(items: &mut [T], message: impl Fn(&T) -> &Message) {
     });
 }
 
+/// A draft is rendered by the delivery worker that sends it. Planning rendered every
+/// draft once already, and rendering is deterministic: a failure here would be a bug. It
+/// is logged (the template part, never the recipient) and the message stays `planned`
+/// in the ledger, for the next run.
+impl Outgoing for Draft {
+    fn ready(self) -> Option<Message> {
+        match self.parts() {
+            Ok(parts) => Some(self.with(parts)),
+            Err(e) => {
+                tracing::error!(campaign = %self.message.campaign, error = %e,
+                    "a planned message failed to render at send time: not sent");
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
