@@ -68,16 +68,22 @@ all_lapses as (
     where recency_days >= alert_after_days
 ),
 
--- Each lapse in its week (days ago / 7), a customer once per week (the first alert; an
--- aggregate's ordered first value, no sort).
+-- Each lapse in its week (days ago / 7), a customer once per week (the first alert).
 lapses as (
-    select customer_id, week, first_value(last_day order by alert_day, last_day) as last_day
+    select customer_id, week, last_day
     from (
-        select customer_id, last_day, alert_day, (arrow_cast($as_of, 'Int32') - alert_day) / 7 as week
-        from all_lapses
-        where alert_day between arrow_cast($as_of, 'Int32') - 181 and arrow_cast($as_of, 'Int32')
+        select
+            customer_id,
+            week,
+            last_day,
+            row_number() over (partition by customer_id, week order by alert_day) as nth
+        from (
+            select customer_id, last_day, alert_day, (arrow_cast($as_of, 'Int32') - alert_day) / 7 as week
+            from all_lapses
+            where alert_day between arrow_cast($as_of, 'Int32') - 181 and arrow_cast($as_of, 'Int32')
+        )
     )
-    group by customer_id, week
+    where nth = 1
 ),
 
 lapse_revenue as (
@@ -174,44 +180,11 @@ counted as (
     group by e.week, g.dimension, g.segment
 ),
 
--- The steps summed by week and by the customer's pair of groups first (one join of the
--- steps with one row per customer, not one per group), then by each group.
-customer_pairs as (
-    select r.customer_id, g.grade, g.rfm_segment
-    from rhythm r
-    left join (
-        select
-            customer_id,
-            max(segment) filter (where dimension = 'value_grade') as grade,
-            max(segment) filter (where dimension = 'rfm_segment') as rfm_segment
-        from customer_groups
-        where dimension in ('value_grade', 'rfm_segment')
-        group by customer_id
-    ) g on g.customer_id = r.customer_id
-),
-
-pair_changes as (
-    select s.week, p.grade, p.rfm_segment, sum(s.step) as change
-    from active_steps s
-    join customer_pairs p on p.customer_id = s.customer_id
-    group by s.week, p.grade, p.rfm_segment
-),
-
--- pair_changes is small (weeks x grades x segments): read once, spread over the three
--- dimensions by a cross join (a union of three branches would compute it three times).
 active_changes as (
-    select
-        c.week,
-        d.dimension,
-        case d.dimension
-            when 'value_grade' then c.grade
-            when 'rfm_segment' then c.rfm_segment
-            else 'all'
-        end as segment,
-        sum(c.change) as change
-    from pair_changes c
-    cross join (values ('value_grade'), ('rfm_segment'), ('all')) as d(dimension)
-    group by 1, 2, 3
+    select s.week, g.dimension, g.segment, sum(s.step) as change
+    from active_steps s
+    join groups g on g.customer_id = s.customer_id
+    group by s.week, g.dimension, g.segment
 ),
 
 grid as (
