@@ -207,15 +207,26 @@ fn record_decisions(
     state: &State,
 ) -> Result<(), PipelineError> {
     let ledger_err = |e: crate::state::StateError| PipelineError::state(&e);
-    for chunk in plan.decisions.chunks(RECORD_CHUNK) {
+    // In the ledger's order (by idempotency key, a stable sort: a key decided twice keeps
+    // its last decision): each transaction writes neighbouring rows, not random pages.
+    let decisions = in_key_order(&plan.decisions, |d| &d.idempotency_key);
+    for chunk in decisions.chunks(RECORD_CHUNK) {
         let rows: Vec<LedgerDecision> = chunk.iter().map(|x| ledger_row(x, as_of)).collect();
         state.record_decisions(&rows).map_err(ledger_err)?;
     }
-    for chunk in plan.send.chunks(RECORD_CHUNK) {
-        let rows: Vec<LedgerDecision> = chunk.iter().map(planned_row).collect();
+    let send = in_key_order(&plan.send, |d| &d.message.idempotency_key);
+    for chunk in send.chunks(RECORD_CHUNK) {
+        let rows: Vec<LedgerDecision> = chunk.iter().map(|d| planned_row(d)).collect();
         state.record_decisions(&rows).map_err(ledger_err)?;
     }
     Ok(())
+}
+
+/// `items` by key, stably (equal keys keep their order).
+fn in_key_order<T>(items: &[T], key: impl Fn(&T) -> &String) -> Vec<&T> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_by(|a, b| key(a).cmp(key(b)));
+    sorted
 }
 
 /// The messages to send by channel, and by whether their campaign resends steps whose
