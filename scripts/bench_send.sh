@@ -98,11 +98,11 @@ SQL
 everyone . bench-out/send-everyone
 everyone "$BASELINE_DIR" bench-out/send-everyone-baseline
 if [ "${EVERYONE:-1}" != only ]; then
-echo "== winback run end to end, $ROWS rows, e-mail via SendGrid and SMS via Twilio (fakes on 127.0.0.1)"
-for _ in $(seq "$ROUNDS"); do
-    if [ -n "${BASELINE_BIN:-}" ]; then one baseline "$BASELINE_BIN" "$BASELINE_DIR"; fi
-    one this "$BIN" .
-done
+    echo "== winback run end to end, $ROWS rows, e-mail via SendGrid and SMS via Twilio (fakes on 127.0.0.1)"
+    for _ in $(seq "$ROUNDS"); do
+        if [ -n "${BASELINE_BIN:-}" ]; then one baseline "$BASELINE_BIN" "$BASELINE_DIR"; fi
+        one this "$BIN" .
+    done
 fi
 if [ "${EVERYONE:-1}" = 0 ]; then exit 0; fi
 echo "== the same, every customer in the quick campaign (step 1: one e-mail each through SendGrid)"

@@ -134,9 +134,11 @@ async fn send(
 ) -> Result<CampaignsReport, PipelineError> {
     let as_of = committed.as_of();
     let CampaignPlan {
-        plan,
+        mut plan,
         unknown_recovered,
     } = planned;
+    // Sorted once, for the ledger rows of the planned messages and for their sending.
+    in_ledger_order(&mut plan.send, |d| &d.message);
     let mut report = CampaignsReport {
         mode: d.mode,
         unknown_recovered,
@@ -147,7 +149,7 @@ async fn send(
     };
     if d.mode == SendMode::Send {
         let since = d.state.now();
-        record_decisions(&plan, as_of, d.state)?;
+        record_decisions(&mut plan, as_of, d.state)?;
         let campaigns: Vec<&str> = committed
             .campaigns()
             .iter()
@@ -200,37 +202,30 @@ async fn send(
 }
 
 /// Record every decision of the plan in the ledger, before any request: the recipients
-/// not sent (with the reason) and the messages `planned`.
+/// not sent (with the reason) and the messages `planned` (already in the ledger's order).
 fn record_decisions(
-    plan: &crate::campaign::Plan,
+    plan: &mut crate::campaign::Plan,
     as_of: NaiveDate,
     state: &State,
 ) -> Result<(), PipelineError> {
     let ledger_err = |e: crate::state::StateError| PipelineError::state(&e);
     // In the ledger's order (by idempotency key, a stable sort: a key decided twice keeps
     // its last decision): each transaction writes neighbouring rows, not random pages.
-    let decisions = in_key_order(&plan.decisions, |d| &d.idempotency_key);
-    for chunk in decisions.chunks(RECORD_CHUNK) {
+    plan.decisions
+        .sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
+    for chunk in plan.decisions.chunks(RECORD_CHUNK) {
         let rows: Vec<LedgerDecision> = chunk.iter().map(|x| ledger_row(x, as_of)).collect();
         state.record_decisions(&rows).map_err(ledger_err)?;
     }
-    let send = in_key_order(&plan.send, |d| &d.message.idempotency_key);
-    for chunk in send.chunks(RECORD_CHUNK) {
-        let rows: Vec<LedgerDecision> = chunk.iter().map(|d| planned_row(d)).collect();
+    for chunk in plan.send.chunks(RECORD_CHUNK) {
+        let rows: Vec<LedgerDecision> = chunk.iter().map(planned_row).collect();
         state.record_decisions(&rows).map_err(ledger_err)?;
     }
     Ok(())
 }
 
-/// `items` by key, stably (equal keys keep their order).
-fn in_key_order<T>(items: &[T], key: impl Fn(&T) -> &String) -> Vec<&T> {
-    let mut sorted: Vec<&T> = items.iter().collect();
-    sorted.sort_by(|a, b| key(a).cmp(key(b)));
-    sorted
-}
-
 /// The messages to send by channel, and by whether their campaign resends steps whose
-/// earlier attempt ended `unknown`.
+/// earlier attempt ended `unknown`, each in the order of `send`.
 fn by_channel(send: Vec<Draft>, campaigns: &[Campaign]) -> BTreeMap<(String, bool), Vec<Draft>> {
     let resend: HashMap<&str, bool> = campaigns
         .iter()
@@ -245,14 +240,12 @@ fn by_channel(send: Vec<Draft>, campaigns: &[Campaign]) -> BTreeMap<(String, boo
             .or_default()
             .push(draft);
     }
-    for drafts in by_channel.values_mut() {
-        in_ledger_order(drafts, |d| &d.message);
-    }
     by_channel
 }
 
-/// The order one channel's messages go out in: campaign by campaign as the plan ranked
-/// them (priority first), and within a campaign by idempotency key, not by value. The
+/// The order the planned messages are recorded and go out in: campaign by campaign as the
+/// plan ranked them (priority first), and within a campaign by idempotency key, not by
+/// value. The
 /// ledger's rows are keyed by it, so a batch reserves and records neighbouring rows
 /// (pages) instead of a thousand pages spread over the whole table: e-mail delivery of
 /// 448k recipients in one run fell from 53 s to 5.4 s (BENCHMARKS.md). Who is sent was
