@@ -289,6 +289,10 @@ pub struct RunArgs {
     /// Stop after the tables: no campaign is planned or sent.
     #[arg(long)]
     pub no_send: bool,
+    /// Recompute the stages maintained per key (`incremental_key`) over the whole
+    /// history, not only the keys the night's new rows touch.
+    #[arg(long)]
+    pub full_refresh: bool,
 }
 
 #[derive(Debug, Clone, Args)]

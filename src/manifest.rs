@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use std::time::Instant;
@@ -58,6 +58,9 @@ pub struct Manifest {
     /// (sampled every 100 ms; per stage in `stages`).
     #[serde(default)]
     pub spill_peak_bytes: u64,
+    /// How the stages maintained per key were computed (absent: the pipeline has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalRecord>,
     /// What the campaigns decided and delivered (absent when the run sent nothing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaigns: Option<crate::delivery::report::CampaignsReport>,
@@ -123,6 +126,7 @@ impl Manifest {
             rows_per_second: 0.0,
             peak_memory_bytes: None,
             spill_peak_bytes: 0,
+            incremental: None,
             campaigns: None,
             report: None,
         }
@@ -154,4 +158,23 @@ impl Manifest {
     pub fn to_json(&self) -> Result<Vec<u8>, PipelineError> {
         serde_json::to_vec_pretty(self).map_err(|e| PipelineError::Internal(e.to_string()))
     }
+}
+
+/// How this run computed its maintained stages, for the manifest and the summary.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct IncrementalRecord {
+    /// `incremental` (only the touched keys recomputed) or `full`.
+    pub mode: String,
+    /// Why the run recomputed in full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The keys the night's new rows touched (incremental nights).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys_touched: Option<u64>,
+    /// Files not seen by the last night.
+    pub new_files: usize,
+    /// The stages maintained per key.
+    pub maintained: Vec<String>,
+    /// Whether the maintained tables were kept for the next night.
+    pub remembered: bool,
 }

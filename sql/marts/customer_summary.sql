@@ -2,59 +2,21 @@
 -- frequency, t_x_days and tenure_days are the BG/NBD inputs (repeat purchase days,
 -- first-to-last and first-to-as_of in days); typical_gap_days is the customer's own rhythm:
 -- the median gap between consecutive purchase days, gap_spread_days their interquartile
--- range (gap_stats() returns {gaps, median, p25, p75}).
-with days as (
-    select * from purchase_days
-),
-
-orders as (
-    select * from purchases_clean
-),
-
-per_customer as (
-    select
-        customer_id,
-        min(order_date) as first_purchase_date,
-        max(order_date) as last_purchase_date,
-        sum(day_orders) as orders,
-        count(*) as purchase_days,
-        -- mean net spend of the repeat days: everything but the first day (an exact decimal
-        -- sum, see net_all)
-        (money_sum(day_net) - first_value(day_net order by order_date))
-            / nullif(count(*) - 1, 0) as repeat_monetary_avg,
-        gap_stats(order_date) as gaps
-    from days
-    group by customer_id
-),
-
--- Net spend includes refunds of orders on days without a purchase. Summed with money_sum(),
--- exactly (as decimal(38, 6)): a float sum differs in its last bits with the order rows arrive in (which varies
--- with the partitioning), which would break ties between equal spenders (their RFM scores,
--- value tiers, the model fits) differently from run to run.
-net_all as (
-    select customer_id, money_sum(net_amount) as monetary_total
-    from orders
-    group by customer_id
-),
-
-final as (
-    select
-        c.customer_id,
-        c.first_purchase_date,
-        c.last_purchase_date,
-        c.orders,
-        c.purchase_days,
-        c.purchase_days - 1 as frequency,
-        cast($as_of - c.last_purchase_date as bigint) as recency_days,
-        cast($as_of - c.first_purchase_date as bigint) as tenure_days,
-        cast(c.last_purchase_date - c.first_purchase_date as bigint) as t_x_days,
-        n.monetary_total,
-        n.monetary_total / c.purchase_days as monetary_avg,
-        c.repeat_monetary_avg,
-        c.gaps['median'] as typical_gap_days,
-        c.gaps['p75'] - c.gaps['p25'] as gap_spread_days
-    from per_customer c
-    join net_all n on n.customer_id = c.customer_id
-)
-
-select * from final
+-- range. The history comes from customer_history (maintained per customer across nights);
+-- this stage adds what depends on the night: days since the last and the first purchase.
+select
+    customer_id,
+    first_purchase_date,
+    last_purchase_date,
+    orders,
+    purchase_days,
+    frequency,
+    cast($as_of - last_purchase_date as bigint) as recency_days,
+    cast($as_of - first_purchase_date as bigint) as tenure_days,
+    t_x_days,
+    monetary_total,
+    monetary_avg,
+    repeat_monetary_avg,
+    typical_gap_days,
+    gap_spread_days
+from customer_history

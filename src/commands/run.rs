@@ -40,6 +40,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         ..EngineOptions::default()
     };
     runner.options.pipeline = Some(pipeline);
+    runner.options.full_refresh = args.full_refresh;
     runner.options.send = if args.dry_run {
         SendMode::DryRun
     } else if args.no_send {

@@ -39,7 +39,20 @@ fn stage_table(m: &Manifest) {
         "(quarantine)", rejected, m.quarantine_seconds
     );
     for s in &m.stages {
-        println!("{:<28} {:>12} {:>9.2}", s.name, s.rows, s.seconds);
+        let keys = s
+            .incremental_keys
+            .map_or(String::new(), |k| format!("  ({k} keys recomputed)"));
+        println!("{:<28} {:>12} {:>9.2}{keys}", s.name, s.rows, s.seconds);
+    }
+    if let Some(i) = &m.incremental {
+        match &i.reason {
+            Some(reason) => println!("maintained stages recomputed in full: {reason}"),
+            None => println!(
+                "incremental night: {} new file(s), {} key(s) touched",
+                i.new_files,
+                i.keys_touched.unwrap_or(0)
+            ),
+        }
     }
 }
 

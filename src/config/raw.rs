@@ -156,6 +156,10 @@ pub struct RawStage {
     pub not_null: Vec<String>,
     #[serde(default)]
     pub accepted_values: BTreeMap<String, Vec<String>>,
+    /// The column whose value alone decides each output row (`customer_id`): the stage is
+    /// maintained night to night for the keys new data touches, not recomputed.
+    #[serde(default)]
+    pub incremental_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

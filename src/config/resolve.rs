@@ -113,6 +113,8 @@ pub struct StageSpec {
     pub unique: Vec<String>,
     pub not_null: Vec<String>,
     pub accepted_values: BTreeMap<String, Vec<String>>,
+    /// Maintained per key across nights (see `stage::incremental`).
+    pub incremental_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -303,6 +305,7 @@ fn stage_specs(raw: &BTreeMap<String, RawStage>) -> BTreeMap<String, StageSpec> 
                 unique: s.unique.clone(),
                 not_null: s.not_null.clone(),
                 accepted_values: s.accepted_values.clone(),
+                incremental_key: s.incremental_key.clone(),
             };
             (name.clone(), spec)
         })

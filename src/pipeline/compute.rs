@@ -36,11 +36,13 @@ pub struct ComputeRecord {
     pub models: BTreeMap<String, serde_json::Value>,
     pub metrics: BTreeMap<String, serde_json::Value>,
     pub spill_peak_bytes: u64,
+    /// How the stages maintained per key were computed (absent: the pipeline has none).
+    pub incremental: Option<super::incremental::IncrementalRecord>,
 }
 
 /// Quarantine, every stage, the metrics: the tables to commit, staged by `writer`.
 pub async fn compute(
-    p: Prepared,
+    mut p: Prepared,
     opts: &RunOptions,
     writer: &OutputWriter,
 ) -> Result<Computed, PipelineError> {
@@ -59,6 +61,14 @@ pub async fn compute(
     // Campaign planning reads its tables after the stages.
     if opts.acts(!p.campaigns.is_empty()) {
         keep.extend(super::campaign_inputs::tables_read(&p.campaigns));
+    }
+    // Stages maintained per key: on an incremental night they run here over the keys the
+    // new rows touch, and the graph merges them into the kept tables.
+    let needed: std::collections::HashSet<String> =
+        keep.iter().chain(outputs.keys()).cloned().collect();
+    let maintenance = super::incremental::begin(&mut p, opts, &needed).await?;
+    if let Some(m) = &maintenance {
+        keep.extend(m.tables().iter().cloned());
     }
     let source_tables = source_tables(&p.pipeline);
     // Intermediate tables go to Parquet in a private folder of the system's temp space
@@ -97,6 +107,9 @@ pub async fn compute(
     let spilled = spills.finish();
     m.spill_peak_bytes = spilled.run;
     m.stages = runs;
+    if let Some(maintenance) = maintenance {
+        m.incremental = Some(maintenance.finish(&p.ctx, &mut m.stages).await?);
+    }
     for run in &mut m.stages {
         run.spill_peak_bytes = spilled.by_stage.get(&run.name).copied();
     }

@@ -20,6 +20,7 @@ pub mod channels;
 pub mod commit;
 pub mod compute;
 pub mod deliver;
+pub mod incremental;
 pub mod options;
 pub mod plan;
 pub mod recorder;

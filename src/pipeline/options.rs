@@ -37,6 +37,9 @@ pub struct RunOptions {
     /// Whether the campaigns send. Campaigns need the state folder (the send ledger): a
     /// run without `state_dir` sends nothing.
     pub send: SendMode,
+    /// Recompute the stages maintained per key in full (`--full-refresh`), not only the
+    /// keys the night's new rows touch.
+    pub full_refresh: bool,
 }
 
 impl RunOptions {
@@ -55,6 +58,7 @@ impl RunOptions {
             lock_key: String::new(),
             lock_holder: String::new(),
             send: SendMode::Send,
+            full_refresh: false,
         }
     }
 

@@ -116,6 +116,7 @@ impl RunRecorder {
         m.quarantine_seconds = record.quarantine_seconds;
         m.quarantine = record.quarantine;
         m.spill_peak_bytes = record.spill_peak_bytes;
+        m.incremental = record.incremental;
         m.stages = record.stages;
         m.models = record.models;
         m.metrics = record.metrics;

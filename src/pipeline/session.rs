@@ -162,6 +162,9 @@ impl Session {
         let mut problems = std::mem::take(&mut self.problems);
         let graph = match Graph::build(std::mem::take(&mut self.stages), &external) {
             Ok(mut g) => {
+                if let Err(mut p) = stage::incremental::part(&g, &self.pipeline) {
+                    problems.append(&mut p);
+                }
                 if !select.is_empty()
                     && let Err(e) = g.select(select)
                 {

@@ -28,6 +28,10 @@ pub struct InputFile {
     /// Rows in the file as its footer says (Parquet only; CSV rows are counted per source).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
+    /// The store's version of the file (its e-tag, else its modification time): a file
+    /// rewritten in place has a new one. Remembered by the incremental nights.
+    #[serde(skip)]
+    pub version: String,
 }
 
 /// A Parquet file's row count from its footer (no data is read).
@@ -142,6 +146,10 @@ pub(super) async fn discover<'a>(
                 path: file_url,
                 bytes: meta.size,
                 rows,
+                version: meta
+                    .e_tag
+                    .clone()
+                    .unwrap_or_else(|| meta.last_modified.to_rfc3339()),
             },
         ));
     }

@@ -299,3 +299,67 @@ async fn count(ctx: &SessionContext, table: &str, params: &Params) -> Result<u64
     let batches = df.collect().await.map_err(df_err(table))?;
     Ok(crate::engine::count::single_count(&batches))
 }
+
+/// The SQL of the values of `key` in the rows a night adds to source `source`: the rows of
+/// `new_files` (paths as the source's report names them), and, when `since` is given and
+/// the source has a time column, the rows of every file from `since` on (rows the last
+/// night left out as after its `as_of`; this night's `as_of` still bounds them). Rows a
+/// check rejects count too: touching a key too many is only work. `None`: no such rows.
+pub async fn added_keys_sql(
+    ctx: &SessionContext,
+    pipeline: &Pipeline,
+    source: &Source,
+    new_files: &[String],
+    key: &str,
+    since: Option<chrono::NaiveDate>,
+    params: &Params,
+) -> Result<Option<String>, PipelineError> {
+    let name = &source.name;
+    let err = df_err(name);
+    let key_col = views::ident(key);
+    let mut parts = Vec::new();
+    let raw_name = format!("_raw_{name}");
+    let checked_name = format!("_checked_{name}");
+    if !new_files.is_empty() {
+        let schema = ctx
+            .table_provider(raw_name.as_str())
+            .await
+            .map_err(&err)?
+            .schema();
+        let urls = new_files
+            .iter()
+            .map(|f| datafusion::datasource::listing::ListingTableUrl::parse(f))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&err)?;
+        let options = ListingOptions::new(file_format(&ctx.state(), source))
+            .with_file_extension(source.format.extension());
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(schema.clone());
+        let new_raw = format!("_inc_raw_{name}");
+        let new_checked = format!("_inc_checked_{name}");
+        let _ = ctx.deregister_table(new_raw.as_str());
+        ctx.register_table(
+            new_raw.as_str(),
+            Arc::new(ListingTable::try_new(config).map_err(&err)?),
+        )
+        .map_err(&err)?;
+        let sql = views::checked_sql(source, &new_raw, &schema, pipeline.timezone.name());
+        let df = sql_frame(ctx, &sql, params).await.map_err(&err)?;
+        let _ = ctx.deregister_table(new_checked.as_str());
+        ctx.register_table(new_checked.as_str(), df.into_view())
+            .map_err(&err)?;
+        parts.push(format!(
+            "select {key_col} from {} where {key_col} is not null",
+            views::ident(&new_checked)
+        ));
+    }
+    if let (Some(since), Some(time)) = (since, &source.time_column) {
+        parts.push(format!(
+            "select {key_col} from {} where {key_col} is not null and {} >= timestamp '{since} 00:00:00'",
+            views::ident(&checked_name),
+            views::ident(time)
+        ));
+    }
+    Ok((!parts.is_empty()).then(|| parts.join("\nunion all\n")))
+}

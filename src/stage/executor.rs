@@ -28,6 +28,9 @@ pub struct StageRun {
     /// The most bytes of spill files on disk while the stage ran (absent: none seen).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spill_peak_bytes: Option<u64>,
+    /// On an incremental night, the keys a stage maintained per key recomputed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental_keys: Option<u64>,
 }
 
 fn stage_err(stage: &Stage, e: datafusion::error::DataFusionError) -> PipelineError {
@@ -111,6 +114,7 @@ async fn run_one(
                 seconds,
                 diagnostics,
                 spill_peak_bytes: None,
+                incremental_keys: None,
             };
             Ok((run, written, fit))
         }

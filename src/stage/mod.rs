@@ -4,6 +4,7 @@ pub mod backtest;
 pub mod checks;
 pub mod executor;
 pub mod graph;
+pub mod incremental;
 pub mod model;
 pub mod model_summary;
 pub mod model_tables;

@@ -1,0 +1,551 @@
+//! Incremental nights, the run's side. The stages maintained per key
+//! (`stage::incremental`) keep their tables in the state folder,
+//! `<state>/incremental/<pipeline>/`, with what they were computed from: the sources'
+//! files (path, size, version), the SQL of every stage involved, the sources' settings,
+//! the variables and the night (`as_of`). A night that only adds to that (new files, a
+//! later `as_of`) finds the keys the new rows touch, runs the maintained stages' own SQL
+//! over those keys' rows only, and merges the result into the kept tables; the stages
+//! after them run as always. Anything else recomputes in full and says why.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use datafusion::datasource::listing::ListingTable;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Prepared, RunOptions};
+use crate::engine::{self, df_err, materialize, sql_frame};
+use crate::error::PipelineError;
+pub use crate::manifest::IncrementalRecord;
+use crate::source::views::ident;
+use crate::stage::executor::StageRun;
+use crate::stage::incremental::{self as inc, Part};
+
+/// What one file was when its rows went into the maintained tables.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct SeenFile {
+    bytes: u64,
+    version: String,
+}
+
+/// The maintained tables of the last night and what they were computed from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Remembered {
+    as_of: NaiveDate,
+    /// The folder of the tables, under the pipeline's incremental folder.
+    generation: String,
+    /// A hash of everything besides the files that the tables depend on, by item.
+    fingerprint: BTreeMap<String, String>,
+    /// Source → file path → what it was.
+    files: BTreeMap<String, BTreeMap<String, SeenFile>>,
+    tables: Vec<String>,
+}
+
+const STATE_FILE: &str = "state.json";
+
+/// A run that maintains tables: what it decided, and what it keeps afterwards.
+pub struct Maintenance {
+    part: Part,
+    /// Where the tables are kept (`None`: nothing is remembered this run).
+    dir: Option<PathBuf>,
+    now: Option<Remembered>,
+    pub record: IncrementalRecord,
+    /// The restricted runs of the stages before the merge, by stage.
+    inner: BTreeMap<String, (f64, u64)>,
+}
+
+fn sha(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn fingerprint(p: &Prepared, part: &Part) -> BTreeMap<String, String> {
+    let mut f = BTreeMap::new();
+    f.insert("winback".into(), env!("CARGO_PKG_VERSION").to_string());
+    f.insert("key".into(), part.key.clone());
+    f.insert("maintained".into(), part.maintained.join(","));
+    f.insert("timezone".into(), p.pipeline.timezone.name().to_string());
+    f.insert(
+        "variables".into(),
+        sha(&format!("{:?}", p.pipeline.variables)),
+    );
+    for s in &part.stages {
+        f.insert(format!("stage {}", s.name), sha(&s.sql));
+    }
+    for s in p.pipeline.sources.iter().filter(|s| part.sources.contains(&s.name)) {
+        f.insert(format!("source {}", s.name), sha(&format!("{s:?}")));
+    }
+    f
+}
+
+/// Why a fingerprint item differs, in words.
+fn changed(item: &str) -> String {
+    match item.split_once(' ') {
+        Some(("stage", name)) => format!("the SQL of stage '{name}' changed"),
+        Some(("source", name)) => format!("the settings of source '{name}' changed"),
+        _ => match item {
+            "variables" => "a variable changed".into(),
+            "timezone" => "the timezone changed".into(),
+            "winback" => "winback's version changed".into(),
+            _ => "the maintained stages changed".into(),
+        },
+    }
+}
+
+fn files_now(p: &Prepared, part: &Part) -> BTreeMap<String, BTreeMap<String, SeenFile>> {
+    p.sources
+        .iter()
+        .filter(|s| part.sources.contains(&s.report.name))
+        .map(|s| {
+            let files = s
+                .report
+                .files
+                .iter()
+                .map(|f| {
+                    let seen = SeenFile {
+                        bytes: f.bytes,
+                        version: f.version.clone(),
+                    };
+                    (f.path.clone(), seen)
+                })
+                .collect();
+            (s.report.name.clone(), files)
+        })
+        .collect()
+}
+
+/// Why the night cannot build on `last`, or `None` when it can.
+fn full_reason(last: &Remembered, now: &Remembered) -> Option<String> {
+    if now.as_of < last.as_of {
+        return Some(format!(
+            "as_of {} is before the last maintained night ({})",
+            now.as_of, last.as_of
+        ));
+    }
+    let items: std::collections::BTreeSet<&String> =
+        last.fingerprint.keys().chain(now.fingerprint.keys()).collect();
+    if let Some(item) = items
+        .into_iter()
+        .find(|k| last.fingerprint.get(*k) != now.fingerprint.get(*k))
+    {
+        return Some(changed(item));
+    }
+    for (source, files) in &last.files {
+        let current = now.files.get(source);
+        for (path, seen) in files {
+            match current.and_then(|c| c.get(path)) {
+                None => {
+                    return Some(format!(
+                        "file {path} of source '{source}' is no longer read (removed, or skipped as a copy of another)"
+                    ));
+                }
+                Some(s) if s != seen => {
+                    return Some(format!(
+                        "file {path} of source '{source}' changed since the night of {}",
+                        last.as_of
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    None
+}
+
+fn read_remembered(dir: &Path) -> Option<Remembered> {
+    let text = std::fs::read_to_string(dir.join(STATE_FILE)).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(error = %e, "the incremental state cannot be read: recomputing in full");
+            None
+        }
+    }
+}
+
+fn io_err(what: &str, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Internal(format!("incremental state: {what}: {e}"))
+}
+
+/// Decide how tonight computes the maintained stages. On an incremental night, the
+/// stages before the merge run here, over the touched keys, and the graph is rewired to
+/// merge; `needed` are the tables read after the stages (kept in the graph).
+pub async fn begin(
+    p: &mut Prepared,
+    opts: &RunOptions,
+    needed: &HashSet<String>,
+) -> Result<Option<Maintenance>, PipelineError> {
+    let part = match inc::part(&p.graph, &p.pipeline) {
+        Ok(Some(part)) => part,
+        Ok(None) => return Ok(None),
+        Err(problems) => return Err(crate::error::ConfigError::Many(problems).into()),
+    };
+    let mut m = Maintenance {
+        record: IncrementalRecord {
+            mode: "full".into(),
+            maintained: part.maintained.clone(),
+            ..Default::default()
+        },
+        part,
+        dir: None,
+        now: None,
+        inner: BTreeMap::new(),
+    };
+    let off = if opts.state_dir.is_none() {
+        Some("no state folder: nothing is remembered between nights")
+    } else if !opts.select.is_empty() {
+        Some("--select runs part of the pipeline")
+    } else if engine::work_area(&p.ctx).is_some() {
+        Some("the Ballista engine recomputes in full")
+    } else {
+        None
+    };
+    if let Some(reason) = off {
+        m.record.reason = Some(reason.into());
+        return Ok(Some(m));
+    }
+    let dir = opts
+        .state_dir
+        .as_ref()
+        .expect("checked above")
+        .join("incremental")
+        .join(&p.pipeline.name);
+    let now = Remembered {
+        as_of: p.as_of,
+        generation: format!(
+            "gen-{}-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%6f"),
+            std::process::id()
+        ),
+        fingerprint: fingerprint(p, &m.part),
+        files: files_now(p, &m.part),
+        tables: m.part.maintained.clone(),
+    };
+    let last = read_remembered(&dir);
+    let reason = match &last {
+        _ if opts.full_refresh => Some("--full-refresh".to_string()),
+        None => Some("the first night: no maintained tables yet".to_string()),
+        Some(last) if !dir.join(&last.generation).is_dir() => {
+            Some(format!("the maintained tables of {} are missing", last.as_of))
+        }
+        Some(last) => full_reason(last, &now),
+    };
+    m.dir = Some(dir.clone());
+    match (reason, last) {
+        (Some(reason), _) => {
+            tracing::info!(%reason, "maintained stages recomputed in full");
+            m.record.reason = Some(reason);
+        }
+        (None, Some(last)) => {
+            m.record.mode = "incremental".into();
+            maintain(p, &mut m, &dir, &last, &now).await?;
+            p.graph = inc::rewire(&p.graph, &m.part, needed);
+        }
+        (None, None) => unreachable!("no reason only with a last night"),
+    }
+    m.now = Some(now);
+    Ok(Some(m))
+}
+
+/// An incremental night before the graph runs: the touched keys, the maintained stages
+/// (and what they read) over those keys' rows, the kept tables registered.
+async fn maintain(
+    p: &Prepared,
+    m: &mut Maintenance,
+    dir: &Path,
+    last: &Remembered,
+    now: &Remembered,
+) -> Result<(), PipelineError> {
+    let ctx = &p.ctx;
+    let key = m.part.key.clone();
+    // The keys: rows of new files, and rows the last night left out as after its as_of.
+    let since = (last.as_of < now.as_of).then_some(last.as_of);
+    let mut selects = Vec::new();
+    for name in &m.part.sources {
+        let source = p
+            .pipeline
+            .sources
+            .iter()
+            .find(|s| &s.name == name)
+            .expect("a source of the pipeline");
+        let seen = last.files.get(name);
+        let new_files: Vec<String> = now
+            .files
+            .get(name)
+            .into_iter()
+            .flat_map(|f| f.keys())
+            .filter(|f| !seen.is_some_and(|s| s.contains_key(*f)))
+            .cloned()
+            .collect();
+        m.record.new_files += new_files.len();
+        let sql = crate::source::added_keys_sql(
+            ctx,
+            &p.pipeline,
+            source,
+            &new_files,
+            &key,
+            since,
+            &p.params,
+        )
+        .await?;
+        selects.extend(sql);
+    }
+    let k = ident(&key);
+    let keys_sql = if selects.is_empty() {
+        format!("select cast(null as varchar) as {k} where false")
+    } else {
+        format!(
+            "select distinct {k} from (\n{}\n)",
+            selects.join("\nunion all\n")
+        )
+    };
+    let err = df_err(inc::KEYS_TABLE);
+    let df = sql_frame(ctx, &keys_sql, &p.params).await.map_err(&err)?;
+    let keys = materialize(ctx, inc::KEYS_TABLE, df).await.map_err(&err)?;
+    m.record.keys_touched = Some(keys);
+    // The sources, restricted to those keys' rows while the maintained part runs.
+    let mut full = Vec::new();
+    for name in &m.part.sources {
+        let provider = ctx.table_provider(name.as_str()).await.map_err(df_err(name))?;
+        let hidden = format!("_inc_full_{name}");
+        ctx.register_table(hidden.as_str(), provider.clone())
+            .map_err(df_err(name))?;
+        let restricted = sql_frame(
+            ctx,
+            &format!(
+                "select * from {} where {k} in (select {k} from {})",
+                ident(&hidden),
+                ident(inc::KEYS_TABLE)
+            ),
+            &p.params,
+        )
+        .await
+        .map_err(df_err(name))?;
+        ctx.deregister_table(name.as_str()).map_err(df_err(name))?;
+        ctx.register_table(name.as_str(), restricted.into_view())
+            .map_err(df_err(name))?;
+        full.push((name.clone(), hidden, provider));
+    }
+    let ran = run_restricted(ctx, p, &m.part).await;
+    // The full sources again, whatever happened.
+    for (name, hidden, provider) in full {
+        let _ = ctx.deregister_table(name.as_str());
+        let _ = ctx.deregister_table(hidden.as_str());
+        ctx.register_table(name.as_str(), provider)
+            .map_err(df_err(&name))?;
+    }
+    m.inner = ran?;
+    for t in &m.part.stages {
+        let provider = ctx.table_provider(t.name.as_str()).await.map_err(df_err(&t.name))?;
+        ctx.deregister_table(t.name.as_str()).map_err(df_err(&t.name))?;
+        if m.part.maintained.contains(&t.name) {
+            ctx.register_table(inc::fresh_table(&t.name).as_str(), provider)
+                .map_err(df_err(&t.name))?;
+            let kept = dir.join(&last.generation).join(&t.name);
+            ctx.register_parquet(
+                inc::kept_table(&t.name).as_str(),
+                kept.to_string_lossy().as_ref(),
+                ParquetReadOptions::default(),
+            )
+            .await
+            .map_err(df_err(&t.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// The maintained part's stages over the restricted sources, each kept in memory under
+/// its name. Returns each stage's seconds and rows.
+async fn run_restricted(
+    ctx: &SessionContext,
+    p: &Prepared,
+    part: &Part,
+) -> Result<BTreeMap<String, (f64, u64)>, PipelineError> {
+    let mut out = BTreeMap::new();
+    for stage in &part.stages {
+        let started = Instant::now();
+        let e = |e| PipelineError::stage(&stage.name, &stage.file.display().to_string(), &e);
+        let df = sql_frame(ctx, &stage.sql, &p.params).await.map_err(e)?;
+        let rows = materialize(ctx, &stage.name, df).await.map_err(e)?;
+        out.insert(
+            stage.name.clone(),
+            (started.elapsed().as_secs_f64(), rows),
+        );
+    }
+    Ok(out)
+}
+
+impl Maintenance {
+    /// The tables the graph must not drop before [`Maintenance::finish`] keeps them.
+    pub fn tables(&self) -> &[String] {
+        &self.part.maintained
+    }
+
+    /// After the stages: keep the maintained tables for the next night, and complete the
+    /// stage records (an incremental night's maintained stages with their touched keys,
+    /// the stages only they read as run over those keys).
+    pub async fn finish(
+        mut self,
+        ctx: &SessionContext,
+        runs: &mut Vec<StageRun>,
+    ) -> Result<IncrementalRecord, PipelineError> {
+        let incremental = self.record.mode == "incremental";
+        for (name, (seconds, rows)) in &self.inner {
+            match runs.iter_mut().find(|r| &r.name == name) {
+                Some(run) if self.part.maintained.contains(name) => {
+                    run.seconds += seconds;
+                    run.incremental_keys = self.record.keys_touched;
+                }
+                Some(_) => {}
+                None => {
+                    let stage = self.part.stages.iter().find(|s| &s.name == name);
+                    runs.push(StageRun {
+                        name: name.clone(),
+                        file: stage.map(|s| s.file.display().to_string()).unwrap_or_default(),
+                        rows: *rows,
+                        seconds: *seconds,
+                        diagnostics: None,
+                        spill_peak_bytes: None,
+                        incremental_keys: self.record.keys_touched,
+                    });
+                }
+            }
+        }
+        let (Some(dir), Some(now)) = (self.dir.take(), self.now.take()) else {
+            return Ok(self.record);
+        };
+        let generation = dir.join(&now.generation);
+        for t in &self.part.maintained {
+            keep_table(ctx, t, &generation.join(t)).await?;
+        }
+        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(&now).map_err(|e| io_err("encoding", e))?;
+        std::fs::write(&tmp, text).map_err(|e| io_err("writing", e))?;
+        std::fs::rename(&tmp, dir.join(STATE_FILE)).map_err(|e| io_err("writing", e))?;
+        // Earlier generations (and any a failed run left) are not needed any more.
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with("gen-") && name != now.generation {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        if incremental {
+            for t in &self.part.maintained {
+                for name in [inc::kept_table(t), inc::fresh_table(t)] {
+                    let _ = ctx.deregister_table(name.as_str());
+                }
+            }
+        }
+        self.record.remembered = true;
+        Ok(self.record)
+    }
+}
+
+/// Keep table `t` as Parquet files in `dest`: the files it was read back from, linked
+/// (or copied) when they are local, else written from the table.
+async fn keep_table(ctx: &SessionContext, t: &str, dest: &Path) -> Result<(), PipelineError> {
+    std::fs::create_dir_all(dest).map_err(|e| io_err("creating a folder", e))?;
+    let provider = ctx.table_provider(t).await.map_err(df_err(t))?;
+    let local: Option<Vec<PathBuf>> = provider
+        .downcast_ref::<ListingTable>()
+        .and_then(|lt| {
+            lt.table_paths()
+                .iter()
+                .map(|u| url::Url::parse(u.as_str()).ok()?.to_file_path().ok())
+                .collect()
+        });
+    if let Some(dirs) = local {
+        let mut n = 0;
+        for d in dirs {
+            let entries = std::fs::read_dir(&d).map_err(|e| io_err("reading a table", e))?;
+            for e in entries.flatten() {
+                let path = e.path();
+                if path.extension().is_some_and(|x| x == "parquet") {
+                    let to = dest.join(format!("part-{n}.parquet"));
+                    n += 1;
+                    if std::fs::hard_link(&path, &to).is_err() {
+                        std::fs::copy(&path, &to).map_err(|e| io_err("copying a table", e))?;
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
+    let url = format!("{}/", dest.to_string_lossy());
+    ctx.table(t)
+        .await
+        .map_err(df_err(t))?
+        .write_parquet(
+            &url,
+            datafusion::dataframe::DataFrameWriteOptions::new(),
+            None,
+        )
+        .await
+        .map_err(df_err(t))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remembered(as_of: &str, files: &[(&str, u64, &str)]) -> Remembered {
+        Remembered {
+            as_of: as_of.parse().unwrap(),
+            generation: "gen-1".into(),
+            fingerprint: [("stage purchases_clean".to_string(), "abc".to_string())].into(),
+            files: [(
+                "purchases".to_string(),
+                files
+                    .iter()
+                    .map(|(p, b, v)| {
+                        let seen = SeenFile {
+                            bytes: *b,
+                            version: v.to_string(),
+                        };
+                        (p.to_string(), seen)
+                    })
+                    .collect(),
+            )]
+            .into(),
+            tables: vec![],
+        }
+    }
+
+    #[test]
+    fn a_night_that_only_adds_files_builds_on_the_last() {
+        let last = remembered("2026-01-01", &[("a", 10, "v1")]);
+        let now = remembered("2026-01-02", &[("a", 10, "v1"), ("b", 5, "v1")]);
+        assert_eq!(full_reason(&last, &now), None);
+        // The same night again too.
+        assert_eq!(full_reason(&now, &now), None);
+    }
+
+    #[test]
+    fn anything_else_recomputes_in_full_and_says_why() {
+        let last = remembered("2026-01-02", &[("a", 10, "v1")]);
+        let earlier = remembered("2026-01-01", &[("a", 10, "v1")]);
+        let reason = full_reason(&last, &earlier).unwrap();
+        assert!(reason.contains("before the last maintained night"), "{reason}");
+        let rewritten = remembered("2026-01-03", &[("a", 10, "v2")]);
+        let reason = full_reason(&last, &rewritten).unwrap();
+        assert!(reason.contains("file a of source 'purchases' changed"), "{reason}");
+        let removed = remembered("2026-01-03", &[("b", 10, "v1")]);
+        let reason = full_reason(&last, &removed).unwrap();
+        assert!(reason.contains("no longer read"), "{reason}");
+        let mut edited = remembered("2026-01-03", &[("a", 10, "v1")]);
+        edited
+            .fingerprint
+            .insert("stage purchases_clean".into(), "def".into());
+        let reason = full_reason(&last, &edited).unwrap();
+        assert_eq!(reason, "the SQL of stage 'purchases_clean' changed");
+        let mut vars = remembered("2026-01-03", &[("a", 10, "v1")]);
+        vars.fingerprint.insert("variables".into(), "x".into());
+        assert_eq!(full_reason(&last, &vars).unwrap(), "a variable changed");
+    }
+}
