@@ -38,7 +38,7 @@ fn exact_cell(col: &dyn Array, row: usize) -> String {
         .to_string()
 }
 
-fn exact_rows(batches: &[RecordBatch]) -> Vec<String> {
+pub(crate) fn exact_rows(batches: &[RecordBatch]) -> Vec<String> {
     let mut out: Vec<String> = batches
         .iter()
         .flat_map(|b| {

@@ -16,6 +16,7 @@ mod emulators;
 mod engine;
 mod exactly_once;
 mod functions;
+mod incremental;
 mod golden;
 mod inputs;
 mod lapse;
