@@ -93,7 +93,7 @@ impl Shop {
             for _ in 0..self.rng.random_range(1..6) {
                 let c = self.rng.random_range(1..=self.customers);
                 let day = match self.rng.random_range(0..6) {
-                    0 => as_of,                                                      // tomorrow's
+                    0 => as_of,                                                // tomorrow's
                     1 => as_of - Duration::days(self.rng.random_range(2..40)), // late
                     _ => yesterday,
                 };
@@ -119,7 +119,9 @@ impl Shop {
                 lines.push(old);
             }
             if self.rng.random_bool(0.3) {
-                lines.push(format!(",{yesterday} 09:00:00,12.00,o-orphan-{as_of},1,web"));
+                lines.push(format!(
+                    ",{yesterday} 09:00:00,12.00,o-orphan-{as_of},1,web"
+                ));
             }
         }
         self.lines.extend(lines.iter().cloned());
@@ -175,7 +177,9 @@ async fn tables(out: &Path, as_of: NaiveDate) -> BTreeMap<String, Vec<String>> {
 }
 
 fn incremental(m: &Manifest) -> IncrementalRecord {
-    m.incremental.clone().expect("the default pipeline maintains stages")
+    m.incremental
+        .clone()
+        .expect("the default pipeline maintains stages")
 }
 
 /// The acceptance test of incremental nights: random sequences of nights (new customers,
@@ -219,19 +223,41 @@ async fn random_nights_give_the_tables_of_a_full_recompute_every_night() {
                 .map(|v| vec![("variables.lapse_factor", v)])
                 .unwrap_or_default();
             let (inc_out, full_out) = (tmp.path().join("inc"), tmp.path().join("full"));
-            let m = night(&data, as_of, &tmp.path().join("inc-state"), &inc_out, false, &set).await;
-            let f = night(&data, as_of, &tmp.path().join("full-state"), &full_out, true, &set).await;
+            let m = night(
+                &data,
+                as_of,
+                &tmp.path().join("inc-state"),
+                &inc_out,
+                false,
+                &set,
+            )
+            .await;
+            let f = night(
+                &data,
+                as_of,
+                &tmp.path().join("full-state"),
+                &full_out,
+                true,
+                &set,
+            )
+            .await;
             let record = incremental(&m);
             if expect_full {
                 assert_eq!(record.mode, "full", "seed {seed}, night {n}: {record:?}");
             } else {
-                assert_eq!(record.mode, "incremental", "seed {seed}, night {n}: {record:?}");
+                assert_eq!(
+                    record.mode, "incremental",
+                    "seed {seed}, night {n}: {record:?}"
+                );
                 assert!(record.keys_touched.unwrap() > 0, "{record:?}");
                 incremental_nights += 1;
             }
             assert!(record.remembered);
             assert_eq!(incremental(&f).reason.as_deref(), Some("--full-refresh"));
-            let (a, b) = (tables(&inc_out, as_of).await, tables(&full_out, as_of).await);
+            let (a, b) = (
+                tables(&inc_out, as_of).await,
+                tables(&full_out, as_of).await,
+            );
             assert!(a["customer_summary"].len() >= 40, "{:?}", a.keys());
             assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
             for (t, rows) in &a {
@@ -241,8 +267,14 @@ async fn random_nights_give_the_tables_of_a_full_recompute_every_night() {
                      only incremental: {:?}; only full: {:?}",
                     rows.len(),
                     b[t].len(),
-                    rows.iter().filter(|r| !b[t].contains(r)).take(3).collect::<Vec<_>>(),
-                    b[t].iter().filter(|r| !rows.contains(r)).take(3).collect::<Vec<_>>(),
+                    rows.iter()
+                        .filter(|r| !b[t].contains(r))
+                        .take(3)
+                        .collect::<Vec<_>>(),
+                    b[t].iter()
+                        .filter(|r| !rows.contains(r))
+                        .take(3)
+                        .collect::<Vec<_>>(),
                 );
             }
         }
@@ -278,7 +310,11 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
             .incremental_keys
     };
     assert_eq!(stage(&m, "customer_history"), incremental(&m).keys_touched);
-    assert_eq!(stage(&m, "customer_summary"), None, "as_of columns: recomputed");
+    assert_eq!(
+        stage(&m, "customer_summary"),
+        None,
+        "as_of columns: recomputed"
+    );
 
     // An earlier as_of.
     let m = night(&data, day("2026-02-20"), &state, &out, false, &[]).await;
@@ -310,7 +346,8 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
     std::fs::write(&first, text.replacen("c1,", "c2,", 1)).unwrap();
     let m = night(&data, day("2026-03-02"), &state, &out, false, &[]).await;
     assert!(
-        reason(&m).starts_with("file ") && reason(&m).contains("changed since the night of 2026-03-02"),
+        reason(&m).starts_with("file ")
+            && reason(&m).contains("changed since the night of 2026-03-02"),
         "{}",
         reason(&m)
     );
@@ -327,7 +364,10 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
         &state,
         &out,
         false,
-        &[("sources.purchases.duplicate_key", "[\"order_id\", \"customer_id\", \"order_ts\", \"amount\"]")],
+        &[(
+            "sources.purchases.duplicate_key",
+            "[\"order_id\", \"customer_id\", \"order_ts\", \"amount\"]",
+        )],
     )
     .await;
     assert_eq!(reason(&m), "the settings of source 'purchases' changed");
@@ -358,13 +398,40 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
             std::fs::remove_dir_all(p).unwrap();
         }
     }
-    let m = night(&data, day("2026-03-03"), &state, &out, false, &[("sql_dir", &sql_dir)]).await;
-    assert_eq!(reason(&m), "the maintained tables of 2026-03-03 are missing");
+    let m = night(
+        &data,
+        day("2026-03-03"),
+        &state,
+        &out,
+        false,
+        &[("sql_dir", &sql_dir)],
+    )
+    .await;
+    assert_eq!(
+        reason(&m),
+        "the maintained tables of 2026-03-03 are missing"
+    );
 
     // --full-refresh.
-    let m = night(&data, day("2026-03-03"), &state, &out, true, &[("sql_dir", &sql_dir)]).await;
+    let m = night(
+        &data,
+        day("2026-03-03"),
+        &state,
+        &out,
+        true,
+        &[("sql_dir", &sql_dir)],
+    )
+    .await;
     assert_eq!(reason(&m), "--full-refresh");
-    let m = night(&data, day("2026-03-03"), &state, &out, false, &[("sql_dir", &sql_dir)]).await;
+    let m = night(
+        &data,
+        day("2026-03-03"),
+        &state,
+        &out,
+        false,
+        &[("sql_dir", &sql_dir)],
+    )
+    .await;
     assert_eq!(incremental(&m).mode, "incremental");
     assert_eq!(incremental(&m).keys_touched, Some(0), "nothing new");
 }
@@ -400,12 +467,18 @@ fn the_summary_says_why_a_night_recomputed_in_full() {
             .args(&args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let out = run("2026-03-01", &[]);
     assert!(
-        out.contains("maintained stages recomputed in full: the first night: no maintained tables yet"),
+        out.contains(
+            "maintained stages recomputed in full: the first night: no maintained tables yet"
+        ),
         "{out}"
     );
     shop.deliver(date("2026-03-02"), false);
@@ -413,7 +486,10 @@ fn the_summary_says_why_a_night_recomputed_in_full() {
     assert!(out.contains("incremental night: 1 new file(s), "), "{out}");
     assert!(out.contains("keys recomputed)"), "{out}");
     let out = run("2026-03-02", &["--full-refresh"]);
-    assert!(out.contains("maintained stages recomputed in full: --full-refresh"), "{out}");
+    assert!(
+        out.contains("maintained stages recomputed in full: --full-refresh"),
+        "{out}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -75,7 +75,12 @@ fn fingerprint(p: &Prepared, part: &Part) -> BTreeMap<String, String> {
     for s in &part.stages {
         f.insert(format!("stage {}", s.name), sha(&s.sql));
     }
-    for s in p.pipeline.sources.iter().filter(|s| part.sources.contains(&s.name)) {
+    for s in p
+        .pipeline
+        .sources
+        .iter()
+        .filter(|s| part.sources.contains(&s.name))
+    {
         f.insert(format!("source {}", s.name), sha(&format!("{s:?}")));
     }
     f
@@ -125,8 +130,11 @@ fn full_reason(last: &Remembered, now: &Remembered) -> Option<String> {
             now.as_of, last.as_of
         ));
     }
-    let items: std::collections::BTreeSet<&String> =
-        last.fingerprint.keys().chain(now.fingerprint.keys()).collect();
+    let items: std::collections::BTreeSet<&String> = last
+        .fingerprint
+        .keys()
+        .chain(now.fingerprint.keys())
+        .collect();
     if let Some(item) = items
         .into_iter()
         .find(|k| last.fingerprint.get(*k) != now.fingerprint.get(*k))
@@ -228,9 +236,10 @@ pub async fn begin(
     let reason = match &last {
         _ if opts.full_refresh => Some("--full-refresh".to_string()),
         None => Some("the first night: no maintained tables yet".to_string()),
-        Some(last) if !dir.join(&last.generation).is_dir() => {
-            Some(format!("the maintained tables of {} are missing", last.as_of))
-        }
+        Some(last) if !dir.join(&last.generation).is_dir() => Some(format!(
+            "the maintained tables of {} are missing",
+            last.as_of
+        )),
         Some(last) => full_reason(last, &now),
     };
     m.dir = Some(dir.clone());
@@ -306,10 +315,18 @@ async fn maintain(
     let df = sql_frame(ctx, &keys_sql, &p.params).await.map_err(&err)?;
     let keys = materialize(ctx, inc::KEYS_TABLE, df).await.map_err(&err)?;
     m.record.keys_touched = Some(keys);
+    for name in &m.part.sources {
+        for t in [format!("_inc_raw_{name}"), format!("_inc_checked_{name}")] {
+            let _ = ctx.deregister_table(t.as_str());
+        }
+    }
     // The sources, restricted to those keys' rows while the maintained part runs.
     let mut full = Vec::new();
     for name in &m.part.sources {
-        let provider = ctx.table_provider(name.as_str()).await.map_err(df_err(name))?;
+        let provider = ctx
+            .table_provider(name.as_str())
+            .await
+            .map_err(df_err(name))?;
         let hidden = format!("_inc_full_{name}");
         ctx.register_table(hidden.as_str(), provider.clone())
             .map_err(df_err(name))?;
@@ -339,8 +356,12 @@ async fn maintain(
     }
     m.inner = ran?;
     for t in &m.part.stages {
-        let provider = ctx.table_provider(t.name.as_str()).await.map_err(df_err(&t.name))?;
-        ctx.deregister_table(t.name.as_str()).map_err(df_err(&t.name))?;
+        let provider = ctx
+            .table_provider(t.name.as_str())
+            .await
+            .map_err(df_err(&t.name))?;
+        ctx.deregister_table(t.name.as_str())
+            .map_err(df_err(&t.name))?;
         if m.part.maintained.contains(&t.name) {
             ctx.register_table(inc::fresh_table(&t.name).as_str(), provider)
                 .map_err(df_err(&t.name))?;
@@ -370,10 +391,7 @@ async fn run_restricted(
         let e = |e| PipelineError::stage(&stage.name, &stage.file.display().to_string(), &e);
         let df = sql_frame(ctx, &stage.sql, &p.params).await.map_err(e)?;
         let rows = materialize(ctx, &stage.name, df).await.map_err(e)?;
-        out.insert(
-            stage.name.clone(),
-            (started.elapsed().as_secs_f64(), rows),
-        );
+        out.insert(stage.name.clone(), (started.elapsed().as_secs_f64(), rows));
     }
     Ok(out)
 }
@@ -404,7 +422,9 @@ impl Maintenance {
                     let stage = self.part.stages.iter().find(|s| &s.name == name);
                     runs.push(StageRun {
                         name: name.clone(),
-                        file: stage.map(|s| s.file.display().to_string()).unwrap_or_default(),
+                        file: stage
+                            .map(|s| s.file.display().to_string())
+                            .unwrap_or_default(),
                         rows: *rows,
                         seconds: *seconds,
                         diagnostics: None,
@@ -451,14 +471,12 @@ impl Maintenance {
 async fn keep_table(ctx: &SessionContext, t: &str, dest: &Path) -> Result<(), PipelineError> {
     std::fs::create_dir_all(dest).map_err(|e| io_err("creating a folder", e))?;
     let provider = ctx.table_provider(t).await.map_err(df_err(t))?;
-    let local: Option<Vec<PathBuf>> = provider
-        .downcast_ref::<ListingTable>()
-        .and_then(|lt| {
-            lt.table_paths()
-                .iter()
-                .map(|u| url::Url::parse(u.as_str()).ok()?.to_file_path().ok())
-                .collect()
-        });
+    let local: Option<Vec<PathBuf>> = provider.downcast_ref::<ListingTable>().and_then(|lt| {
+        lt.table_paths()
+            .iter()
+            .map(|u| url::Url::parse(u.as_str()).ok()?.to_file_path().ok())
+            .collect()
+    });
     if let Some(dirs) = local {
         let mut n = 0;
         for d in dirs {
@@ -531,10 +549,16 @@ mod tests {
         let last = remembered("2026-01-02", &[("a", 10, "v1")]);
         let earlier = remembered("2026-01-01", &[("a", 10, "v1")]);
         let reason = full_reason(&last, &earlier).unwrap();
-        assert!(reason.contains("before the last maintained night"), "{reason}");
+        assert!(
+            reason.contains("before the last maintained night"),
+            "{reason}"
+        );
         let rewritten = remembered("2026-01-03", &[("a", 10, "v2")]);
         let reason = full_reason(&last, &rewritten).unwrap();
-        assert!(reason.contains("file a of source 'purchases' changed"), "{reason}");
+        assert!(
+            reason.contains("file a of source 'purchases' changed"),
+            "{reason}"
+        );
         let removed = remembered("2026-01-03", &[("b", 10, "v1")]);
         let reason = full_reason(&last, &removed).unwrap();
         assert!(reason.contains("no longer read"), "{reason}");

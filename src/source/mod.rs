@@ -328,7 +328,7 @@ pub async fn added_keys_sql(
             .schema();
         let urls = new_files
             .iter()
-            .map(|f| datafusion::datasource::listing::ListingTableUrl::parse(f))
+            .map(datafusion::datasource::listing::ListingTableUrl::parse)
             .collect::<Result<Vec<_>, _>>()
             .map_err(&err)?;
         let options = ListingOptions::new(file_format(&ctx.state(), source))

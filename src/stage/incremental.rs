@@ -65,7 +65,8 @@ pub fn part(graph: &Graph, pipeline: &Pipeline) -> Result<Option<Part>, Vec<Stri
         }
     }
     // Everything the maintained stages read, transitively.
-    let by_name: BTreeMap<&str, &Stage> = graph.order.iter().map(|s| (s.name.as_str(), s)).collect();
+    let by_name: BTreeMap<&str, &Stage> =
+        graph.order.iter().map(|s| (s.name.as_str(), s)).collect();
     let sources: BTreeSet<&str> = pipeline.sources.iter().map(|s| s.name.as_str()).collect();
     let mut wanted: HashSet<&str> = declared.iter().map(|(s, _)| s.name.as_str()).collect();
     for stage in graph.order.iter().rev() {
@@ -225,7 +226,11 @@ mod tests {
             order: vec![
                 stage("helper", "select 1", &["purchases"]),
                 stage("shared_helper", "select 1", &["purchases"]),
-                stage("clean", "select 1", &["purchases", "helper", "shared_helper"]),
+                stage(
+                    "clean",
+                    "select 1",
+                    &["purchases", "helper", "shared_helper"],
+                ),
                 stage("report", "select 1", &["clean", "shared_helper"]),
             ],
         };
