@@ -412,6 +412,26 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
         "the maintained tables of 2026-03-03 are missing"
     );
 
+    // Another run keeping the tables (a run of another night at the same time).
+    let held = std::fs::File::create(kept.join("lock")).unwrap();
+    held.try_lock().unwrap();
+    let m = night(
+        &data,
+        day("2026-03-03"),
+        &state,
+        &out,
+        false,
+        &[("sql_dir", &sql_dir)],
+    )
+    .await;
+    assert!(
+        reason(&m).starts_with("another run of this pipeline"),
+        "{}",
+        reason(&m)
+    );
+    assert!(!incremental(&m).remembered);
+    drop(held);
+
     // --full-refresh.
     let m = night(
         &data,
@@ -503,4 +523,25 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, &target).unwrap();
         }
     }
+}
+
+/// A maintained stage that reads `$as_of` is a configuration error `validate` names.
+#[test]
+fn a_maintained_stage_that_reads_as_of_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_winback"))
+        .args([
+            "validate",
+            "--pipeline",
+            &default_pipeline(),
+            "--set",
+            "stages.customer_summary.incremental_key=\"customer_id\"",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("stage 'customer_summary' reads $as_of, but it is maintained per key"),
+        "{err}"
+    );
 }

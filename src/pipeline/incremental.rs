@@ -53,6 +53,9 @@ pub struct Maintenance {
     /// Where the tables are kept (`None`: nothing is remembered this run).
     dir: Option<PathBuf>,
     now: Option<Remembered>,
+    /// The pipeline's incremental folder, locked from reading what the last night kept to
+    /// keeping tonight's (runs of other nights may overlap; the OS lock goes with the process).
+    _lock: Option<std::fs::File>,
     pub record: IncrementalRecord,
     /// The restricted runs of the stages before the merge, by stage.
     inner: BTreeMap<String, (f64, u64)>,
@@ -200,6 +203,7 @@ pub async fn begin(
         part,
         dir: None,
         now: None,
+        _lock: None,
         inner: BTreeMap::new(),
     };
     let off = if opts.state_dir.is_none() {
@@ -221,6 +225,16 @@ pub async fn begin(
         .expect("checked above")
         .join("incremental")
         .join(&p.pipeline.name);
+    std::fs::create_dir_all(&dir).map_err(|e| io_err("creating its folder", e))?;
+    let lock = std::fs::File::create(dir.join("lock")).map_err(|e| io_err("locking", e))?;
+    if lock.try_lock().is_err() {
+        m.record.reason = Some(
+            "another run of this pipeline is keeping its maintained tables: this one neither reads nor keeps them"
+                .into(),
+        );
+        return Ok(Some(m));
+    }
+    m._lock = Some(lock);
     let now = Remembered {
         as_of: p.as_of,
         generation: format!(
@@ -236,10 +250,17 @@ pub async fn begin(
     let reason = match &last {
         _ if opts.full_refresh => Some("--full-refresh".to_string()),
         None => Some("the first night: no maintained tables yet".to_string()),
-        Some(last) if !dir.join(&last.generation).is_dir() => Some(format!(
-            "the maintained tables of {} are missing",
-            last.as_of
-        )),
+        Some(last)
+            if !last
+                .tables
+                .iter()
+                .all(|t| dir.join(&last.generation).join(t).is_dir()) =>
+        {
+            Some(format!(
+                "the maintained tables of {} are missing",
+                last.as_of
+            ))
+        }
         Some(last) => full_reason(last, &now),
     };
     m.dir = Some(dir.clone());
@@ -341,19 +362,19 @@ async fn maintain(
         )
         .await
         .map_err(df_err(name))?;
+        // In memory, once: the stages read a source several times, and each read of the
+        // view would check and scan the whole history again.
         ctx.deregister_table(name.as_str()).map_err(df_err(name))?;
-        ctx.register_table(name.as_str(), restricted.into_view())
-            .map_err(df_err(name))?;
+        let kept = materialize(ctx, name, restricted).await;
         full.push((name.clone(), hidden, provider));
+        if let Err(e) = kept {
+            restore(ctx, full)?;
+            return Err(df_err(name)(e));
+        }
     }
     let ran = run_restricted(ctx, p, &m.part).await;
     // The full sources again, whatever happened.
-    for (name, hidden, provider) in full {
-        let _ = ctx.deregister_table(name.as_str());
-        let _ = ctx.deregister_table(hidden.as_str());
-        ctx.register_table(name.as_str(), provider)
-            .map_err(df_err(&name))?;
-    }
+    restore(ctx, full)?;
     m.inner = ran?;
     for t in &m.part.stages {
         let provider = ctx
@@ -374,6 +395,24 @@ async fn maintain(
             .await
             .map_err(df_err(&t.name))?;
         }
+    }
+    Ok(())
+}
+
+/// The sources' full tables registered again under their names.
+fn restore(
+    ctx: &SessionContext,
+    full: Vec<(
+        String,
+        String,
+        std::sync::Arc<dyn datafusion::catalog::TableProvider>,
+    )>,
+) -> Result<(), PipelineError> {
+    for (name, hidden, provider) in full {
+        let _ = ctx.deregister_table(name.as_str());
+        let _ = ctx.deregister_table(hidden.as_str());
+        ctx.register_table(name.as_str(), provider)
+            .map_err(df_err(&name))?;
     }
     Ok(())
 }
