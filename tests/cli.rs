@@ -99,7 +99,7 @@ fn explain_shows_the_sql_inputs_parameters_and_plan() {
     // --analyze runs the stages upstream, then the stage, with metrics per operator.
     let (code, stdout, stderr) = winback(&[
         "explain",
-        "customer_summary",
+        "customer_history",
         "--analyze",
         "--as-of",
         "2026-01-01",

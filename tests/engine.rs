@@ -101,8 +101,8 @@ async fn full_run_on_a_local_folder_writes_every_table_and_a_manifest() {
     assert!((0.4..0.95).contains(&share), "80/20 figure {share}");
     assert_eq!(
         m.stages.len(),
-        38,
-        "every SQL and model stage of the shipped pipeline, the economics (treatment_matrix, treatment_campaigns, winback_odds, sltv), campaign_funnel, recent_purchase_days, call_results, issue 26's reasons and CPR before the silence (reason_codes, at_risk_customers, winback_at_risk), winback_opportunistic, vip_customers, vip_recognition and vip_results included"
+        39,
+        "every SQL and model stage of the shipped pipeline (customer_history too), the economics (treatment_matrix, treatment_campaigns, winback_odds, sltv), campaign_funnel, recent_purchase_days, call_results, issue 26's reasons and CPR before the silence (reason_codes, at_risk_customers, winback_at_risk), winback_opportunistic, vip_customers, vip_recognition and vip_results included"
     );
     assert_eq!(manifest["models"]["ltv"]["bgnbd"]["converged"], true);
 

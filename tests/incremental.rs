@@ -525,12 +525,21 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A maintained stage that reads `$as_of` is a configuration error `validate` names.
+/// A maintained stage that reads `$as_of` is a configuration error, named before anything
+/// is read.
 #[test]
 fn a_maintained_stage_that_reads_as_of_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_winback"))
         .args([
-            "validate",
+            "run",
+            "--no-send",
+            "--as-of",
+            "2026-03-01",
+            "--output",
+            &tmp.path().join("out").display().to_string(),
+            "--state-dir",
+            &tmp.path().join("state").display().to_string(),
             "--pipeline",
             &default_pipeline(),
             "--set",
