@@ -38,7 +38,7 @@ fn exact_cell(col: &dyn Array, row: usize) -> String {
         .to_string()
 }
 
-pub(crate) fn exact_rows(batches: &[RecordBatch]) -> Vec<String> {
+fn exact_rows(batches: &[RecordBatch]) -> Vec<String> {
     let mut out: Vec<String> = batches
         .iter()
         .flat_map(|b| {
@@ -57,10 +57,15 @@ pub(crate) fn exact_rows(batches: &[RecordBatch]) -> Vec<String> {
 
 /// Every table of an output folder (`<out>/<table>/as_of=D/`), rows sorted, at full precision.
 async fn every_table(out: &Path) -> BTreeMap<String, Vec<String>> {
+    every_table_of(out, AS_OF).await
+}
+
+/// Every table a run wrote for `as_of`, rows sorted, at full precision.
+pub(crate) async fn every_table_of(out: &Path, as_of: &str) -> BTreeMap<String, Vec<String>> {
     let ctx = SessionContext::new();
     let mut tables = BTreeMap::new();
     for entry in std::fs::read_dir(out).unwrap() {
-        let dir = entry.unwrap().path().join(format!("as_of={AS_OF}"));
+        let dir = entry.unwrap().path().join(format!("as_of={as_of}"));
         let name = dir.parent().unwrap().file_name().unwrap().to_string_lossy();
         if name.starts_with('_') || !dir.is_dir() {
             continue; // the run's manifest, staging

@@ -2,17 +2,15 @@
 //! after night, exactly the tables a full recompute of the same night gives; and every
 //! night that cannot build on the last one recomputes in full and says why.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, NaiveDate};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use winback::manifest::{IncrementalRecord, Manifest};
 use winback::pipeline::SendMode;
 
-use crate::determinism::exact_rows;
+use crate::determinism::every_table_of;
 use crate::support::*;
 
 const HEADER: &str = "customer_id,order_ts,amount,order_id,quantity,channel\n";
@@ -157,25 +155,6 @@ async fn night(
         .unwrap_or_else(|e| panic!("the night of {as_of}: {e}"))
 }
 
-/// Every table a run wrote for `as_of`, rows sorted, floats at full precision.
-async fn tables(out: &Path, as_of: NaiveDate) -> BTreeMap<String, Vec<String>> {
-    let ctx = SessionContext::new();
-    let mut tables = BTreeMap::new();
-    for entry in std::fs::read_dir(out).unwrap() {
-        let dir = entry.unwrap().path().join(format!("as_of={as_of}"));
-        let name = dir.parent().unwrap().file_name().unwrap().to_string_lossy();
-        if name.starts_with('_') || !dir.is_dir() {
-            continue;
-        }
-        let df = ctx
-            .read_parquet(format!("{}/", dir.display()), ParquetReadOptions::default())
-            .await
-            .unwrap();
-        tables.insert(name.into_owned(), exact_rows(&df.collect().await.unwrap()));
-    }
-    tables
-}
-
 fn incremental(m: &Manifest) -> IncrementalRecord {
     m.incremental
         .clone()
@@ -255,8 +234,8 @@ async fn random_nights_give_the_tables_of_a_full_recompute_every_night() {
             assert!(record.remembered);
             assert_eq!(incremental(&f).reason.as_deref(), Some("--full-refresh"));
             let (a, b) = (
-                tables(&inc_out, as_of).await,
-                tables(&full_out, as_of).await,
+                every_table_of(&inc_out, &as_of.to_string()).await,
+                every_table_of(&full_out, &as_of.to_string()).await,
             );
             assert!(a["customer_summary"].len() >= 40, "{:?}", a.keys());
             assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
@@ -282,6 +261,27 @@ async fn random_nights_give_the_tables_of_a_full_recompute_every_night() {
     }
 }
 
+/// Nights of one shop, kept in one state folder.
+struct Nights<'a> {
+    data: &'a Path,
+    state: &'a Path,
+    out: &'a Path,
+}
+
+impl Nights<'_> {
+    async fn at(&self, as_of: &str, full_refresh: bool, set: &[(&str, &str)]) -> Manifest {
+        night(
+            self.data,
+            date(as_of),
+            self.state,
+            self.out,
+            full_refresh,
+            set,
+        )
+        .await
+    }
+}
+
 /// Each night that cannot build on the last recomputes in full, with the reason in the
 /// manifest; the next night builds on it again.
 #[tokio::test]
@@ -290,16 +290,20 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
     let data = tmp.path().join("shop");
     let mut shop = Shop::new(&data, 7);
     let state = tmp.path().join("state");
-    let out = tmp.path().join("out");
+    let n = Nights {
+        data: &data,
+        state: &state,
+        out: &tmp.path().join("out"),
+    };
     let day = |d: &str| date(d);
     let reason = |m: &Manifest| incremental(m).reason.unwrap_or_default();
 
     let first = shop.deliver(day("2026-03-01"), true);
-    let m = night(&data, day("2026-03-01"), &state, &out, false, &[]).await;
+    let m = n.at("2026-03-01", false, &[]).await;
     assert_eq!(reason(&m), "the first night: no maintained tables yet");
 
     shop.deliver(day("2026-03-02"), false);
-    let m = night(&data, day("2026-03-02"), &state, &out, false, &[]).await;
+    let m = n.at("2026-03-02", false, &[]).await;
     assert_eq!(incremental(&m).mode, "incremental");
     assert_eq!(incremental(&m).new_files, 1);
     let stage = |m: &Manifest, name: &str| {
@@ -317,34 +321,28 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
     );
 
     // An earlier as_of.
-    let m = night(&data, day("2026-02-20"), &state, &out, false, &[]).await;
+    let m = n.at("2026-02-20", false, &[]).await;
     assert_eq!(
         reason(&m),
         "as_of 2026-02-20 is before the last maintained night (2026-03-02)"
     );
     // (that night is remembered now; move on from it)
-    let m = night(&data, day("2026-03-02"), &state, &out, false, &[]).await;
+    let m = n.at("2026-03-02", false, &[]).await;
     assert_eq!(incremental(&m).mode, "incremental");
 
     // A variable.
-    let m = night(
-        &data,
-        day("2026-03-02"),
-        &state,
-        &out,
-        false,
-        &[("variables.lapse_factor", "2.5")],
-    )
-    .await;
+    let m = n
+        .at("2026-03-02", false, &[("variables.lapse_factor", "2.5")])
+        .await;
     assert_eq!(reason(&m), "a variable changed");
     // (and back)
-    let m = night(&data, day("2026-03-02"), &state, &out, false, &[]).await;
+    let m = n.at("2026-03-02", false, &[]).await;
     assert_eq!(reason(&m), "a variable changed");
 
     // A file changed in place.
     let text = std::fs::read_to_string(&first).unwrap();
     std::fs::write(&first, text.replacen("c1,", "c2,", 1)).unwrap();
-    let m = night(&data, day("2026-03-02"), &state, &out, false, &[]).await;
+    let m = n.at("2026-03-02", false, &[]).await;
     assert!(
         reason(&m).starts_with("file ")
             && reason(&m).contains("changed since the night of 2026-03-02"),
@@ -354,24 +352,22 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
 
     // A file removed.
     std::fs::remove_file(data.join("purchases/night-2026-03-02.csv")).unwrap();
-    let m = night(&data, day("2026-03-03"), &state, &out, false, &[]).await;
+    let m = n.at("2026-03-03", false, &[]).await;
     assert!(reason(&m).contains("is no longer read"), "{}", reason(&m));
 
     // A stage's SQL, and the source's settings.
-    let m = night(
-        &data,
-        day("2026-03-03"),
-        &state,
-        &out,
-        false,
-        &[(
-            "sources.purchases.duplicate_key",
-            "[\"order_id\", \"customer_id\", \"order_ts\", \"amount\"]",
-        )],
-    )
-    .await;
+    let m = n
+        .at(
+            "2026-03-03",
+            false,
+            &[(
+                "sources.purchases.duplicate_key",
+                "[\"order_id\", \"customer_id\", \"order_ts\", \"amount\"]",
+            )],
+        )
+        .await;
     assert_eq!(reason(&m), "the settings of source 'purchases' changed");
-    let m = night(&data, day("2026-03-03"), &state, &out, false, &[]).await;
+    let m = n.at("2026-03-03", false, &[]).await;
     assert_eq!(reason(&m), "the settings of source 'purchases' changed");
     let sql = tmp.path().join("sql");
     copy_dir(&repo().join("sql"), &sql);
@@ -379,15 +375,7 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, format!("-- edited\n{text}")).unwrap();
     let sql_dir = sql.to_string_lossy().into_owned();
-    let m = night(
-        &data,
-        day("2026-03-03"),
-        &state,
-        &out,
-        false,
-        &[("sql_dir", &sql_dir)],
-    )
-    .await;
+    let m = n.at("2026-03-03", false, &[("sql_dir", &sql_dir)]).await;
     assert_eq!(reason(&m), "the SQL of stage 'purchase_days' changed");
 
     // The tables kept are gone.
@@ -398,15 +386,7 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
             std::fs::remove_dir_all(p).unwrap();
         }
     }
-    let m = night(
-        &data,
-        day("2026-03-03"),
-        &state,
-        &out,
-        false,
-        &[("sql_dir", &sql_dir)],
-    )
-    .await;
+    let m = n.at("2026-03-03", false, &[("sql_dir", &sql_dir)]).await;
     assert_eq!(
         reason(&m),
         "the maintained tables of 2026-03-03 are missing"
@@ -415,15 +395,7 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
     // Another run keeping the tables (a run of another night at the same time).
     let held = std::fs::File::create(kept.join("lock")).unwrap();
     held.try_lock().unwrap();
-    let m = night(
-        &data,
-        day("2026-03-03"),
-        &state,
-        &out,
-        false,
-        &[("sql_dir", &sql_dir)],
-    )
-    .await;
+    let m = n.at("2026-03-03", false, &[("sql_dir", &sql_dir)]).await;
     assert!(
         reason(&m).starts_with("another run of this pipeline"),
         "{}",
@@ -433,25 +405,9 @@ async fn a_night_that_cannot_build_on_the_last_recomputes_in_full_and_says_why()
     drop(held);
 
     // --full-refresh.
-    let m = night(
-        &data,
-        day("2026-03-03"),
-        &state,
-        &out,
-        true,
-        &[("sql_dir", &sql_dir)],
-    )
-    .await;
+    let m = n.at("2026-03-03", true, &[("sql_dir", &sql_dir)]).await;
     assert_eq!(reason(&m), "--full-refresh");
-    let m = night(
-        &data,
-        day("2026-03-03"),
-        &state,
-        &out,
-        false,
-        &[("sql_dir", &sql_dir)],
-    )
-    .await;
+    let m = n.at("2026-03-03", false, &[("sql_dir", &sql_dir)]).await;
     assert_eq!(incremental(&m).mode, "incremental");
     assert_eq!(incremental(&m).keys_touched, Some(0), "nothing new");
 }
