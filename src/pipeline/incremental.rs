@@ -56,6 +56,9 @@ pub struct Maintenance {
     /// The pipeline's incremental folder, locked from reading what the last night kept to
     /// keeping tonight's (runs of other nights may overlap; the OS lock goes with the process).
     _lock: Option<std::fs::File>,
+    /// Where the restricted sources and stages go (Parquet, read back): a night that
+    /// touches most customers stays within the memory cap. Removed with the maintenance.
+    work: Option<tempfile::TempDir>,
     pub record: IncrementalRecord,
     /// The restricted runs of the stages before the merge, by stage.
     inner: BTreeMap<String, (f64, u64)>,
@@ -204,6 +207,7 @@ pub async fn begin(
         dir: None,
         now: None,
         _lock: None,
+        work: None,
         inner: BTreeMap::new(),
     };
     let off = if opts.state_dir.is_none() {
@@ -342,6 +346,12 @@ async fn maintain(
         }
     }
     // The sources, restricted to those keys' rows while the maintained part runs.
+    let work = tempfile::Builder::new()
+        .prefix(&crate::spill::work_prefix())
+        .tempdir()
+        .map_err(|e| io_err("creating a work folder", e))?;
+    let aside = Aside(work.path().to_path_buf());
+    m.work = Some(work);
     let mut full = Vec::new();
     for name in &m.part.sources {
         let provider = ctx
@@ -362,17 +372,17 @@ async fn maintain(
         )
         .await
         .map_err(df_err(name))?;
-        // In memory, once: the stages read a source several times, and each read of the
+        // Set aside once: the stages read a source several times, and each read of the
         // view would check and scan the whole history again.
         ctx.deregister_table(name.as_str()).map_err(df_err(name))?;
-        let kept = materialize(ctx, name, restricted).await;
+        let kept = aside.put(ctx, name, restricted).await;
         full.push((name.clone(), hidden, provider));
         if let Err(e) = kept {
             restore(ctx, full)?;
-            return Err(df_err(name)(e));
+            return Err(e);
         }
     }
-    let ran = run_restricted(ctx, p, &m.part).await;
+    let ran = run_restricted(ctx, p, &m.part, &aside).await;
     // The full sources again, whatever happened.
     restore(ctx, full)?;
     m.inner = ran?;
@@ -399,6 +409,22 @@ async fn maintain(
     Ok(())
 }
 
+/// A folder for the tables of the restricted run: each written there as Parquet and
+/// registered as those files.
+struct Aside(PathBuf);
+
+impl Aside {
+    async fn put(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        df: datafusion::dataframe::DataFrame,
+    ) -> Result<u64, PipelineError> {
+        let at = crate::storage::locate(&self.0.join(name).to_string_lossy())?;
+        crate::output::spill_and_read_back(ctx, name, df, &at).await
+    }
+}
+
 /// The sources' full tables registered again under their names.
 fn restore(
     ctx: &SessionContext,
@@ -423,13 +449,14 @@ async fn run_restricted(
     ctx: &SessionContext,
     p: &Prepared,
     part: &Part,
+    aside: &Aside,
 ) -> Result<BTreeMap<String, (f64, u64)>, PipelineError> {
     let mut out = BTreeMap::new();
     for stage in &part.stages {
         let started = Instant::now();
         let e = |e| PipelineError::stage(&stage.name, &stage.file.display().to_string(), &e);
         let df = sql_frame(ctx, &stage.sql, &p.params).await.map_err(e)?;
-        let rows = materialize(ctx, &stage.name, df).await.map_err(e)?;
+        let rows = aside.put(ctx, &stage.name, df).await?;
         out.insert(stage.name.clone(), (started.elapsed().as_secs_f64(), rows));
     }
     Ok(out)
