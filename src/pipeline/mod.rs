@@ -21,6 +21,7 @@ pub mod commit;
 pub mod compute;
 pub mod deliver;
 pub mod incremental;
+mod incremental_state;
 pub mod options;
 pub mod plan;
 pub mod recorder;
